@@ -1,0 +1,248 @@
+// warmpool: the command line for a running pool: status, call, map, stop, wait-ready.
+//
+// Exit codes: 0 success; 1 a job failed (the error is on stderr as "error: KIND: message");
+// 2 the pool could not be reached or refused; 64 bad usage.
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "warmpool/client.hpp"
+#include "warmpool/common/clock.hpp"
+#include "warmpool/common/runtime_paths.hpp"
+#include "warmpool/common/status_query.hpp"
+
+namespace {
+
+constexpr int kExitJobFailed = 1;
+constexpr int kExitUnreachable = 2;
+
+struct Target {
+    std::string pool;
+    std::string runtime_dir;
+
+    std::string resolved_pool() const {
+        if (!pool.empty()) return pool;
+        const char* env = std::getenv("WARMPOOL_POOL");
+        return env != nullptr && *env != '\0' ? env : "default";
+    }
+    std::string resolved_dir() const { return runtime_dir.empty() ? warmpool::default_runtime_dir() : runtime_dir; }
+    std::string status_socket() const { return warmpool::PoolPaths::in(resolved_dir(), resolved_pool()).status_socket; }
+    warmpool::Client connect() const {
+        warmpool::Client::Options options;
+        options.runtime_dir = resolved_dir();
+        options.client_name = "warmpool-cli";
+        return warmpool::Client::connect(resolved_pool(), options);
+    }
+};
+
+std::string human_bytes(double bytes) {
+    const char* units[] = {"B", "KiB", "MiB", "GiB"};
+    int u = 0;
+    while (bytes >= 1024 && u < 3) bytes /= 1024, ++u;
+    char buf[32];
+    std::snprintf(buf, sizeof buf, u == 0 ? "%.0f %s" : "%.1f %s", bytes, units[u]);
+    return buf;
+}
+
+std::string seconds_text(double s) {
+    char buf[32];
+    if (s < 60) {
+        std::snprintf(buf, sizeof buf, "%.1f s", s);
+    } else if (s < 3600) {
+        std::snprintf(buf, sizeof buf, "%.0fm%02.0fs", std::floor(s / 60), std::fmod(s, 60));
+    } else {
+        std::snprintf(buf, sizeof buf, "%.0fh%02.0fm", std::floor(s / 3600), std::fmod(s / 60, 60));
+    }
+    return buf;
+}
+
+void render_status(const nlohmann::json& s) {
+    const auto& workers = s["workers"];
+    const auto& jobs = s["jobs"];
+    std::printf("pool %s   pid %lld   %s   up %s   started %s\n", s["pool"].get<std::string>().c_str(),
+                s["pid"].get<long long>(), s["state"].get<std::string>().c_str(),
+                seconds_text(s["uptime_seconds"].get<double>()).c_str(), s["started_at"].get<std::string>().c_str());
+    std::printf("workers  %d/%d live, %d ready, %d busy, %d starting\n", workers["live"].get<int>(),
+                workers["configured"].get<int>(), workers["ready"].get<int>(), workers["busy"].get<int>(),
+                workers["starting"].get<int>());
+    std::string failures;
+    for (auto& [kind, count] : jobs["failed_by_kind"].items()) {
+        if (count.get<std::uint64_t>() == 0) continue;
+        failures += (failures.empty() ? "" : ", ") + kind + " " + std::to_string(count.get<std::uint64_t>());
+    }
+    std::printf("jobs     %llu submitted, %llu completed, %llu failed%s%s%s, %llu queued, %llu running\n",
+                jobs["submitted"].get<unsigned long long>(), jobs["completed"].get<unsigned long long>(),
+                jobs["failed"].get<unsigned long long>(), failures.empty() ? "" : " (", failures.c_str(),
+                failures.empty() ? "" : ")", jobs["queued"].get<unsigned long long>(),
+                jobs["in_flight"].get<unsigned long long>());
+    std::printf("queue    depth %llu, max %llu, capacity %llu\n", s["queue"]["depth"].get<unsigned long long>(),
+                s["queue"]["max"].get<unsigned long long>(), s["queue"]["capacity"].get<unsigned long long>());
+    std::printf("sessions %d active (max %d)\n\n", s["sessions"]["active"].get<int>(), s["sessions"]["max"].get<int>());
+    std::printf("%-5s %-8s %-10s %-9s %-16s %-9s %-10s %s\n", "SLOT", "PID", "STATE", "JOBS", "FUNCTION", "BUSY",
+                "RSS", "RESTARTS");
+    for (const auto& row : workers["rows"]) {
+        std::string function = row.contains("current_function") && row["current_function"].is_string()
+                                    ? row["current_function"].get<std::string>()
+                                    : "-";
+        std::string busy = row.contains("busy_seconds") ? seconds_text(row["busy_seconds"].get<double>()) : "-";
+        std::string rss = row.contains("rss_bytes") ? human_bytes(row["rss_bytes"].get<double>()) : "-";
+        std::printf("%-5d %-8lld %-10s %-9llu %-16s %-9s %-10s %d%s%s\n", row["slot"].get<int>(),
+                    row["pid"].get<long long>(), row["state"].get<std::string>().c_str(),
+                    row.value("jobs_done", 0ULL), function.c_str(), busy.c_str(), rss.c_str(),
+                    row["restarts"].get<int>(), row.contains("last_exit") ? "  last: " : "",
+                    row.contains("last_exit") ? row["last_exit"].get<std::string>().c_str() : "");
+    }
+}
+
+int fail_job(const warmpool::JobError& e) {
+    std::fprintf(stderr, "error: %s: %s\n", std::string(warmpool::to_string(e.kind())).c_str(), e.message().c_str());
+    return kExitJobFailed;
+}
+
+warmpool::CallOptions call_options(double deadline_s) {
+    warmpool::CallOptions options;
+    if (deadline_s > 0) {
+        options.deadline = std::chrono::steady_clock::now() +
+                           std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                               std::chrono::duration<double>(deadline_s));
+    }
+    return options;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    Target target;
+    CLI::App app{"warmpool: talk to a running warmpoold pool"};
+    app.add_option("-p,--pool", target.pool, "Pool name (default: $WARMPOOL_POOL or 'default')");
+    app.add_option("--runtime-dir", target.runtime_dir, "Runtime directory (default: $WARMPOOL_RUNTIME_DIR, ...)");
+    app.require_subcommand(1);
+
+    bool json = false, prometheus = false;
+    auto* status = app.add_subcommand("status", "Show the pool's state");
+    status->add_flag("--json", json, "Print the raw JSON status");
+    status->add_flag("--prometheus", prometheus, "Print Prometheus text metrics");
+
+    std::string function, args;
+    double deadline_s = 0;
+    auto* call = app.add_subcommand("call", "Run one job; print its JSON result");
+    call->add_option("function", function, "Function name")->required();
+    call->add_option("args", args, "Arguments as JSON")->required();
+    call->add_option("--deadline", deadline_s, "Fail with deadline_exceeded if not started within SECONDS");
+
+    std::size_t chunk = 0;
+    auto* map = app.add_subcommand("map", "Run FUNCTION on each stdin line (JSON); print results in order");
+    map->add_option("function", function, "Function name")->required();
+    map->add_option("--chunk", chunk, "Inputs per batch (default: automatic)");
+    map->add_option("--deadline", deadline_s, "Per-job deadline in SECONDS from now");
+
+    auto* stop = app.add_subcommand("stop", "Stop the pool gracefully (like SIGTERM)");
+
+    double wait_s = 30;
+    auto* wait_ready = app.add_subcommand("wait-ready", "Wait until the pool serves jobs");
+    wait_ready->add_option("--timeout", wait_s, "Give up after SECONDS")->capture_default_str();
+
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+        return app.exit(e) == 0 ? 0 : 64;
+    }
+
+    try {
+        if (*status) {
+            auto answer = warmpool::query_status(target.status_socket(), prometheus ? "prometheus" : "json", 5000);
+            if (!answer) {
+                std::fprintf(stderr, "warmpool: cannot reach pool '%s': %s\n", target.resolved_pool().c_str(),
+                             answer.error().message().c_str());
+                return kExitUnreachable;
+            }
+            if (json || prometheus) {
+                std::fputs(answer.value().c_str(), stdout);
+            } else {
+                render_status(nlohmann::json::parse(answer.value()));
+            }
+            return 0;
+        }
+        if (*wait_ready) {
+            const std::int64_t deadline = warmpool::monotonic_ns() + static_cast<std::int64_t>(wait_s * 1e9);
+            std::string last = "no answer";
+            while (warmpool::monotonic_ns() < deadline) {
+                auto answer = warmpool::query_status(target.status_socket(), "json", 1000);
+                if (answer) {
+                    auto s = nlohmann::json::parse(answer.value(), nullptr, false);
+                    if (!s.is_discarded() && s["state"] == "running") return 0;
+                    if (!s.is_discarded()) last = "state " + s["state"].get<std::string>();
+                } else {
+                    last = answer.error().message();
+                }
+                std::this_thread::sleep_for(std::chrono::milliseconds(50));
+            }
+            std::fprintf(stderr, "warmpool: pool '%s' not ready after %.1f s (%s)\n", target.resolved_pool().c_str(),
+                         wait_s, last.c_str());
+            return kExitUnreachable;
+        }
+        if (*stop) {
+            std::puts(warmpool::admin_command(target.resolved_pool(), target.resolved_dir(), "stop").c_str());
+            return 0;
+        }
+        if (*call) {
+            warmpool::Client client = target.connect();
+            try {
+                std::puts(client.submit_json(function, args, call_options(deadline_s)).get().c_str());
+                return 0;
+            } catch (const warmpool::JobError& e) {
+                return fail_job(e);
+            }
+        }
+        if (*map) {
+            warmpool::Client client = target.connect();
+            warmpool::MapOptions options;
+            options.chunk_size = chunk;
+            options.call = call_options(deadline_s);
+            int exit_code = 0;
+            std::vector<std::string> lines;
+            std::string line;
+            // Bounded batches of input keep memory flat however long stdin is.
+            constexpr std::size_t kLinesPerRound = 1 << 16;
+            bool more = true;
+            while (more) {
+                lines.clear();
+                while (lines.size() < kLinesPerRound && (more = static_cast<bool>(std::getline(std::cin, line)))) {
+                    if (!line.empty()) lines.push_back(line);
+                }
+                if (lines.empty()) break;
+                auto results = client.map_json(function, lines, options);
+                std::string out;
+                for (const auto& item : results) {
+                    if (item.ok) {
+                        out += item.value;
+                    } else {
+                        out += nlohmann::json{{"error", std::string(warmpool::to_string(item.error))},
+                                              {"message", item.value}}.dump();
+                        if (exit_code == 0) {
+                            std::fprintf(stderr, "error: %s: %s\n", std::string(warmpool::to_string(item.error)).c_str(),
+                                         item.value.c_str());
+                        }
+                        exit_code = kExitJobFailed;
+                    }
+                    out += '\n';
+                }
+                std::fwrite(out.data(), 1, out.size(), stdout);
+            }
+            return exit_code;
+        }
+    } catch (const warmpool::ConnectError& e) {
+        std::fprintf(stderr, "warmpool: %s\n", e.what());
+        return kExitUnreachable;
+    } catch (const warmpool::JobError& e) {
+        return fail_job(e);
+    }
+    return 64;
+}

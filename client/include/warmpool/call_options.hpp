@@ -1,0 +1,27 @@
+// Per-call settings for submit/call/map.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <optional>
+
+namespace warmpool {
+
+struct CallOptions {
+    // Absolute deadline: a job still queued then ends as deadline_exceeded without running.
+    std::optional<std::chrono::steady_clock::time_point> deadline;
+    // Run-time limit carried to the pool (0: the function's default).
+    std::chrono::milliseconds timeout{0};
+    // When the pool's queue is full: wait for room (true) or fail at once with overloaded.
+    bool wait_if_full = true;
+    // With wait_if_full, how long to wait for room before overloaded (negative: no limit).
+    std::chrono::milliseconds max_wait{-1};
+};
+
+struct MapOptions {
+    CallOptions call;
+    // Inputs per batch; 0 picks a size that keeps every worker busy with few round trips.
+    std::size_t chunk_size = 0;
+};
+
+}  // namespace warmpool

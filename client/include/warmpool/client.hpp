@@ -1,0 +1,118 @@
+// warmpool::Client: a connection to one pool, for submitting jobs and collecting results.
+//
+//   auto pool = warmpool::Client::connect("default");
+//   auto f = pool.submit<std::int64_t>("gcd", std::pair<std::int64_t, std::int64_t>{12, 18});
+//   std::int64_t g = f.get();                                // 6
+//   auto all = pool.map<std::int64_t>("gcd", pairs);         // batched, results in input order
+//
+// Jobs travel through shared memory; the socket only sets the session up. A Client is safe to
+// share between threads; moving it is not safe while other threads use it. Destroying it ends
+// the session: futures still pending then fail with shutting_down.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "warmpool/call_options.hpp"
+#include "warmpool/future.hpp"
+#include "warmpool/job_error.hpp"
+#include "warmpool/serialization.hpp"
+
+namespace warmpool {
+
+// One item of a map whose items may fail individually.
+struct ItemResult {
+    bool ok = false;
+    ErrorKind error{};      // when !ok
+    std::string value;      // the encoded result, or the error message when !ok
+};
+
+struct ClientOptions {
+    std::string runtime_dir;  // empty: $WARMPOOL_RUNTIME_DIR, $XDG_RUNTIME_DIR/warmpool, /tmp/warmpool-$UID
+    std::string client_name;  // shown in the pool's status; empty: this program's name
+    int connect_timeout_ms = 5000;
+};
+
+class Client {
+public:
+    using Options = ClientOptions;
+
+    // Connects to the pool named `pool` (empty: $WARMPOOL_POOL, else "default"). Throws
+    // ConnectError if there is no such pool or it refuses us.
+    static Client connect(std::string_view pool = {}, const Options& options = {});
+    // Connects through an explicit control-socket path.
+    static Client connect_socket(const std::string& socket_path, const Options& options = {});
+
+    Client(Client&&) noexcept;
+    Client& operator=(Client&&) noexcept;
+    ~Client();
+
+    template <class R, class A>
+    Future<R> submit(std::string_view function, const A& args, const CallOptions& options = {}) {
+        return Future<R>(submit_encoded(function, Encoding::binary, type_fingerprint<R, A>(),
+                                        to_binary(args), options));
+    }
+    // As submit, but fails with `overloaded` at once instead of waiting when the pool is full.
+    template <class R, class A>
+    Future<R> try_submit(std::string_view function, const A& args, CallOptions options = {}) {
+        options.wait_if_full = false;
+        return submit<R>(function, args, options);
+    }
+    template <class R, class A>
+    R call(std::string_view function, const A& args, const CallOptions& options = {}) {
+        return submit<R>(function, args, options).get();
+    }
+
+    // Calls `function` on every input, in batches; results come back in input order. The first
+    // failed item's error is thrown (after every batch has finished).
+    template <class R, class A>
+    std::vector<R> map(std::string_view function, const std::vector<A>& inputs, const MapOptions& options = {}) {
+        std::vector<ItemResult> items = map_encoded(
+            function, Encoding::binary, type_fingerprint<R, A>(), inputs.size(),
+            [&](std::size_t i, std::string& out) { append_binary(inputs[i], out); }, options);
+        std::vector<R> results;
+        results.reserve(items.size());
+        for (auto& item : items) {
+            if (!item.ok) throw JobError(item.error, item.value);
+            try {
+                results.push_back(from_binary<R>(item.value));
+            } catch (const DecodeError& e) {
+                throw JobError(ErrorKind::type_mismatch, std::string("cannot decode a result: ") + e.what());
+            }
+        }
+        return results;
+    }
+
+    // JSON in, JSON out: what the command line and other languages use.
+    RawFuture submit_json(std::string_view function, std::string_view json_args, const CallOptions& options = {});
+    std::vector<ItemResult> map_json(std::string_view function, const std::vector<std::string>& json_args,
+                                     const MapOptions& options = {});
+
+    // Low level: an already-encoded argument. fingerprint 0 skips the type check.
+    RawFuture submit_encoded(std::string_view function, Encoding encoding, std::uint64_t fingerprint,
+                             std::string payload, const CallOptions& options = {});
+    using ItemWriter = std::function<void(std::size_t index, std::string& out)>;
+    std::vector<ItemResult> map_encoded(std::string_view function, Encoding encoding, std::uint64_t fingerprint,
+                                        std::size_t count, const ItemWriter& write_item, const MapOptions& options);
+
+    const std::string& pool_name() const;
+    pid_t supervisor_pid() const;
+    // Worker slots of the pool (the most workers it can have at once).
+    unsigned worker_slots() const;
+
+private:
+    explicit Client(std::shared_ptr<detail::Session> session);
+    std::shared_ptr<detail::Session> session_;
+};
+
+// Sends an admin command ("stop") over a fresh connection; returns the pool's answer.
+// Throws ConnectError if the pool cannot be reached, JobError(bad_request) if it refuses.
+std::string admin_command(std::string_view pool, const std::string& runtime_dir, const std::string& command);
+
+}  // namespace warmpool

@@ -1,0 +1,73 @@
+// Future<R>: the eventual result of one submitted job. RawFuture: the same, undecoded.
+//
+// A future is resolved exactly once, by the job's single terminal reply: a result, or a
+// JobError whose kind says why not. If the pool goes away, it resolves with shutting_down
+// within about a second. Futures of one Client may be waited on from any threads.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "warmpool/job_error.hpp"
+#include "warmpool/serialization.hpp"
+
+namespace warmpool {
+
+namespace detail {
+class Session;
+struct JobSlot;
+}  // namespace detail
+
+class RawFuture {
+public:
+    RawFuture() = default;
+    RawFuture(std::shared_ptr<detail::Session> session, std::shared_ptr<detail::JobSlot> slot)
+        : session_(std::move(session)), slot_(std::move(slot)) {}
+
+    bool valid() const { return slot_ != nullptr; }
+    std::uint64_t id() const;
+    bool ready() const;
+    void wait() const;
+    // True if the job finished within `timeout`.
+    bool wait_for(std::chrono::nanoseconds timeout) const;
+    // Asks the pool to drop the job if it has not started. With `force` a running job is
+    // stopped too (its worker is replaced). Either way get() then reports `cancelled`, unless the
+    // result had already arrived.
+    void cancel(bool force = false) const;
+    // Waits, then returns the encoded result or throws JobError.
+    std::string get() const;
+
+private:
+    std::shared_ptr<detail::Session> session_;
+    std::shared_ptr<detail::JobSlot> slot_;
+};
+
+template <class R>
+class Future {
+public:
+    Future() = default;
+    explicit Future(RawFuture raw) : raw_(std::move(raw)) {}
+
+    bool valid() const { return raw_.valid(); }
+    std::uint64_t id() const { return raw_.id(); }
+    bool ready() const { return raw_.ready(); }
+    void wait() const { raw_.wait(); }
+    bool wait_for(std::chrono::nanoseconds timeout) const { return raw_.wait_for(timeout); }
+    void cancel(bool force = false) const { raw_.cancel(force); }
+    R get() const {
+        std::string bytes = raw_.get();
+        try {
+            return from_binary<R>(bytes);
+        } catch (const DecodeError& e) {
+            throw JobError(ErrorKind::type_mismatch, std::string("cannot decode the result: ") + e.what());
+        }
+    }
+    const RawFuture& raw() const { return raw_; }
+
+private:
+    RawFuture raw_;
+};
+
+}  // namespace warmpool

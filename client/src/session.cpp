@@ -1,0 +1,390 @@
+#include "session.hpp"
+
+#include <poll.h>
+
+#include <cstring>
+
+#include "warmpool/common/blob.hpp"
+#include "warmpool/common/clock.hpp"
+#include "warmpool/common/unix_socket.hpp"
+#include "warmpool/job_error.hpp"
+
+namespace warmpool::detail {
+
+namespace {
+
+// A waiting caller spins this long after the last reply before sleeping on the futex: a reply
+// that arrives within it costs no system call on either side.
+constexpr std::int64_t kSpinNs = 50'000;
+// How often a sleeping drainer wakes to check that the daemon is still there.
+constexpr std::int64_t kLivenessCheckNs = 100'000'000;
+// The background thread drains only when nobody else has for this long.
+constexpr std::int64_t kBackgroundIdleNs = 5'000'000;
+constexpr std::int64_t kBackgroundSliceNs = 50'000'000;
+
+bool power_of_two_in_range(std::uint64_t n) {
+    return n >= 4096 && n <= (1ull << 30) && (n & (n - 1)) == 0;
+}
+
+}  // namespace
+
+std::shared_ptr<Session> Session::connect(const std::string& socket_path, const std::string& client_name,
+                                          int timeout_ms) {
+    auto fd = connect_unix(socket_path);
+    if (!fd) {
+        throw ConnectError("cannot connect to " + socket_path + " (" + fd.error().message() +
+                           "): is warmpoold running?");
+    }
+    if (auto st = send_message(fd->get(), protocol::Hello{protocol::kProtocolVersion, client_name}); !st) {
+        throw ConnectError("cannot greet the pool at " + socket_path + ": " + st.error().message());
+    }
+    UniqueFd passed;
+    auto frame = receive_frame(fd->get(), timeout_ms, &passed);
+    if (!frame) throw ConnectError("no answer from the pool at " + socket_path + ": " + frame.error().message());
+    if (!frame.value()) throw ConnectError("the pool at " + socket_path + " closed the connection during set-up");
+    if (frame.value()->type == protocol::MessageType::refused) {
+        auto refused = protocol::decode<protocol::Refused>(*frame.value());
+        throw ConnectError("the pool refused the session" +
+                           (refused ? " (" + refused->kind + "): " + refused->message : std::string()));
+    }
+    auto welcome = protocol::decode<protocol::Welcome>(*frame.value());
+    if (!welcome) throw ConnectError("bad welcome from the pool: " + welcome.error().message());
+    if (!passed) throw ConnectError("the pool did not pass its doorbell");
+
+    const protocol::Welcome& w = welcome.value();
+    if (w.worker_slots == 0 || w.worker_slots > 4096 || !power_of_two_in_range(w.submit_ring_bytes) ||
+        !power_of_two_in_range(w.control_ring_bytes) || !power_of_two_in_range(w.reply_ring_bytes)) {
+        throw ConnectError("the pool announced an impossible session layout");
+    }
+    const SessionLayout layout{w.worker_slots, w.submit_ring_bytes, w.control_ring_bytes, w.reply_ring_bytes};
+    auto segment = SharedSegment::open(w.session_segment, layout.total_bytes());
+    if (!segment) throw ConnectError("cannot map the session memory: " + segment.error().message());
+
+    std::shared_ptr<Session> session(new Session());
+    session->welcome_ = w;
+    session->control_ = std::move(fd.value());
+    session->doorbell_ = std::move(passed);
+    session->segment_ = std::move(segment.value());
+    session->header_ = reinterpret_cast<SessionHeader*>(session->segment_.data());
+    if (session->header_->magic != kSessionMagic || session->header_->generation != w.session_generation) {
+        throw ConnectError("the session memory does not belong to this session");
+    }
+    std::byte* base = session->segment_.data();
+    session->submit_ = RingProducer(RingView::at(base + layout.submit_offset(), layout.submit_ring_bytes));
+    session->replies_.emplace_back(RingView::at(base + layout.control_offset(), layout.control_ring_bytes));
+    for (std::uint32_t slot = 0; slot < w.worker_slots; ++slot) {
+        session->replies_.emplace_back(RingView::at(base + layout.reply_offset(slot), layout.reply_ring_bytes));
+    }
+    session->background_ = std::thread([raw = session.get()] { raw->background_loop(); });
+    return session;
+}
+
+Session::~Session() {
+    {
+        std::lock_guard lock(mu_);
+        stopping_ = true;
+    }
+    cv_.notify_all();
+    if (background_.joinable()) background_.join();
+    fail_all("the client closed its session");
+    // Closing the control socket (control_'s destructor) tells the supervisor we left.
+}
+
+std::shared_ptr<JobSlot> Session::submit(std::string_view function, std::uint32_t flags, std::uint64_t fingerprint,
+                                         std::string_view payload, const CallOptions& options) {
+    if (function.empty() || function.size() > kFunctionNameMax) {
+        throw JobError(ErrorKind::bad_request, "function names are 1 to " + std::to_string(kFunctionNameMax) + " bytes");
+    }
+    auto slot = std::make_shared<JobSlot>();
+    slot->id = next_id_.fetch_add(1, std::memory_order_relaxed);
+
+    JobRecord record{};
+    record.job_id = slot->id;
+    record.fingerprint = fingerprint;
+    record.flags = flags;
+    if (options.deadline) {
+        // steady_clock is CLOCK_MONOTONIC on Linux, the clock every process of the pool uses.
+        record.deadline_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                 options.deadline->time_since_epoch()).count();
+        if (record.deadline_ns == 0) record.deadline_ns = 1;
+    }
+    record.timeout_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(options.timeout).count();
+    set_function_name(record, function);
+
+    // Large arguments are written once into their own shared memory, never into the ring.
+    std::string blob_name_text;
+    BlobRef ref{};
+    if (payload.size() > welcome_.inline_max) {
+        blob_name_text = blob_name(welcome_.owner_uid, welcome_.pool_name, welcome_.session_generation, 'a', slot->id);
+        auto blob = create_blob(blob_name_text, payload.size(), SegmentAccess{welcome_.blob_mode, welcome_.blob_gid});
+        if (!blob) throw JobError(ErrorKind::overloaded, "cannot store the arguments: " + blob.error().message());
+        std::memcpy(blob->data(), payload.data(), payload.size());
+        ref = BlobRef{payload.size(), slot->id};
+        record.flags |= kJobBlob;
+        payload = std::string_view(reinterpret_cast<const char*>(&ref), sizeof ref);
+    }
+    record.payload_bytes = static_cast<std::uint32_t>(payload.size());
+    const auto size = static_cast<std::uint32_t>(sizeof record + payload.size());
+
+    auto abandon = [&](ErrorKind kind, const std::string& why) {
+        {
+            std::lock_guard lock(mu_);
+            jobs_.erase(slot->id);
+        }
+        if (!blob_name_text.empty()) SharedSegment::remove(blob_name_text);
+        throw JobError(kind, why);
+    };
+
+    {
+        std::lock_guard lock(mu_);
+        if (lost_) {
+            if (!blob_name_text.empty()) SharedSegment::remove(blob_name_text);
+            throw JobError(ErrorKind::shutting_down, lost_reason_);
+        }
+        const bool was_idle = jobs_.empty();
+        jobs_.emplace(slot->id, slot);
+        if (was_idle) cv_.notify_all();  // the background thread watches non-empty tables
+    }
+
+    std::lock_guard submit_lock(submit_mu_);
+    const std::int64_t started = monotonic_ns();
+    std::byte* out = nullptr;
+    while ((out = submit_.try_reserve(size)) == nullptr) {
+        if (size > submit_.max_record()) abandon(ErrorKind::bad_request, "the job record is too large");
+        const bool waited_enough = options.max_wait.count() >= 0 &&
+                                   monotonic_ns() - started > options.max_wait.count() * 1'000'000;
+        if (!options.wait_if_full || waited_enough) {
+            abandon(ErrorKind::overloaded, "the pool's queue is full");
+        }
+        // While we wait for room, keep replies flowing: workers may be waiting on us.
+        if (try_become_drainer()) {
+            deliver_available();
+            stop_draining();
+        }
+        std::uint32_t token = submit_.control()->space.prepare_sleep();
+        if ((out = submit_.try_reserve(size)) != nullptr) {
+            submit_.control()->space.cancel_sleep();
+            break;
+        }
+        submit_.control()->space.sleep_futex(token, 1'000'000);
+        if (!check_alive()) abandon(ErrorKind::shutting_down, lost_reason_);
+    }
+    std::memcpy(out, &record, sizeof record);
+    std::memcpy(out + sizeof record, payload.data(), payload.size());
+    submit_.commit(size);
+    submit_.publish();
+    header_->supervisor_wake.notify_eventfd(doorbell_.get());
+    return slot;
+}
+
+bool Session::try_become_drainer() {
+    std::lock_guard lock(mu_);
+    if (draining_) return false;
+    draining_ = true;
+    return true;
+}
+
+void Session::stop_draining() {
+    {
+        std::lock_guard lock(mu_);
+        draining_ = false;
+        last_drain_ns_ = monotonic_ns();
+    }
+    cv_.notify_all();  // a waiter may take over
+}
+
+bool Session::wait(JobSlot& slot, std::int64_t deadline_ns) {
+    std::unique_lock lock(mu_);
+    while (!slot.done.load(std::memory_order_acquire)) {
+        const std::int64_t now = monotonic_ns();
+        if (deadline_ns >= 0 && now >= deadline_ns) return false;
+        if (!draining_) {
+            draining_ = true;
+            lock.unlock();
+            drain_until(&slot, deadline_ns);
+            lock.lock();
+            draining_ = false;
+            last_drain_ns_ = monotonic_ns();
+            cv_.notify_all();
+            continue;
+        }
+        auto limit = std::chrono::nanoseconds(deadline_ns >= 0 ? std::min(deadline_ns - now, kLivenessCheckNs)
+                                                               : kLivenessCheckNs);
+        cv_.wait_for(lock, limit);
+    }
+    return true;
+}
+
+void Session::drain_until(JobSlot* target, std::int64_t deadline_ns) {
+    std::int64_t spin_until = monotonic_ns() + kSpinNs;
+    for (;;) {
+        const std::size_t delivered = deliver_available();
+        if (target != nullptr && target->done.load(std::memory_order_acquire)) return;
+        const std::int64_t now = monotonic_ns();
+        if (delivered > 0) {
+            spin_until = now + kSpinNs;
+            continue;
+        }
+        if (deadline_ns >= 0 && now >= deadline_ns) return;
+        {
+            std::lock_guard lock(mu_);
+            if (stopping_ || lost_) return;
+        }
+        if (now < spin_until) {
+            for (int i = 0; i < 32; ++i) __builtin_ia32_pause();
+            continue;
+        }
+        std::uint32_t token = header_->client_wake.prepare_sleep();
+        if (replies_pending()) {
+            header_->client_wake.cancel_sleep();
+            continue;
+        }
+        const std::int64_t sleep = deadline_ns >= 0 ? std::min(deadline_ns - now, kLivenessCheckNs) : kLivenessCheckNs;
+        header_->client_wake.sleep_futex(token, sleep);
+        if (!replies_pending() && !check_alive()) return;
+        spin_until = monotonic_ns() + kSpinNs;
+    }
+}
+
+bool Session::replies_pending() {
+    for (auto& ring : replies_) {
+        if (!ring.empty_now()) return true;
+    }
+    return false;
+}
+
+std::size_t Session::deliver_available() {
+    std::size_t delivered = 0;
+    for (auto& ring : replies_) {
+        std::span<const std::byte> bytes;
+        RingConsumer::Peek peek;
+        while ((peek = ring.peek(bytes)) == RingConsumer::Peek::record) {
+            ReplyRecord reply;
+            if (bytes.size() < sizeof reply) {
+                peek = RingConsumer::Peek::corrupt;
+                break;
+            }
+            std::memcpy(&reply, bytes.data(), sizeof reply);
+            std::span<const std::byte> payload = bytes.subspan(sizeof reply);
+            if (payload.size() != reply.payload_bytes) {
+                peek = RingConsumer::Peek::corrupt;
+                break;
+            }
+            deliver(reply, payload);
+            ring.pop();
+            if (++delivered % 64 == 0) ring.release();
+        }
+        ring.release();
+        if (peek == RingConsumer::Peek::corrupt) {
+            fail_all("a reply ring of this session is corrupt");
+            return delivered;
+        }
+    }
+    return delivered;
+}
+
+void Session::deliver(const ReplyRecord& reply, std::span<const std::byte> payload) {
+    std::shared_ptr<JobSlot> slot;
+    {
+        std::lock_guard lock(mu_);
+        auto it = jobs_.find(reply.job_id);
+        if (it == jobs_.end()) return;  // not ours to wait for any more (session lost meanwhile)
+        slot = std::move(it->second);
+        jobs_.erase(it);
+    }
+    slot->status = reply.status;
+    slot->flags = reply.flags;
+    if ((reply.flags & kJobBlob) != 0) {
+        BlobRef ref{};
+        std::optional<std::string> error;
+        if (payload.size() == sizeof ref) {
+            std::memcpy(&ref, payload.data(), sizeof ref);
+            auto blob = take_blob(blob_name(welcome_.owner_uid, welcome_.pool_name, welcome_.session_generation, 'r',
+                                            ref.id),
+                                  ref.bytes);
+            if (blob) {
+                slot->payload.assign(reinterpret_cast<const char*>(blob->data()), ref.bytes);
+            } else {
+                error = blob.error().message();
+            }
+        } else {
+            error = "malformed blob reference";
+        }
+        if (error) {
+            slot->status = static_cast<std::uint16_t>(ErrorKind::handler_error);
+            slot->payload = "the result could not be read: " + *error;
+        }
+    } else {
+        slot->payload.assign(reinterpret_cast<const char*>(payload.data()), payload.size());
+    }
+    {
+        std::lock_guard lock(mu_);
+        if (slot->cancel_requested && slot->status == 0) {
+            slot->status = static_cast<std::uint16_t>(ErrorKind::cancelled);
+            slot->payload = "cancelled while running; its result was dropped";
+        }
+        slot->done.store(true, std::memory_order_release);
+    }
+    cv_.notify_all();
+}
+
+bool Session::check_alive() {
+    pollfd p{control_.get(), POLLIN | POLLRDHUP, 0};
+    int rc = ::poll(&p, 1, 0);
+    // The supervisor never writes after the welcome: readable means closed (or gone).
+    if (rc == 0) return true;
+    if (rc < 0 && errno == EINTR) return true;
+    fail_all("connection to pool '" + welcome_.pool_name + "' lost: the daemon stopped or dropped this session");
+    return false;
+}
+
+void Session::fail_all(const std::string& why) {
+    {
+        std::lock_guard lock(mu_);
+        if (!lost_) {
+            lost_ = true;
+            lost_reason_ = why;
+        }
+        for (auto& [id, slot] : jobs_) {
+            slot->status = static_cast<std::uint16_t>(ErrorKind::shutting_down);
+            slot->payload = lost_reason_;
+            slot->done.store(true, std::memory_order_release);
+        }
+        jobs_.clear();
+    }
+    cv_.notify_all();
+}
+
+void Session::cancel(JobSlot& slot, bool force) {
+    {
+        std::lock_guard lock(mu_);
+        if (slot.done.load(std::memory_order_acquire) || jobs_.find(slot.id) == jobs_.end()) return;
+        slot.cancel_requested = true;
+    }
+    std::lock_guard lock(socket_mu_);
+    [[maybe_unused]] auto st = send_message(control_.get(), protocol::Cancel{slot.id, force});
+}
+
+void Session::background_loop() {
+    std::unique_lock lock(mu_);
+    while (!stopping_) {
+        if (jobs_.empty() || lost_) {
+            cv_.wait(lock);
+            continue;
+        }
+        const std::int64_t now = monotonic_ns();
+        if (draining_ || now - last_drain_ns_ < kBackgroundIdleNs) {
+            cv_.wait_for(lock, std::chrono::nanoseconds(kBackgroundIdleNs));
+            continue;
+        }
+        draining_ = true;
+        lock.unlock();
+        drain_until(nullptr, now + kBackgroundSliceNs);
+        lock.lock();
+        draining_ = false;
+        last_drain_ns_ = monotonic_ns();
+        cv_.notify_all();
+    }
+}
+
+}  // namespace warmpool::detail

@@ -1,0 +1,97 @@
+// detail::Session: the client side of one pool session. Private to libwarmpool.
+//
+// Owns the control connection, the session's shared memory, and the table of jobs awaiting
+// their reply. Thread-safe: submissions are serialised by one mutex (one producer of the submit
+// ring); replies are consumed by one thread at a time, "the drainer", which is whichever thread
+// is waiting for a result (or the background thread when nobody waits), so the common
+// request/response path runs on the caller's own thread with no hand-off.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "warmpool/call_options.hpp"
+#include "warmpool/common/byte_ring.hpp"
+#include "warmpool/common/protocol.hpp"
+#include "warmpool/common/shared_segment.hpp"
+#include "warmpool/common/shm_layout.hpp"
+#include "warmpool/common/unique_fd.hpp"
+#include "warmpool/error_kind.hpp"
+
+namespace warmpool::detail {
+
+struct JobSlot {
+    std::uint64_t id = 0;
+    std::atomic<bool> done{false};
+    std::uint16_t status = 0;  // 0 ok, else ErrorKind; valid once done
+    std::uint32_t flags = 0;   // of the reply payload
+    std::string payload;       // result bytes or error message
+    bool cancel_requested = false;
+};
+
+class Session : public std::enable_shared_from_this<Session> {
+public:
+    static std::shared_ptr<Session> connect(const std::string& socket_path, const std::string& client_name,
+                                            int timeout_ms);
+    ~Session();
+
+    // Registers a job and writes it to the submit ring. Throws JobError (bad_request,
+    // overloaded, shutting_down) if it cannot be submitted.
+    std::shared_ptr<JobSlot> submit(std::string_view function, std::uint32_t flags, std::uint64_t fingerprint,
+                                    std::string_view payload, const CallOptions& options);
+    // Waits for the slot's reply until deadline_ns (monotonic; -1: no limit). True if done.
+    bool wait(JobSlot& slot, std::int64_t deadline_ns);
+    void cancel(JobSlot& slot, bool force);
+
+    const protocol::Welcome& welcome() const { return welcome_; }
+
+private:
+    Session() = default;
+
+    bool try_become_drainer();
+    void stop_draining();
+    // The drainer's loop: deliver replies until `target` is done or the deadline passes.
+    void drain_until(JobSlot* target, std::int64_t deadline_ns);
+    // Consumes every reply available now; returns how many were delivered.
+    std::size_t deliver_available();
+    void deliver(const ReplyRecord& reply, std::span<const std::byte> payload);
+    bool replies_pending();
+    // False (and every pending job failed) if the daemon has gone away.
+    bool check_alive();
+    void fail_all(const std::string& why);
+    void background_loop();
+
+    protocol::Welcome welcome_;
+    UniqueFd control_;
+    UniqueFd doorbell_;
+    SharedSegment segment_;
+    SessionHeader* header_ = nullptr;
+    std::string blob_owner_pool_;
+
+    std::mutex submit_mu_;  // the submit ring's single producer
+    std::mutex socket_mu_;  // one writer on the control socket at a time
+    RingProducer submit_;
+
+    // Used only by the drainer.
+    std::vector<RingConsumer> replies_;  // [0] control ring, then one per worker slot
+
+    std::mutex mu_;
+    std::condition_variable cv_;
+    std::unordered_map<std::uint64_t, std::shared_ptr<JobSlot>> jobs_;
+    bool draining_ = false;
+    bool lost_ = false;
+    bool stopping_ = false;
+    std::string lost_reason_;
+    std::int64_t last_drain_ns_ = 0;
+    std::atomic<std::uint64_t> next_id_{1};
+    std::thread background_;
+};
+
+}  // namespace warmpool::detail

@@ -1,0 +1,236 @@
+// The shared-memory layout of a pool: every byte that crosses a process boundary through shared
+// memory is defined here, and nowhere else. docs/ARCHITECTURE.md draws the same picture.
+//
+// Two kinds of segment:
+//
+//   pool segment "warmpool.<uid>.<pool>"             supervisor + workers only
+//     PoolHeader | WorkerRecord[worker_slots] | inbox ring[worker_slots]
+//
+//   session segment "warmpool.<uid>.<pool>.s<slot>.<generation>"   one per connected client
+//     SessionHeader | submit ring | control ring | reply ring[worker_slots]
+//
+// Rings are ByteRings (SPSC). Producers and consumers:
+//   submit ring   client -> supervisor   JobRecord + payload
+//   inbox ring    supervisor -> worker    JobRecord + payload (session fields filled in)
+//   reply ring w  worker w -> client      ReplyRecord + payload
+//   control ring  supervisor -> client    ReplyRecord (errors the supervisor decides)
+//
+// Every record is fixed-size and trivially copyable, addressed by offsets computed from trusted
+// configuration (never from offsets stored in memory a client can write). Whatever a client
+// wrote is copied out and validated before use.
+#pragma once
+
+#include <sys/types.h>
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <string_view>
+#include <type_traits>
+
+#include "warmpool/common/byte_ring.hpp"
+#include "warmpool/common/wake_flag.hpp"
+
+namespace warmpool {
+
+inline constexpr std::uint64_t kPoolMagic = 0x4c4f4f504d524157ULL;     // "WARMPOOL"
+inline constexpr std::uint64_t kSessionMagic = 0x4e4f53534553504dULL;  // "MPSESSON"
+inline constexpr std::uint32_t kLayoutVersion = 1;
+inline constexpr std::size_t kFunctionNameMax = 47;  // plus the terminating NUL
+
+constexpr std::size_t align_up(std::size_t n, std::size_t a) { return (n + a - 1) / a * a; }
+
+// ---------------------------------------------------------------------------------------------
+// Pool segment
+
+enum class WorkerState : std::uint32_t {
+    empty = 0,     // slot unused
+    starting = 1,  // forked, running its initialisation
+    ready = 2,     // initialised, taking jobs from its inbox
+    exiting = 3,   // told to stop; finishes what its inbox holds, then exits
+};
+
+struct alignas(64) PoolHeader {
+    std::uint64_t magic;
+    std::uint32_t layout_version;
+    std::uint32_t worker_slots;
+    std::uint64_t generation;  // random per supervisor start; names session segments
+    std::uint64_t inbox_ring_bytes;
+    std::int32_t supervisor_pid;
+    std::uint32_t reserved;
+    // Workers -> supervisor: "I finished a job / became ready". The supervisor sleeps in epoll.
+    alignas(64) WakeFlag supervisor_wake;
+};
+
+// Outcome counters per worker: index 0 counts results, index k counts ErrorKind k.
+inline constexpr std::size_t kOutcomeSlots = 16;
+
+// One per worker slot. Written by the worker in that slot; read by the supervisor. When the
+// worker dies the supervisor reads the last values it left, then resets the record.
+struct alignas(64) WorkerRecord {
+    std::atomic<std::int32_t> pid;
+    std::atomic<std::uint32_t> state;  // WorkerState
+    std::atomic<std::uint64_t> jobs_done;
+    // Inbox records fully handled: the reply is published (or deliberately dropped).
+    std::atomic<std::uint64_t> inbox_done;
+    // The job being run: its inbox sequence number and the tail its reply ring had before the
+    // reply. Together they tell a supervisor whether a dead worker published that reply.
+    std::atomic<std::uint64_t> running_seq;         // inbox seq + 1; 0 = nothing running
+    std::atomic<std::uint64_t> running_reply_tail;  // reply ring tail when the job started
+    std::atomic<std::int64_t> running_since_ns;     // CLOCK_MONOTONIC
+    std::atomic<std::int64_t> init_ns;              // how long initialisation took
+    std::atomic<std::int64_t> last_run_ns;          // run time of the last job (dispatch policy)
+    alignas(64) WakeFlag inbox_wake;                // supervisor -> worker
+    std::atomic<std::uint64_t> outcomes[kOutcomeSlots];
+};
+
+static_assert(std::is_standard_layout_v<PoolHeader>);
+static_assert(std::is_standard_layout_v<WorkerRecord>);
+static_assert(sizeof(WorkerRecord) == 256);
+
+struct PoolLayout {
+    std::uint32_t worker_slots;
+    std::uint64_t inbox_ring_bytes;  // power of two
+
+    std::size_t worker_table_offset() const { return align_up(sizeof(PoolHeader), 4096); }
+    std::size_t inbox_offset(std::uint32_t slot) const {
+        return align_up(worker_table_offset() + worker_slots * sizeof(WorkerRecord), 4096) +
+               slot * align_up(ring_bytes_needed(inbox_ring_bytes), 4096);
+    }
+    std::size_t total_bytes() const { return inbox_offset(worker_slots); }
+};
+
+// ---------------------------------------------------------------------------------------------
+// Session segment
+
+enum class SessionState : std::uint32_t {
+    active = 1,   // the client is connected
+    closing = 2,  // the client left (or was dropped): workers drop its replies
+};
+
+struct alignas(64) SessionHeader {
+    std::uint64_t magic;
+    std::uint32_t layout_version;
+    std::uint32_t slot;
+    std::uint64_t generation;
+    std::atomic<std::uint32_t> state;  // SessionState
+    std::uint32_t reserved;
+    alignas(64) WakeFlag client_wake;      // workers and supervisor -> client (futex)
+    alignas(64) WakeFlag supervisor_wake;  // client -> supervisor (eventfd)
+};
+static_assert(std::is_standard_layout_v<SessionHeader>);
+
+struct SessionLayout {
+    std::uint32_t worker_slots;
+    std::uint64_t submit_ring_bytes;   // power of two
+    std::uint64_t control_ring_bytes;  // power of two
+    std::uint64_t reply_ring_bytes;    // power of two
+
+    std::size_t submit_offset() const { return align_up(sizeof(SessionHeader), 4096); }
+    std::size_t control_offset() const {
+        return submit_offset() + align_up(ring_bytes_needed(submit_ring_bytes), 4096);
+    }
+    std::size_t reply_offset(std::uint32_t worker_slot) const {
+        return control_offset() + align_up(ring_bytes_needed(control_ring_bytes), 4096) +
+               worker_slot * align_up(ring_bytes_needed(reply_ring_bytes), 4096);
+    }
+    std::size_t total_bytes() const { return reply_offset(worker_slots); }
+};
+
+// ---------------------------------------------------------------------------------------------
+// Records carried in rings
+
+enum JobFlags : std::uint32_t {
+    kJobJson = 1u << 0,   // payload is JSON text (else Cereal binary)
+    kJobBatch = 1u << 1,  // payload is a batch: BatchHeader + items (see below)
+    kJobBlob = 1u << 2,   // payload is a BlobRef: the bytes live in their own segment
+};
+
+// One job, as the client submits it and as the supervisor hands it to a worker.
+struct JobRecord {
+    std::uint64_t job_id;        // chosen by the client, unique within its session
+    std::uint64_t fingerprint;   // type fingerprint of (args, result); 0 = none (JSON)
+    std::int64_t deadline_ns;    // CLOCK_MONOTONIC; 0 = none
+    std::int64_t timeout_ns;     // run-time limit; 0 = the function's default
+    std::uint32_t flags;         // JobFlags
+    std::uint32_t payload_bytes; // bytes that follow this record in the ring
+    std::uint32_t session_slot;  // filled in by the supervisor
+    std::uint32_t attempt;       // filled in by the supervisor; 1 on the first run
+    std::uint64_t session_generation;  // filled in by the supervisor
+    std::int64_t enqueued_ns;    // filled in by the supervisor (queue-wait measurement)
+    char function[kFunctionNameMax + 1];  // NUL-terminated
+};
+static_assert(std::is_trivially_copyable_v<JobRecord>);
+static_assert(sizeof(JobRecord) == 112);
+
+enum class ReplyStatus : std::uint16_t { ok = 0 };  // anything else is an ErrorKind value
+
+// One terminal reply. Payload: the result (status ok) or the UTF-8 error message.
+struct ReplyRecord {
+    std::uint64_t job_id;
+    std::uint16_t status;         // 0 = ok, else ErrorKind
+    std::uint16_t reserved;
+    std::uint32_t flags;          // kJobJson | kJobBatch | kJobBlob describe the payload
+    std::uint32_t payload_bytes;
+    std::int32_t worker_pid;      // 0 when the supervisor replied
+    std::int64_t queue_ns;        // time spent queued before a worker took it
+    std::int64_t run_ns;          // time the handler ran
+};
+static_assert(std::is_trivially_copyable_v<ReplyRecord>);
+static_assert(sizeof(ReplyRecord) == 40);
+
+// A payload too large for a ring record lives in its own shared-memory object, written once by
+// the producer and unlinked by the consumer after reading. See blob_name().
+struct BlobRef {
+    std::uint64_t bytes;
+    std::uint64_t id;  // unique within the session; part of the object's name
+};
+static_assert(std::is_trivially_copyable_v<BlobRef>);
+
+// Batch payloads (kJobBatch), used by map(): many small calls of one function in one record.
+//   arguments: BatchHeader, then per item {u32 bytes, bytes...}
+//   results:   BatchHeader, then per item {u16 status, u16 reserved, u32 bytes, bytes...}
+// An item's result status is 0 or an ErrorKind, exactly as ReplyRecord::status.
+struct BatchHeader {
+    std::uint32_t count;
+    std::uint32_t reserved;
+};
+struct BatchResultItem {
+    std::uint16_t status;
+    std::uint16_t reserved;
+    std::uint32_t bytes;
+};
+static_assert(sizeof(BatchResultItem) == 8);
+
+// ---------------------------------------------------------------------------------------------
+// Names
+
+// A pool name is 1..64 of [A-Za-z0-9_-]; it becomes part of file and segment names.
+bool valid_pool_name(std::string_view name);
+
+std::string pool_segment_name(uid_t uid, std::string_view pool);
+std::string session_segment_name(uid_t uid, std::string_view pool, std::uint32_t slot,
+                                 std::uint64_t generation);
+// Blob objects: "<pool segment>.b<session generation>.<a|r><id>"; `a` for arguments, `r` for
+// results. Everything of a session shares the prefix blob_prefix(), so it can be swept.
+std::string blob_prefix(uid_t uid, std::string_view pool, std::uint64_t session_generation);
+std::string blob_name(uid_t uid, std::string_view pool, std::uint64_t session_generation,
+                      char direction, std::uint64_t id);
+
+// Copies a function name into a record field; false if it does not fit.
+inline bool set_function_name(JobRecord& record, std::string_view name) {
+    if (name.empty() || name.size() > kFunctionNameMax) return false;
+    std::memset(record.function, 0, sizeof record.function);
+    std::memcpy(record.function, name.data(), name.size());
+    return true;
+}
+// The name in an untrusted record: empty if it is not NUL-terminated inside the field.
+inline std::string_view function_name(const JobRecord& record) {
+    const void* nul = std::memchr(record.function, 0, sizeof record.function);
+    if (nul == nullptr) return {};
+    return std::string_view(record.function, static_cast<const char*>(nul) - record.function);
+}
+
+}  // namespace warmpool

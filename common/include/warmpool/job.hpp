@@ -1,0 +1,185 @@
+// The job-author API: include this in a job library and export functions with the macros.
+//
+//   std::int64_t gcd(std::pair<std::int64_t, std::int64_t> ab);
+//   WARMPOOL_EXPORT_FN("gcd", gcd);
+//
+//   struct Md5Chain {                                  // one object per worker
+//       explicit Md5Chain(const warmpool::WorkerContext&);  // the expensive initialisation
+//       std::string operator()(const Md5Args& args);   // one job
+//   };
+//   WARMPOOL_EXPORT_JOB("md5_chain", Md5Chain);
+//
+//   std::string echo(warmpool::Encoding, std::string_view payload);  // any type, unchanged
+//   WARMPOOL_EXPORT_RAW("echo", echo);
+//
+// Argument and result types need Cereal and nlohmann::json support (see serialization.hpp).
+// A function takes exactly one argument; use std::pair, std::tuple or a struct for several.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <type_traits>
+
+#include "warmpool/job_abi.hpp"
+
+namespace warmpool::detail {
+
+// Each job library has its own registry: hidden visibility keeps it private to the library.
+__attribute__((visibility("hidden"))) inline JobLibrary& library() {
+    static JobLibrary instance;
+    return instance;
+}
+
+inline bool add_function(std::unique_ptr<JobFunction> function, FunctionOptions options = {}) {
+    function->options = options;
+    library().functions.push_back(std::move(function));
+    return true;
+}
+
+template <class Args>
+Args decode_args(Encoding encoding, std::string_view bytes) {
+    try {
+        return encoding == Encoding::json ? from_json_text<Args>(bytes) : from_binary<Args>(bytes);
+    } catch (const DecodeError& e) {
+        throw JobFailure(ErrorKind::bad_request, e.what());
+    }
+}
+
+template <class R>
+void encode_result(Encoding encoding, const R& result, std::string& out) {
+    if (encoding == Encoding::json) {
+        out += to_json_text(result);
+    } else {
+        append_binary(result, out);
+    }
+}
+
+template <class T> struct CallTraits;
+template <class R, class A>
+struct CallTraits<R (*)(A)> {
+    using Result = std::decay_t<R>;
+    using Args = std::decay_t<A>;
+};
+template <class C, class R, class A>
+struct CallTraits<R (C::*)(A)> {
+    using Result = std::decay_t<R>;
+    using Args = std::decay_t<A>;
+};
+template <class C, class R, class A>
+struct CallTraits<R (C::*)(A) const> {
+    using Result = std::decay_t<R>;
+    using Args = std::decay_t<A>;
+};
+template <class R, class A>
+struct CallTraits<R (*)(A) noexcept> : CallTraits<R (*)(A)> {};
+template <class C, class R, class A>
+struct CallTraits<R (C::*)(A) noexcept> : CallTraits<R (C::*)(A)> {};
+template <class C, class R, class A>
+struct CallTraits<R (C::*)(A) const noexcept> : CallTraits<R (C::*)(A) const> {};
+
+// A job class: constructed once per worker; operator() runs one job.
+template <class Job>
+class JobClassFunction final : public JobFunction {
+    using Traits = CallTraits<decltype(&Job::operator())>;
+
+    struct Instance final : JobInstance {
+        explicit Instance(const WorkerContext& context) : job(context) {}
+        void invoke(Encoding encoding, std::string_view args, std::string& out) override {
+            encode_result(encoding, job(decode_args<typename Traits::Args>(encoding, args)), out);
+        }
+        Job job;
+    };
+
+public:
+    explicit JobClassFunction(std::string name)
+        : JobFunction(std::move(name),
+                      type_fingerprint<typename Traits::Result, typename Traits::Args>(),
+                      typeid(typename Traits::Args).name()) {}
+    std::unique_ptr<JobInstance> instantiate(const WorkerContext& context) const override {
+        return std::make_unique<Instance>(context);
+    }
+};
+
+// A plain function: no per-worker state.
+template <class Fn>
+class FreeFunction final : public JobFunction {
+    using Traits = CallTraits<Fn>;
+
+    struct Instance final : JobInstance {
+        explicit Instance(Fn f) : fn(f) {}
+        void invoke(Encoding encoding, std::string_view args, std::string& out) override {
+            encode_result(encoding, fn(decode_args<typename Traits::Args>(encoding, args)), out);
+        }
+        Fn fn;
+    };
+
+public:
+    FreeFunction(std::string name, Fn fn)
+        : JobFunction(std::move(name),
+                      type_fingerprint<typename Traits::Result, typename Traits::Args>(),
+                      typeid(typename Traits::Args).name()),
+          fn_(fn) {}
+    std::unique_ptr<JobInstance> instantiate(const WorkerContext&) const override {
+        return std::make_unique<Instance>(fn_);
+    }
+
+private:
+    Fn fn_;
+};
+
+// A raw function sees the encoded payload and returns encoded bytes in the same encoding.
+using RawFn = std::string (*)(Encoding, std::string_view);
+
+class RawFunction final : public JobFunction {
+    struct Instance final : JobInstance {
+        explicit Instance(RawFn f) : fn(f) {}
+        void invoke(Encoding encoding, std::string_view args, std::string& out) override {
+            out += fn(encoding, args);
+        }
+        RawFn fn;
+    };
+
+public:
+    RawFunction(std::string name, RawFn fn) : JobFunction(std::move(name), 0, "raw"), fn_(fn) {}
+    std::unique_ptr<JobInstance> instantiate(const WorkerContext&) const override {
+        return std::make_unique<Instance>(fn_);
+    }
+
+private:
+    RawFn fn_;
+};
+
+}  // namespace warmpool::detail
+
+// The library's entry point. Weak, so that every translation unit of a library may include
+// this header; the linker keeps one copy.
+extern "C" __attribute__((weak, visibility("default"))) warmpool::JobLibrary*
+warmpool_job_library_v1() {
+    return &warmpool::detail::library();
+}
+
+#define WARMPOOL_CONCAT_INNER(a, b) a##b
+#define WARMPOOL_CONCAT(a, b) WARMPOOL_CONCAT_INNER(a, b)
+
+// WARMPOOL_EXPORT_FN(name, function [, FunctionOptions])
+#define WARMPOOL_EXPORT_FN(NAME, FN, ...)                                                      \
+    [[maybe_unused]] static const bool WARMPOOL_CONCAT(warmpool_export_, __COUNTER__) =        \
+        ::warmpool::detail::add_function(                                                      \
+            std::make_unique<::warmpool::detail::FreeFunction<decltype(&FN)>>(NAME, &FN)       \
+                __VA_OPT__(, ) __VA_ARGS__)
+
+// WARMPOOL_EXPORT_JOB(name, JobClass [, FunctionOptions])
+#define WARMPOOL_EXPORT_JOB(NAME, CLASS, ...)                                                 \
+    [[maybe_unused]] static const bool WARMPOOL_CONCAT(warmpool_export_, __COUNTER__) =       \
+        ::warmpool::detail::add_function(                                                     \
+            std::make_unique<::warmpool::detail::JobClassFunction<CLASS>>(NAME)               \
+                __VA_OPT__(, ) __VA_ARGS__)
+
+// WARMPOOL_EXPORT_RAW(name, std::string (*)(Encoding, std::string_view) [, FunctionOptions])
+#define WARMPOOL_EXPORT_RAW(NAME, FN, ...)                                                    \
+    [[maybe_unused]] static const bool WARMPOOL_CONCAT(warmpool_export_, __COUNTER__) =       \
+        ::warmpool::detail::add_function(                                                     \
+            std::make_unique<::warmpool::detail::RawFunction>(NAME, &FN) __VA_OPT__(, )      \
+                __VA_ARGS__)

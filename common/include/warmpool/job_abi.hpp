@@ -1,0 +1,88 @@
+// The contract between a job library (a shared object) and the worker that loads it.
+//
+// A job library exports `warmpool_job_library_v1`, returning its JobLibrary: a list of named
+// functions. A worker, once after fork, instantiates every function (this is the expensive
+// initialisation: a job class's constructor) and then calls invoke() for each job, from one
+// thread. Job authors do not implement these classes by hand: they use the macros of job.hpp.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "warmpool/error_kind.hpp"
+#include "warmpool/serialization.hpp"
+
+namespace warmpool {
+
+inline constexpr std::uint32_t kJobAbiVersion = 1;
+inline constexpr const char* kJobLibrarySymbol = "warmpool_job_library_v1";
+
+// What a job object learns about the worker it lives in.
+struct WorkerContext {
+    std::string pool_name;
+    int worker_slot = 0;
+    pid_t pid = 0;
+};
+
+// Thrown inside invoke() to end a job with a specific kind. Any other exception becomes
+// handler_error carrying its what().
+class JobFailure : public std::runtime_error {
+public:
+    JobFailure(ErrorKind kind, const std::string& message)
+        : std::runtime_error(message), kind_(kind) {}
+    ErrorKind kind() const { return kind_; }
+
+private:
+    ErrorKind kind_;
+};
+
+// One function's state inside one worker.
+class JobInstance {
+public:
+    virtual ~JobInstance() = default;
+    // Decodes `args` (in `encoding`), runs the job, and appends the encoded result to `out`.
+    virtual void invoke(Encoding encoding, std::string_view args, std::string& out) = 0;
+};
+
+// Per-function settings a job library can declare.
+struct FunctionOptions {
+    // For later supervision policies; carried now so libraries can declare them.
+    std::uint32_t retries = 0;
+    std::uint32_t timeout_ms = 0;
+};
+
+class JobFunction {
+public:
+    JobFunction(std::string name, std::uint64_t fingerprint, std::string signature)
+        : name_(std::move(name)), fingerprint_(fingerprint), signature_(std::move(signature)) {}
+    virtual ~JobFunction() = default;
+
+    const std::string& name() const { return name_; }
+    // 0 for raw functions, which accept any binary payload.
+    std::uint64_t fingerprint() const { return fingerprint_; }
+    const std::string& signature() const { return signature_; }
+    FunctionOptions options;
+
+    // Builds this function's per-worker state (runs a job class's constructor).
+    virtual std::unique_ptr<JobInstance> instantiate(const WorkerContext& context) const = 0;
+
+private:
+    std::string name_;
+    std::uint64_t fingerprint_;
+    std::string signature_;
+};
+
+struct JobLibrary {
+    std::uint32_t abi_version = kJobAbiVersion;
+    std::vector<std::unique_ptr<JobFunction>> functions;
+};
+
+using JobLibraryEntry = JobLibrary* (*)();
+
+}  // namespace warmpool

@@ -1,0 +1,133 @@
+// How job arguments and results are encoded: Cereal binary for C++ callers, JSON for the
+// command line and other languages, and the type fingerprint that guards the binary path.
+//
+// A type usable as an argument or result needs both a Cereal `serialize` and nlohmann::json
+// conversions (e.g. NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE). Standard types (integers, strings,
+// std::pair, std::tuple, std::vector, std::map, std::optional) work as they are.
+#pragma once
+
+#include <cereal/archives/binary.hpp>
+#include <cereal/types/array.hpp>
+#include <cereal/types/map.hpp>
+#include <cereal/types/optional.hpp>
+#include <cereal/types/string.hpp>
+#include <cereal/types/tuple.hpp>
+#include <cereal/types/utility.hpp>
+#include <cereal/types/vector.hpp>
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <ostream>
+#include <streambuf>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <typeinfo>
+
+namespace warmpool {
+
+enum class Encoding : std::uint8_t { binary = 0, json = 1 };
+
+namespace detail {
+
+// A read-only streambuf over bytes we do not own, so decoding copies nothing up front.
+class ViewStreamBuf : public std::streambuf {
+public:
+    explicit ViewStreamBuf(std::string_view bytes) {
+        char* begin = const_cast<char*>(bytes.data());
+        setg(begin, begin, begin + bytes.size());
+    }
+    std::size_t remaining() const { return static_cast<std::size_t>(egptr() - gptr()); }
+};
+
+// An output streambuf that appends to a std::string.
+class StringStreamBuf : public std::streambuf {
+public:
+    explicit StringStreamBuf(std::string& out) : out_(out) {}
+
+protected:
+    std::streamsize xsputn(const char* s, std::streamsize n) override {
+        out_.append(s, static_cast<std::size_t>(n));
+        return n;
+    }
+    int_type overflow(int_type ch) override {
+        if (ch != traits_type::eof()) out_.push_back(static_cast<char>(ch));
+        return ch;
+    }
+
+private:
+    std::string& out_;
+};
+
+constexpr std::uint64_t fnv1a(std::string_view text, std::uint64_t hash = 0xcbf29ce484222325ULL) {
+    for (char c : text) {
+        hash ^= static_cast<unsigned char>(c);
+        hash *= 0x100000001b3ULL;
+    }
+    return hash;
+}
+
+}  // namespace detail
+
+// Raised when bytes cannot be decoded as the expected type.
+class DecodeError : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
+template <class T>
+void append_binary(const T& value, std::string& out) {
+    detail::StringStreamBuf buf(out);
+    std::ostream stream(&buf);
+    cereal::BinaryOutputArchive archive(stream);
+    archive(value);
+}
+
+template <class T>
+std::string to_binary(const T& value) {
+    std::string out;
+    append_binary(value, out);
+    return out;
+}
+
+template <class T>
+T from_binary(std::string_view bytes) {
+    detail::ViewStreamBuf buf(bytes);
+    std::istream stream(&buf);
+    T value{};
+    try {
+        cereal::BinaryInputArchive archive(stream);
+        archive(value);
+    } catch (const std::exception& e) {
+        throw DecodeError(std::string("cannot decode binary value: ") + e.what());
+    }
+    if (buf.remaining() != 0) throw DecodeError("trailing bytes after binary value");
+    return value;
+}
+
+template <class T>
+std::string to_json_text(const T& value) {
+    return nlohmann::json(value).dump();
+}
+
+template <class T>
+T from_json_text(std::string_view text) {
+    try {
+        return nlohmann::json::parse(text).get<T>();
+    } catch (const nlohmann::json::parse_error& e) {
+        throw DecodeError(std::string("malformed JSON: ") + e.what());
+    } catch (const nlohmann::json::exception& e) {
+        throw DecodeError(std::string("JSON value has the wrong shape: ") + e.what());
+    }
+}
+
+// The type fingerprint of a function taking Args and returning R. Both sides compute it from
+// the types' mangled names, which the Itanium C++ ABI makes identical across GCC and Clang.
+template <class R, class Args>
+std::uint64_t type_fingerprint() {
+    std::uint64_t h = detail::fnv1a(typeid(std::decay_t<Args>).name());
+    h = detail::fnv1a("->", h);
+    h = detail::fnv1a(typeid(std::decay_t<R>).name(), h);
+    return h | 1;  // never 0, which means "no fingerprint"
+}
+
+}  // namespace warmpool

@@ -1,0 +1,50 @@
+// LoadedJobLibrary: a job library dlopen'ed into a worker, and its functions instantiated.
+//
+// Loading and instantiating is a worker's expensive initialisation: it happens once per
+// worker lifetime, after fork. Owned by one worker thread; not shared.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+
+#include "warmpool/common/sys_result.hpp"
+#include "warmpool/job_abi.hpp"
+
+namespace warmpool {
+
+class LoadedJobLibrary {
+public:
+    struct Entry {
+        const JobFunction* function = nullptr;
+        std::unique_ptr<JobInstance> instance;
+    };
+
+    LoadedJobLibrary() = default;
+    LoadedJobLibrary(LoadedJobLibrary&&) noexcept;
+    LoadedJobLibrary& operator=(LoadedJobLibrary&&) = delete;
+    ~LoadedJobLibrary();
+
+    // dlopen()s `path` and checks its entry point and ABI version. Constructs nothing yet.
+    static Result<LoadedJobLibrary> open(const std::string& path);
+    // Constructs every function's per-worker state. An exception from a constructor is
+    // returned as an error naming the function.
+    Status instantiate(const WorkerContext& context);
+
+    Entry* find(std::string_view name);
+    const JobLibrary& library() const { return *library_; }
+
+private:
+    // Transparent hashing: looking a job's function up by string_view allocates nothing.
+    struct NameHash {
+        using is_transparent = void;
+        std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+    };
+
+    void* handle_ = nullptr;
+    JobLibrary* library_ = nullptr;
+    std::unordered_map<std::string, Entry, NameHash, std::equal_to<>> entries_;
+};
+
+}  // namespace warmpool

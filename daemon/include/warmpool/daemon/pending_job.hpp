@@ -1,0 +1,25 @@
+// PendingJob: a job the supervisor holds, copied out of a client's submit ring and validated.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "warmpool/common/shm_layout.hpp"
+
+namespace warmpool {
+
+struct PendingJob {
+    JobRecord record{};
+    std::string payload;       // inline payload, or a BlobRef's bytes
+    std::uint32_t items = 1;   // calls it carries (a batch carries many)
+};
+
+// A job given to a worker and not yet finished: the supervisor's knowledge of every job in
+// flight (guarantee 3). `seq` is its position in the worker's inbox.
+struct InFlightJob {
+    std::uint64_t seq = 0;
+    std::int64_t dispatched_ns = 0;
+    PendingJob job;
+};
+
+}  // namespace warmpool

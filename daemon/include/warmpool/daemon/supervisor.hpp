@@ -1,0 +1,191 @@
+// Supervisor: the pool's single-threaded control process, and its state machine.
+//
+//   starting --all workers ready--> running --SIGTERM/stop--> stopping --all workers gone--> done
+//      |                                                          ^
+//      +--a worker's initialisation fails: exit non-zero ---------+ (immediately)
+//
+// One epoll loop watches the control and status sockets, client connections, a signalfd, a
+// periodic timerfd and the doorbell eventfd that clients and workers ring when the supervisor
+// has announced it is going to sleep. Between events it pumps: moves jobs from the sessions'
+// submit rings into its queues, hands them to workers' inboxes, and notes finished jobs. It is
+// the only process that knows every job in flight, and the only one that forks. It never
+// blocks on a client or a worker.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "warmpool/common/protocol.hpp"
+#include "warmpool/common/shared_segment.hpp"
+#include "warmpool/common/shm_layout.hpp"
+#include "warmpool/common/sys_result.hpp"
+#include "warmpool/common/unique_fd.hpp"
+#include "warmpool/common/unix_socket.hpp"
+#include "warmpool/daemon/pending_job.hpp"
+#include "warmpool/daemon/pool_config.hpp"
+#include "warmpool/daemon/respawn_policy.hpp"
+#include "warmpool/error_kind.hpp"
+
+namespace warmpool {
+
+class Supervisor {
+public:
+    enum class State { starting, running, stopping, done };
+
+    explicit Supervisor(PoolConfig config);
+    ~Supervisor();
+    Supervisor(const Supervisor&) = delete;
+    Supervisor& operator=(const Supervisor&) = delete;
+
+    // Takes the pool's lock, cleans leftovers of a dead predecessor, creates the sockets and
+    // the pool segment, and forks the workers.
+    Status start();
+    // Runs the event loop until the pool has stopped. Returns the process exit code.
+    int run();
+
+private:
+    struct WorkerSlot {
+        pid_t pid = 0;
+        bool ever_ready = false;
+        std::int64_t started_ns = 0;
+        std::int64_t respawn_at_ns = -1;  // >= 0: start a replacement at that time
+        std::uint64_t dispatched = 0;     // inbox records written
+        std::uint32_t restarts = 0;
+        std::string last_exit;            // how the previous worker in this slot ended
+        RingProducer inbox;
+        std::deque<InFlightJob> in_flight;
+    };
+
+    struct Session {
+        bool used = false;
+        bool closing = false;
+        int fd = -1;  // the control connection (owned by connections_)
+        std::uint64_t generation = 0;
+        PeerCredentials peer;
+        std::string client_name;
+        std::int64_t connected_ns = 0;
+        SharedSegment segment;
+        SessionHeader* header = nullptr;
+        RingConsumer submit;
+        RingProducer control;
+        std::deque<PendingJob> queue;
+        std::deque<std::string> control_backlog;  // replies waiting for control-ring space
+        std::uint64_t in_flight = 0;              // jobs in workers' inboxes
+        std::uint64_t submitted = 0;
+    };
+
+    struct Connection {
+        UniqueFd fd;
+        protocol::FrameReader reader;
+        PeerCredentials peer;
+        int session = -1;  // slot once the Hello is accepted
+        bool status = false;  // a status-socket connection
+        std::string status_request;
+        std::int64_t accepted_ns = 0;
+    };
+
+    struct Counters {
+        std::uint64_t submitted = 0;
+        std::uint64_t completed = 0;
+        std::uint64_t failed[kOutcomeSlots] = {};
+        std::uint64_t dropped = 0;  // of clients that left
+    };
+
+    // Set-up
+    Status take_lock();
+    void clean_leftovers();
+    Status create_pool_segment();
+    Status create_event_sources();
+    Status resolve_access();
+
+    // The loop
+    bool pump();
+    void arm_wake_flags(bool armed);
+    void poll_events(int timeout_ms);
+    void handle_signal();
+    void handle_timer();
+    void accept_connections(int listen_fd, bool status);
+    void handle_connection(int fd);
+    void close_connection(int fd, const std::string& why);
+
+    // Sessions
+    void on_frame(Connection& conn, const protocol::Frame& frame);
+    void open_session(Connection& conn, const protocol::Hello& hello);
+    void handle_cancel(Session& session, const protocol::Cancel& cancel);
+    void handle_admin(Connection& conn, const protocol::Admin& admin);
+    void begin_close_session(int slot, const std::string& why);
+    void finish_closed_sessions();
+    bool drain_submit_ring(Session& session, int slot);
+    bool validate(const JobRecord& record, std::span<const std::byte> payload, std::string& why) const;
+    void reply_error(Session& session, const JobRecord& record, ErrorKind kind, const std::string& message,
+                     std::uint32_t items);
+    bool flush_control(Session& session);
+
+    // Workers
+    Status spawn_worker(unsigned slot);
+    bool collect_completions();
+    bool dispatch();
+    unsigned worker_capacity(unsigned slot) const;
+    void reap_children();
+    void on_worker_exit(unsigned slot, int wait_status);
+    WorkerRecord& record(unsigned slot) const;
+    WorkerState worker_state(unsigned slot) const;
+    void respawn_due_workers();
+    void check_startup_complete();
+
+    // Stopping
+    void begin_stop(const std::string& why);
+    void stop_tick();
+
+    // Status
+    std::string status_json() const;
+    std::string status_prometheus() const;
+    void answer_status(Connection& conn);
+
+    PoolConfig config_;
+    State state_ = State::starting;
+    int exit_code_ = 0;
+    uid_t uid_ = 0;
+    gid_t group_ = static_cast<gid_t>(-1);
+    std::vector<uid_t> allowed_uids_;
+    std::vector<gid_t> allowed_gids_;
+    std::int64_t started_ns_ = 0;
+    std::int64_t started_wall_ns_ = 0;
+    std::int64_t stop_deadline_ns_ = 0;
+    std::uint64_t pool_generation_ = 0;
+    std::uint64_t session_counter_ = 0;
+
+    std::string control_path_;
+    std::string status_path_;
+    UniqueFd lock_fd_;
+    UniqueFd control_listen_;
+    UniqueFd status_listen_;
+    UniqueFd epoll_;
+    UniqueFd signal_fd_;
+    UniqueFd timer_fd_;
+    UniqueFd doorbell_;  // eventfd rung by clients and workers
+
+    PoolLayout pool_layout_{};
+    SessionLayout session_layout_{};
+    SharedSegment pool_segment_;
+    PoolHeader* pool_header_ = nullptr;
+
+    std::vector<WorkerSlot> workers_;
+    std::vector<Session> sessions_;
+    std::unordered_map<int, Connection> connections_;
+    std::uint64_t queued_ = 0;  // jobs in all sessions' queues
+    std::uint64_t max_queued_ = 0;
+    unsigned dispatch_cursor_ = 0;
+    RespawnPolicy respawn_;
+    Counters counters_;
+    bool sockets_removed_ = false;
+};
+
+}  // namespace warmpool

@@ -1,0 +1,35 @@
+// The worker process: what a forked child runs until it exits.
+//
+// It loads the job library, initialises every function once, announces itself ready in its
+// WorkerRecord, then takes jobs from its inbox ring in order and writes each reply straight
+// into the submitting client's reply ring. It never returns: it ends with _exit().
+#pragma once
+
+#include <string>
+
+#include "warmpool/common/shm_layout.hpp"
+
+namespace warmpool {
+
+struct WorkerSetup {
+    std::string pool_name;
+    std::string jobs_library;
+    std::string log_level;
+    uid_t owner_uid = 0;      // the daemon's uid: names of segments and blobs
+    unsigned slot = 0;
+    PoolLayout pool_layout{};
+    SessionLayout session_layout{};
+    std::byte* pool_base = nullptr;  // the pool segment, mapped before fork
+    int supervisor_eventfd = -1;
+    std::uint32_t inline_max = 0;
+    unsigned blob_mode = 0660;
+    gid_t blob_gid = static_cast<gid_t>(-1);
+};
+
+// Exit codes a worker reports; the supervisor's reaper interprets them.
+inline constexpr int kWorkerExitOk = 0;
+inline constexpr int kWorkerExitInitFailed = 70;
+
+[[noreturn]] void run_worker(const WorkerSetup& setup);
+
+}  // namespace warmpool

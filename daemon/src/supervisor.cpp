@@ -1,0 +1,1097 @@
+#include "warmpool/daemon/supervisor.hpp"
+
+#include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
+#include <signal.h>
+#include <spdlog/spdlog.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/file.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/timerfd.h>
+#include <sys/wait.h>
+#include <systemd/sd-daemon.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+#include <random>
+
+#include "warmpool/common/blob.hpp"
+#include "warmpool/common/clock.hpp"
+#include "warmpool/common/runtime_paths.hpp"
+#include "warmpool/daemon/job_library.hpp"
+#include "warmpool/daemon/worker_process.hpp"
+
+namespace warmpool {
+
+namespace {
+
+// epoll tags: the high 32 bits of epoll_event.data.u64 say what kind of source it is.
+enum Tag : std::uint64_t { kControlListen = 1, kStatusListen, kSignal, kTimer, kDoorbell, kConnection };
+std::uint64_t tagged(Tag tag, int fd = 0) { return (std::uint64_t{tag} << 32) | static_cast<std::uint32_t>(fd); }
+
+constexpr std::int64_t kSpinNs = 50'000;            // keep pumping this long after the last work
+constexpr std::int64_t kTickMs = 200;               // housekeeping timer
+constexpr std::int64_t kHelloTimeoutNs = 5'000'000'000;
+constexpr std::int64_t kLongJobNs = 200'000;        // jobs longer than this are not prefetched
+constexpr std::uint32_t kMaxBatchItems = 1u << 20;
+constexpr std::uint64_t kMaxBlobBytes = 4ull << 30;
+
+std::string describe_wait_status(int status) {
+    if (WIFEXITED(status)) {
+        int code = WEXITSTATUS(status);
+        if (code == kWorkerExitInitFailed) return "exited: initialisation failed";
+        return "exited with status " + std::to_string(code);
+    }
+    if (WIFSIGNALED(status)) {
+        int sig = WTERMSIG(status);
+        const char* abbrev = sigabbrev_np(sig);
+        std::string text = "killed by signal " + std::to_string(sig) + " (SIG" +
+                           (abbrev ? abbrev : "?") + ")";
+        if (WCOREDUMP(status)) text += ", core dumped";
+        return text;
+    }
+    return "ended with wait status " + std::to_string(status);
+}
+
+
+}  // namespace
+
+Supervisor::Supervisor(PoolConfig config) : config_(std::move(config)) {}
+
+Supervisor::~Supervisor() {
+    // Workers must not outlive us holding the pool's memory: they also have PDEATHSIG.
+    for (auto& w : workers_) {
+        if (w.pid > 0) ::kill(w.pid, SIGKILL);
+    }
+    for (auto& w : workers_) {
+        if (w.pid > 0) ::waitpid(w.pid, nullptr, 0);
+    }
+    for (auto& s : sessions_) {
+        if (s.used) sweep_blobs(blob_prefix(uid_, config_.name, s.generation));
+    }
+    if (!sockets_removed_) {
+        if (!control_path_.empty()) ::unlink(control_path_.c_str());
+        if (!status_path_.empty()) ::unlink(status_path_.c_str());
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Set-up
+
+Status Supervisor::start() {
+    uid_ = geteuid();
+    started_ns_ = monotonic_ns();
+    started_wall_ns_ = wall_ns();
+    pool_generation_ = std::random_device{}() ^ (static_cast<std::uint64_t>(std::random_device{}()) << 32) ^
+                       static_cast<std::uint64_t>(started_wall_ns_);
+
+    if (auto st = resolve_access(); !st) return st;
+    // Fail early and clearly on a job library that cannot even be loaded.
+    if (auto lib = LoadedJobLibrary::open(config_.jobs_library); !lib) return lib.error();
+
+    if (::mkdir(config_.runtime_dir.c_str(), 0755) != 0 && errno != EEXIST) {
+        return errno_error("create runtime directory " + config_.runtime_dir);
+    }
+    struct stat st{};
+    if (::stat(config_.runtime_dir.c_str(), &st) != 0) return errno_error("stat " + config_.runtime_dir);
+    if (!S_ISDIR(st.st_mode) || (st.st_uid != uid_ && st.st_uid != 0)) {
+        return make_error(SysError::Code::permission,
+                          "runtime directory " + config_.runtime_dir + " is not ours");
+    }
+    auto paths = PoolPaths::in(config_.runtime_dir, config_.name);
+    control_path_ = paths.control_socket;
+    status_path_ = paths.status_socket;
+
+    if (auto s = take_lock(); !s) return s;
+    clean_leftovers();
+    if (auto s = create_pool_segment(); !s) return s;
+    if (auto s = create_event_sources(); !s) return s;
+
+    auto control = listen_unix(control_path_, config_.socket_mode, group_);
+    if (!control) return control.error();
+    control_listen_ = std::move(control.value());
+    auto status = listen_unix(status_path_, config_.socket_mode, group_);
+    if (!status) return status.error();
+    status_listen_ = std::move(status.value());
+    for (auto [fd, tag] : {std::pair{control_listen_.get(), kControlListen},
+                           std::pair{status_listen_.get(), kStatusListen}}) {
+        epoll_event ev{EPOLLIN, {.u64 = tagged(tag)}};
+        if (::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, fd, &ev) != 0) return errno_error("epoll_ctl");
+    }
+
+    sessions_.resize(config_.max_sessions);
+    workers_.resize(config_.worker_slots());
+    spdlog::info("pool '{}' starting {} workers (job library {}, runtime dir {})", config_.name,
+                 config_.workers, config_.jobs_library, config_.runtime_dir);
+    sd_notifyf(0, "STATUS=starting %u workers", config_.workers);
+    for (unsigned slot = 0; slot < config_.workers; ++slot) {
+        if (auto s = spawn_worker(slot); !s) return s;
+    }
+    return {};
+}
+
+Status Supervisor::resolve_access() {
+    if (!config_.group.empty()) {
+        group* g = ::getgrnam(config_.group.c_str());
+        if (g == nullptr) return make_error(SysError::Code::not_found, "no group '" + config_.group + "'");
+        group_ = g->gr_gid;
+        allowed_gids_.push_back(g->gr_gid);
+    }
+    for (const auto& name : config_.allow_users) {
+        passwd* p = ::getpwnam(name.c_str());
+        if (p == nullptr) return make_error(SysError::Code::not_found, "no user '" + name + "'");
+        allowed_uids_.push_back(p->pw_uid);
+    }
+    for (const auto& name : config_.allow_groups) {
+        group* g = ::getgrnam(name.c_str());
+        if (g == nullptr) return make_error(SysError::Code::not_found, "no group '" + name + "'");
+        allowed_gids_.push_back(g->gr_gid);
+    }
+    return {};
+}
+
+Status Supervisor::take_lock() {
+    auto paths = PoolPaths::in(config_.runtime_dir, config_.name);
+    lock_fd_.reset(::open(paths.lock_file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644));
+    if (!lock_fd_) return errno_error("open " + paths.lock_file);
+    // flock() dies with the process, so a kill -9'ed predecessor never leaves the pool locked.
+    if (::flock(lock_fd_.get(), LOCK_EX | LOCK_NB) != 0) {
+        if (errno == EWOULDBLOCK) {
+            char pid[32] = {};
+            [[maybe_unused]] ssize_t n = ::pread(lock_fd_.get(), pid, sizeof pid - 1, 0);
+            return make_error(SysError::Code::exists, "pool '" + config_.name +
+                                                          "' is already running (pid " + pid + ")");
+        }
+        return errno_error("lock " + paths.lock_file);
+    }
+    std::string pid = std::to_string(getpid()) + "\n";
+    if (::ftruncate(lock_fd_.get(), 0) != 0 ||
+        ::pwrite(lock_fd_.get(), pid.data(), pid.size(), 0) != static_cast<ssize_t>(pid.size())) {
+        return errno_error("write " + paths.lock_file);
+    }
+    return {};
+}
+
+void Supervisor::clean_leftovers() {
+    // We hold the lock, so whatever carries this pool's names belongs to a dead predecessor.
+    bool any = false;
+    for (const auto& path : {control_path_, status_path_}) {
+        if (::unlink(path.c_str()) == 0) any = true;
+    }
+    const std::string segment = pool_segment_name(uid_, config_.name);
+    if (SharedSegment::remove(segment)) any = true;
+    if (sweep_blobs(segment + ".") > 0) any = true;  // sessions and blobs
+    if (any) spdlog::warn("removed leftovers of a previous '{}' daemon that did not stop cleanly", config_.name);
+}
+
+Status Supervisor::create_pool_segment() {
+    pool_layout_ = PoolLayout{config_.worker_slots(), config_.inbox_ring_bytes};
+    session_layout_ = SessionLayout{config_.worker_slots(), config_.submit_ring_bytes,
+                                    config_.control_ring_bytes, config_.reply_ring_bytes};
+    // The pool segment is for the supervisor and its workers only: no group access.
+    auto segment = SharedSegment::create(pool_segment_name(uid_, config_.name),
+                                         pool_layout_.total_bytes(), SegmentAccess{0600});
+    if (!segment) return segment.error();
+    pool_segment_ = std::move(segment.value());
+    pool_header_ = new (pool_segment_.data()) PoolHeader{};
+    pool_header_->magic = kPoolMagic;
+    pool_header_->layout_version = kLayoutVersion;
+    pool_header_->worker_slots = pool_layout_.worker_slots;
+    pool_header_->generation = pool_generation_;
+    pool_header_->inbox_ring_bytes = pool_layout_.inbox_ring_bytes;
+    pool_header_->supervisor_pid = getpid();
+    for (unsigned slot = 0; slot < pool_layout_.worker_slots; ++slot) {
+        new (&record(slot)) WorkerRecord{};
+        new (pool_segment_.data() + pool_layout_.inbox_offset(slot)) RingControl{};
+    }
+    return {};
+}
+
+Status Supervisor::create_event_sources() {
+    epoll_.reset(::epoll_create1(EPOLL_CLOEXEC));
+    if (!epoll_) return errno_error("epoll_create1");
+
+    // Signals become events: block them, then read them from a signalfd in the loop.
+    sigset_t mask;
+    sigemptyset(&mask);
+    for (int sig : {SIGTERM, SIGINT, SIGHUP, SIGCHLD, SIGQUIT}) sigaddset(&mask, sig);
+    if (::sigprocmask(SIG_BLOCK, &mask, nullptr) != 0) return errno_error("sigprocmask");
+    ::signal(SIGPIPE, SIG_IGN);
+    signal_fd_.reset(::signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC));
+    if (!signal_fd_) return errno_error("signalfd");
+
+    timer_fd_.reset(::timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC));
+    if (!timer_fd_) return errno_error("timerfd_create");
+    itimerspec tick{};
+    tick.it_interval.tv_nsec = kTickMs * 1'000'000;
+    tick.it_value = tick.it_interval;
+    if (::timerfd_settime(timer_fd_.get(), 0, &tick, nullptr) != 0) return errno_error("timerfd_settime");
+
+    // Not close-on-exec matters not (workers never exec); it is inherited across fork on purpose.
+    doorbell_.reset(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
+    if (!doorbell_) return errno_error("eventfd");
+
+    for (auto [fd, tag] : {std::pair{signal_fd_.get(), kSignal}, std::pair{timer_fd_.get(), kTimer},
+                           std::pair{doorbell_.get(), kDoorbell}}) {
+        epoll_event ev{EPOLLIN, {.u64 = tagged(tag)}};
+        if (::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, fd, &ev) != 0) return errno_error("epoll_ctl");
+    }
+    return {};
+}
+
+// ---------------------------------------------------------------------------------------------
+// Workers
+
+WorkerRecord& Supervisor::record(unsigned slot) const {
+    return reinterpret_cast<WorkerRecord*>(pool_segment_.data() + pool_layout_.worker_table_offset())[slot];
+}
+
+WorkerState Supervisor::worker_state(unsigned slot) const {
+    return static_cast<WorkerState>(record(slot).state.load(std::memory_order_acquire));
+}
+
+Status Supervisor::spawn_worker(unsigned slot) {
+    WorkerSlot& w = workers_[slot];
+    // A fresh record and an empty inbox: the previous occupant's jobs were all resolved.
+    WorkerRecord& rec = record(slot);
+    rec.~WorkerRecord();
+    new (&rec) WorkerRecord{};
+    rec.state.store(static_cast<std::uint32_t>(WorkerState::starting), std::memory_order_release);
+    std::byte* inbox_base = pool_segment_.data() + pool_layout_.inbox_offset(slot);
+    new (inbox_base) RingControl{};
+    w.inbox = RingProducer(RingView::at(inbox_base, pool_layout_.inbox_ring_bytes));
+    w.dispatched = 0;
+    w.in_flight.clear();
+    w.ever_ready = false;
+    w.respawn_at_ns = -1;
+
+    WorkerSetup setup;
+    setup.pool_name = config_.name;
+    setup.jobs_library = config_.jobs_library;
+    setup.log_level = config_.log_level;
+    setup.owner_uid = uid_;
+    setup.slot = slot;
+    setup.pool_layout = pool_layout_;
+    setup.session_layout = session_layout_;
+    setup.pool_base = pool_segment_.data();
+    setup.inline_max = config_.inline_max;
+    setup.blob_mode = config_.socket_mode;
+    setup.blob_gid = group_;
+
+    const pid_t parent = getpid();
+    const pid_t pid = ::fork();
+    if (pid < 0) return errno_error("fork");
+    if (pid == 0) {
+        // The child keeps the pool mapping and the doorbell, and nothing else of ours.
+        ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (::getppid() != parent) ::_exit(1);
+        if (::dup2(doorbell_.get(), 3) < 0) ::_exit(1);
+        ::syscall(SYS_close_range, 4U, ~0U, 0U);
+        setup.supervisor_eventfd = 3;
+        sigset_t none;
+        sigemptyset(&none);
+        ::sigprocmask(SIG_SETMASK, &none, nullptr);
+        ::signal(SIGPIPE, SIG_DFL);
+        run_worker(setup);
+    }
+    w.pid = pid;
+    w.started_ns = monotonic_ns();
+    spdlog::info("worker slot {} started: pid {}", slot, pid);
+    return {};
+}
+
+unsigned Supervisor::worker_capacity(unsigned slot) const {
+    const WorkerSlot& w = workers_[slot];
+    if (w.pid <= 0 || worker_state(slot) != WorkerState::ready) return 0;
+    // Short jobs are queued several deep so a worker never waits for the supervisor; long ones
+    // one at a time, so no job waits behind a long one while another worker is idle.
+    const unsigned limit =
+        record(slot).last_run_ns.load(std::memory_order_relaxed) > kLongJobNs ? 1 : config_.prefetch;
+    const std::uint64_t outstanding = w.in_flight.size();
+    return outstanding >= limit ? 0 : static_cast<unsigned>(limit - outstanding);
+}
+
+bool Supervisor::collect_completions() {
+    bool progress = false;
+    for (unsigned slot = 0; slot < workers_.size(); ++slot) {
+        WorkerSlot& w = workers_[slot];
+        if (w.pid <= 0) continue;
+        if (!w.ever_ready && worker_state(slot) == WorkerState::ready) {
+            w.ever_ready = true;
+            respawn_.on_ready();
+            progress = true;
+            check_startup_complete();
+        }
+        if (w.in_flight.empty()) continue;
+        const std::uint64_t done = record(slot).inbox_done.load(std::memory_order_acquire);
+        while (!w.in_flight.empty() && w.in_flight.front().seq < done) {
+            Session& s = sessions_[w.in_flight.front().job.record.session_slot];
+            if (s.in_flight > 0) --s.in_flight;
+            w.in_flight.pop_front();
+            progress = true;
+        }
+    }
+    return progress;
+}
+
+bool Supervisor::dispatch() {
+    if (queued_ == 0) return false;
+    bool progress = false;
+    std::vector<bool> touched(workers_.size(), false);
+    // Round-robin over sessions, one job at a time, so one busy client cannot starve another.
+    const unsigned n = static_cast<unsigned>(sessions_.size());
+    bool any = true;
+    while (queued_ > 0 && any) {
+        any = false;
+        for (unsigned i = 0; i < n && queued_ > 0; ++i) {
+            const unsigned s_slot = (dispatch_cursor_ + i) % n;
+            Session& s = sessions_[s_slot];
+            if (!s.used || s.queue.empty()) continue;
+            // The worker with the most room, so work spreads over idle workers first.
+            unsigned best = 0, best_room = 0;
+            for (unsigned w = 0; w < workers_.size(); ++w) {
+                unsigned room = worker_capacity(w);
+                if (room > best_room) best = w, best_room = room;
+            }
+            if (best_room == 0) {
+                dispatch_cursor_ = s_slot;
+                goto done;
+            }
+            PendingJob& job = s.queue.front();
+            if (job.record.deadline_ns != 0 && monotonic_ns() > job.record.deadline_ns) {
+                reply_error(s, job.record, ErrorKind::deadline_exceeded,
+                            "the job's deadline passed while it was queued", job.items);
+                s.queue.pop_front();
+                --queued_;
+                any = progress = true;
+                continue;
+            }
+            WorkerSlot& w = workers_[best];
+            const auto size = static_cast<std::uint32_t>(sizeof(JobRecord) + job.payload.size());
+            std::byte* out = w.inbox.try_reserve(size);
+            if (out == nullptr) {  // inbox full of large payloads: try again later
+                dispatch_cursor_ = s_slot;
+                goto done;
+            }
+            std::memcpy(out, &job.record, sizeof(JobRecord));
+            std::memcpy(out + sizeof(JobRecord), job.payload.data(), job.payload.size());
+            w.inbox.commit(size);
+            w.in_flight.push_back(InFlightJob{w.dispatched++, monotonic_ns(), std::move(job)});
+            s.queue.pop_front();
+            --queued_;
+            ++s.in_flight;
+            touched[best] = true;
+            any = progress = true;
+        }
+        dispatch_cursor_ = (dispatch_cursor_ + 1) % n;
+    }
+done:
+    for (unsigned w = 0; w < workers_.size(); ++w) {
+        if (!touched[w]) continue;
+        workers_[w].inbox.publish();
+        record(w).inbox_wake.notify_futex();
+    }
+    return progress;
+}
+
+void Supervisor::reap_children() {
+    for (;;) {
+        int status = 0;
+        pid_t pid = ::waitpid(-1, &status, WNOHANG);
+        if (pid <= 0) return;
+        for (unsigned slot = 0; slot < workers_.size(); ++slot) {
+            if (workers_[slot].pid == pid) {
+                on_worker_exit(slot, status);
+                break;
+            }
+        }
+    }
+}
+
+void Supervisor::on_worker_exit(unsigned slot, int wait_status) {
+    WorkerSlot& w = workers_[slot];
+    WorkerRecord& rec = record(slot);
+    const std::string how = describe_wait_status(wait_status);
+    const bool was_ready = w.ever_ready || worker_state(slot) == WorkerState::ready;
+    const bool expected = state_ == State::stopping || worker_state(slot) == WorkerState::exiting;
+    if (expected && WIFEXITED(wait_status) && WEXITSTATUS(wait_status) == 0) {
+        spdlog::info("worker slot {} pid {} {}", slot, w.pid, how);
+    } else {
+        spdlog::warn("worker slot {} pid {} {} after {} jobs{}", slot, w.pid, how,
+                     rec.jobs_done.load(), w.in_flight.empty() ? "" : " holding jobs");
+    }
+
+    // Fold the dead worker's counters into the pool's totals before its record is reset.
+    counters_.completed += rec.outcomes[0].load();
+    for (std::size_t k = 1; k < kOutcomeSlots; ++k) counters_.failed[k] += rec.outcomes[k].load();
+
+    // Every job it held is resolved here, exactly once: finished (its reply is out), crashed
+    // (it was running: the client is told), or never started (queued again at the front).
+    const std::uint64_t done = rec.inbox_done.load(std::memory_order_acquire);
+    const std::uint64_t running = rec.running_seq.load(std::memory_order_acquire);
+    std::deque<PendingJob> requeue;
+    for (auto& job : w.in_flight) {
+        Session& s = sessions_[job.job.record.session_slot];
+        if (s.in_flight > 0) --s.in_flight;
+        if (job.seq < done) continue;
+        const bool live_session = s.used && s.generation == job.job.record.session_generation && !s.closing;
+        if (running == job.seq + 1) {
+            // It was running. Did the reply make it out before the death?
+            const std::uint64_t tail_before = rec.running_reply_tail.load();
+            const auto* ctl = live_session ? reinterpret_cast<const RingControl*>(
+                                                 s.segment.data() + session_layout_.reply_offset(slot))
+                                           : nullptr;
+            if (ctl != nullptr && ctl->tail.load(std::memory_order_acquire) != tail_before) continue;
+            SharedSegment::remove(blob_name(uid_, config_.name, job.job.record.session_generation,
+                                            'r', job.job.record.job_id));
+            if ((job.job.record.flags & kJobBlob) != 0) {
+                SharedSegment::remove(blob_name(uid_, config_.name, job.job.record.session_generation,
+                                                'a', job.job.record.job_id));
+            }
+            if (live_session && state_ == State::stopping) {
+                reply_error(s, job.job.record, ErrorKind::shutting_down,
+                            "pool '" + config_.name + "' stopped before the job could finish", job.job.items);
+            } else if (live_session) {
+                reply_error(s, job.job.record, ErrorKind::worker_crashed,
+                            "worker " + std::to_string(w.pid) + " " + how + " while running the job",
+                            job.job.items);
+            }
+            continue;
+        }
+        if (live_session) requeue.push_back(std::move(job.job));
+    }
+    for (auto it = requeue.rbegin(); it != requeue.rend(); ++it) {
+        Session& s = sessions_[it->record.session_slot];
+        s.queue.push_front(std::move(*it));
+        ++queued_;
+    }
+    w.in_flight.clear();
+    w.pid = 0;
+    w.last_exit = how;
+    rec.state.store(static_cast<std::uint32_t>(WorkerState::empty), std::memory_order_release);
+
+    if (state_ == State::starting && !was_ready) {
+        spdlog::critical("a worker could not initialise ({}); giving up instead of forking again. "
+                         "See the worker's error above.", how);
+        exit_code_ = 2;
+        begin_stop("worker initialisation failed");
+        return;
+    }
+    if (state_ != State::running || slot >= config_.workers) return;
+    const std::int64_t delay = respawn_.on_death(was_ready);
+    w.respawn_at_ns = monotonic_ns() + delay;
+    ++w.restarts;
+    if (delay > 0) {
+        spdlog::warn("worker slot {} failed to initialise {} times in a row; next attempt in {:.1f} s",
+                     slot, respawn_.consecutive_failed_inits(), static_cast<double>(delay) / 1e9);
+    }
+    respawn_due_workers();
+}
+
+void Supervisor::respawn_due_workers() {
+    if (state_ != State::running) return;
+    const std::int64_t now = monotonic_ns();
+    for (unsigned slot = 0; slot < config_.workers; ++slot) {
+        WorkerSlot& w = workers_[slot];
+        if (w.pid == 0 && w.respawn_at_ns >= 0 && now >= w.respawn_at_ns) {
+            if (auto st = spawn_worker(slot); !st) {
+                spdlog::error("cannot start a worker in slot {}: {}", slot, st.error().message());
+                w.respawn_at_ns = now + RespawnPolicy::kFirstDelayNs;
+            }
+        }
+    }
+}
+
+void Supervisor::check_startup_complete() {
+    if (state_ != State::starting) return;
+    for (unsigned slot = 0; slot < config_.workers; ++slot) {
+        if (!workers_[slot].ever_ready) return;
+    }
+    state_ = State::running;
+    const double seconds = static_cast<double>(monotonic_ns() - started_ns_) / 1e9;
+    spdlog::info("pool '{}' ready: {} workers initialised in {:.3f} s; control socket {}", config_.name,
+                 config_.workers, seconds, control_path_);
+    sd_notifyf(0, "READY=1\nSTATUS=%u workers ready\nMAINPID=%d", config_.workers, getpid());
+}
+
+// ---------------------------------------------------------------------------------------------
+// The loop
+
+int Supervisor::run() {
+    std::int64_t last_work = monotonic_ns();
+    unsigned since_poll = 0;
+    while (state_ != State::done) {
+        if (pump()) {
+            last_work = monotonic_ns();
+            // Keep sockets and signals served while busy, without a system call per job.
+            if (++since_poll >= 64) {
+                since_poll = 0;
+                poll_events(0);
+            }
+            continue;
+        }
+        if (monotonic_ns() - last_work < kSpinNs) {
+            for (int i = 0; i < 64; ++i) __builtin_ia32_pause();
+            continue;
+        }
+        // Announce the sleep, look once more, then sleep in epoll until something rings.
+        arm_wake_flags(true);
+        if (pump()) {
+            arm_wake_flags(false);
+            last_work = monotonic_ns();
+            continue;
+        }
+        poll_events(-1);
+        arm_wake_flags(false);
+        since_poll = 0;
+        last_work = monotonic_ns();
+    }
+    sd_notify(0, "STOPPING=1\nSTATUS=stopped");
+    spdlog::info("pool '{}' stopped", config_.name);
+    return exit_code_;
+}
+
+void Supervisor::arm_wake_flags(bool armed) {
+    auto set = [armed](WakeFlag& flag) {
+        if (armed) {
+            flag.prepare_sleep();
+        } else {
+            flag.cancel_sleep();
+        }
+    };
+    set(pool_header_->supervisor_wake);
+    for (auto& s : sessions_) {
+        if (s.used && !s.closing) set(s.header->supervisor_wake);
+    }
+}
+
+bool Supervisor::pump() {
+    bool progress = collect_completions();
+    for (unsigned slot = 0; slot < sessions_.size(); ++slot) {
+        Session& s = sessions_[slot];
+        if (!s.used) continue;
+        if (!s.control_backlog.empty()) progress |= flush_control(s);
+        if (!s.closing) progress |= drain_submit_ring(s, static_cast<int>(slot));
+    }
+    progress |= dispatch();
+    finish_closed_sessions();
+    return progress;
+}
+
+void Supervisor::poll_events(int timeout_ms) {
+    epoll_event events[64];
+    int n = ::epoll_wait(epoll_.get(), events, 64, timeout_ms);
+    for (int i = 0; i < n; ++i) {
+        const std::uint64_t data = events[i].data.u64;
+        const auto tag = static_cast<Tag>(data >> 32);
+        const int fd = static_cast<int>(data & 0xffffffff);
+        switch (tag) {
+            case kControlListen: accept_connections(control_listen_.get(), false); break;
+            case kStatusListen: accept_connections(status_listen_.get(), true); break;
+            case kSignal: handle_signal(); break;
+            case kTimer: handle_timer(); break;
+            case kDoorbell: {
+                std::uint64_t count;
+                [[maybe_unused]] ssize_t r = ::read(doorbell_.get(), &count, sizeof count);
+                break;
+            }
+            case kConnection: handle_connection(fd); break;
+        }
+        if (state_ == State::done) return;
+    }
+}
+
+void Supervisor::handle_signal() {
+    signalfd_siginfo info;
+    while (::read(signal_fd_.get(), &info, sizeof info) == sizeof info) {
+        switch (info.ssi_signo) {
+            case SIGCHLD: reap_children(); break;
+            case SIGTERM:
+            case SIGINT:
+            case SIGQUIT: begin_stop(std::string("signal ") + sigabbrev_np(static_cast<int>(info.ssi_signo))); break;
+            case SIGHUP: spdlog::info("SIGHUP received: configuration reload is not available in this version"); break;
+            default: break;
+        }
+    }
+    reap_children();  // SIGCHLDs coalesce; make sure none is missed
+}
+
+void Supervisor::handle_timer() {
+    std::uint64_t expirations;
+    [[maybe_unused]] ssize_t r = ::read(timer_fd_.get(), &expirations, sizeof expirations);
+    respawn_due_workers();
+    const std::int64_t now = monotonic_ns();
+    std::vector<int> stale;
+    for (auto& [fd, conn] : connections_) {
+        if (conn.session < 0 && now - conn.accepted_ns > kHelloTimeoutNs) stale.push_back(fd);
+    }
+    for (int fd : stale) close_connection(fd, "no request within 5 s");
+    if (state_ == State::stopping) stop_tick();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Connections and sessions
+
+void Supervisor::accept_connections(int listen_fd, bool status) {
+    for (;;) {
+        UniqueFd fd(::accept4(listen_fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC));
+        if (!fd) return;  // EAGAIN, or a transient error: nothing more to take now
+        auto peer = peer_credentials(fd.get());
+        if (!peer) continue;
+        Connection conn;
+        conn.peer = peer.value();
+        conn.status = status;
+        conn.accepted_ns = monotonic_ns();
+        const int raw = fd.get();
+        epoll_event ev{EPOLLIN | EPOLLRDHUP, {.u64 = tagged(kConnection, raw)}};
+        if (::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, raw, &ev) != 0) continue;
+        conn.fd = std::move(fd);
+        connections_.emplace(raw, std::move(conn));
+    }
+}
+
+void Supervisor::close_connection(int fd, const std::string& why) {
+    auto it = connections_.find(fd);
+    if (it == connections_.end()) return;
+    ::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, fd, nullptr);
+    if (it->second.session >= 0) begin_close_session(it->second.session, why);
+    connections_.erase(it);
+}
+
+void Supervisor::handle_connection(int fd) {
+    auto it = connections_.find(fd);
+    if (it == connections_.end()) return;
+    Connection& conn = it->second;
+    char buf[4096];
+    for (;;) {
+        ssize_t n = ::read(fd, buf, sizeof buf);
+        if (n > 0) {
+            if (conn.status) {
+                conn.status_request.append(buf, static_cast<std::size_t>(n));
+                if (conn.status_request.find('\n') != std::string::npos) {
+                    answer_status(conn);
+                    close_connection(fd, "");
+                    return;
+                }
+                if (conn.status_request.size() > 256) {
+                    close_connection(fd, "oversized status request");
+                    return;
+                }
+                continue;
+            }
+            conn.reader.feed(buf, static_cast<std::size_t>(n));
+            for (;;) {
+                auto frame = conn.reader.next();
+                if (!frame) {
+                    spdlog::warn("client pid {} sent a malformed frame ({}); closing its connection",
+                                 conn.peer.pid, frame.error().message());
+                    close_connection(fd, "protocol error");
+                    return;
+                }
+                if (!frame.value()) break;
+                on_frame(conn, *frame.value());
+                if (connections_.find(fd) == connections_.end()) return;  // closed by the frame
+            }
+            continue;
+        }
+        if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;
+        close_connection(fd, n == 0 ? "client disconnected" : "read error");
+        return;
+    }
+}
+
+void Supervisor::on_frame(Connection& conn, const protocol::Frame& frame) {
+    const int fd = conn.fd.get();
+    auto refuse = [&](const std::string& kind, const std::string& message) {
+        [[maybe_unused]] auto st = send_message(fd, protocol::Refused{kind, message});
+        close_connection(fd, message);
+    };
+    if (conn.session < 0) {
+        if (frame.type == protocol::MessageType::admin) {
+            auto admin = protocol::decode<protocol::Admin>(frame);
+            if (!admin) return refuse("bad_request", admin.error().message());
+            handle_admin(conn, admin.value());
+            return;
+        }
+        auto hello = protocol::decode<protocol::Hello>(frame);
+        if (!hello) return refuse("bad_request", "expected a hello: " + hello.error().message());
+        if (hello->protocol_version != protocol::kProtocolVersion) {
+            return refuse("bad_request", "protocol version " + std::to_string(hello->protocol_version) +
+                                             " is not supported");
+        }
+        open_session(conn, hello.value());
+        return;
+    }
+    Session& session = sessions_[conn.session];
+    switch (frame.type) {
+        case protocol::MessageType::cancel: {
+            auto cancel = protocol::decode<protocol::Cancel>(frame);
+            if (!cancel) return close_connection(fd, "malformed cancel");
+            handle_cancel(session, cancel.value());
+            return;
+        }
+        case protocol::MessageType::goodbye: close_connection(fd, "client said goodbye"); return;
+        default: close_connection(fd, "unexpected message"); return;
+    }
+}
+
+static bool peer_in_groups(uid_t uid, gid_t primary, const std::vector<gid_t>& allowed) {
+    if (allowed.empty()) return false;
+    if (std::find(allowed.begin(), allowed.end(), primary) != allowed.end()) return true;
+    passwd* pw = ::getpwuid(uid);
+    if (pw == nullptr) return false;
+    int count = 64;
+    std::vector<gid_t> groups(static_cast<std::size_t>(count));
+    if (::getgrouplist(pw->pw_name, primary, groups.data(), &count) < 0) {
+        groups.resize(static_cast<std::size_t>(count));
+        if (::getgrouplist(pw->pw_name, primary, groups.data(), &count) < 0) return false;
+    }
+    groups.resize(static_cast<std::size_t>(count));
+    for (gid_t g : groups) {
+        if (std::find(allowed.begin(), allowed.end(), g) != allowed.end()) return true;
+    }
+    return false;
+}
+
+void Supervisor::open_session(Connection& conn, const protocol::Hello& hello) {
+    const int fd = conn.fd.get();
+    auto refuse = [&](const std::string& kind, const std::string& message) {
+        [[maybe_unused]] auto st = send_message(fd, protocol::Refused{kind, message});
+        spdlog::warn("refused client pid {} uid {}: {}", conn.peer.pid, conn.peer.uid, message);
+        close_connection(fd, message);
+    };
+    const uid_t uid = conn.peer.uid;
+    const bool allowed = uid == uid_ || uid == 0 ||
+                         std::find(allowed_uids_.begin(), allowed_uids_.end(), uid) != allowed_uids_.end() ||
+                         peer_in_groups(uid, conn.peer.gid, allowed_gids_);
+    if (!allowed) return refuse("permission", "uid " + std::to_string(uid) + " may not use pool '" + config_.name + "'");
+    if (state_ == State::stopping || state_ == State::done) {
+        return refuse("shutting_down", "pool '" + config_.name + "' is shutting down");
+    }
+    int slot = -1;
+    for (unsigned i = 0; i < sessions_.size(); ++i) {
+        if (!sessions_[i].used) {
+            slot = static_cast<int>(i);
+            break;
+        }
+    }
+    if (slot < 0) return refuse("overloaded", "all " + std::to_string(sessions_.size()) + " sessions are in use");
+
+    Session& s = sessions_[slot];
+    s = Session{};
+    s.generation = pool_generation_ + (++session_counter_ * 0x9e3779b97f4a7c15ULL);
+    auto segment = SharedSegment::create(
+        session_segment_name(uid_, config_.name, static_cast<std::uint32_t>(slot), s.generation),
+        session_layout_.total_bytes(), SegmentAccess{config_.socket_mode, group_});
+    if (!segment) return refuse("overloaded", "cannot create session memory: " + segment.error().message());
+    s.segment = std::move(segment.value());
+    s.header = new (s.segment.data()) SessionHeader{};
+    s.header->magic = kSessionMagic;
+    s.header->layout_version = kLayoutVersion;
+    s.header->slot = static_cast<std::uint32_t>(slot);
+    s.header->generation = s.generation;
+    s.header->state.store(static_cast<std::uint32_t>(SessionState::active), std::memory_order_release);
+    std::byte* base = s.segment.data();
+    new (base + session_layout_.submit_offset()) RingControl{};
+    new (base + session_layout_.control_offset()) RingControl{};
+    for (unsigned w = 0; w < session_layout_.worker_slots; ++w) new (base + session_layout_.reply_offset(w)) RingControl{};
+    s.submit = RingConsumer(RingView::at(base + session_layout_.submit_offset(), session_layout_.submit_ring_bytes));
+    s.control = RingProducer(RingView::at(base + session_layout_.control_offset(), session_layout_.control_ring_bytes));
+    s.used = true;
+    s.fd = fd;
+    s.peer = conn.peer;
+    s.client_name = hello.client_name.substr(0, 64);
+    s.connected_ns = monotonic_ns();
+
+    protocol::Welcome welcome;
+    welcome.session_slot = static_cast<std::uint32_t>(slot);
+    welcome.session_generation = s.generation;
+    welcome.session_segment = s.segment.name();
+    welcome.pool_name = config_.name;
+    welcome.owner_uid = uid_;
+    welcome.blob_gid = group_ == static_cast<gid_t>(-1) ? getegid() : group_;
+    welcome.blob_mode = config_.socket_mode;
+    welcome.supervisor_pid = getpid();
+    welcome.worker_slots = session_layout_.worker_slots;
+    welcome.submit_ring_bytes = session_layout_.submit_ring_bytes;
+    welcome.control_ring_bytes = session_layout_.control_ring_bytes;
+    welcome.reply_ring_bytes = session_layout_.reply_ring_bytes;
+    welcome.inline_max = config_.inline_max;
+    conn.session = slot;
+    // The socket is blocking-free (non-blocking); a Welcome is small and fits the socket buffer.
+    if (auto st = send_message(fd, welcome, doorbell_.get()); !st) {
+        close_connection(fd, "cannot send welcome: " + st.error().message());
+        return;
+    }
+    spdlog::info("session {} opened: pid {} uid {} ({})", slot, conn.peer.pid, conn.peer.uid, s.client_name);
+}
+
+void Supervisor::handle_cancel(Session& session, const protocol::Cancel& cancel) {
+    // The job may still sit in the submit ring: take everything in first.
+    drain_submit_ring(session, static_cast<int>(&session - sessions_.data()));
+    for (auto it = session.queue.begin(); it != session.queue.end(); ++it) {
+        if (it->record.job_id == cancel.job_id) {
+            if ((it->record.flags & kJobBlob) != 0) {
+                SharedSegment::remove(blob_name(uid_, config_.name, session.generation, 'a', it->record.job_id));
+            }
+            reply_error(session, it->record, ErrorKind::cancelled, "cancelled before it started", it->items);
+            session.queue.erase(it);
+            --queued_;
+            return;
+        }
+    }
+    // Already with a worker (or finished): it runs to completion and the client drops the result.
+}
+
+void Supervisor::handle_admin(Connection& conn, const protocol::Admin& admin) {
+    const int fd = conn.fd.get();
+    protocol::AdminReply reply;
+    if (conn.peer.uid != uid_ && conn.peer.uid != 0) {
+        reply.message = "admin commands need the daemon's user or root";
+    } else if (admin.command == "stop") {
+        reply.ok = true;
+        reply.message = "stopping pool '" + config_.name + "'";
+    } else {
+        reply.message = "unknown admin command '" + admin.command + "'";
+    }
+    [[maybe_unused]] auto st = send_message(fd, reply);
+    close_connection(fd, "");
+    if (reply.ok && admin.command == "stop") begin_stop("stop command from pid " + std::to_string(conn.peer.pid));
+}
+
+void Supervisor::begin_close_session(int slot, const std::string& why) {
+    Session& s = sessions_[slot];
+    if (!s.used || s.closing) return;
+    s.closing = true;
+    s.header->state.store(static_cast<std::uint32_t>(SessionState::closing), std::memory_order_release);
+    // Workers blocked on this client's full reply ring see the state change within their wait.
+    counters_.dropped += s.queue.size();
+    queued_ -= s.queue.size();
+    s.queue.clear();
+    s.control_backlog.clear();
+    spdlog::info("session {} closing ({}): pid {}, {} jobs still with workers", slot, why, s.peer.pid,
+                 s.in_flight);
+    s.fd = -1;
+}
+
+void Supervisor::finish_closed_sessions() {
+    for (unsigned slot = 0; slot < sessions_.size(); ++slot) {
+        Session& s = sessions_[slot];
+        if (!s.used || !s.closing || s.in_flight > 0) continue;
+        // No worker holds a job of this session any more: nobody can touch its memory.
+        sweep_blobs(blob_prefix(uid_, config_.name, s.generation));
+        s = Session{};  // unmaps and unlinks the segment
+    }
+}
+
+bool Supervisor::validate(const JobRecord& record, std::span<const std::byte> payload,
+                          std::string& why) const {
+    if (function_name(record).empty()) {
+        why = "the function name is missing or longer than " + std::to_string(kFunctionNameMax) + " bytes";
+        return false;
+    }
+    if ((record.flags & ~std::uint32_t{kJobJson | kJobBatch | kJobBlob}) != 0) {
+        why = "unknown job flags";
+        return false;
+    }
+    if (record.payload_bytes != payload.size()) {
+        why = "payload length does not match the record";
+        return false;
+    }
+    if (record.flags & kJobBlob) {
+        BlobRef ref;
+        if (payload.size() != sizeof ref) {
+            why = "malformed blob reference";
+            return false;
+        }
+        std::memcpy(&ref, payload.data(), sizeof ref);
+        if (ref.bytes > kMaxBlobBytes || ref.id != record.job_id) {
+            why = "blob reference out of range";
+            return false;
+        }
+    } else if (payload.size() > config_.inline_max + sizeof(BatchHeader)) {
+        why = "inline payload larger than " + std::to_string(config_.inline_max) + " bytes";
+        return false;
+    }
+    if ((record.flags & kJobBatch) && !(record.flags & kJobBlob)) {
+        BatchHeader header;
+        if (payload.size() < sizeof header) {
+            why = "malformed batch";
+            return false;
+        }
+        std::memcpy(&header, payload.data(), sizeof header);
+        if (header.count == 0 || header.count > kMaxBatchItems) {
+            why = "batch item count out of range";
+            return false;
+        }
+    }
+    return true;
+}
+
+bool Supervisor::drain_submit_ring(Session& s, int slot) {
+    bool progress = false;
+    const std::int64_t now = monotonic_ns();
+    std::span<const std::byte> bytes;
+    while (queued_ < config_.queue_capacity) {
+        auto peek = s.submit.peek(bytes);
+        if (peek == RingConsumer::Peek::empty) break;
+        if (peek == RingConsumer::Peek::corrupt || bytes.size() < sizeof(JobRecord)) {
+            spdlog::warn("session {} wrote a corrupt submit ring; dropping the client", slot);
+            s.submit.release();
+            auto it = connections_.find(s.fd);
+            if (it != connections_.end()) close_connection(s.fd, "corrupt submit ring");
+            return true;
+        }
+        // Copy out first: the client can still write to its ring while we look.
+        PendingJob job;
+        std::memcpy(&job.record, bytes.data(), sizeof(JobRecord));
+        job.payload.assign(reinterpret_cast<const char*>(bytes.data()) + sizeof(JobRecord),
+                           bytes.size() - sizeof(JobRecord));
+        s.submit.pop();
+        progress = true;
+        job.record.session_slot = static_cast<std::uint32_t>(slot);
+        job.record.session_generation = s.generation;
+        job.record.attempt = 1;
+        job.record.enqueued_ns = now;
+        if ((job.record.flags & kJobBatch) && !(job.record.flags & kJobBlob) &&
+            job.payload.size() >= sizeof(BatchHeader)) {
+            BatchHeader header;
+            std::memcpy(&header, job.payload.data(), sizeof header);
+            job.items = header.count;
+        }
+        ++s.submitted;
+        counters_.submitted += job.items;
+        std::string why;
+        if (!validate(job.record, std::as_bytes(std::span(job.payload.data(), job.payload.size())), why)) {
+            reply_error(s, job.record, ErrorKind::bad_request, why, job.items);
+            continue;
+        }
+        if (state_ == State::stopping) {
+            reply_error(s, job.record, ErrorKind::shutting_down,
+                        "pool '" + config_.name + "' is shutting down", job.items);
+            continue;
+        }
+        s.queue.push_back(std::move(job));
+        ++queued_;
+    }
+    if (progress) s.submit.release();
+    max_queued_ = std::max(max_queued_, queued_);
+    return progress;
+}
+
+void Supervisor::reply_error(Session& s, const JobRecord& record, ErrorKind kind,
+                             const std::string& message, std::uint32_t items) {
+    counters_.failed[static_cast<std::size_t>(kind)] += items;
+    ReplyRecord reply{};
+    reply.job_id = record.job_id;
+    reply.status = static_cast<std::uint16_t>(kind);
+    reply.payload_bytes = static_cast<std::uint32_t>(message.size());
+    std::string bytes(reinterpret_cast<const char*>(&reply), sizeof reply);
+    bytes += message;
+    s.control_backlog.push_back(std::move(bytes));
+    flush_control(s);
+}
+
+bool Supervisor::flush_control(Session& s) {
+    bool progress = false;
+    while (!s.control_backlog.empty()) {
+        const std::string& bytes = s.control_backlog.front();
+        std::byte* out = s.control.try_reserve(static_cast<std::uint32_t>(bytes.size()));
+        if (out == nullptr) break;  // the client is slow to read: keep it for later
+        std::memcpy(out, bytes.data(), bytes.size());
+        s.control.commit(static_cast<std::uint32_t>(bytes.size()));
+        s.control_backlog.pop_front();
+        progress = true;
+    }
+    if (progress) {
+        s.control.publish();
+        s.header->client_wake.notify_futex();
+    }
+    return progress;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Stopping
+
+void Supervisor::begin_stop(const std::string& why) {
+    if (state_ == State::stopping || state_ == State::done) return;
+    spdlog::info("pool '{}' stopping ({}): {} jobs queued, grace period {:.1f} s", config_.name, why,
+                 queued_, config_.grace_period_s);
+    sd_notify(0, "STOPPING=1\nSTATUS=stopping");
+    state_ = State::stopping;
+    stop_deadline_ns_ = monotonic_ns() + static_cast<std::int64_t>(config_.grace_period_s * 1e9);
+    // No new clients; the sockets disappear now so a successor can start at once.
+    for (UniqueFd* listen : {&control_listen_, &status_listen_}) {
+        if (*listen) ::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, listen->get(), nullptr);
+        listen->reset();
+    }
+    ::unlink(control_path_.c_str());
+    ::unlink(status_path_.c_str());
+    sockets_removed_ = true;
+    stop_tick();
+}
+
+void Supervisor::stop_tick() {
+    const bool grace_over = monotonic_ns() >= stop_deadline_ns_;
+    bool work_left = queued_ > 0;
+    for (auto& w : workers_) work_left |= !w.in_flight.empty();
+    if (grace_over || !work_left) {
+        // Queued jobs that will not run now get their terminal reply.
+        for (auto& s : sessions_) {
+            if (!s.used || s.closing) continue;
+            for (auto& job : s.queue) {
+                reply_error(s, job.record, ErrorKind::shutting_down,
+                            "pool '" + config_.name + "' stopped before the job could run", job.items);
+            }
+            queued_ -= s.queue.size();
+            s.queue.clear();
+        }
+        for (unsigned slot = 0; slot < workers_.size(); ++slot) {
+            WorkerSlot& w = workers_[slot];
+            if (w.pid <= 0) continue;
+            if (grace_over && !w.in_flight.empty()) {
+                ::kill(w.pid, SIGKILL);  // its running job is answered shutting_down by the reaper
+            } else {
+                record(slot).state.store(static_cast<std::uint32_t>(WorkerState::exiting));
+                record(slot).inbox_wake.notify_futex();
+            }
+        }
+    }
+    bool alive = false;
+    for (auto& w : workers_) alive |= w.pid > 0;
+    if (!alive) {
+        for (auto& s : sessions_) {
+            if (s.used) flush_control(s);
+        }
+        state_ = State::done;
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Status
+
+void Supervisor::answer_status(Connection& conn) {
+    std::string request = conn.status_request.substr(0, conn.status_request.find('\n'));
+    while (!request.empty() && (request.back() == '\r' || request.back() == ' ')) request.pop_back();
+    std::string body;
+    if (request.empty() || request == "json") {
+        body = status_json() + "\n";
+    } else if (request == "prometheus" || request == "metrics") {
+        body = status_prometheus();
+    } else {
+        body = "{\"error\":\"unknown request; send 'json' or 'prometheus'\"}\n";
+    }
+    // Blocking write of a small answer to a local peer; switch the socket to blocking for it.
+    ::fcntl(conn.fd.get(), F_SETFL, 0);
+    timeval tv{1, 0};
+    ::setsockopt(conn.fd.get(), SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    [[maybe_unused]] auto st = send_all(conn.fd.get(), body);
+}
+
+}  // namespace warmpool

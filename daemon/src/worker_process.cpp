@@ -1,0 +1,352 @@
+#include "warmpool/daemon/worker_process.hpp"
+
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <unordered_map>
+
+#include "warmpool/common/blob.hpp"
+#include "warmpool/common/clock.hpp"
+#include "warmpool/common/shared_segment.hpp"
+#include "warmpool/daemon/job_library.hpp"
+#include "warmpool/daemon/logging.hpp"
+#include "warmpool/error_kind.hpp"
+
+namespace warmpool {
+
+namespace {
+
+// How long an idle worker spins on its inbox before sleeping on the futex. Short: on a small
+// machine a spinning worker takes a core from the client and the supervisor.
+constexpr std::int64_t kSpinNs = 20'000;
+constexpr std::int64_t kIdleSleepNs = 1'000'000'000;
+constexpr std::int64_t kReplySpaceWaitNs = 100'000'000;
+
+inline void cpu_relax() { __builtin_ia32_pause(); }
+
+struct Outcome {
+    std::uint16_t status = 0;  // 0 ok, else ErrorKind
+    std::uint32_t flags = 0;   // kJobJson | kJobBatch describe `payload`
+    std::string payload;       // result bytes, or the error message
+};
+
+// This worker's view of one client session: the mapping and our reply ring in it.
+struct SessionView {
+    std::uint64_t generation = 0;
+    SharedSegment segment;
+    SessionHeader* header = nullptr;
+    RingProducer reply;
+};
+
+class Worker {
+public:
+    explicit Worker(const WorkerSetup& setup)
+        : setup_(setup),
+          pool_header_(reinterpret_cast<PoolHeader*>(setup.pool_base)),
+          record_(reinterpret_cast<WorkerRecord*>(setup.pool_base +
+                                                  setup.pool_layout.worker_table_offset()) +
+                  setup.slot),
+          inbox_(RingView::at(setup.pool_base + setup.pool_layout.inbox_offset(setup.slot),
+                              setup.pool_layout.inbox_ring_bytes)) {}
+
+    [[noreturn]] void run() {
+        const std::int64_t started = monotonic_ns();
+        auto library = LoadedJobLibrary::open(setup_.jobs_library);
+        if (!library) fail_init(library.error().message());
+        library_.emplace(std::move(library.value()));
+        WorkerContext context{setup_.pool_name, static_cast<int>(setup_.slot), getpid()};
+        if (auto st = library_->instantiate(context); !st) fail_init(st.error().message());
+
+        record_->init_ns.store(monotonic_ns() - started, std::memory_order_relaxed);
+        record_->state.store(static_cast<std::uint32_t>(WorkerState::ready), std::memory_order_release);
+        pool_header_->supervisor_wake.notify_eventfd(setup_.supervisor_eventfd);
+        spdlog::info("worker slot {} ready: {} functions initialised in {:.3f} s", setup_.slot,
+                     library_->library().functions.size(),
+                     static_cast<double>(record_->init_ns.load()) / 1e9);
+        serve();
+    }
+
+private:
+    [[noreturn]] void fail_init(const std::string& why) {
+        spdlog::error("worker slot {} initialisation failed: {}", setup_.slot, why);
+        ::_exit(kWorkerExitInitFailed);
+    }
+
+    [[noreturn]] void serve() {
+        std::uint64_t seq = record_->inbox_done.load(std::memory_order_acquire);
+        for (;;) {
+            std::span<const std::byte> bytes;
+            auto peek = inbox_.peek(bytes);
+            if (peek == RingConsumer::Peek::record) {
+                handle(bytes, seq);
+                inbox_.pop();
+                inbox_.release();
+                ++seq;
+                record_->inbox_done.store(seq, std::memory_order_release);
+                pool_header_->supervisor_wake.notify_eventfd(setup_.supervisor_eventfd);
+                continue;
+            }
+            if (peek == RingConsumer::Peek::corrupt) {
+                spdlog::critical("inbox ring corrupt; exiting");
+                ::_exit(1);
+            }
+            if (record_->state.load(std::memory_order_acquire) ==
+                static_cast<std::uint32_t>(WorkerState::exiting)) {
+                spdlog::info("worker slot {} exiting after {} jobs", setup_.slot,
+                             record_->jobs_done.load());
+                ::_exit(kWorkerExitOk);
+            }
+            wait_for_work();
+        }
+    }
+
+    void wait_for_work() {
+        const std::int64_t spin_until = monotonic_ns() + kSpinNs;
+        while (monotonic_ns() < spin_until) {
+            for (int i = 0; i < 64; ++i) cpu_relax();
+            if (!inbox_.empty_now()) return;
+        }
+        std::uint32_t token = record_->inbox_wake.prepare_sleep();
+        if (!inbox_.empty_now() || record_->state.load() == static_cast<std::uint32_t>(WorkerState::exiting)) {
+            record_->inbox_wake.cancel_sleep();
+            return;
+        }
+        record_->inbox_wake.sleep_futex(token, kIdleSleepNs);
+    }
+
+    void handle(std::span<const std::byte> bytes, std::uint64_t seq) {
+        JobRecord job;
+        if (bytes.size() < sizeof job) {
+            spdlog::critical("short record in inbox; exiting");
+            ::_exit(1);
+        }
+        std::memcpy(&job, bytes.data(), sizeof job);
+        std::span<const std::byte> payload = bytes.subspan(sizeof job);
+        if (payload.size() != job.payload_bytes) {
+            spdlog::critical("inbox record length mismatch; exiting");
+            ::_exit(1);
+        }
+
+        SessionView* session = session_for(job);
+        if (session == nullptr) return;  // the client is gone: nobody to reply to
+
+        record_->running_reply_tail.store(session->reply.control()->tail.load(std::memory_order_acquire),
+                                          std::memory_order_relaxed);
+        const std::int64_t start = monotonic_ns();
+        record_->running_since_ns.store(start, std::memory_order_relaxed);
+        record_->running_seq.store(seq + 1, std::memory_order_release);
+
+        Outcome outcome = execute(job, payload, session->generation);
+        const std::int64_t run_ns = monotonic_ns() - start;
+        publish(*session, job, outcome, start - job.enqueued_ns, run_ns);
+
+        record_->running_seq.store(0, std::memory_order_release);
+        record_->jobs_done.fetch_add(1, std::memory_order_relaxed);
+        record_->last_run_ns.store(run_ns, std::memory_order_relaxed);
+    }
+
+    void count(std::uint16_t status) {
+        record_->outcomes[status < kOutcomeSlots ? status : 0].fetch_add(1, std::memory_order_relaxed);
+    }
+
+    Outcome fail(ErrorKind kind, std::string message) {
+        count(static_cast<std::uint16_t>(kind));
+        return Outcome{static_cast<std::uint16_t>(kind), 0, std::move(message)};
+    }
+
+    Outcome execute(const JobRecord& job, std::span<const std::byte> payload,
+                    std::uint64_t session_generation) {
+        const bool batch = (job.flags & kJobBatch) != 0;
+        if (job.deadline_ns != 0 && monotonic_ns() > job.deadline_ns) {
+            return fail(ErrorKind::deadline_exceeded, "the job's deadline passed before it started");
+        }
+        std::string_view name = function_name(job);
+        LoadedJobLibrary::Entry* entry = library_->find(name);
+        if (entry == nullptr) {
+            return fail(ErrorKind::unknown_function,
+                        "no function '" + std::string(name) + "' in the job library");
+        }
+        const Encoding encoding = (job.flags & kJobJson) ? Encoding::json : Encoding::binary;
+        if (encoding == Encoding::binary && job.fingerprint != 0 &&
+            entry->function->fingerprint() != 0 && job.fingerprint != entry->function->fingerprint()) {
+            return fail(ErrorKind::type_mismatch,
+                        "function '" + std::string(name) +
+                            "' was called with argument or result types other than its own");
+        }
+
+        std::string_view args(reinterpret_cast<const char*>(payload.data()), payload.size());
+        SharedSegment blob;
+        if (job.flags & kJobBlob) {
+            BlobRef ref;
+            if (payload.size() != sizeof ref) return fail(ErrorKind::bad_request, "malformed blob reference");
+            std::memcpy(&ref, payload.data(), sizeof ref);
+            auto taken = take_blob(blob_name(setup_.owner_uid, setup_.pool_name, session_generation,
+                                             'a', ref.id),
+                                   ref.bytes);
+            if (!taken) return fail(ErrorKind::bad_request, "argument blob: " + taken.error().message());
+            blob = std::move(taken.value());
+            args = std::string_view(reinterpret_cast<const char*>(blob.data()), ref.bytes);
+        }
+
+        Outcome outcome;
+        outcome.flags = job.flags & (kJobJson | kJobBatch);
+        if (!batch) {
+            auto status = invoke(*entry, encoding, args, outcome.payload);
+            if (status != 0) outcome = Outcome{status, 0, std::move(outcome.payload)};
+            count(status);
+            return outcome;
+        }
+        return execute_batch(*entry, encoding, args);
+    }
+
+    // Runs one call; appends the result (or, on failure, the message) to `out`.
+    std::uint16_t invoke(LoadedJobLibrary::Entry& entry, Encoding encoding, std::string_view args,
+                         std::string& out) {
+        const std::size_t mark = out.size();
+        try {
+            entry.instance->invoke(encoding, args, out);
+            return 0;
+        } catch (const JobFailure& e) {
+            out.resize(mark);
+            out += e.what();
+            return static_cast<std::uint16_t>(e.kind());
+        } catch (const std::exception& e) {
+            out.resize(mark);
+            out += e.what();
+        } catch (...) {
+            out.resize(mark);
+            out += "the handler threw something that is not a std::exception";
+        }
+        return static_cast<std::uint16_t>(ErrorKind::handler_error);
+    }
+
+    Outcome execute_batch(LoadedJobLibrary::Entry& entry, Encoding encoding, std::string_view args) {
+        BatchHeader header;
+        if (args.size() < sizeof header) return fail(ErrorKind::bad_request, "malformed batch");
+        std::memcpy(&header, args.data(), sizeof header);
+        Outcome outcome;
+        outcome.flags = kJobBatch | (encoding == Encoding::json ? std::uint32_t{kJobJson} : 0u);
+        std::string& out = outcome.payload;
+        out.reserve(args.size() + header.count * sizeof(BatchResultItem));
+        out.append(reinterpret_cast<const char*>(&header), sizeof header);
+        std::size_t pos = sizeof header;
+        for (std::uint32_t i = 0; i < header.count; ++i) {
+            std::uint32_t len = 0;
+            if (args.size() - pos < sizeof len) return fail(ErrorKind::bad_request, "malformed batch item");
+            std::memcpy(&len, args.data() + pos, sizeof len);
+            pos += sizeof len;
+            if (args.size() - pos < len) return fail(ErrorKind::bad_request, "malformed batch item");
+            const std::size_t item_at = out.size();
+            out.append(sizeof(BatchResultItem), '\0');
+            BatchResultItem item{};
+            item.status = invoke(entry, encoding, args.substr(pos, len), out);
+            item.bytes = static_cast<std::uint32_t>(out.size() - item_at - sizeof item);
+            std::memcpy(out.data() + item_at, &item, sizeof item);
+            count(item.status);
+            pos += len;
+        }
+        if (pos != args.size()) return fail(ErrorKind::bad_request, "trailing bytes after batch");
+        return outcome;
+    }
+
+    SessionView* session_for(const JobRecord& job) {
+        auto it = sessions_.find(job.session_slot);
+        if (it == sessions_.end() || it->second.generation != job.session_generation) {
+            if (it != sessions_.end()) sessions_.erase(it);
+            auto segment = SharedSegment::open(
+                session_segment_name(setup_.owner_uid, setup_.pool_name, job.session_slot,
+                                     job.session_generation),
+                setup_.session_layout.total_bytes());
+            if (!segment) {
+                spdlog::debug("job {} of a session that is gone: {}", job.job_id,
+                              segment.error().message());
+                return nullptr;
+            }
+            SessionView view;
+            view.generation = job.session_generation;
+            view.segment = std::move(segment.value());
+            view.header = reinterpret_cast<SessionHeader*>(view.segment.data());
+            if (view.header->magic != kSessionMagic || view.header->generation != job.session_generation) {
+                return nullptr;
+            }
+            view.reply = RingProducer(RingView::at(
+                view.segment.data() + setup_.session_layout.reply_offset(setup_.slot),
+                setup_.session_layout.reply_ring_bytes));
+            it = sessions_.emplace(job.session_slot, std::move(view)).first;
+        }
+        if (!session_active(it->second)) return nullptr;
+        return &it->second;
+    }
+
+    static bool session_active(const SessionView& view) {
+        return view.header->state.load(std::memory_order_acquire) ==
+               static_cast<std::uint32_t>(SessionState::active);
+    }
+
+    void publish(SessionView& session, const JobRecord& job, Outcome& outcome, std::int64_t queue_ns,
+                 std::int64_t run_ns) {
+        ReplyRecord reply{};
+        reply.job_id = job.job_id;
+        reply.status = outcome.status;
+        reply.flags = outcome.flags;
+        reply.worker_pid = getpid();
+        reply.queue_ns = queue_ns;
+        reply.run_ns = run_ns;
+
+        std::string_view body = outcome.payload;
+        BlobRef ref{};
+        if (body.size() > setup_.inline_max) {
+            auto blob = create_blob(blob_name(setup_.owner_uid, setup_.pool_name, session.generation,
+                                              'r', job.job_id),
+                                    body.size(), SegmentAccess{setup_.blob_mode, setup_.blob_gid});
+            if (blob) {
+                std::memcpy(blob->data(), body.data(), body.size());
+                ref = BlobRef{body.size(), job.job_id};
+                reply.flags |= kJobBlob;
+                body = std::string_view(reinterpret_cast<const char*>(&ref), sizeof ref);
+            } else {
+                reply.status = static_cast<std::uint16_t>(ErrorKind::handler_error);
+                reply.flags = 0;
+                outcome.payload = "cannot store a result of " + std::to_string(body.size()) +
+                                  " bytes: " + blob.error().message();
+                body = outcome.payload;
+            }
+        }
+        reply.payload_bytes = static_cast<std::uint32_t>(body.size());
+        const auto size = static_cast<std::uint32_t>(sizeof reply + body.size());
+
+        std::byte* slot = nullptr;
+        while ((slot = session.reply.try_reserve(size)) == nullptr) {
+            if (!session_active(session)) return;  // the client left; drop the reply
+            std::uint32_t token = session.reply.control()->space.prepare_sleep();
+            if ((slot = session.reply.try_reserve(size)) != nullptr) {
+                session.reply.control()->space.cancel_sleep();
+                break;
+            }
+            session.reply.control()->space.sleep_futex(token, kReplySpaceWaitNs);
+        }
+        std::memcpy(slot, &reply, sizeof reply);
+        std::memcpy(slot + sizeof reply, body.data(), body.size());
+        session.reply.commit(size);
+        session.reply.publish();
+        session.header->client_wake.notify_futex();
+    }
+
+    const WorkerSetup& setup_;
+    PoolHeader* pool_header_;
+    WorkerRecord* record_;
+    RingConsumer inbox_;
+    std::optional<LoadedJobLibrary> library_;
+    std::unordered_map<std::uint32_t, SessionView> sessions_;
+};
+
+}  // namespace
+
+void run_worker(const WorkerSetup& setup) {
+    init_logging(setup.pool_name, "worker", setup.log_level);
+    Worker worker(setup);
+    worker.run();
+}
+
+}  // namespace warmpool
