@@ -104,11 +104,11 @@ Status Supervisor::start() {
         return make_error(SysError::Code::permission,
                           "runtime directory " + config_.runtime_dir + " is not ours");
     }
+    if (auto s = take_lock(); !s) return s;
+    // Only the lock holder may name (and so, at exit, remove) the pool's sockets.
     auto paths = PoolPaths::in(config_.runtime_dir, config_.name);
     control_path_ = paths.control_socket;
     status_path_ = paths.status_socket;
-
-    if (auto s = take_lock(); !s) return s;
     clean_leftovers();
     if (auto s = create_pool_segment(); !s) return s;
     if (auto s = create_event_sources(); !s) return s;
@@ -310,9 +310,14 @@ unsigned Supervisor::worker_capacity(unsigned slot) const {
     const WorkerSlot& w = workers_[slot];
     if (w.pid <= 0 || worker_state(slot) != WorkerState::ready) return 0;
     // Short jobs are queued several deep so a worker never waits for the supervisor; long ones
-    // one at a time, so no job waits behind a long one while another worker is idle.
-    const unsigned limit =
-        record(slot).last_run_ns.load(std::memory_order_relaxed) > kLongJobNs ? 1 : config_.prefetch;
+    // one at a time, so no job waits behind a long one while another worker is idle. Until a
+    // worker has finished a job, its jobs count as long.
+    const WorkerRecord& rec = record(slot);
+    const bool running_long = rec.running_seq.load(std::memory_order_relaxed) != 0 &&
+                              monotonic_ns() - rec.running_since_ns.load(std::memory_order_relaxed) > kLongJobNs;
+    const bool short_jobs = rec.jobs_done.load(std::memory_order_relaxed) > 0 &&
+                            rec.last_run_ns.load(std::memory_order_relaxed) <= kLongJobNs && !running_long;
+    const unsigned limit = short_jobs ? config_.prefetch : 1;
     const std::uint64_t outstanding = w.in_flight.size();
     return outstanding >= limit ? 0 : static_cast<unsigned>(limit - outstanding);
 }
