@@ -131,7 +131,9 @@ TestPool::TestPool(Options options) : options_(std::move(options)) {
     }
 
     std::vector<std::string> argv = {warmpoold_path(), "--name", name_, "--workers", std::to_string(options_.workers),
-                                     "--runtime-dir", dir_, "--jobs", example_jobs_path(), "--log-level", "debug"};
+                                     "--runtime-dir", dir_, "--jobs",
+                                     options_.jobs_library.empty() ? example_jobs_path() : options_.jobs_library,
+                                     "--log-level", "debug"};
     argv.insert(argv.end(), options_.extra_args.begin(), options_.extra_args.end());
     const std::string log_path = dir_ + "/daemon.log";
     const pid_t parent = ::getpid();

@@ -41,6 +41,7 @@ public:
         std::vector<std::string> extra_args;
         std::map<std::string, std::string> env;  // set for the daemon (and so its workers)
         bool wait_ready = true;
+        std::string jobs_library;  // empty: the bundled example jobs
         // Reuse a name and directory (to start a successor over a dead pool's leftovers). The
         // directory is then left for its first owner to remove.
         std::string name;
