@@ -1,5 +1,7 @@
 #include "test_pool.hpp"
 
+#include <gtest/gtest.h>
+
 #include <dirent.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -165,6 +167,14 @@ TestPool::~TestPool() {
             ::kill(pid_, SIGKILL);
             ::waitpid(pid_, nullptr, 0);
             pid_ = -1;
+        }
+    }
+    // A sanitizer report from the daemon or a worker fails the test that ran them.
+    const std::string text = log();
+    for (const char* marker : {"AddressSanitizer", "LeakSanitizer", "runtime error:"}) {
+        if (text.find(marker) != std::string::npos) {
+            ADD_FAILURE() << "sanitizer report in the daemon's log:\n" << text;
+            break;
         }
     }
     // Only the pool that made the directory sweeps: a successor sharing the name may still live.
