@@ -34,6 +34,7 @@ std::uint64_t RingProducer::free_bytes() const {
 
 std::byte* RingProducer::try_reserve(std::uint32_t size) {
     if (size > max_record()) return nullptr;
+    if ((local_tail_ & 7) != 0) return nullptr;  // a scribbled tail we took over: write nothing
     const std::uint64_t need = align8(kFrame + size);
     const std::uint64_t pos = local_tail_ & (ring_.capacity - 1);
     const std::uint64_t to_end = ring_.capacity - pos;
@@ -90,7 +91,7 @@ RingConsumer::Peek RingConsumer::peek(std::span<const std::byte>& out) {
             if (head == cached_tail_) return Peek::empty;
         }
         const std::uint64_t avail = cached_tail_ - head;
-        if (avail > ring_.capacity || avail < kFrame) return Peek::corrupt;
+        if (avail > ring_.capacity || avail < kFrame || (head & 7) != 0) return Peek::corrupt;
         const std::uint64_t pos = head & (ring_.capacity - 1);
         Frame frame;
         std::memcpy(&frame, ring_.data + pos, kFrame);

@@ -44,7 +44,9 @@ Status PoolConfig::finalise() {
     if ((socket_mode & ~0770u) != 0) {
         return invalid("socket_mode may grant only owner and group access (at most 0770)");
     }
-    if (grace_period_s < 0 || grace_period_s > 86400) return invalid("grace_period out of range");
+    if (!(grace_period_s >= 0 && grace_period_s <= 86400)) {  // written so that NaN fails too
+        return invalid("grace_period out of range");
+    }
     return {};
 }
 

@@ -866,8 +866,9 @@ void Supervisor::handle_admin(Connection& conn, const protocol::Admin& admin) {
         reply.message = "unknown admin command '" + admin.command + "'";
     }
     [[maybe_unused]] auto st = send_message(fd, reply);
+    const pid_t peer_pid = conn.peer.pid;  // close_connection() destroys conn
     close_connection(fd, "");
-    if (reply.ok && admin.command == "stop") begin_stop("stop command from pid " + std::to_string(conn.peer.pid));
+    if (reply.ok && admin.command == "stop") begin_stop("stop command from pid " + std::to_string(peer_pid));
 }
 
 void Supervisor::begin_close_session(int slot, const std::string& why) {
