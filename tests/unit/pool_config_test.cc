@@ -1,0 +1,159 @@
+// Tests for PoolConfig::finalise (pool_config.hpp): the defaults are a valid pool, machine
+// defaults are filled in, and every out-of-range setting is refused with an `invalid` error.
+
+#include "warmpool/daemon/pool_config.hpp"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <functional>
+#include <limits>
+#include <string>
+#include <thread>
+
+#include "warmpool/common/shm_layout.hpp"
+
+namespace warmpool {
+namespace {
+
+// A default config changed by `edit`, finalised.
+Status finalise_with(const std::function<void(PoolConfig&)>& edit) {
+    PoolConfig config;
+    edit(config);
+    return config.finalise();
+}
+
+void expect_invalid(const std::function<void(PoolConfig&)>& edit, const std::string& what) {
+    const Status status = finalise_with(edit);
+    ASSERT_FALSE(status.ok()) << what << " was accepted";
+    EXPECT_EQ(status.error().code, SysError::Code::invalid) << what;
+    EXPECT_FALSE(status.error().context.empty()) << what << ": the error says nothing";
+}
+
+TEST(PoolConfig, DefaultsFinaliseAndAreSane) {
+    PoolConfig config;
+    const Status status = config.finalise();
+    ASSERT_TRUE(status.ok()) << status.error().message();
+    EXPECT_EQ(config.name, "default");
+    EXPECT_GE(config.workers, 1u);
+    EXPECT_EQ(config.worker_slots(), config.workers * 2);
+    EXPECT_FALSE(config.runtime_dir.empty()) << "filled with default_runtime_dir()";
+    EXPECT_EQ(config.socket_mode, 0660u);
+    EXPECT_EQ(config.log_level, "info");
+    // Finalising twice changes nothing.
+    const unsigned workers = config.workers;
+    const std::string dir = config.runtime_dir;
+    ASSERT_TRUE(config.finalise().ok());
+    EXPECT_EQ(config.workers, workers);
+    EXPECT_EQ(config.runtime_dir, dir);
+}
+
+TEST(PoolConfig, ZeroWorkersMeansOnePerCore) {
+    PoolConfig config;
+    config.workers = 0;
+    ASSERT_TRUE(config.finalise().ok());
+    EXPECT_EQ(config.workers, std::max(1u, std::thread::hardware_concurrency()));
+
+    PoolConfig explicit_workers;
+    explicit_workers.workers = 3;
+    ASSERT_TRUE(explicit_workers.finalise().ok());
+    EXPECT_EQ(explicit_workers.workers, 3u);
+    EXPECT_EQ(explicit_workers.worker_slots(), 6u);
+}
+
+TEST(PoolConfig, ExplicitRuntimeDirIsKept) {
+    PoolConfig config;
+    config.runtime_dir = "/some/where";
+    ASSERT_TRUE(config.finalise().ok());
+    EXPECT_EQ(config.runtime_dir, "/some/where");
+}
+
+TEST(PoolConfig, InvalidNamesAreRefused) {
+    for (const std::string& name :
+         {std::string(), std::string("a/b"), std::string("a.b"), std::string("a b"),
+          std::string("../x"), std::string("caf\xc3\xa9"), std::string("a\0b", 3),
+          std::string(65, 'n')}) {
+        expect_invalid([&](PoolConfig& c) { c.name = name; }, "name '" + name + "'");
+    }
+    for (const std::string& name :
+         {std::string("a"), std::string("My_Pool-2"), std::string(64, 'n')}) {
+        EXPECT_TRUE(finalise_with([&](PoolConfig& c) { c.name = name; }).ok()) << name;
+    }
+}
+
+TEST(PoolConfig, RingSizesMustBePowersOfTwoFrom4KiBTo1GiB) {
+    using Field = std::uint64_t PoolConfig::*;
+    for (Field field : {&PoolConfig::submit_ring_bytes, &PoolConfig::control_ring_bytes,
+                        &PoolConfig::reply_ring_bytes, &PoolConfig::inbox_ring_bytes}) {
+        for (std::uint64_t bytes : {std::uint64_t{0}, std::uint64_t{3000}, std::uint64_t{2048},
+                                    std::uint64_t{(1u << 20) + 8}, std::uint64_t{3} << 20,
+                                    std::uint64_t{1} << 31, ~std::uint64_t{0}}) {
+            expect_invalid([&](PoolConfig& c) { c.*field = bytes; },
+                           "ring of " + std::to_string(bytes) + " bytes");
+        }
+    }
+    EXPECT_TRUE(finalise_with([](PoolConfig& c) { c.control_ring_bytes = 4096; }).ok());
+    EXPECT_TRUE(finalise_with([](PoolConfig& c) {
+                    c.submit_ring_bytes = c.reply_ring_bytes = c.inbox_ring_bytes = 1ull << 30;
+                }).ok());
+}
+
+TEST(PoolConfig, InlineMaxMustFitAQuarterOfEveryJobRing) {
+    // Default rings are 1 MiB: a quarter is 256 KiB, which must also hold the JobRecord.
+    const std::uint32_t largest = (1u << 20) / 4 - sizeof(JobRecord);
+    EXPECT_TRUE(finalise_with([&](PoolConfig& c) { c.inline_max = largest; }).ok());
+    expect_invalid([&](PoolConfig& c) { c.inline_max = largest + 1; }, "inline_max just too big");
+    expect_invalid([](PoolConfig& c) { c.inline_max = 0xffffffffu; }, "inline_max 4 GiB");
+    expect_invalid([](PoolConfig& c) { c.inline_max = 63; }, "inline_max 63");
+    EXPECT_TRUE(finalise_with([](PoolConfig& c) { c.inline_max = 64; }).ok());
+    // The smallest job ring sets the limit, whichever it is.
+    expect_invalid([](PoolConfig& c) { c.reply_ring_bytes = 64u << 10; }, "reply ring of 64 KiB");
+    expect_invalid([](PoolConfig& c) { c.inbox_ring_bytes = 64u << 10; }, "inbox ring of 64 KiB");
+    expect_invalid([](PoolConfig& c) { c.submit_ring_bytes = 64u << 10; }, "submit ring of 64 KiB");
+    // The control ring carries no payloads and does not count.
+    EXPECT_TRUE(finalise_with([](PoolConfig& c) { c.control_ring_bytes = 4096; }).ok());
+}
+
+TEST(PoolConfig, SocketModeMayNotGrantOthersAnything) {
+    for (unsigned mode : {0666u, 0662u, 0664u, 0661u, 0777u, 0671u, 01660u, 04660u}) {
+        expect_invalid([&](PoolConfig& c) { c.socket_mode = mode; },
+                       "socket mode " + std::to_string(mode));
+    }
+    for (unsigned mode : {0600u, 0660u, 0770u, 0700u}) {
+        EXPECT_TRUE(finalise_with([&](PoolConfig& c) { c.socket_mode = mode; }).ok()) << mode;
+    }
+}
+
+TEST(PoolConfig, LogLevelMustBeKnown) {
+    for (const char* level : {"verbose", "", "INFO", "infoo", "2"}) {
+        expect_invalid([&](PoolConfig& c) { c.log_level = level; },
+                       std::string("log level ") + level);
+    }
+    for (const char* level : {"trace", "debug", "info", "warn", "error", "critical", "off"}) {
+        EXPECT_TRUE(finalise_with([&](PoolConfig& c) { c.log_level = level; }).ok()) << level;
+    }
+}
+
+TEST(PoolConfig, OtherLimitsAreChecked) {
+    expect_invalid([](PoolConfig& c) { c.workers = 1025; }, "1025 workers");
+    EXPECT_TRUE(finalise_with([](PoolConfig& c) { c.workers = 1024; }).ok());
+    expect_invalid([](PoolConfig& c) { c.max_sessions = 0; }, "0 sessions");
+    expect_invalid([](PoolConfig& c) { c.max_sessions = 4097; }, "4097 sessions");
+    expect_invalid([](PoolConfig& c) { c.prefetch = 0; }, "prefetch 0");
+    expect_invalid([](PoolConfig& c) { c.prefetch = 1025; }, "prefetch 1025");
+    expect_invalid([](PoolConfig& c) { c.queue_capacity = 0; }, "queue_capacity 0");
+    expect_invalid([](PoolConfig& c) { c.grace_period_s = -1; }, "negative grace period");
+    expect_invalid([](PoolConfig& c) { c.grace_period_s = 86401; }, "grace period over a day");
+    // Regression: NaN (`--grace-period nan`) compared false both ways and was accepted.
+    expect_invalid(
+        [](PoolConfig& c) { c.grace_period_s = std::numeric_limits<double>::quiet_NaN(); },
+        "grace period NaN");
+    expect_invalid(
+        [](PoolConfig& c) { c.grace_period_s = std::numeric_limits<double>::infinity(); },
+        "infinite grace period");
+    EXPECT_TRUE(finalise_with([](PoolConfig& c) { c.grace_period_s = 0; }).ok());
+}
+
+}  // namespace
+}  // namespace warmpool

@@ -1,0 +1,190 @@
+// Tests for the shared-memory layout (shm_layout.hpp): pool names, segment and blob names, the
+// offsets of pool and session segments, function names in untrusted records, and the mapping
+// of untrusted status codes back to ErrorKind.
+
+#include "warmpool/common/shm_layout.hpp"
+
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <cstring>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "warmpool/error_kind.hpp"
+
+namespace warmpool {
+namespace {
+
+TEST(ShmLayout, ValidPoolNames) {
+    for (const std::string& name :
+         {std::string("a"), std::string("Z"), std::string("0"), std::string("my_pool-2"),
+          std::string("-"), std::string("_"), std::string(64, 'x'), std::string("AZaz09_-")}) {
+        EXPECT_TRUE(valid_pool_name(name)) << name;
+    }
+    for (const std::string& name :
+         {std::string(), std::string(65, 'x'), std::string("."), std::string(".."),
+          std::string("a.b"), std::string("a/b"), std::string("/a"), std::string("a b"),
+          std::string("a\tb"), std::string("a\nb"), std::string("a\0b", 3), std::string("\0", 1),
+          std::string("caf\xc3\xa9"), std::string("a*"), std::string("a:b"), std::string("a\\b"),
+          std::string("\x7f"), std::string("\xff")}) {
+        EXPECT_FALSE(valid_pool_name(name)) << "'" << name << "'";
+    }
+}
+
+TEST(ShmLayout, SegmentNames) {
+    EXPECT_EQ(pool_segment_name(1000, "web"), "warmpool.1000.web");
+    EXPECT_EQ(pool_segment_name(0, "a"), "warmpool.0.a");
+    EXPECT_EQ(session_segment_name(1000, "web", 3, 0xabcULL),
+              "warmpool.1000.web.s3.0000000000000abc");
+    EXPECT_EQ(session_segment_name(1000, "web", 4095, ~std::uint64_t{0}),
+              "warmpool.1000.web.s4095.ffffffffffffffff");
+    EXPECT_EQ(blob_prefix(1000, "web", 0x12ULL), "warmpool.1000.web.b0000000000000012.");
+    EXPECT_EQ(blob_name(1000, "web", 0x12ULL, 'a', 7), "warmpool.1000.web.b0000000000000012.a7");
+    EXPECT_EQ(blob_name(1000, "web", 0x12ULL, 'r', 18446744073709551615ULL),
+              "warmpool.1000.web.b0000000000000012.r18446744073709551615");
+}
+
+TEST(ShmLayout, BlobPrefixesNeverMatchAnotherSessionOrPool) {
+    // sweep_blobs(prefix) removes every name starting with the prefix: a session's prefix must
+    // not be a prefix of another session's (or pool's) names.
+    const std::vector<std::string> others = {
+        blob_name(1000, "web", 0x1, 'a', 1),       blob_name(1000, "web", 0x10, 'a', 1),
+        blob_name(1000, "web-2", 0x1, 'a', 1),     blob_name(1000, "we", 0x1, 'a', 1),
+        blob_name(100, "web", 0x1, 'a', 1),        blob_name(10000, "web", 0x1, 'a', 1),
+        session_segment_name(1000, "web", 1, 0x1), pool_segment_name(1000, "web"),
+    };
+    const std::string prefix = blob_prefix(1000, "web", 0x1);
+    EXPECT_EQ(others[0].rfind(prefix, 0), 0u) << "its own blobs match";
+    for (std::size_t i = 1; i < others.size(); ++i) {
+        EXPECT_NE(others[i].rfind(prefix, 0), 0u) << others[i];
+    }
+    // Every blob of a session starts with the session's prefix, whatever the id or direction.
+    for (char direction : {'a', 'r'}) {
+        for (std::uint64_t id : {std::uint64_t{0}, std::uint64_t{42}, ~std::uint64_t{0}}) {
+            EXPECT_EQ(blob_name(7, "p", 99, direction, id).rfind(blob_prefix(7, "p", 99), 0), 0u);
+        }
+    }
+}
+
+void expect_pool_layout_sound(const PoolLayout& layout) {
+    SCOPED_TRACE("slots " + std::to_string(layout.worker_slots) + ", inbox " +
+                 std::to_string(layout.inbox_ring_bytes));
+    EXPECT_EQ(layout.worker_table_offset() % 4096, 0u);
+    EXPECT_GE(layout.worker_table_offset(), sizeof(PoolHeader));
+    const std::size_t table_end =
+        layout.worker_table_offset() + layout.worker_slots * sizeof(WorkerRecord);
+    std::size_t previous_end = table_end;
+    for (std::uint32_t slot = 0; slot < layout.worker_slots; ++slot) {
+        const std::size_t at = layout.inbox_offset(slot);
+        EXPECT_EQ(at % 4096, 0u) << "inbox " << slot;
+        EXPECT_GE(at, previous_end) << "inbox " << slot << " overlaps what precedes it";
+        previous_end = at + ring_bytes_needed(layout.inbox_ring_bytes);
+    }
+    EXPECT_GE(layout.total_bytes(), previous_end) << "total_bytes covers the last inbox";
+    EXPECT_EQ(layout.total_bytes() % 4096, 0u);
+}
+
+void expect_session_layout_sound(const SessionLayout& layout) {
+    SCOPED_TRACE("slots " + std::to_string(layout.worker_slots));
+    struct Span {
+        std::size_t begin, end;
+        std::string what;
+    };
+    std::vector<Span> spans = {{0, sizeof(SessionHeader), "header"}};
+    spans.push_back({layout.submit_offset(),
+                     layout.submit_offset() + ring_bytes_needed(layout.submit_ring_bytes),
+                     "submit"});
+    spans.push_back({layout.control_offset(),
+                     layout.control_offset() + ring_bytes_needed(layout.control_ring_bytes),
+                     "control"});
+    for (std::uint32_t slot = 0; slot < layout.worker_slots; ++slot) {
+        spans.push_back({layout.reply_offset(slot),
+                         layout.reply_offset(slot) + ring_bytes_needed(layout.reply_ring_bytes),
+                         "reply " + std::to_string(slot)});
+    }
+    for (std::size_t i = 0; i < spans.size(); ++i) {
+        EXPECT_EQ(spans[i].begin % 4096, 0u) << spans[i].what;
+        EXPECT_LE(spans[i].end, layout.total_bytes()) << spans[i].what << " beyond total_bytes";
+        if (i > 0) {
+            EXPECT_GE(spans[i].begin, spans[i - 1].end) << spans[i].what << " overlaps";
+        }
+    }
+    EXPECT_EQ(layout.total_bytes() % 4096, 0u);
+}
+
+TEST(ShmLayout, PoolLayoutOffsetsAreAlignedDisjointAndCovered) {
+    for (std::uint32_t slots : {1u, 2u, 3u, 16u, 17u, 64u, 2048u}) {
+        for (std::uint64_t ring :
+             {std::uint64_t{4096}, std::uint64_t{1} << 16, std::uint64_t{1} << 20}) {
+            expect_pool_layout_sound(PoolLayout{slots, ring});
+        }
+    }
+    // Worker records share no cache line, so one worker's writes never slow another's.
+    EXPECT_EQ(sizeof(WorkerRecord) % 64, 0u);
+    EXPECT_EQ(alignof(WorkerRecord), 64u);
+}
+
+TEST(ShmLayout, SessionLayoutOffsetsAreAlignedDisjointAndCovered) {
+    for (std::uint32_t slots : {1u, 2u, 5u, 32u, 256u}) {
+        expect_session_layout_sound(SessionLayout{slots, 1u << 20, 64u << 10, 1u << 20});
+        expect_session_layout_sound(SessionLayout{slots, 4096, 4096, 4096});
+        expect_session_layout_sound(SessionLayout{slots, 1u << 16, 1u << 20, 8192});
+    }
+}
+
+TEST(ShmLayout, FunctionNamesInRecords) {
+    JobRecord record;
+    std::memset(&record, 'x', sizeof record);
+    EXPECT_EQ(function_name(record), "") << "no NUL in the field: no name";
+
+    EXPECT_TRUE(set_function_name(record, "md5_chain"));
+    EXPECT_EQ(function_name(record), "md5_chain");
+    const std::string longest(kFunctionNameMax, 'f');
+    EXPECT_TRUE(set_function_name(record, longest));
+    EXPECT_EQ(function_name(record), longest);
+    EXPECT_FALSE(set_function_name(record, longest + "g"));
+    EXPECT_FALSE(set_function_name(record, ""));
+    EXPECT_EQ(function_name(record), longest) << "a refused name leaves the field alone";
+
+    // Set over a longer name: the rest is cleared, so no stale tail remains.
+    EXPECT_TRUE(set_function_name(record, "ab"));
+    EXPECT_EQ(function_name(record), "ab");
+    for (std::size_t i = 2; i < sizeof record.function; ++i) EXPECT_EQ(record.function[i], '\0');
+
+    // A NUL early in the field ends the name.
+    record.function[1] = '\0';
+    EXPECT_EQ(function_name(record), "a");
+    record.function[0] = '\0';
+    EXPECT_EQ(function_name(record), "");
+    // The last byte is the only NUL: a full-length name.
+    std::memset(record.function, 'q', sizeof record.function);
+    record.function[kFunctionNameMax] = '\0';
+    EXPECT_EQ(function_name(record).size(), kFunctionNameMax);
+}
+
+TEST(ShmLayout, ErrorKindFromCodeMapsEveryKindAndNothingElse) {
+    std::set<std::string_view> names;
+    for (ErrorKind kind : kAllErrorKinds) {
+        const auto code = static_cast<std::uint32_t>(kind);
+        const auto mapped = error_kind_from_code(code);
+        ASSERT_TRUE(mapped.has_value()) << code;
+        EXPECT_EQ(*mapped, kind);
+        EXPECT_LT(code, kOutcomeSlots) << "outcome counters have a slot per kind";
+        names.insert(to_string(kind));
+    }
+    EXPECT_EQ(names.size(), std::size(kAllErrorKinds)) << "every kind has its own name";
+    EXPECT_EQ(names.count("unknown_error"), 0u);
+    for (std::uint32_t code = 1; code <= 10; ++code)
+        EXPECT_TRUE(error_kind_from_code(code)) << code;
+    for (std::uint32_t code : {0u, 11u, 16u, 999u, 65535u, 65536u + 1u, 0xffffffffu}) {
+        EXPECT_FALSE(error_kind_from_code(code).has_value()) << code;
+    }
+    // The wire values never change.
+    EXPECT_EQ(static_cast<int>(ErrorKind::handler_error), 1);
+    EXPECT_EQ(static_cast<int>(ErrorKind::type_mismatch), 10);
+}
+
+}  // namespace
+}  // namespace warmpool
