@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Configures and builds warmpool (RelWithDebInfo) in BUILD_DIR (default: build).
+# WARMPOOL_SANITIZE=1 builds with AddressSanitizer and UBSan instead (default dir: build-asan).
+#   scripts/build.sh [BUILD_DIR]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+cmake_args=(-DCMAKE_BUILD_TYPE=RelWithDebInfo)
+default_dir=build
+if [[ ${WARMPOOL_SANITIZE:-0} == 1 ]]; then
+    cmake_args+=(-DWARMPOOL_SANITIZE=ON)
+    default_dir=build-asan
+fi
+build_dir=${1:-$default_dir}
+
+cmake -S . -B "$build_dir" "${cmake_args[@]}"
+cmake --build "$build_dir" -j"$(nproc)"
+echo "build: binaries in $build_dir/bin"

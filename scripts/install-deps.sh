@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Installs what building and testing warmpool needs on Debian 12 (bookworm). Idempotent: it
+# touches apt only when a package is missing. Runs as root, or through sudo when available.
+set -euo pipefail
+
+packages=(
+    build-essential cmake pkg-config
+    libboost-dev libspdlog-dev libcereal-dev nlohmann-json3-dev libtomlplusplus-dev libcli11-dev
+    libsystemd-dev libgtest-dev python3
+)
+
+missing=()
+for pkg in "${packages[@]}"; do
+    status=$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null || true)
+    [[ $status == "install ok installed" ]] || missing+=("$pkg")
+done
+
+if ((${#missing[@]} == 0)); then
+    echo "install-deps: all ${#packages[@]} packages already installed"
+    exit 0
+fi
+
+if [[ $(id -u) -eq 0 ]]; then
+    as_root=()
+elif command -v sudo >/dev/null 2>&1; then
+    as_root=(sudo)
+else
+    echo "install-deps: missing ${missing[*]}; run this as root (sudo is not available)" >&2
+    exit 1
+fi
+
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+"${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update
+"${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}"
