@@ -6,8 +6,9 @@
 //   auto all = pool.map<std::int64_t>("gcd", pairs);         // batched, results in input order
 //
 // Jobs travel through shared memory; the socket only sets the session up. A Client is safe to
-// share between threads; moving it is not safe while other threads use it. Destroying it ends
-// the session: futures still pending then fail with shutting_down.
+// share between threads; moving it is not safe while other threads use it. The session lasts
+// while the Client or any of its futures does: pending futures stay valid after the Client is
+// destroyed, and the session ends when the last of them goes.
 #pragma once
 
 #include <sys/types.h>
