@@ -10,6 +10,8 @@
 #include "warmpool/common/byte_ring.hpp"
 
 #include <gtest/gtest.h>
+
+#include "child_process.hpp"
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
@@ -185,63 +187,7 @@ Kinds learn_kinds() {
     return Kinds{frame_at(ring, 0).kind, frame_at(ring, 4056).kind};
 }
 
-// A forked child running `body`; killed and reaped on destruction, so a failing test never
-// leaves one behind. The child also dies with the test process (PR_SET_PDEATHSIG).
-class Child {
-public:
-    template <class Body>
-    static Child start(Body&& body) {
-        const pid_t parent = ::getpid();
-        const pid_t pid = ::fork();
-        if (pid == 0) {
-            ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-            if (::getppid() != parent) ::_exit(97);
-            int rc = 98;
-            try {
-                rc = body();
-            } catch (...) {
-                rc = 99;
-            }
-            ::_exit(rc);
-        }
-        return Child(pid);
-    }
-
-    Child(Child&& other) noexcept : pid_(std::exchange(other.pid_, -1)) {}
-    Child& operator=(Child&&) = delete;
-    ~Child() { kill_and_reap(); }
-
-    pid_t pid() const { return pid_; }
-
-    // The child's wait status once it exits within `timeout`; nullopt if it still runs.
-    std::optional<int> wait(std::chrono::milliseconds timeout) {
-        const auto deadline = std::chrono::steady_clock::now() + timeout;
-        for (;;) {
-            int status = 0;
-            const pid_t r = ::waitpid(pid_, &status, WNOHANG);
-            if (r == pid_) {
-                pid_ = -1;
-                return status;
-            }
-            if (r < 0 || std::chrono::steady_clock::now() >= deadline) return std::nullopt;
-            std::this_thread::sleep_for(1ms);
-        }
-    }
-    // The wait status after SIGKILL.
-    int kill_and_reap() {
-        int status = 0;
-        if (pid_ > 0) {
-            ::kill(pid_, SIGKILL);
-            ::waitpid(pid_, &status, 0);
-            pid_ = -1;
-        }
-        return status;
-    }
-
-private:
-    explicit Child(pid_t pid) : pid_(pid) {}
-    pid_t pid_;
-};
+using testing::Child;
 
 bool exited_zero(const std::optional<int>& status) {
     return status && WIFEXITED(*status) && WEXITSTATUS(*status) == 0;

@@ -5,6 +5,8 @@
 #include "warmpool/common/wake_flag.hpp"
 
 #include <gtest/gtest.h>
+
+#include "child_process.hpp"
 #include <signal.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
@@ -34,76 +36,7 @@ using namespace std::chrono_literals;
 
 constexpr std::int64_t kMs = 1'000'000;
 
-// A forked child running `body`; killed and reaped on destruction, so a failing test never
-// leaves one behind. The child also dies with the test process (PR_SET_PDEATHSIG).
-class Child {
-public:
-    template <class Body>
-    static Child start(Body&& body) {
-        const pid_t parent = ::getpid();
-        const pid_t pid = ::fork();
-        if (pid == 0) {
-            ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-            if (::getppid() != parent) ::_exit(97);
-            int rc = 98;
-            try {
-                rc = body();
-            } catch (...) {
-                rc = 99;
-            }
-            ::_exit(rc);
-        }
-        return Child(pid);
-    }
-
-    Child(Child&& other) noexcept : pid_(std::exchange(other.pid_, -1)) {}
-    Child& operator=(Child&&) = delete;
-    ~Child() {
-        if (pid_ > 0) {
-            ::kill(pid_, SIGKILL);
-            ::waitpid(pid_, nullptr, 0);
-        }
-    }
-
-    pid_t pid() const { return pid_; }
-
-    // The child's exit code if it exits normally within `timeout`; -1 if it still runs
-    // (it is then killed), -2 if it died of a signal.
-    int exit_code(std::chrono::milliseconds timeout) {
-        const auto deadline = std::chrono::steady_clock::now() + timeout;
-        for (;;) {
-            int status = 0;
-            const pid_t r = ::waitpid(pid_, &status, WNOHANG);
-            if (r == pid_) {
-                pid_ = -1;
-                return WIFEXITED(status) ? WEXITSTATUS(status) : -2;
-            }
-            if (r < 0) return -3;
-            if (std::chrono::steady_clock::now() >= deadline) return -1;
-            std::this_thread::sleep_for(1ms);
-        }
-    }
-
-    // True once the child is blocked in the kernel (state S), e.g. in futex_wait.
-    bool wait_until_sleeping(std::chrono::milliseconds timeout) const {
-        const auto deadline = std::chrono::steady_clock::now() + timeout;
-        while (std::chrono::steady_clock::now() < deadline) {
-            std::ifstream stat("/proc/" + std::to_string(pid_) + "/stat");
-            std::string line;
-            std::getline(stat, line);
-            const auto paren = line.rfind(')');
-            if (paren != std::string::npos && paren + 2 < line.size() && line[paren + 2] == 'S') {
-                return true;
-            }
-            std::this_thread::sleep_for(1ms);
-        }
-        return false;
-    }
-
-private:
-    explicit Child(pid_t pid) : pid_(pid) {}
-    pid_t pid_;
-};
+using testing::Child;
 
 // The flags and counters two processes share.
 struct Shared {
