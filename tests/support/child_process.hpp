@@ -69,21 +69,12 @@ public:
         return status;
     }
 
-    // The child's exit code if it exits normally within `timeout`; -1 if it still runs
-    // (it is then killed), -2 if it died of a signal.
+    // The child's exit code if it exits normally within `timeout`; -1 if it has not exited
+    // (the destructor then kills it), -2 if it died of a signal.
     int exit_code(std::chrono::milliseconds timeout) {
-        const auto deadline = std::chrono::steady_clock::now() + timeout;
-        for (;;) {
-            int status = 0;
-            const pid_t r = ::waitpid(pid_, &status, WNOHANG);
-            if (r == pid_) {
-                pid_ = -1;
-                return WIFEXITED(status) ? WEXITSTATUS(status) : -2;
-            }
-            if (r < 0) return -3;
-            if (std::chrono::steady_clock::now() >= deadline) return -1;
-            std::this_thread::sleep_for(std::chrono::milliseconds(1));
-        }
+        const std::optional<int> status = wait(timeout);
+        if (!status) return -1;
+        return WIFEXITED(*status) ? WEXITSTATUS(*status) : -2;
     }
 
     // True once the child is blocked in the kernel (state S), e.g. in futex_wait.
