@@ -84,20 +84,37 @@ void render_status(const nlohmann::json& s) {
                 jobs["in_flight"].get<unsigned long long>());
     std::printf("queue    depth %llu, max %llu, capacity %llu\n", s["queue"]["depth"].get<unsigned long long>(),
                 s["queue"]["max"].get<unsigned long long>(), s["queue"]["capacity"].get<unsigned long long>());
-    std::printf("sessions %d active (max %d)\n\n", s["sessions"]["active"].get<int>(), s["sessions"]["max"].get<int>());
-    std::printf("%-5s %-8s %-10s %-9s %-16s %-9s %-10s %s\n", "SLOT", "PID", "STATE", "JOBS", "FUNCTION", "BUSY",
-                "RSS", "RESTARTS");
+    std::printf("sessions %d active (max %d)\n", s["sessions"]["active"].get<int>(), s["sessions"]["max"].get<int>());
+    if (s.contains("supervision")) {
+        const auto& sup = s["supervision"];
+        std::printf("workers  %llu exits (%llu crashes, %llu failed inits), %llu recycled, %llu timeouts, "
+                    "%llu retried, %llu reloads%s\n",
+                    sup["worker_exits"].get<unsigned long long>(), sup["worker_crashes"].get<unsigned long long>(),
+                    sup["failed_inits"].get<unsigned long long>(), sup["recycled"].get<unsigned long long>(),
+                    sup["timeouts"].get<unsigned long long>(), sup["retried"].get<unsigned long long>(),
+                    sup["reloads"].get<unsigned long long>(), sup["reloading"].get<bool>() ? " (reloading now)" : "");
+        if (sup["respawn_in_seconds"].get<double>() > 0) {
+            std::printf("         %u failed initialisations in a row; next worker start in %s\n",
+                        sup["consecutive_failed_inits"].get<unsigned>(),
+                        seconds_text(sup["respawn_in_seconds"].get<double>()).c_str());
+        }
+    }
+    std::printf("\n%-5s %-8s %-10s %-9s %-16s %-9s %-10s %s\n", "SLOT", "PID", "STATE", "JOBS", "FUNCTION", "BUSY",
+                "RSS", "NOTE");
     for (const auto& row : workers["rows"]) {
         std::string function = row.contains("current_function") && row["current_function"].is_string()
                                     ? row["current_function"].get<std::string>()
                                     : "-";
         std::string busy = row.contains("busy_seconds") ? seconds_text(row["busy_seconds"].get<double>()) : "-";
         std::string rss = row.contains("rss_bytes") ? human_bytes(row["rss_bytes"].get<double>()) : "-";
-        std::printf("%-5d %-8lld %-10s %-9llu %-16s %-9s %-10s %d%s%s\n", row["slot"].get<int>(),
+        std::string note;
+        if (row.contains("replacing")) note = "being replaced (" + row["replacing"].get<std::string>() + ")";
+        if (row.contains("previous_exit")) {
+            note += (note.empty() ? "" : "; ") + std::string("previous worker ") + row["previous_exit"].get<std::string>();
+        }
+        std::printf("%-5d %-8lld %-10s %-9llu %-16s %-9s %-10s %s\n", row["slot"].get<int>(),
                     row["pid"].get<long long>(), row["state"].get<std::string>().c_str(),
-                    row.value("jobs_done", 0ULL), function.c_str(), busy.c_str(), rss.c_str(),
-                    row["restarts"].get<int>(), row.contains("last_exit") ? "  last: " : "",
-                    row.contains("last_exit") ? row["last_exit"].get<std::string>().c_str() : "");
+                    row.value("jobs_done", 0ULL), function.c_str(), busy.c_str(), rss.c_str(), note.c_str());
     }
 }
 

@@ -38,7 +38,6 @@ std::uint64_t tagged(Tag tag, int fd = 0) { return (std::uint64_t{tag} << 32) | 
 constexpr std::int64_t kSpinNs = 50'000;            // keep pumping this long after the last work
 constexpr std::int64_t kTickMs = 200;               // housekeeping timer
 constexpr std::int64_t kHelloTimeoutNs = 5'000'000'000;
-constexpr std::int64_t kLongJobNs = 200'000;        // jobs longer than this are not prefetched
 constexpr std::uint32_t kMaxBatchItems = 1u << 20;
 constexpr std::uint64_t kMaxBlobBytes = 4ull << 30;
 
@@ -128,6 +127,9 @@ Status Supervisor::start() {
 
     sessions_.resize(config_.max_sessions);
     workers_.resize(config_.worker_slots());
+    last_exits_.resize(workers_.size());
+    max_reply_bytes_ = max_reply_bytes(sizeof(ReplyRecord), config_.inline_max);
+    random_.seed(pool_generation_);
     spdlog::info("pool '{}' starting {} workers (job library {}, runtime dir {})", config_.name,
                  config_.workers, config_.jobs_library, config_.runtime_dir);
     sd_notifyf(0, "STATUS=starting %u workers", config_.workers);
@@ -266,11 +268,16 @@ Status Supervisor::spawn_worker(unsigned slot) {
     rec.state.store(static_cast<std::uint32_t>(WorkerState::starting), std::memory_order_release);
     std::byte* inbox_base = pool_segment_.data() + pool_layout_.inbox_offset(slot);
     new (inbox_base) RingControl{};
+    w = WorkerSlot{};
     w.inbox = RingProducer(RingView::at(inbox_base, pool_layout_.inbox_ring_bytes));
-    w.dispatched = 0;
-    w.in_flight.clear();
-    w.ever_ready = false;
-    w.respawn_at_ns = -1;
+    w.session_jobs.assign(sessions_.size(), 0);
+    w.config_generation = config_generation_;
+    if (config_.max_jobs > 0) {
+        // Jitter, so that workers started together do not all recycle together.
+        std::uniform_real_distribution<double> jitter(-config_.max_jobs_jitter, config_.max_jobs_jitter);
+        const double jobs = static_cast<double>(config_.max_jobs) * (1.0 + jitter(random_));
+        w.recycle_after = std::max<std::uint64_t>(1, static_cast<std::uint64_t>(jobs));
+    }
 
     WorkerSetup setup;
     setup.pool_name = config_.name;
@@ -307,20 +314,61 @@ Status Supervisor::spawn_worker(unsigned slot) {
     return {};
 }
 
-unsigned Supervisor::worker_capacity(unsigned slot) const {
-    const WorkerSlot& w = workers_[slot];
-    if (w.pid <= 0 || worker_state(slot) != WorkerState::ready) return 0;
-    // Short jobs are queued several deep so a worker never waits for the supervisor; long ones
-    // one at a time, so no job waits behind a long one while another worker is idle. Until a
-    // worker has finished a job, its jobs count as long.
-    const WorkerRecord& rec = record(slot);
-    const bool running_long = rec.running_seq.load(std::memory_order_relaxed) != 0 &&
-                              monotonic_ns() - rec.running_since_ns.load(std::memory_order_relaxed) > kLongJobNs;
-    const bool short_jobs = rec.jobs_done.load(std::memory_order_relaxed) > 0 &&
-                            rec.last_run_ns.load(std::memory_order_relaxed) <= kLongJobNs && !running_long;
-    const unsigned limit = short_jobs ? config_.prefetch : 1;
-    const std::uint64_t outstanding = w.in_flight.size();
-    return outstanding >= limit ? 0 : static_cast<unsigned>(limit - outstanding);
+FunctionStats& Supervisor::stats_for(const JobRecord& record) {
+    constexpr std::size_t kMaxTrackedFunctions = 4096;
+    const std::string_view name = function_name(record);
+    auto it = functions_.find(std::string(name));
+    if (it != functions_.end()) return it->second;
+    if (functions_.size() >= kMaxTrackedFunctions) return untracked_function_;
+    return functions_.emplace(std::string(name), FunctionStats{}).first->second;
+}
+
+std::int64_t Supervisor::effective_timeout_ns(const PendingJob& job) const {
+    if (job.record.timeout_ns > 0) return job.record.timeout_ns;
+    const double seconds = config_.function(function_name(job.record)).timeout_s;
+    return seconds > 0 ? static_cast<std::int64_t>(seconds * 1e9) : 0;
+}
+
+bool Supervisor::exclusive(const PendingJob& job) const {
+    if (effective_timeout_ns(job) > 0) return true;
+    const FunctionStats* stats = job.stats != nullptr ? job.stats : &untracked_function_;
+    const RunEstimate& estimate = (job.record.flags & kJobBatch) ? stats->batch : stats->single;
+    return !estimate.known_short();
+}
+
+// The worker that should run `job` next: among those that may take it, the one holding the
+// fewest jobs, taking turns among equals. -1 if none may take it now.
+int Supervisor::pick_worker(const Session& s, int session_slot, const PendingJob& job) const {
+    const bool excl = exclusive(job);
+    const std::int64_t now = monotonic_ns();
+    int best = -1;
+    std::size_t best_held = 0;
+    const unsigned n = static_cast<unsigned>(workers_.size());
+    for (unsigned i = 0; i < n; ++i) {
+        const unsigned slot = (worker_cursor_ + i) % n;
+        const WorkerSlot& w = workers_[slot];
+        if (!w.takes_jobs() || worker_state(slot) != WorkerState::ready) continue;
+        const WorkerRecord& rec = record(slot);
+        WorkerLoad load;
+        load.held = w.in_flight.size();
+        load.holds_exclusive = w.exclusive_held > 0;
+        load.running_long = rec.running_seq.load(std::memory_order_relaxed) != 0 &&
+                            now - rec.running_since_ns.load(std::memory_order_relaxed) > kShortJobNs;
+        if (!may_take(load, excl, config_.prefetch)) continue;
+        if (best >= 0 && load.held >= best_held) continue;
+        const auto* ring = reinterpret_cast<const RingControl*>(s.segment.data() +
+                                                                session_layout_.reply_offset(slot));
+        const std::uint64_t used = ring->tail.load(std::memory_order_acquire) -
+                                   ring->head.load(std::memory_order_acquire);
+        if (!reply_room(session_layout_.reply_ring_bytes, used,
+                        w.session_jobs[static_cast<std::size_t>(session_slot)], max_reply_bytes_)) {
+            continue;
+        }
+        best = static_cast<int>(slot);
+        best_held = load.held;
+        if (best_held == 0) break;
+    }
+    return best;
 }
 
 bool Supervisor::collect_completions() {
@@ -328,19 +376,63 @@ bool Supervisor::collect_completions() {
     for (unsigned slot = 0; slot < workers_.size(); ++slot) {
         WorkerSlot& w = workers_[slot];
         if (w.pid <= 0) continue;
+        WorkerRecord& rec = record(slot);
         if (!w.ever_ready && worker_state(slot) == WorkerState::ready) {
             w.ever_ready = true;
             respawn_.on_ready();
             progress = true;
+            spdlog::info("worker slot {} pid {} ready after {:.3f} s", slot, w.pid,
+                         static_cast<double>(monotonic_ns() - w.started_ns) / 1e9);
             check_startup_complete();
+            maintain_workers();  // a replacement is ready: the worker it replaces may retire
         }
         if (w.in_flight.empty()) continue;
-        const std::uint64_t done = record(slot).inbox_done.load(std::memory_order_acquire);
-        while (!w.in_flight.empty() && w.in_flight.front().seq < done) {
-            Session& s = sessions_[w.in_flight.front().job.record.session_slot];
+        const std::uint64_t done = rec.inbox_done.load(std::memory_order_acquire);
+        if (w.in_flight.front().seq >= done) continue;
+        const std::int64_t now = monotonic_ns();
+        std::size_t finished = 0;
+        for (const auto& job : w.in_flight) {
+            if (job.seq >= done) break;
+            ++finished;
+        }
+        // One finished job: the worker's own measurement. Several at once: they were short.
+        const std::int64_t since = std::max(w.last_completion_ns, w.in_flight.front().dispatched_ns);
+        const std::int64_t each = finished == 1 ? rec.last_run_ns.load(std::memory_order_relaxed)
+                                                : (now - since) / static_cast<std::int64_t>(finished);
+        w.last_completion_ns = now;
+        for (std::size_t i = 0; i < finished; ++i) {
+            InFlightJob& job = w.in_flight.front();
+            if (job.job.stats != nullptr) {
+                ((job.job.record.flags & kJobBatch) ? job.job.stats->batch : job.job.stats->single).observe(each);
+            }
+            if ((job.job.record.flags & kJobBlob) != 0) {
+                // The worker read the argument blob; its name is ours to remove.
+                SharedSegment::remove(blob_name(uid_, config_.name, job.job.record.session_generation, 'a',
+                                                job.job.record.job_id));
+            }
+            const std::uint32_t session_slot = job.job.record.session_slot;
+            Session& s = sessions_[session_slot];
             if (s.in_flight > 0) --s.in_flight;
+            if (w.session_jobs[session_slot] > 0) --w.session_jobs[session_slot];
+            if (job.exclusive) --w.exclusive_held;
             w.in_flight.pop_front();
-            progress = true;
+        }
+        progress = true;
+        if (w.recycle_after > 0 && w.replace_reason.empty() && !w.retiring &&
+            rec.jobs_done.load(std::memory_order_relaxed) >= w.recycle_after) {
+            spdlog::info("worker slot {} pid {} recycled after {} jobs (max_jobs {})", slot, w.pid,
+                         rec.jobs_done.load(), config_.max_jobs);
+            w.replace_reason = "max_jobs";
+            ++counters_.recycled;
+            maintain_workers();
+        }
+        if (config_.max_rss_bytes > 0 && w.replace_reason.empty() && !w.retiring &&
+            rec.rss_bytes.load(std::memory_order_relaxed) > config_.max_rss_bytes) {
+            spdlog::info("worker slot {} pid {} recycled: RSS {} MiB passed max_rss {} MiB", slot, w.pid,
+                         rec.rss_bytes.load() >> 20, config_.max_rss_bytes >> 20);
+            w.replace_reason = "max_rss";
+            ++counters_.recycled;
+            maintain_workers();
         }
     }
     return progress;
@@ -351,53 +443,59 @@ bool Supervisor::dispatch() {
     bool progress = false;
     std::vector<bool> touched(workers_.size(), false);
     // Round-robin over sessions, one job at a time, so one busy client cannot starve another.
+    // A session whose next job no worker can take now is passed over until the next pump.
     const unsigned n = static_cast<unsigned>(sessions_.size());
+    std::vector<bool> blocked(n, false);
     bool any = true;
     while (queued_ > 0 && any) {
         any = false;
         for (unsigned i = 0; i < n && queued_ > 0; ++i) {
             const unsigned s_slot = (dispatch_cursor_ + i) % n;
             Session& s = sessions_[s_slot];
-            if (!s.used || s.queue.empty()) continue;
-            // The worker with the most room, so work spreads over idle workers first.
-            unsigned best = 0, best_room = 0;
-            for (unsigned w = 0; w < workers_.size(); ++w) {
-                unsigned room = worker_capacity(w);
-                if (room > best_room) best = w, best_room = room;
-            }
-            if (best_room == 0) {
-                dispatch_cursor_ = s_slot;
-                goto done;
-            }
+            if (!s.used || s.closing || s.queue.empty() || blocked[s_slot]) continue;
             PendingJob& job = s.queue.front();
             if (job.record.deadline_ns != 0 && monotonic_ns() > job.record.deadline_ns) {
                 reply_error(s, job.record, ErrorKind::deadline_exceeded,
                             "the job's deadline passed while it was queued", job.items);
+                if ((job.record.flags & kJobBlob) != 0) {
+                    SharedSegment::remove(blob_name(uid_, config_.name, s.generation, 'a', job.record.job_id));
+                }
+                --queued_with_deadline_;
                 s.queue.pop_front();
                 --queued_;
                 any = progress = true;
                 continue;
             }
-            WorkerSlot& w = workers_[best];
+            const int best = pick_worker(s, static_cast<int>(s_slot), job);
+            if (best < 0) {
+                blocked[s_slot] = true;
+                continue;
+            }
+            WorkerSlot& w = workers_[static_cast<unsigned>(best)];
             const auto size = static_cast<std::uint32_t>(sizeof(JobRecord) + job.payload.size());
             std::byte* out = w.inbox.try_reserve(size);
             if (out == nullptr) {  // inbox full of large payloads: try again later
-                dispatch_cursor_ = s_slot;
-                goto done;
+                blocked[s_slot] = true;
+                continue;
             }
             std::memcpy(out, &job.record, sizeof(JobRecord));
             std::memcpy(out + sizeof(JobRecord), job.payload.data(), job.payload.size());
             w.inbox.commit(size);
-            w.in_flight.push_back(InFlightJob{w.dispatched++, monotonic_ns(), std::move(job)});
+            InFlightJob flight{w.dispatched++, monotonic_ns(), effective_timeout_ns(job), exclusive(job),
+                               std::move(job)};
+            if (flight.job.record.deadline_ns != 0) --queued_with_deadline_;
+            if (flight.exclusive) ++w.exclusive_held;
+            ++w.session_jobs[s_slot];
+            w.in_flight.push_back(std::move(flight));
             s.queue.pop_front();
             --queued_;
             ++s.in_flight;
-            touched[best] = true;
+            touched[static_cast<unsigned>(best)] = true;
+            worker_cursor_ = static_cast<unsigned>(best) + 1;
             any = progress = true;
         }
         dispatch_cursor_ = (dispatch_cursor_ + 1) % n;
     }
-done:
     for (unsigned w = 0; w < workers_.size(); ++w) {
         if (!touched[w]) continue;
         workers_[w].inbox.publish();
@@ -423,63 +521,37 @@ void Supervisor::reap_children() {
 void Supervisor::on_worker_exit(unsigned slot, int wait_status) {
     WorkerSlot& w = workers_[slot];
     WorkerRecord& rec = record(slot);
-    const std::string how = describe_wait_status(wait_status);
+    std::string how = describe_wait_status(wait_status);
+    if (WIFSIGNALED(wait_status) && WTERMSIG(wait_status) == SIGKILL && w.kill_at_ns < 0 &&
+        oom_kills_.changed()) {
+        how += ": out of memory (the kernel's OOM killer)";
+    }
     const bool was_ready = w.ever_ready || worker_state(slot) == WorkerState::ready;
-    const bool expected = state_ == State::stopping || worker_state(slot) == WorkerState::exiting;
-    if (expected && WIFEXITED(wait_status) && WEXITSTATUS(wait_status) == 0) {
-        spdlog::info("worker slot {} pid {} {}", slot, w.pid, how);
+    const bool on_purpose = state_ == State::stopping || w.retiring || w.stop_seq != 0 ||
+                            worker_state(slot) == WorkerState::exiting;
+    const bool clean = WIFEXITED(wait_status) && WEXITSTATUS(wait_status) == 0;
+    ++counters_.worker_exits;
+    if (!was_ready) ++counters_.failed_inits;
+    if (on_purpose && (clean || w.stop_seq != 0)) {
+        spdlog::info("worker slot {} pid {} {}{}", slot, w.pid, how,
+                     w.retiring ? " (retired)" : "");
     } else {
-        spdlog::warn("worker slot {} pid {} {} after {} jobs{}", slot, w.pid, how,
-                     rec.jobs_done.load(), w.in_flight.empty() ? "" : " holding jobs");
+        if (was_ready) ++counters_.worker_crashes;
+        spdlog::warn("worker slot {} pid {} {} after {} jobs{}", slot, w.pid, how, rec.jobs_done.load(),
+                     w.in_flight.empty() ? "" : " holding jobs");
     }
 
     // Fold the dead worker's counters into the pool's totals before its record is reset.
     counters_.completed += rec.outcomes[0].load();
-    for (std::size_t k = 1; k < kOutcomeSlots; ++k) counters_.failed[k] += rec.outcomes[k].load();
+    for (std::size_t k = 1; k < kOutcomeDropped; ++k) counters_.failed[k] += rec.outcomes[k].load();
+    counters_.dropped += rec.outcomes[kOutcomeDropped].load();
 
-    // Every job it held is resolved here, exactly once: finished (its reply is out), crashed
-    // (it was running: the client is told), or never started (queued again at the front).
-    const std::uint64_t done = rec.inbox_done.load(std::memory_order_acquire);
-    const std::uint64_t running = rec.running_seq.load(std::memory_order_acquire);
-    std::deque<PendingJob> requeue;
-    for (auto& job : w.in_flight) {
-        Session& s = sessions_[job.job.record.session_slot];
-        if (s.in_flight > 0) --s.in_flight;
-        if (job.seq < done) continue;
-        const bool live_session = s.used && s.generation == job.job.record.session_generation && !s.closing;
-        if (running == job.seq + 1) {
-            // It was running. Did the reply make it out before the death?
-            const std::uint64_t tail_before = rec.running_reply_tail.load();
-            const auto* ctl = live_session ? reinterpret_cast<const RingControl*>(
-                                                 s.segment.data() + session_layout_.reply_offset(slot))
-                                           : nullptr;
-            if (ctl != nullptr && ctl->tail.load(std::memory_order_acquire) != tail_before) continue;
-            SharedSegment::remove(blob_name(uid_, config_.name, job.job.record.session_generation,
-                                            'r', job.job.record.job_id));
-            if ((job.job.record.flags & kJobBlob) != 0) {
-                SharedSegment::remove(blob_name(uid_, config_.name, job.job.record.session_generation,
-                                                'a', job.job.record.job_id));
-            }
-            if (live_session && state_ == State::stopping) {
-                reply_error(s, job.job.record, ErrorKind::shutting_down,
-                            "pool '" + config_.name + "' stopped before the job could finish", job.job.items);
-            } else if (live_session) {
-                reply_error(s, job.job.record, ErrorKind::worker_crashed,
-                            "worker " + std::to_string(w.pid) + " " + how + " while running the job",
-                            job.job.items);
-            }
-            continue;
-        }
-        if (live_session) requeue.push_back(std::move(job.job));
-    }
-    for (auto it = requeue.rbegin(); it != requeue.rend(); ++it) {
-        Session& s = sessions_[it->record.session_slot];
-        s.queue.push_front(std::move(*it));
-        ++queued_;
-    }
-    w.in_flight.clear();
+    resolve_jobs_of_dead_worker(slot, how);
+    const std::uint64_t generation = w.config_generation;
+    const bool was_replacing = !w.replace_reason.empty() || w.retiring;
     w.pid = 0;
-    w.last_exit = how;
+    w.in_flight.clear();
+    last_exits_[slot] = how;
     rec.state.store(static_cast<std::uint32_t>(WorkerState::empty), std::memory_order_release);
 
     if (state_ == State::starting && !was_ready) {
@@ -489,41 +561,331 @@ void Supervisor::on_worker_exit(unsigned slot, int wait_status) {
         begin_stop("worker initialisation failed");
         return;
     }
-    if (state_ != State::running || slot >= config_.workers) return;
-    const std::int64_t delay = respawn_.on_death(was_ready);
-    w.respawn_at_ns = monotonic_ns() + delay;
-    ++w.restarts;
-    if (delay > 0) {
-        spdlog::warn("worker slot {} failed to initialise {} times in a row; next attempt in {:.1f} s",
-                     slot, respawn_.consecutive_failed_inits(), static_cast<double>(delay) / 1e9);
+    if (state_ != State::running) return;
+    if (!was_ready && previous_config_ && generation == config_generation_) {
+        abandon_reload("a worker with the new configuration could not initialise (" + how + ")");
+        return;
     }
-    respawn_due_workers();
+    if (!was_replacing) {
+        const std::int64_t delay = respawn_.on_death(was_ready);
+        next_spawn_ns_ = std::max(next_spawn_ns_, monotonic_ns() + delay);
+        if (delay > 0) {
+            spdlog::warn("workers failed to initialise {} times in a row; next attempt in {:.1f} s",
+                         respawn_.consecutive_failed_inits(), static_cast<double>(delay) / 1e9);
+        }
+    }
+    maintain_workers();
 }
 
-void Supervisor::respawn_due_workers() {
-    if (state_ != State::running) return;
-    const std::int64_t now = monotonic_ns();
-    for (unsigned slot = 0; slot < config_.workers; ++slot) {
-        WorkerSlot& w = workers_[slot];
-        if (w.pid == 0 && w.respawn_at_ns >= 0 && now >= w.respawn_at_ns) {
-            if (auto st = spawn_worker(slot); !st) {
-                spdlog::error("cannot start a worker in slot {}: {}", slot, st.error().message());
-                w.respawn_at_ns = now + RespawnPolicy::kFirstDelayNs;
-            }
+void Supervisor::resolve_jobs_of_dead_worker(unsigned slot, const std::string& how) {
+    WorkerSlot& w = workers_[slot];
+    WorkerRecord& rec = record(slot);
+    // Every job it held is resolved here, exactly once (job_fate.hpp).
+    const std::uint64_t done = rec.inbox_done.load(std::memory_order_acquire);
+    const std::uint64_t running = rec.running_seq.load(std::memory_order_acquire);
+    std::deque<PendingJob> requeue;
+    for (auto& flight : w.in_flight) {
+        PendingJob& job = flight.job;
+        Session& s = sessions_[job.record.session_slot];
+        if (s.in_flight > 0) --s.in_flight;
+        DeathFacts facts;
+        facts.finished = flight.seq < done;
+        facts.running = running == flight.seq + 1;
+        facts.session_live = s.used && s.generation == job.record.session_generation && !s.closing;
+        if (facts.running && facts.session_live) {
+            // Did the reply make it out before the death? The tail moved if it did.
+            const auto* ring = reinterpret_cast<const RingControl*>(s.segment.data() +
+                                                                    session_layout_.reply_offset(slot));
+            facts.reply_published = ring->tail.load(std::memory_order_acquire) != rec.running_reply_tail.load();
         }
+        facts.pool_stopping = state_ == State::stopping;
+        facts.stopped_on_purpose = w.stop_seq != 0 && w.stop_seq == flight.seq + 1;
+        facts.purpose_kind = w.stop_kind;
+        facts.purpose_message = w.stop_message;
+        facts.how = how;
+        facts.pid = w.pid;
+        facts.attempt = job.record.attempt;
+        facts.retries = config_.function(function_name(job.record)).retries;
+        facts.poison_threshold = config_.poison_threshold;
+        const JobFate fate = decide_job_fate(facts);
+
+        const bool blob_args = (job.record.flags & kJobBlob) != 0;
+        const auto gen = job.record.session_generation;
+        if (facts.running && fate.kind != JobFate::Kind::finished) {
+            // A reply blob it may have started writing is garbage now.
+            SharedSegment::remove(blob_name(uid_, config_.name, gen, 'r', job.record.job_id));
+        }
+        switch (fate.kind) {
+            case JobFate::Kind::requeue:
+                requeue.push_back(std::move(job));
+                continue;  // the argument blob is still needed
+            case JobFate::Kind::retry:
+                spdlog::warn("job {} of session {} ({}) crashed worker {}; retrying (attempt {} of {})",
+                             job.record.job_id, job.record.session_slot, function_name(job.record), w.pid,
+                             job.record.attempt + 1, facts.retries + 1);
+                ++job.record.attempt;
+                counters_.retried += job.items;
+                requeue.push_back(std::move(job));
+                continue;
+            case JobFate::Kind::fail:
+                if (fate.error == ErrorKind::timeout) counters_.timeouts += job.items;
+                reply_error(s, job.record, fate.error, fate.message, job.items);
+                break;
+            case JobFate::Kind::drop:
+                counters_.dropped += job.items;
+                break;
+            case JobFate::Kind::finished:
+                break;
+        }
+        if (blob_args) SharedSegment::remove(blob_name(uid_, config_.name, gen, 'a', job.record.job_id));
+    }
+    for (auto it = requeue.rbegin(); it != requeue.rend(); ++it) {
+        Session& s = sessions_[it->record.session_slot];
+        if (it->record.deadline_ns != 0) ++queued_with_deadline_;
+        s.queue.push_front(std::move(*it));
+        ++queued_;
+    }
+}
+
+// Keeps `workers` members: starts replacements (after the back-off, if initialisations keep
+// failing), retires workers whose replacement is ready, and sends surplus workers away.
+void Supervisor::maintain_workers() {
+    if (state_ != State::running) return;
+    unsigned members = 0, ready_members = 0, replaced = 0;
+    for (unsigned slot = 0; slot < workers_.size(); ++slot) {
+        const WorkerSlot& w = workers_[slot];
+        if (w.member()) {
+            ++members;
+            if (w.ever_ready) ++ready_members;
+        } else if (w.pid > 0 && !w.retiring) {
+            ++replaced;
+        }
+    }
+    // Too many members (a reload lowered `workers`): the newest go first.
+    for (unsigned slot = static_cast<unsigned>(workers_.size()); slot-- > 0 && members > config_.workers;) {
+        WorkerSlot& w = workers_[slot];
+        if (!w.member()) continue;
+        w.replace_reason = "scaled down";
+        --members;
+        if (w.ever_ready) --ready_members;
+        ++replaced;
+    }
+    // Retire replaced workers once enough new ones are ready to keep `workers` serving.
+    for (unsigned slot = 0; slot < workers_.size() && replaced > 0; ++slot) {
+        WorkerSlot& w = workers_[slot];
+        if (w.pid <= 0 || w.retiring || w.replace_reason.empty()) continue;
+        if (ready_members + replaced - 1 < config_.workers) break;  // still needed to keep capacity
+        w.retiring = true;
+        --replaced;
+        spdlog::info("worker slot {} pid {} retiring ({}); {} jobs to finish", slot, w.pid, w.replace_reason,
+                     w.in_flight.size());
+        record(slot).state.store(static_cast<std::uint32_t>(WorkerState::exiting), std::memory_order_release);
+        record(slot).inbox_wake.notify_futex();
+    }
+    if (previous_config_ && replaced == 0 && ready_members >= config_.workers) {
+        spdlog::info("reload complete: {} workers with the new configuration", ready_members);
+        previous_config_.reset();
+        sd_notifyf(0, "READY=1\nSTATUS=%u workers ready", config_.workers);
+    }
+    const std::int64_t now = monotonic_ns();
+    if (now < next_spawn_ns_) return;
+    for (unsigned slot = 0; slot < workers_.size() && members < config_.workers; ++slot) {
+        if (workers_[slot].pid != 0) continue;
+        if (auto st = spawn_worker(slot); !st) {
+            spdlog::error("cannot start a worker in slot {}: {}", slot, st.error().message());
+            next_spawn_ns_ = now + RespawnPolicy::kFirstDelayNs;
+            return;
+        }
+        ++members;
     }
 }
 
 void Supervisor::check_startup_complete() {
     if (state_ != State::starting) return;
-    for (unsigned slot = 0; slot < config_.workers; ++slot) {
-        if (!workers_[slot].ever_ready) return;
-    }
+    unsigned ready = 0;
+    for (const auto& w : workers_) ready += w.pid > 0 && w.ever_ready ? 1 : 0;
+    if (ready < config_.workers) return;
     state_ = State::running;
     const double seconds = static_cast<double>(monotonic_ns() - started_ns_) / 1e9;
     spdlog::info("pool '{}' ready: {} workers initialised in {:.3f} s; control socket {}", config_.name,
                  config_.workers, seconds, control_path_);
     sd_notifyf(0, "READY=1\nSTATUS=%u workers ready\nMAINPID=%d", config_.workers, getpid());
+}
+
+// Timeouts of running jobs, and the SIGKILL that follows a SIGTERM the worker ignored.
+void Supervisor::supervise_running_jobs() {
+    const std::int64_t now = monotonic_ns();
+    for (unsigned slot = 0; slot < workers_.size(); ++slot) {
+        WorkerSlot& w = workers_[slot];
+        if (w.pid <= 0) continue;
+        if (w.kill_at_ns >= 0) {
+            if (now >= w.kill_at_ns) {
+                spdlog::warn("worker slot {} pid {} ignored SIGTERM; sending SIGKILL", slot, w.pid);
+                ::kill(w.pid, SIGKILL);
+                w.kill_at_ns = std::numeric_limits<std::int64_t>::max();
+            }
+            continue;
+        }
+        if (w.stop_seq != 0 || w.in_flight.empty()) continue;
+        const WorkerRecord& rec = record(slot);
+        const std::uint64_t running = rec.running_seq.load(std::memory_order_acquire);
+        if (running == 0) continue;
+        for (const auto& flight : w.in_flight) {
+            if (flight.seq + 1 != running) continue;
+            const std::int64_t ran = now - rec.running_since_ns.load(std::memory_order_relaxed);
+            if (flight.timeout_ns > 0 && ran > flight.timeout_ns) {
+                ++counters_.timeouts;
+                char limit[32];
+                std::snprintf(limit, sizeof limit, "%.3f", static_cast<double>(flight.timeout_ns) / 1e9);
+                stop_running_job(slot, ErrorKind::timeout,
+                                 "the job ran longer than its time limit of " + std::string(limit) +
+                                     " s; worker " + std::to_string(w.pid) + " was stopped and replaced",
+                                 SIGTERM);
+            }
+            break;
+        }
+    }
+}
+
+// When supervise_running_jobs() next has something to do; -1: nothing pending.
+std::int64_t Supervisor::next_supervision_ns() const {
+    std::int64_t next = -1;
+    auto consider = [&next](std::int64_t at) { next = next < 0 ? at : std::min(next, at); };
+    for (unsigned slot = 0; slot < workers_.size(); ++slot) {
+        const WorkerSlot& w = workers_[slot];
+        if (w.pid <= 0) continue;
+        if (w.kill_at_ns >= 0) {
+            if (w.kill_at_ns != std::numeric_limits<std::int64_t>::max()) consider(w.kill_at_ns);
+            continue;
+        }
+        const WorkerRecord& rec = record(slot);
+        const std::uint64_t running = rec.running_seq.load(std::memory_order_acquire);
+        if (running == 0 || w.stop_seq != 0) continue;
+        for (const auto& flight : w.in_flight) {
+            if (flight.seq + 1 != running) continue;
+            if (flight.timeout_ns > 0) {
+                consider(rec.running_since_ns.load(std::memory_order_relaxed) + flight.timeout_ns + 1);
+            }
+            break;
+        }
+    }
+    return next;
+}
+
+// Stops the job a worker is running by stopping the worker: its client gets `kind`. The job
+// is exclusive (nothing queued behind it), so the signal cannot hit another client's job.
+void Supervisor::stop_running_job(unsigned slot, ErrorKind kind, const std::string& message, int signal) {
+    WorkerSlot& w = workers_[slot];
+    const std::uint64_t running = record(slot).running_seq.load(std::memory_order_acquire);
+    if (w.pid <= 0 || running == 0) return;
+    w.stop_seq = running;
+    w.stop_kind = kind;
+    w.stop_message = message;
+    spdlog::warn("worker slot {} pid {}: {}; sending SIG{}", slot, w.pid, message, sigabbrev_np(signal));
+    ::kill(w.pid, signal);
+    w.kill_at_ns = signal == SIGKILL ? std::numeric_limits<std::int64_t>::max()
+                                     : monotonic_ns() + static_cast<std::int64_t>(config_.kill_grace_s * 1e9);
+}
+
+// Ends queued jobs whose deadline passed, even while no worker is free to look at them.
+void Supervisor::expire_queued_deadlines() {
+    if (queued_with_deadline_ == 0) return;
+    const std::int64_t now = monotonic_ns();
+    for (auto& s : sessions_) {
+        if (!s.used || s.closing) continue;
+        for (auto it = s.queue.begin(); it != s.queue.end();) {
+            if (it->record.deadline_ns == 0 || now <= it->record.deadline_ns) {
+                ++it;
+                continue;
+            }
+            reply_error(s, it->record, ErrorKind::deadline_exceeded,
+                        "the job's deadline passed while it was queued", it->items);
+            if ((it->record.flags & kJobBlob) != 0) {
+                SharedSegment::remove(blob_name(uid_, config_.name, s.generation, 'a', it->record.job_id));
+            }
+            it = s.queue.erase(it);
+            --queued_;
+            --queued_with_deadline_;
+        }
+    }
+}
+
+// Reload: new workers with the new configuration start; the old ones serve until enough new
+// ones are ready, then retire. If a new worker cannot initialise, the reload is abandoned and
+// the old workers carry on.
+void Supervisor::begin_reload(const std::string& why) {
+    if (state_ != State::running) {
+        spdlog::warn("reload ({}) ignored: the pool is {}", why, state_ == State::starting ? "starting" : "stopping");
+        return;
+    }
+    PoolConfig next = config_;
+    if (reload_config_) {
+        auto loaded = reload_config_();
+        if (!loaded) {
+            spdlog::error("reload ({}) failed, keeping the current configuration: {}", why,
+                          loaded.error().message());
+            return;
+        }
+        next = std::move(loaded.value());
+        // What the shared memory and sockets were built from cannot change while they exist.
+        auto keep = [&](auto PoolConfig::*field, const char* name) {
+            if (next.*field != config_.*field) {
+                spdlog::warn("reload: '{}' cannot change while the pool runs; keeping the current value", name);
+                next.*field = config_.*field;
+            }
+        };
+        keep(&PoolConfig::name, "name");
+        keep(&PoolConfig::runtime_dir, "runtime_dir");
+        keep(&PoolConfig::max_sessions, "max_sessions");
+        keep(&PoolConfig::submit_ring_bytes, "submit_ring");
+        keep(&PoolConfig::control_ring_bytes, "control_ring");
+        keep(&PoolConfig::reply_ring_bytes, "reply_ring");
+        keep(&PoolConfig::inbox_ring_bytes, "inbox_ring");
+        keep(&PoolConfig::inline_max, "inline_max");
+        keep(&PoolConfig::socket_mode, "socket_mode");
+        keep(&PoolConfig::group, "group");
+        const unsigned most = static_cast<unsigned>(workers_.size() / 2);
+        if (next.workers > most) {
+            spdlog::warn("reload: workers = {} needs a restart (at most {} without one)", next.workers, most);
+            next.workers = most;
+        }
+    }
+    if (auto lib = LoadedJobLibrary::open(next.jobs_library); !lib) {
+        spdlog::error("reload ({}) failed, keeping the current workers: {}", why, lib.error().message());
+        return;
+    }
+    spdlog::info("reloading ({}): starting {} workers with job library {}", why, next.workers, next.jobs_library);
+    sd_notify(0, "RELOADING=1\nSTATUS=reloading");
+    ++counters_.reloads;
+    if (!previous_config_) previous_config_ = config_;
+    config_ = std::move(next);
+    ++config_generation_;
+    allowed_uids_.clear();
+    allowed_gids_.clear();
+    if (auto st = resolve_access(); !st) spdlog::warn("reload: {}", st.error().message());
+    for (auto& w : workers_) {
+        if (w.pid > 0 && !w.retiring && w.replace_reason.empty()) w.replace_reason = "reload";
+    }
+    next_spawn_ns_ = 0;
+    maintain_workers();
+}
+
+void Supervisor::abandon_reload(const std::string& why) {
+    spdlog::error("reload failed: {}; keeping the previous workers and configuration", why);
+    config_ = std::move(*previous_config_);
+    previous_config_.reset();
+    for (unsigned slot = 0; slot < workers_.size(); ++slot) {
+        WorkerSlot& w = workers_[slot];
+        if (w.pid <= 0) continue;
+        if (!w.ever_ready && !w.retiring) {
+            ::kill(w.pid, SIGKILL);  // a new worker still initialising
+            w.retiring = true;
+        } else if (w.replace_reason == "reload" && !w.retiring) {
+            w.replace_reason.clear();
+        }
+    }
+    sd_notifyf(0, "READY=1\nSTATUS=reload failed; %u workers ready", config_.workers);
+    maintain_workers();
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -542,18 +904,27 @@ int Supervisor::run() {
             }
             continue;
         }
-        if (monotonic_ns() - last_work < kSpinNs) {
+        const std::int64_t now = monotonic_ns();
+        const std::int64_t supervise_at = next_supervision_ns();
+        if (supervise_at >= 0 && now >= supervise_at) {
+            supervise_running_jobs();
+            continue;
+        }
+        if (now - last_work < kSpinNs) {
             for (int i = 0; i < 64; ++i) __builtin_ia32_pause();
             continue;
         }
-        // Announce the sleep, look once more, then sleep in epoll until something rings.
+        // Announce the sleep, look once more, then sleep in epoll until something rings or a
+        // running job's time limit comes.
         arm_wake_flags(true);
         if (pump()) {
             arm_wake_flags(false);
             last_work = monotonic_ns();
             continue;
         }
-        poll_events(-1);
+        int timeout_ms = -1;
+        if (supervise_at >= 0) timeout_ms = static_cast<int>((supervise_at - now + 999'999) / 1'000'000);
+        poll_events(timeout_ms);
         arm_wake_flags(false);
         since_poll = 0;
         last_work = monotonic_ns();
@@ -621,7 +992,7 @@ void Supervisor::handle_signal() {
             case SIGTERM:
             case SIGINT:
             case SIGQUIT: begin_stop(std::string("signal ") + sigabbrev_np(static_cast<int>(info.ssi_signo))); break;
-            case SIGHUP: spdlog::info("SIGHUP received: configuration reload is not available in this version"); break;
+            case SIGHUP: begin_reload("SIGHUP"); break;
             default: break;
         }
     }
@@ -631,7 +1002,9 @@ void Supervisor::handle_signal() {
 void Supervisor::handle_timer() {
     std::uint64_t expirations;
     [[maybe_unused]] ssize_t r = ::read(timer_fd_.get(), &expirations, sizeof expirations);
-    respawn_due_workers();
+    maintain_workers();
+    supervise_running_jobs();
+    expire_queued_deadlines();
     const std::int64_t now = monotonic_ns();
     std::vector<int> stale;
     for (auto& [fd, conn] : connections_) {
@@ -847,12 +1220,32 @@ void Supervisor::handle_cancel(Session& session, const protocol::Cancel& cancel)
                 SharedSegment::remove(blob_name(uid_, config_.name, session.generation, 'a', it->record.job_id));
             }
             reply_error(session, it->record, ErrorKind::cancelled, "cancelled before it started", it->items);
+            if (it->record.deadline_ns != 0) --queued_with_deadline_;
             session.queue.erase(it);
             --queued_;
             return;
         }
     }
-    // Already with a worker (or finished): it runs to completion and the client drops the result.
+    // Already with a worker (or finished). Without force it runs to completion and the client
+    // drops the result. With force, a job that is running is stopped by replacing its worker,
+    // if it is exclusive on it (a short job queued with others is about to finish anyway).
+    if (!cancel.force) return;
+    const auto session_slot = static_cast<std::uint32_t>(&session - sessions_.data());
+    for (unsigned slot = 0; slot < workers_.size(); ++slot) {
+        WorkerSlot& w = workers_[slot];
+        if (w.pid <= 0 || w.stop_seq != 0) continue;
+        const std::uint64_t running = record(slot).running_seq.load(std::memory_order_acquire);
+        for (const auto& flight : w.in_flight) {
+            const JobRecord& r = flight.job.record;
+            if (r.session_slot != session_slot || r.job_id != cancel.job_id) continue;
+            if (running == flight.seq + 1 && flight.exclusive) {
+                stop_running_job(slot, ErrorKind::cancelled,
+                                 "cancelled while running; worker " + std::to_string(w.pid) + " was replaced",
+                                 SIGKILL);
+            }
+            return;
+        }
+    }
 }
 
 void Supervisor::handle_admin(Connection& conn, const protocol::Admin& admin) {
@@ -863,6 +1256,11 @@ void Supervisor::handle_admin(Connection& conn, const protocol::Admin& admin) {
     } else if (admin.command == "stop") {
         reply.ok = true;
         reply.message = "stopping pool '" + config_.name + "'";
+    } else if (admin.command == "reload") {
+        reply.ok = state_ == State::running;
+        reply.message = reply.ok ? "reloading pool '" + config_.name + "'"
+                                 : "pool '" + config_.name + "' cannot reload while it is " +
+                                       (state_ == State::starting ? "starting" : "stopping");
     } else {
         reply.message = "unknown admin command '" + admin.command + "'";
     }
@@ -870,6 +1268,7 @@ void Supervisor::handle_admin(Connection& conn, const protocol::Admin& admin) {
     const pid_t peer_pid = conn.peer.pid;  // close_connection() destroys conn
     close_connection(fd, "");
     if (reply.ok && admin.command == "stop") begin_stop("stop command from pid " + std::to_string(peer_pid));
+    if (reply.ok && admin.command == "reload") begin_reload("reload command from pid " + std::to_string(peer_pid));
 }
 
 void Supervisor::begin_close_session(int slot, const std::string& why) {
@@ -878,7 +1277,10 @@ void Supervisor::begin_close_session(int slot, const std::string& why) {
     s.closing = true;
     s.header->state.store(static_cast<std::uint32_t>(SessionState::closing), std::memory_order_release);
     // Workers blocked on this client's full reply ring see the state change within their wait.
-    counters_.dropped += s.queue.size();
+    for (const auto& job : s.queue) {
+        counters_.dropped += job.items;
+        if (job.record.deadline_ns != 0) --queued_with_deadline_;
+    }
     queued_ -= s.queue.size();
     s.queue.clear();
     s.control_backlog.clear();
@@ -984,6 +1386,8 @@ bool Supervisor::drain_submit_ring(Session& s, int slot) {
                         "pool '" + config_.name + "' is shutting down", job.items);
             continue;
         }
+        job.stats = &stats_for(job.record);
+        if (job.record.deadline_ns != 0) ++queued_with_deadline_;
         s.queue.push_back(std::move(job));
         ++queued_;
     }
@@ -1059,6 +1463,7 @@ void Supervisor::stop_tick() {
             queued_ -= s.queue.size();
             s.queue.clear();
         }
+        queued_with_deadline_ = 0;
         for (unsigned slot = 0; slot < workers_.size(); ++slot) {
             WorkerSlot& w = workers_[slot];
             if (w.pid <= 0) continue;

@@ -48,6 +48,7 @@ std::string Supervisor::status_json() const {
     json rows = json::array();
     unsigned live = 0, ready = 0, busy = 0, starting = 0;
     std::uint64_t completed = counters_.completed;
+    std::uint64_t dropped = counters_.dropped;
     std::uint64_t failed[kOutcomeSlots];
     std::copy(std::begin(counters_.failed), std::end(counters_.failed), failed);
     for (unsigned slot = 0; slot < workers_.size(); ++slot) {
@@ -55,19 +56,15 @@ std::string Supervisor::status_json() const {
         const WorkerRecord& rec = record(slot);
         if (w.pid > 0) {
             completed += rec.outcomes[0].load(std::memory_order_relaxed);
-            for (std::size_t k = 1; k < kOutcomeSlots; ++k) failed[k] += rec.outcomes[k].load(std::memory_order_relaxed);
+            for (std::size_t k = 1; k < kOutcomeDropped; ++k) failed[k] += rec.outcomes[k].load(std::memory_order_relaxed);
+            dropped += rec.outcomes[kOutcomeDropped].load(std::memory_order_relaxed);
         }
-        if (w.pid <= 0 && slot >= config_.workers) continue;
+        if (w.pid <= 0) continue;
         json row;
         row["slot"] = slot;
         row["pid"] = w.pid;
-        row["restarts"] = w.restarts;
-        if (!w.last_exit.empty()) row["last_exit"] = w.last_exit;
-        if (w.pid <= 0) {
-            row["state"] = w.respawn_at_ns >= 0 ? "respawning" : "empty";
-            rows.push_back(std::move(row));
-            continue;
-        }
+        if (!last_exits_[slot].empty()) row["previous_exit"] = last_exits_[slot];
+        if (!w.replace_reason.empty()) row["replacing"] = w.replace_reason;
         ++live;
         const WorkerState state = worker_state(slot);
         const std::uint64_t running = rec.running_seq.load(std::memory_order_acquire);
@@ -75,14 +72,15 @@ std::string Supervisor::status_json() const {
         switch (state) {
             case WorkerState::starting: state_text = "starting"; ++starting; break;
             case WorkerState::ready: state_text = running != 0 ? "busy" : "idle"; ++ready; break;
-            case WorkerState::exiting: state_text = "exiting"; break;
+            case WorkerState::exiting: state_text = "retiring"; break;
             default: state_text = "empty"; break;
         }
         if (running != 0) ++busy;
         row["state"] = state_text;
         row["jobs_done"] = rec.jobs_done.load(std::memory_order_relaxed);
         row["queued"] = w.in_flight.size();
-        row["rss_bytes"] = rss_bytes(w.pid);
+        const std::uint64_t measured = rec.rss_bytes.load(std::memory_order_relaxed);
+        row["rss_bytes"] = measured != 0 ? static_cast<std::int64_t>(measured) : rss_bytes(w.pid);
         row["init_seconds"] = static_cast<double>(rec.init_ns.load()) / 1e9;
         row["uptime_seconds"] = static_cast<double>(now - w.started_ns) / 1e9;
         row["current_function"] = nullptr;
@@ -137,9 +135,25 @@ std::string Supervisor::status_json() const {
                       {"completed", completed},
                       {"failed", failed_total},
                       {"failed_by_kind", failed_by_kind},
-                      {"dropped", counters_.dropped},
+                      {"dropped", dropped},
                       {"queued", queued_},
                       {"in_flight", in_flight}};
+    json last_exits = json::array();
+    for (unsigned slot = 0; slot < last_exits_.size(); ++slot) {
+        if (!last_exits_[slot].empty()) last_exits.push_back({{"slot", slot}, {"how", last_exits_[slot]}});
+    }
+    const std::int64_t backoff = next_spawn_ns_ - now;
+    status["supervision"] = {{"worker_exits", counters_.worker_exits},
+                             {"worker_crashes", counters_.worker_crashes},
+                             {"failed_inits", counters_.failed_inits},
+                             {"consecutive_failed_inits", respawn_.consecutive_failed_inits()},
+                             {"respawn_in_seconds", backoff > 0 ? static_cast<double>(backoff) / 1e9 : 0.0},
+                             {"recycled", counters_.recycled},
+                             {"retried", counters_.retried},
+                             {"timeouts", counters_.timeouts},
+                             {"reloads", counters_.reloads},
+                             {"reloading", previous_config_.has_value()},
+                             {"last_exits", last_exits}};
     status["queue"] = {{"depth", queued_}, {"max", max_queued_}, {"capacity", config_.queue_capacity}};
     status["sessions"] = {{"active", active}, {"max", config_.max_sessions}, {"rows", sessions}};
     return status.dump();

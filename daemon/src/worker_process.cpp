@@ -1,14 +1,18 @@
 #include "warmpool/daemon/worker_process.hpp"
 
+#include <fcntl.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <array>
+#include <cstdio>
 #include <cstring>
 #include <unordered_map>
 
 #include "warmpool/common/blob.hpp"
 #include "warmpool/common/clock.hpp"
 #include "warmpool/common/shared_segment.hpp"
+#include "warmpool/common/unique_fd.hpp"
 #include "warmpool/daemon/job_library.hpp"
 #include "warmpool/daemon/logging.hpp"
 #include "warmpool/error_kind.hpp"
@@ -22,6 +26,10 @@ namespace {
 constexpr std::int64_t kSpinNs = 20'000;
 constexpr std::int64_t kIdleSleepNs = 1'000'000'000;
 constexpr std::int64_t kReplySpaceWaitNs = 100'000'000;
+// The dispatcher reserves reply-ring room for every job it gives us, so waiting for room only
+// happens if a client corrupts its own ring; past this, its reply is dropped.
+constexpr std::int64_t kReplySpaceGiveUpNs = 5'000'000'000;
+constexpr std::int64_t kRssIntervalNs = 10'000'000;  // how often RSS is measured between jobs
 
 inline void cpu_relax() { __builtin_ia32_pause(); }
 
@@ -29,6 +37,8 @@ struct Outcome {
     std::uint16_t status = 0;  // 0 ok, else ErrorKind
     std::uint32_t flags = 0;   // kJobJson | kJobBatch describe `payload`
     std::string payload;       // result bytes, or the error message
+    // Calls by outcome, added to the worker's counters once the reply is out.
+    std::array<std::uint32_t, kOutcomeSlots> counts{};
 };
 
 // This worker's view of one client session: the mapping and our reply ring in it.
@@ -55,8 +65,12 @@ public:
         auto library = LoadedJobLibrary::open(setup_.jobs_library);
         if (!library) fail_init(library.error().message());
         library_.emplace(std::move(library.value()));
-        WorkerContext context{setup_.pool_name, static_cast<int>(setup_.slot), getpid()};
-        if (auto st = library_->instantiate(context); !st) fail_init(st.error().message());
+        context_.pool_name = setup_.pool_name;
+        context_.worker_slot = static_cast<int>(setup_.slot);
+        context_.pid = getpid();
+        if (auto st = library_->instantiate(context_); !st) fail_init(st.error().message());
+        statm_.reset(::open("/proc/self/statm", O_RDONLY | O_CLOEXEC));
+        measure_rss();
 
         record_->init_ns.store(monotonic_ns() - started, std::memory_order_relaxed);
         record_->state.store(static_cast<std::uint32_t>(WorkerState::ready), std::memory_order_release);
@@ -129,7 +143,10 @@ private:
         }
 
         SessionView* session = session_for(job);
-        if (session == nullptr) return;  // the client is gone: nobody to reply to
+        if (session == nullptr) {  // the client is gone: nobody to reply to
+            record_->outcomes[kOutcomeDropped].fetch_add(batch_items(job, payload), std::memory_order_relaxed);
+            return;
+        }
 
         record_->running_reply_tail.store(session->reply.control()->tail.load(std::memory_order_acquire),
                                           std::memory_order_relaxed);
@@ -137,22 +154,50 @@ private:
         record_->running_since_ns.store(start, std::memory_order_relaxed);
         record_->running_seq.store(seq + 1, std::memory_order_release);
 
+        context_.job_id = job.job_id;
+        context_.attempt = job.attempt;
         Outcome outcome = execute(job, payload, session->generation);
-        const std::int64_t run_ns = monotonic_ns() - start;
-        publish(*session, job, outcome, start - job.enqueued_ns, run_ns);
+        const std::int64_t end = monotonic_ns();
+        const std::int64_t run_ns = end - start;
+        const bool published = publish(*session, job, outcome, start - job.enqueued_ns, run_ns);
 
         record_->running_seq.store(0, std::memory_order_release);
         record_->jobs_done.fetch_add(1, std::memory_order_relaxed);
         record_->last_run_ns.store(run_ns, std::memory_order_relaxed);
+        if (published) {
+            for (std::size_t k = 0; k < kOutcomeSlots; ++k) {
+                if (outcome.counts[k] != 0) record_->outcomes[k].fetch_add(outcome.counts[k], std::memory_order_relaxed);
+            }
+        } else {
+            record_->outcomes[kOutcomeDropped].fetch_add(batch_items(job, payload), std::memory_order_relaxed);
+        }
+        if (end - last_rss_ns_ >= kRssIntervalNs) measure_rss();
     }
 
-    void count(std::uint16_t status) {
-        record_->outcomes[status < kOutcomeSlots ? status : 0].fetch_add(1, std::memory_order_relaxed);
+    // Calls a job carries: a batch's item count, else one.
+    static std::uint32_t batch_items(const JobRecord& job, std::span<const std::byte> payload) {
+        BatchHeader header{};
+        if ((job.flags & kJobBatch) == 0 || (job.flags & kJobBlob) != 0 || payload.size() < sizeof header) return 1;
+        std::memcpy(&header, payload.data(), sizeof header);
+        return header.count;
     }
 
-    Outcome fail(ErrorKind kind, std::string message) {
-        count(static_cast<std::uint16_t>(kind));
-        return Outcome{static_cast<std::uint16_t>(kind), 0, std::move(message)};
+    void measure_rss() {
+        last_rss_ns_ = monotonic_ns();
+        char text[64];
+        const ssize_t n = statm_ ? ::pread(statm_.get(), text, sizeof text - 1, 0) : -1;
+        if (n <= 0) return;
+        text[n] = '\0';
+        unsigned long long pages_total = 0, pages_resident = 0;
+        if (std::sscanf(text, "%llu %llu", &pages_total, &pages_resident) != 2) return;
+        record_->rss_bytes.store(pages_resident * static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE)),
+                                 std::memory_order_relaxed);
+    }
+
+    static Outcome fail(ErrorKind kind, std::string message) {
+        Outcome outcome{static_cast<std::uint16_t>(kind), 0, std::move(message)};
+        outcome.counts[static_cast<std::size_t>(kind)] = 1;
+        return outcome;
     }
 
     Outcome execute(const JobRecord& job, std::span<const std::byte> payload,
@@ -181,9 +226,11 @@ private:
             BlobRef ref;
             if (payload.size() != sizeof ref) return fail(ErrorKind::bad_request, "malformed blob reference");
             std::memcpy(&ref, payload.data(), sizeof ref);
-            auto taken = take_blob(blob_name(setup_.owner_uid, setup_.pool_name, session_generation,
-                                             'a', ref.id),
-                                   ref.bytes);
+            // Not unlinked here: a retry on another worker may need it. The supervisor removes
+            // the name once the job is done.
+            auto taken = SharedSegment::open(blob_name(setup_.owner_uid, setup_.pool_name, session_generation,
+                                                       'a', ref.id),
+                                             ref.bytes == 0 ? 1 : ref.bytes);
             if (!taken) return fail(ErrorKind::bad_request, "argument blob: " + taken.error().message());
             blob = std::move(taken.value());
             args = std::string_view(reinterpret_cast<const char*>(blob.data()), ref.bytes);
@@ -194,7 +241,7 @@ private:
         if (!batch) {
             auto status = invoke(*entry, encoding, args, outcome.payload);
             if (status != 0) outcome = Outcome{status, 0, std::move(outcome.payload)};
-            count(status);
+            outcome.counts[status < kOutcomeDropped ? status : 0] = 1;
             return outcome;
         }
         return execute_batch(*entry, encoding, args);
@@ -243,7 +290,7 @@ private:
             item.status = invoke(entry, encoding, args.substr(pos, len), out);
             item.bytes = static_cast<std::uint32_t>(out.size() - item_at - sizeof item);
             std::memcpy(out.data() + item_at, &item, sizeof item);
-            count(item.status);
+            ++outcome.counts[item.status < kOutcomeDropped ? item.status : 0];
             pos += len;
         }
         if (pos != args.size()) return fail(ErrorKind::bad_request, "trailing bytes after batch");
@@ -284,7 +331,8 @@ private:
                static_cast<std::uint32_t>(SessionState::active);
     }
 
-    void publish(SessionView& session, const JobRecord& job, Outcome& outcome, std::int64_t queue_ns,
+    // False if the reply could not be delivered (the client left, or broke its ring).
+    bool publish(SessionView& session, const JobRecord& job, Outcome& outcome, std::int64_t queue_ns,
                  std::int64_t run_ns) {
         ReplyRecord reply{};
         reply.job_id = job.job_id;
@@ -317,8 +365,15 @@ private:
         const auto size = static_cast<std::uint32_t>(sizeof reply + body.size());
 
         std::byte* slot = nullptr;
+        const std::int64_t give_up = monotonic_ns() + kReplySpaceGiveUpNs;
         while ((slot = session.reply.try_reserve(size)) == nullptr) {
-            if (!session_active(session)) return;  // the client left; drop the reply
+            if (!session_active(session)) return false;  // the client left; drop the reply
+            if (monotonic_ns() > give_up) {
+                spdlog::error("reply ring of session {} stayed full although room was reserved for it: "
+                              "the client corrupted its ring; dropping the reply to job {}",
+                              job.session_slot, job.job_id);
+                return false;
+            }
             std::uint32_t token = session.reply.control()->space.prepare_sleep();
             if ((slot = session.reply.try_reserve(size)) != nullptr) {
                 session.reply.control()->space.cancel_sleep();
@@ -331,6 +386,7 @@ private:
         session.reply.commit(size);
         session.reply.publish();
         session.header->client_wake.notify_futex();
+        return true;
     }
 
     const WorkerSetup& setup_;
@@ -338,6 +394,9 @@ private:
     WorkerRecord* record_;
     RingConsumer inbox_;
     std::optional<LoadedJobLibrary> library_;
+    WorkerContext context_;  // job objects may keep a reference: it lives as long as the worker
+    UniqueFd statm_;
+    std::int64_t last_rss_ns_ = 0;
     std::unordered_map<std::uint32_t, SessionView> sessions_;
 };
 

@@ -1,6 +1,7 @@
 // The bundled job library (built as a MODULE and dlopen()ed by workers): the three classic
 // workloads, plus small functions that drive the daemon's other paths on purpose: sleeping,
-// echoing raw payloads, throwing, crashing, hanging, and the per-worker initialisation.
+// echoing raw payloads, throwing, crashing (once or until a retry), hanging, leaking memory,
+// and the per-worker initialisation.
 //
 // Per-worker initialisation lives in exactly one place, WorkerInfoJob's constructor, so that it
 // runs once per worker however many functions the worker instantiates. Environment variables
@@ -20,13 +21,16 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
+#include <cstring>
 #include <ctime>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <string_view>
 #include <system_error>
 #include <thread>
 #include <utility>
+#include <vector>
 
 #include "jobs/classic_workloads.hpp"
 #include "jobs/example_types.hpp"
@@ -137,6 +141,34 @@ std::int64_t hang(std::int64_t) {
     for (;;) ::sleep(3600);
 }
 
+// Crashes its worker until the pool has retried it enough: returns the attempt that survived.
+// For retry tests: with `retries` >= n - 1 it succeeds on attempt n.
+class CrashUntilAttemptJob {
+  public:
+    explicit CrashUntilAttemptJob(const WorkerContext& context) : context_(context) {}
+    std::int64_t operator()(std::int64_t n) const {
+        if (static_cast<std::int64_t>(context_.attempt) < n) std::abort();
+        return context_.attempt;
+    }
+
+  private:
+    const WorkerContext& context_;
+};
+
+// Grows this worker's memory by `mib` MiB that stays allocated (and touched) for the worker's
+// life; returns the total leaked so far in MiB. For max_rss recycling tests.
+std::int64_t leak(std::int64_t mib) {
+    if (mib < 0 || mib > 4096) throw std::invalid_argument("leak needs 0 <= mib <= 4096");
+    static std::vector<std::unique_ptr<char[]>> kept;
+    static std::int64_t total = 0;
+    const std::size_t bytes = static_cast<std::size_t>(mib) << 20;
+    auto block = std::make_unique<char[]>(bytes);
+    std::memset(block.get(), 0x5a, bytes);
+    kept.push_back(std::move(block));
+    total += mib;
+    return total;
+}
+
 class WorkerInfoJob {
   public:
     explicit WorkerInfoJob(const WorkerContext&) : pid_(::getpid()) {
@@ -161,3 +193,5 @@ WARMPOOL_EXPORT_FN("fail", warmpool::examples::fail);
 WARMPOOL_EXPORT_FN("crash", warmpool::examples::crash);
 WARMPOOL_EXPORT_FN("hang", warmpool::examples::hang);
 WARMPOOL_EXPORT_JOB("worker_info", warmpool::examples::WorkerInfoJob);
+WARMPOOL_EXPORT_JOB("crash_until_attempt", warmpool::examples::CrashUntilAttemptJob);
+WARMPOOL_EXPORT_FN("leak", warmpool::examples::leak);

@@ -227,7 +227,8 @@ TEST(ExampleJobLibrary, ExportsTheExpectedFunctions) {
     for (const auto& function : library.functions) names.insert(function->name());
     EXPECT_EQ(names,
               (std::multiset<std::string>{"gcd", "md5_chain", "triple_product", "sleep_report",
-                                          "echo", "fail", "crash", "hang", "worker_info"}));
+                                          "echo", "fail", "crash", "hang", "worker_info",
+                                          "crash_until_attempt", "leak"}));
 }
 
 TEST(ExampleJobLibrary, FingerprintsMatchWhatAClientComputes) {

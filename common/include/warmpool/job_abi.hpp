@@ -23,11 +23,14 @@ namespace warmpool {
 inline constexpr std::uint32_t kJobAbiVersion = 1;
 inline constexpr const char* kJobLibrarySymbol = "warmpool_job_library_v1";
 
-// What a job object learns about the worker it lives in.
+// What a job object learns about the worker it lives in. A job class may keep a reference to
+// it: the worker updates `job_id` and `attempt` before each call.
 struct WorkerContext {
     std::string pool_name;
     int worker_slot = 0;
     pid_t pid = 0;
+    std::uint64_t job_id = 0;   // the call being run
+    std::uint32_t attempt = 0;  // 1 on the first run; more when a crash made the pool retry it
 };
 
 // Thrown inside invoke() to end a job with a specific kind. Any other exception becomes

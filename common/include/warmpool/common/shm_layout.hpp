@@ -37,7 +37,7 @@ namespace warmpool {
 
 inline constexpr std::uint64_t kPoolMagic = 0x4c4f4f504d524157ULL;     // "WARMPOOL"
 inline constexpr std::uint64_t kSessionMagic = 0x4e4f53534553504dULL;  // "MPSESSON"
-inline constexpr std::uint32_t kLayoutVersion = 1;
+inline constexpr std::uint32_t kLayoutVersion = 2;
 inline constexpr std::size_t kFunctionNameMax = 47;  // plus the terminating NUL
 
 constexpr std::size_t align_up(std::size_t n, std::size_t a) { return (n + a - 1) / a * a; }
@@ -66,6 +66,8 @@ struct alignas(64) PoolHeader {
 
 // Outcome counters per worker: index 0 counts results, index k counts ErrorKind k.
 inline constexpr std::size_t kOutcomeSlots = 16;
+// The last outcome slot counts jobs a worker took but did not run because their client had left.
+inline constexpr std::size_t kOutcomeDropped = 15;
 
 // One per worker slot. Written by the worker in that slot; read by the supervisor. When the
 // worker dies the supervisor reads the last values it left, then resets the record.
@@ -83,6 +85,7 @@ struct alignas(64) WorkerRecord {
     std::atomic<std::int64_t> init_ns;              // how long initialisation took
     std::atomic<std::int64_t> last_run_ns;          // run time of the last job (dispatch policy)
     alignas(64) WakeFlag inbox_wake;                // supervisor -> worker
+    std::atomic<std::uint64_t> rss_bytes;           // measured between jobs (recycling, status)
     std::atomic<std::uint64_t> outcomes[kOutcomeSlots];
 };
 

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "warmpool/common/shm_layout.hpp"
+#include "warmpool/daemon/dispatch_policy.hpp"
 
 namespace warmpool {
 
@@ -12,6 +13,7 @@ struct PendingJob {
     JobRecord record{};
     std::string payload;       // inline payload, or a BlobRef's bytes
     std::uint32_t items = 1;   // calls it carries (a batch carries many)
+    FunctionStats* stats = nullptr;  // its function's run times (owned by the supervisor)
 };
 
 // A job given to a worker and not yet finished: the supervisor's knowledge of every job in
@@ -19,6 +21,8 @@ struct PendingJob {
 struct InFlightJob {
     std::uint64_t seq = 0;
     std::int64_t dispatched_ns = 0;
+    std::int64_t timeout_ns = 0;  // run-time limit; 0: none
+    bool exclusive = false;       // nothing may be queued behind it (dispatch_policy.hpp)
     PendingJob job;
 };
 

@@ -1,8 +1,16 @@
 // Supervisor: the pool's single-threaded control process, and its state machine.
 //
 //   starting --all workers ready--> running --SIGTERM/stop--> stopping --all workers gone--> done
-//      |                                                          ^
+//      |                              |  ^                        ^
+//      |              SIGHUP/reload   |  | new workers ready      |
+//      |              (new workers    v  | (old ones retire)      |
+//      |              start)        running, reloading            |
 //      +--a worker's initialisation fails: exit non-zero ---------+ (immediately)
+//
+// Worker slots have a life cycle of their own (see WorkerSlot): while running, the supervisor
+// keeps `workers` members alive, replacing a dead one at once (or after a back-off if workers
+// keep failing to initialise); a worker due for recycling (max_jobs, max_rss) or reload keeps
+// serving until its replacement is ready, then retires, so capacity never drops.
 //
 // One epoll loop watches the control and status sockets, client connections, a signalfd, a
 // periodic timerfd and the doorbell eventfd that clients and workers ring when the supervisor
@@ -18,6 +26,7 @@
 #include <deque>
 #include <memory>
 #include <optional>
+#include <random>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -28,6 +37,9 @@
 #include "warmpool/common/sys_result.hpp"
 #include "warmpool/common/unique_fd.hpp"
 #include "warmpool/common/unix_socket.hpp"
+#include "warmpool/daemon/dispatch_policy.hpp"
+#include "warmpool/daemon/job_fate.hpp"
+#include "warmpool/daemon/oom_kill_counter.hpp"
 #include "warmpool/daemon/pending_job.hpp"
 #include "warmpool/daemon/pool_config.hpp"
 #include "warmpool/daemon/respawn_policy.hpp"
@@ -53,16 +65,32 @@ public:
     int run();
 
 private:
+    // One of the pool's worker slots. A slot's worker is a member (counted towards `workers`),
+    // being replaced (`replace_reason` set: it serves until its replacement is ready), or
+    // retiring (takes no new jobs and exits once its inbox is done).
     struct WorkerSlot {
         pid_t pid = 0;
         bool ever_ready = false;
+        bool retiring = false;
+        std::string replace_reason;       // "max_jobs", "max_rss", "reload"
+        std::uint64_t config_generation = 0;
+        std::uint64_t recycle_after = 0;  // jobs before recycling (max_jobs with jitter); 0: never
         std::int64_t started_ns = 0;
-        std::int64_t respawn_at_ns = -1;  // >= 0: start a replacement at that time
         std::uint64_t dispatched = 0;     // inbox records written
-        std::uint32_t restarts = 0;
-        std::string last_exit;            // how the previous worker in this slot ended
+        std::uint64_t exclusive_held = 0;  // exclusive jobs among in_flight
+        std::int64_t last_completion_ns = 0;
+        // A running job the supervisor is stopping (timeout, forced cancel): its inbox seq + 1,
+        // the reply its client gets, and when SIGKILL follows the SIGTERM.
+        std::uint64_t stop_seq = 0;
+        ErrorKind stop_kind = ErrorKind::timeout;
+        std::string stop_message;
+        std::int64_t kill_at_ns = -1;
         RingProducer inbox;
         std::deque<InFlightJob> in_flight;
+        std::vector<std::uint32_t> session_jobs;  // in_flight per session slot
+
+        bool member() const { return pid > 0 && !retiring && replace_reason.empty(); }
+        bool takes_jobs() const { return pid > 0 && !retiring && stop_seq == 0; }
     };
 
     struct Session {
@@ -98,7 +126,15 @@ private:
         std::uint64_t completed = 0;
         std::uint64_t failed[kOutcomeSlots] = {};
         std::uint64_t dropped = 0;  // of clients that left
+        std::uint64_t retried = 0;  // attempts after a crash
+        std::uint64_t worker_exits = 0;
+        std::uint64_t worker_crashes = 0;  // died while serving, not on purpose
+        std::uint64_t failed_inits = 0;
+        std::uint64_t recycled = 0;
+        std::uint64_t timeouts = 0;
+        std::uint64_t reloads = 0;
     };
+
 
     // Set-up
     Status take_lock();
@@ -134,13 +170,23 @@ private:
     Status spawn_worker(unsigned slot);
     bool collect_completions();
     bool dispatch();
-    unsigned worker_capacity(unsigned slot) const;
+    int pick_worker(const Session& session, int session_slot, const PendingJob& job) const;
+    bool exclusive(const PendingJob& job) const;
+    std::int64_t effective_timeout_ns(const PendingJob& job) const;
+    FunctionStats& stats_for(const JobRecord& record);
     void reap_children();
     void on_worker_exit(unsigned slot, int wait_status);
+    void resolve_jobs_of_dead_worker(unsigned slot, const std::string& how);
     WorkerRecord& record(unsigned slot) const;
     WorkerState worker_state(unsigned slot) const;
-    void respawn_due_workers();
+    void maintain_workers();
     void check_startup_complete();
+    void supervise_running_jobs();
+    std::int64_t next_supervision_ns() const;
+    void stop_running_job(unsigned slot, ErrorKind kind, const std::string& message, int signal);
+    void expire_queued_deadlines();
+    void begin_reload(const std::string& why);
+    void abandon_reload(const std::string& why);
 
     // Stopping
     void begin_stop(const std::string& why);
@@ -181,12 +227,23 @@ private:
     PoolHeader* pool_header_ = nullptr;
 
     std::vector<WorkerSlot> workers_;
+    std::vector<std::string> last_exits_;  // how each slot's previous worker ended
     std::vector<Session> sessions_;
     std::unordered_map<int, Connection> connections_;
     std::uint64_t queued_ = 0;  // jobs in all sessions' queues
     std::uint64_t max_queued_ = 0;
+    std::uint64_t queued_with_deadline_ = 0;
     unsigned dispatch_cursor_ = 0;
+    unsigned worker_cursor_ = 0;
+    std::uint64_t max_reply_bytes_ = 0;
     RespawnPolicy respawn_;
+    std::int64_t next_spawn_ns_ = 0;  // back-off after failed initialisations
+    std::uint64_t config_generation_ = 1;
+    std::optional<PoolConfig> previous_config_;  // during a reload, to return to if it fails
+    std::unordered_map<std::string, FunctionStats> functions_;  // bounded: names come from clients
+    FunctionStats untracked_function_;
+    std::mt19937_64 random_;
+    OomKillCounter oom_kills_;
     Counters counters_;
     bool sockets_removed_ = false;
 };

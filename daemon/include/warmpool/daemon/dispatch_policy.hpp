@@ -1,0 +1,61 @@
+// The dispatcher's rules for placing a job on a worker. Pure logic, unit-tested.
+//
+// Short jobs are queued several deep on a worker so it never waits for the supervisor between
+// them. A job that is long, of unknown length, or has a run-time limit is "exclusive": it goes
+// only to a worker holding nothing, and nothing is queued behind it, so no job waits behind a
+// long one while another worker could run it, and a timeout kill can only hit the job it is for.
+//
+// A worker publishes replies straight into a ring of the client's; the dispatcher gives a
+// worker a client's job only while that ring has room for the replies of every job of that
+// client the worker holds, so a worker never blocks on a client that stopped reading.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace warmpool {
+
+inline constexpr std::int64_t kShortJobNs = 200'000;  // at most this is worth queueing behind
+
+// A function's typical run time (single calls and batches are tracked apart).
+struct RunEstimate {
+    std::int64_t ns = -1;  // -1: never seen run
+
+    void observe(std::int64_t run_ns) { ns = ns < 0 ? run_ns : (ns * 3 + run_ns) / 4; }
+    bool known_short() const { return ns >= 0 && ns <= kShortJobNs; }
+};
+
+struct FunctionStats {
+    RunEstimate single;
+    RunEstimate batch;
+};
+
+// The most bytes one reply takes in a reply ring: the ring's 8-byte frame, the 40-byte
+// ReplyRecord and at most inline_max bytes of body (larger bodies travel as blobs), padded to 8.
+constexpr std::uint64_t max_reply_bytes(std::uint64_t reply_record_bytes, std::uint32_t inline_max) {
+    return (8 + reply_record_bytes + inline_max + 7) & ~std::uint64_t{7};
+}
+
+// Room in a reply ring of `capacity` bytes, `used` of them unread, for the replies of `held`
+// jobs already given to the worker plus one more, each as large as can be, plus the padding
+// of one wrap-around. `used` comes from memory the client can write; nonsense means no room.
+constexpr bool reply_room(std::uint64_t capacity, std::uint64_t used, std::uint64_t held,
+                          std::uint64_t max_reply) {
+    if (used > capacity) return false;
+    return capacity - used >= (held + 2) * max_reply;
+}
+
+struct WorkerLoad {
+    std::size_t held = 0;          // jobs in its inbox, running or not
+    bool holds_exclusive = false;  // one of them is exclusive
+    bool running_long = false;     // the job it runs has taken longer than kShortJobNs so far
+};
+
+// May a job go to this worker now? (Reply room is checked separately.)
+constexpr bool may_take(const WorkerLoad& load, bool exclusive, unsigned prefetch) {
+    if (load.held == 0) return true;
+    if (exclusive || load.holds_exclusive || load.running_long) return false;
+    return load.held < prefetch;
+}
+
+}  // namespace warmpool
