@@ -551,6 +551,15 @@ void check_counters(const json& before, const json& after, const std::map<std::s
              " (tolerated for known defects: " + std::to_string(least) + " to " + std::to_string(most) + ")");
     }
     counter_discrepancy = off;
+    // What the daemon counted beyond the survivors' replies: the victim's share (and any excess).
+    std::printf("chaos round: daemon minus survivors: completed %lld, handler_error %lld, worker_crashed %lld, "
+                "cancelled %lld, bad_request %lld, dropped %llu; the victim started %llu submits\n",
+                static_cast<long long>(completed - saw("completed")),
+                static_cast<long long>(delta_kind("handler_error") - saw("handler_error")),
+                static_cast<long long>(delta_kind("worker_crashed") - saw("worker_crashed")),
+                static_cast<long long>(delta_kind("cancelled") - saw("cancelled")),
+                static_cast<long long>(delta_kind("bad_request") - saw("bad_request")),
+                static_cast<unsigned long long>(dropped), static_cast<unsigned long long>(victim.victim_submits.load()));
     // The survivors' jobs are all counted; the rest are the victim's, at most what it submitted.
     const std::uint64_t victim_submits = victim.victim_submits.load();
     victim_accepted = submitted - survivors_submitted;
