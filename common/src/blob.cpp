@@ -22,6 +22,10 @@ Result<SharedSegment> take_blob(const std::string& name, std::size_t bytes) {
 }
 
 int sweep_blobs(const std::string& prefix) {
+    // Only ever our own names: an empty or foreign prefix would sweep other programs' objects.
+    if (prefix.rfind("warmpool.", 0) != 0 || prefix.size() <= std::string_view("warmpool.").size()) {
+        return 0;
+    }
     // POSIX shared memory objects are the files of /dev/shm on Linux.
     std::vector<std::string> names;
     if (DIR* dir = ::opendir("/dev/shm"); dir != nullptr) {

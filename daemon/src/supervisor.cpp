@@ -62,7 +62,8 @@ std::string describe_wait_status(int status) {
 
 }  // namespace
 
-Supervisor::Supervisor(PoolConfig config) : config_(std::move(config)) {}
+Supervisor::Supervisor(PoolConfig config, ConfigLoader reload)
+    : config_(std::move(config)), reload_config_(std::move(reload)) {}
 
 Supervisor::~Supervisor() {
     // Workers must not outlive us holding the pool's memory: they also have PDEATHSIG.

@@ -299,6 +299,9 @@ TEST(Blob, SweepRemovesExactlyTheNamesWithThePrefix) {
             ASSERT_TRUE(blob.ok()) << name->str() << ": " << blob.error().message();
         }
     }
+    EXPECT_EQ(sweep_blobs(""), 0) << "an empty prefix would match every object";
+    EXPECT_EQ(sweep_blobs("warmpool."), 0) << "nor may it match every pool";
+    EXPECT_EQ(sweep_blobs("/"), 0);
     EXPECT_EQ(sweep_blobs(prefix), 5);
     for (const auto& name : swept) EXPECT_FALSE(exists(name->str())) << name->str();
     for (const auto& name : kept) EXPECT_TRUE(exists(name->str())) << name->str();

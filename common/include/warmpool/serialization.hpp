@@ -23,21 +23,13 @@
 #include <type_traits>
 #include <typeinfo>
 
+#include "warmpool/bounded_input_archive.hpp"
+
 namespace warmpool {
 
 enum class Encoding : std::uint8_t { binary = 0, json = 1 };
 
 namespace detail {
-
-// A read-only streambuf over bytes we do not own, so decoding copies nothing up front.
-class ViewStreamBuf : public std::streambuf {
-public:
-    explicit ViewStreamBuf(std::string_view bytes) {
-        char* begin = const_cast<char*>(bytes.data());
-        setg(begin, begin, begin + bytes.size());
-    }
-    std::size_t remaining() const { return static_cast<std::size_t>(egptr() - gptr()); }
-};
 
 // An output streambuf that appends to a std::string.
 class StringStreamBuf : public std::streambuf {
@@ -89,18 +81,18 @@ std::string to_binary(const T& value) {
     return out;
 }
 
+// Decodes bytes that may come from anyone: sizes are checked against the bytes present, so a
+// lying length prefix is a DecodeError, not a huge allocation.
 template <class T>
 T from_binary(std::string_view bytes) {
-    detail::ViewStreamBuf buf(bytes);
-    std::istream stream(&buf);
     T value{};
+    BoundedInputArchive archive(bytes);
     try {
-        cereal::BinaryInputArchive archive(stream);
         archive(value);
     } catch (const std::exception& e) {
         throw DecodeError(std::string("cannot decode binary value: ") + e.what());
     }
-    if (buf.remaining() != 0) throw DecodeError("trailing bytes after binary value");
+    if (archive.remaining() != 0) throw DecodeError("trailing bytes after binary value");
     return value;
 }
 

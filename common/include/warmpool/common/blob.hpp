@@ -18,7 +18,8 @@ Result<SharedSegment> create_blob(const std::string& name, std::size_t bytes,
                                   const SegmentAccess& access);
 // Maps a blob for reading and unlinks its name; its size must be exactly `bytes`.
 Result<SharedSegment> take_blob(const std::string& name, std::size_t bytes);
-// Unlinks every blob whose name starts with `prefix`; returns how many.
+// Unlinks every blob whose name starts with `prefix`; returns how many. A prefix that is not
+// one of ours ("warmpool." and more) removes nothing.
 int sweep_blobs(const std::string& prefix);
 
 }  // namespace warmpool

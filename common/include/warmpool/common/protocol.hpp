@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "warmpool/bounded_input_archive.hpp"
 #include "warmpool/common/sys_result.hpp"
 
 namespace warmpool::protocol {
@@ -129,7 +130,8 @@ std::string encode_body(const T& message) {
     return std::move(out).str();
 }
 
-// Decodes a frame body; an error (never an exception) if it is not a well-formed T.
+// Decodes a frame body; an error (never an exception) if it is not a well-formed T. Sizes in
+// the body are checked against the body, so a hostile peer cannot make us allocate.
 template <class T>
 Result<T> decode(const Frame& frame) {
     if (frame.type != type_of<T>()) {
@@ -137,11 +139,10 @@ Result<T> decode(const Frame& frame) {
                                                         std::to_string(static_cast<int>(frame.type)));
     }
     try {
-        std::istringstream in(frame.body);
-        cereal::BinaryInputArchive archive(in);
+        BoundedInputArchive archive(frame.body);
         T message;
         archive(message);
-        if (static_cast<std::size_t>(in.tellg()) != frame.body.size()) {
+        if (archive.remaining() != 0) {
             return make_error(SysError::Code::protocol, "trailing bytes in message body");
         }
         return message;

@@ -2,12 +2,21 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <map>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "warmpool/common/sys_result.hpp"
 
 namespace warmpool {
+
+// Settings of one job function (config file section [functions.NAME]).
+struct FunctionConfig {
+    double timeout_s = -1;  // run-time limit; 0: none; negative: the pool's default_timeout_s
+    unsigned retries = 0;   // extra attempts on another worker after a crash
+};
 
 struct PoolConfig {
     std::string name = "default";
@@ -34,9 +43,32 @@ struct PoolConfig {
 
     double grace_period_s = 10.0;  // graceful stop: how long running jobs may finish
 
+    // Supervision (issue: timeouts, retries, recycling).
+    double default_timeout_s = 0;       // run-time limit of functions without one; 0: none
+    double kill_grace_s = 1.0;          // after a timeout: SIGTERM, then SIGKILL this much later
+    unsigned poison_threshold = 3;      // crashes after which a job is never retried again
+    std::uint64_t max_jobs = 0;         // recycle a worker after this many jobs; 0: never
+    double max_jobs_jitter = 0.1;       // +- this fraction, so workers do not recycle together
+    std::uint64_t max_rss_bytes = 0;    // recycle a worker whose RSS passes this; 0: never
+    std::map<std::string, FunctionConfig, std::less<>> functions;
+
+    std::string config_file;  // the TOML file these settings came from; empty: none
+
+    // The settings of `function`, with pool defaults applied.
+    FunctionConfig function(std::string_view name) const {
+        FunctionConfig f;
+        if (auto it = functions.find(name); it != functions.end()) f = it->second;
+        if (f.timeout_s < 0) f.timeout_s = default_timeout_s;
+        return f;
+    }
+
     // Fills defaults that depend on the machine and checks every value.
     Status finalise();
     unsigned worker_slots() const { return workers * 2; }  // room for replacements
 };
+
+// Produces the configuration afresh (re-reading the config file and re-applying command-line
+// options); the supervisor calls it on reload.
+using ConfigLoader = std::function<Result<PoolConfig>()>;
 
 }  // namespace warmpool

@@ -39,7 +39,9 @@ class Supervisor {
 public:
     enum class State { starting, running, stopping, done };
 
-    explicit Supervisor(PoolConfig config);
+    // `reload` re-creates the configuration on SIGHUP or `warmpool reload`; without one a
+    // reload restarts the workers with the current configuration.
+    explicit Supervisor(PoolConfig config, ConfigLoader reload = {});
     ~Supervisor();
     Supervisor(const Supervisor&) = delete;
     Supervisor& operator=(const Supervisor&) = delete;
@@ -150,6 +152,7 @@ private:
     void answer_status(Connection& conn);
 
     PoolConfig config_;
+    ConfigLoader reload_config_;
     State state_ = State::starting;
     int exit_code_ = 0;
     uid_t uid_ = 0;

@@ -1,0 +1,90 @@
+// BoundedInputArchive: reads what cereal::BinaryOutputArchive wrote, from bytes that may be
+// hostile.
+//
+// Cereal's own BinaryInputArchive trusts every length prefix: a 40-byte message that claims a
+// 1 GiB string makes it allocate 1 GiB before it finds the bytes missing. This archive refuses
+// any size that exceeds the bytes still unread (every element of a container takes at least
+// one byte), and any bool byte other than 0 or 1 (reading one into a bool is undefined
+// behaviour). It reads straight from the caller's bytes, without a stream. Failures throw
+// cereal::Exception; the callers (from_binary, protocol::decode) turn that into their errors.
+#pragma once
+
+#include <cereal/cereal.hpp>
+#include <cereal/archives/binary.hpp>
+#include <cstddef>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <type_traits>
+
+namespace warmpool {
+
+class BoundedInputArchive
+    : public cereal::InputArchive<BoundedInputArchive, cereal::AllowEmptyClassElision> {
+public:
+    explicit BoundedInputArchive(std::string_view bytes)
+        : InputArchive(this), next_(bytes.data()), end_(bytes.data() + bytes.size()) {}
+
+    void loadBinary(void* data, std::size_t size) {
+        if (size > remaining()) {
+            throw cereal::Exception("value needs " + std::to_string(size) + " bytes but only " +
+                                    std::to_string(remaining()) + " remain");
+        }
+        if (size != 0) std::memcpy(data, next_, size);
+        next_ += size;
+    }
+
+    std::size_t remaining() const { return static_cast<std::size_t>(end_ - next_); }
+
+private:
+    const char* next_;
+    const char* end_;
+};
+
+template <class T>
+std::enable_if_t<std::is_arithmetic_v<T> && !std::is_same_v<T, bool>>
+CEREAL_LOAD_FUNCTION_NAME(BoundedInputArchive& archive, T& value) {
+    archive.loadBinary(std::addressof(value), sizeof value);
+}
+
+inline void CEREAL_LOAD_FUNCTION_NAME(BoundedInputArchive& archive, bool& value) {
+    unsigned char byte = 0;
+    archive.loadBinary(&byte, 1);
+    if (byte > 1) throw cereal::Exception("bool byte is " + std::to_string(byte) + ", not 0 or 1");
+    value = byte == 1;
+}
+
+template <class T>
+void CEREAL_SERIALIZE_FUNCTION_NAME(BoundedInputArchive& archive, cereal::NameValuePair<T>& pair) {
+    archive(pair.value);
+}
+
+// A container's element count: each element takes at least one byte, so a count larger than
+// the bytes left is a lie, caught before the container is sized for it.
+template <class T>
+void CEREAL_SERIALIZE_FUNCTION_NAME(BoundedInputArchive& archive, cereal::SizeTag<T>& tag) {
+    archive(tag.size);
+    if (static_cast<std::uint64_t>(tag.size) > archive.remaining()) {
+        throw cereal::Exception("length " + std::to_string(tag.size) + " exceeds the " +
+                                std::to_string(archive.remaining()) + " bytes that remain");
+    }
+}
+
+template <class T>
+void CEREAL_LOAD_FUNCTION_NAME(BoundedInputArchive& archive, cereal::BinaryData<T>& data) {
+    archive.loadBinary(data.data, static_cast<std::size_t>(data.size));
+}
+
+}  // namespace warmpool
+
+CEREAL_REGISTER_ARCHIVE(warmpool::BoundedInputArchive)
+
+// Lets cereal pair this archive with the output archive that writes its input (used for
+// load_minimal). The reverse pairing stays BinaryOutputArchive -> BinaryInputArchive.
+namespace cereal::traits::detail {
+template <>
+struct get_output_from_input<warmpool::BoundedInputArchive> {
+    using type = cereal::BinaryOutputArchive;
+};
+}  // namespace cereal::traits::detail

@@ -1,0 +1,71 @@
+// Job arguments and results in Cereal binary: round trips, and bytes that lie about their sizes
+// or hold impossible values are DecodeErrors, never huge allocations or undefined behaviour.
+#include "warmpool/serialization.hpp"
+
+#include <gtest/gtest.h>
+#include <sys/resource.h>
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <tuple>
+#include <utility>
+#include <vector>
+
+namespace warmpool {
+namespace {
+
+std::string u64_bytes(std::uint64_t value) {
+    return std::string(reinterpret_cast<const char*>(&value), sizeof value);
+}
+
+long max_rss_kib() {
+    rusage usage{};
+    ::getrusage(RUSAGE_SELF, &usage);
+    return usage.ru_maxrss;
+}
+
+TEST(Serialization, StandardTypesRoundTrip) {
+    using Value = std::tuple<std::int64_t, std::string, std::vector<double>, std::optional<bool>,
+                             std::map<std::string, std::pair<int, bool>>>;
+    const Value value{-7, std::string("a\0b", 3), {1.5, -2.25}, true, {{"k", {3, false}}, {"", {0, true}}}};
+    EXPECT_EQ(from_binary<Value>(to_binary(value)), value);
+    EXPECT_EQ(from_binary<std::string>(to_binary(std::string())), "");
+    EXPECT_EQ(from_binary<std::vector<std::string>>(to_binary(std::vector<std::string>{})).size(), 0u);
+}
+
+TEST(Serialization, ShortAndTrailingBytesAreDecodeErrors) {
+    const std::string bytes = to_binary(std::pair<std::int64_t, std::int64_t>{1, 2});
+    for (std::size_t n = 0; n < bytes.size(); ++n) {
+        EXPECT_THROW((from_binary<std::pair<std::int64_t, std::int64_t>>(bytes.substr(0, n))), DecodeError)
+            << n;
+    }
+    EXPECT_THROW(from_binary<std::int64_t>(to_binary(std::int64_t{1}) + "x"), DecodeError);
+}
+
+// Each claims far more elements than the bytes that follow could hold.
+TEST(Serialization, LyingLengthsAreDecodeErrorsWithoutAllocating) {
+    const long before = max_rss_kib();
+    for (std::uint64_t length : {std::uint64_t{4}, std::uint64_t{1} << 30, std::uint64_t{1} << 62,
+                                 ~std::uint64_t{0}}) {
+        const std::string claim = u64_bytes(length) + "abc";
+        EXPECT_THROW(from_binary<std::string>(claim), DecodeError) << length;
+        EXPECT_THROW(from_binary<std::vector<std::int64_t>>(claim), DecodeError) << length;
+        EXPECT_THROW(from_binary<std::vector<std::string>>(claim), DecodeError) << length;
+        EXPECT_THROW((from_binary<std::map<std::string, std::string>>(claim)), DecodeError) << length;
+    }
+    EXPECT_LT(max_rss_kib() - before, 16 * 1024);
+}
+
+TEST(Serialization, BoolBytesOtherThanZeroOrOneAreDecodeErrors) {
+    EXPECT_TRUE(from_binary<bool>(std::string(1, '\x01')));
+    EXPECT_FALSE(from_binary<bool>(std::string(1, '\x00')));
+    EXPECT_THROW(from_binary<bool>(std::string(1, '\x02')), DecodeError);
+    // std::optional writes its "engaged" flag as a bool.
+    EXPECT_THROW(from_binary<std::optional<std::int32_t>>(std::string(1, '\xff') + std::string(4, '\0')),
+                 DecodeError);
+}
+
+}  // namespace
+}  // namespace warmpool
