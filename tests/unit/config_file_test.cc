@@ -497,5 +497,41 @@ TEST(ConfigLoader, AnUnreadableFileKeepsItsErrno) {
     EXPECT_EQ(config.error().errno_value, EACCES);
 }
 
+// The example file and every TOML block in docs/CONFIG.md are valid configurations.
+TEST(ConfigFile, TheDocumentedExamplesAreValid) {
+    const std::filesystem::path root = std::filesystem::path(__FILE__).parent_path() / ".." / "..";
+    const auto read = [](const std::filesystem::path& path) {
+        std::ifstream in(path);
+        EXPECT_TRUE(in.good()) << path;
+        return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    };
+    const auto check = [](const std::string& text, const std::string& source) {
+        PoolConfig config;
+        auto st = apply_config_text(text, source, config);
+        ASSERT_TRUE(st.ok()) << st.error().message();
+        EXPECT_TRUE(config.finalise().ok()) << source;
+        EXPECT_EQ(config.function("md5_chain").retries, 2u) << source;
+    };
+    check(read(root / "examples" / "warmpool.toml"), "examples/warmpool.toml");
+
+    const std::string doc = read(root / "docs" / "CONFIG.md");
+    std::size_t blocks = 0;
+    for (std::size_t at = doc.find("```toml\n"); at != std::string::npos;
+         at = doc.find("```toml\n", at)) {
+        at += 8;
+        const std::size_t end = doc.find("```", at);
+        ASSERT_NE(end, std::string::npos);
+        check(doc.substr(at, end - at), "docs/CONFIG.md block " + std::to_string(++blocks));
+    }
+    EXPECT_GE(blocks, 1u);
+    // The documentation names every key and every option.
+    for (const Setting& s : settings()) {
+        const std::string key(s.key.substr(s.key.rfind('.') + 1));
+        EXPECT_TRUE(contains(doc, "`" + key + "`")) << s.key << " is not in docs/CONFIG.md";
+        EXPECT_TRUE(contains(doc, std::string(s.long_flag()) + "`"))
+            << s.long_flag() << " is not in docs/CONFIG.md";
+    }
+}
+
 }  // namespace
 }  // namespace warmpool
