@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <limits>
 #include <set>
+#include <type_traits>
 
 namespace warmpool {
 
