@@ -1,14 +1,24 @@
 // warmpoold: parses options, builds the supervisor, runs it. Everything else is in the library.
+//
+// Settings come from the defaults, then the --config file, then the command line (later wins).
+// The command-line values are kept as text so that a reload re-reads the file and applies them
+// again on top of it.
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <cstdio>
 #include <filesystem>
+#include <string>
+#include <vector>
 
+#include "warmpool/daemon/config_file.hpp"
 #include "warmpool/daemon/logging.hpp"
 #include "warmpool/daemon/supervisor.hpp"
 
 namespace {
+
+constexpr int kUsageError = 64;  // EX_USAGE
 
 // The bundled example jobs, found relative to this executable so that the build tree and an
 // installed tree both work without configuration.
@@ -17,40 +27,113 @@ std::string default_jobs_library() {
     auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
     if (ec) return WARMPOOL_INSTALLED_JOBS_PATH;
     auto candidate = exe.parent_path() / WARMPOOL_RELATIVE_JOBS_PATH;
-    if (std::filesystem::exists(candidate, ec)) return std::filesystem::weakly_canonical(candidate).string();
+    if (std::filesystem::exists(candidate, ec))
+        return std::filesystem::weakly_canonical(candidate).string();
     return WARMPOOL_INSTALLED_JOBS_PATH;
+}
+
+// How --help shows a setting's value.
+std::string value_name(warmpool::Setting::Kind kind) {
+    using Kind = warmpool::Setting::Kind;
+    switch (kind) {
+        case Kind::count:
+            return "N";
+        case Kind::size:
+            return "SIZE";
+        case Kind::seconds:
+            return "SECONDS";
+        case Kind::fraction:
+            return "FRACTION";
+        case Kind::mode:
+            return "OCTAL";
+        case Kind::list:
+            return "NAME";
+        case Kind::text:
+            break;
+    }
+    return "TEXT";
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-    warmpool::PoolConfig config;
-    CLI::App app{"warmpoold: a pool of pre-initialised worker processes"};
-    app.add_option("-n,--name", config.name, "Pool name")->capture_default_str();
-    app.add_option("-w,--workers", config.workers, "Worker processes (default: number of cores)");
-    app.add_option("-j,--jobs", config.jobs_library, "Job library (.so) the workers load");
-    app.add_option("--runtime-dir", config.runtime_dir,
-                   "Directory for the sockets (default: $WARMPOOL_RUNTIME_DIR, $XDG_RUNTIME_DIR/warmpool or /tmp/warmpool-$UID)");
-    app.add_option("-l,--log-level", config.log_level, "trace, debug, info, warn, error, off")->capture_default_str();
-    app.add_option("--max-sessions", config.max_sessions, "Clients connected at once")->capture_default_str();
-    app.add_option("--queue-capacity", config.queue_capacity, "Jobs the dispatcher holds")->capture_default_str();
-    app.add_option("--prefetch", config.prefetch, "Short jobs queued per worker")->capture_default_str();
-    app.add_option("--inline-max", config.inline_max, "Largest payload carried inside a ring (bytes)")->capture_default_str();
-    app.add_option("--socket-mode", config.socket_mode, "Mode of sockets and client shared memory (octal, e.g. 0660)")
-        ->transform([](std::string text) { return std::to_string(std::stoul(text, nullptr, 8)); });
-    app.add_option("--group", config.group, "Group owning the sockets and client shared memory");
-    app.add_option("--allow-user", config.allow_users, "Another user allowed to connect (repeatable)");
-    app.add_option("--allow-group", config.allow_groups, "A group whose members may connect (repeatable)");
-    app.add_option("--grace-period", config.grace_period_s, "Seconds running jobs get to finish on stop")->capture_default_str();
-    CLI11_PARSE(app, argc, argv);
+    const auto settings = warmpool::settings();
+    const warmpool::PoolConfig defaults;
 
-    if (config.jobs_library.empty()) config.jobs_library = default_jobs_library();
-    if (auto st = config.finalise(); !st) {
-        std::fprintf(stderr, "warmpoold: %s\n", st.error().message().c_str());
-        return 64;
+    CLI::App app{
+        "warmpoold: a pool of pre-initialised worker processes\n"
+        "Settings: defaults < --config file < command line (see docs/CONFIG.md)."};
+    std::string config_file;
+    std::string optional_config_file;
+    bool print_config = false;
+    auto* config_option =
+        app.add_option("-c,--config", config_file, "TOML file with this pool's settings")
+            ->type_name("FILE");
+    app.add_option(
+           "--config-if-exists", optional_config_file,
+           "Like --config, but a missing file counts as an empty one (for service templates)")
+        ->type_name("FILE")
+        ->excludes(config_option);
+    app.add_flag("--print-config", print_config,
+                 "Print the effective settings as a config file and exit (0 if they are valid)");
+
+    // One option per setting, kept as text: the loader parses and re-applies them on reload.
+    std::vector<std::vector<std::string>> values(settings.size());
+    for (std::size_t i = 0; i < settings.size(); ++i) {
+        const warmpool::Setting& s = settings[i];
+        auto* option = app.add_option(std::string(s.flags), values[i], std::string(s.help));
+        option->type_name(value_name(s.kind));
+        if (s.kind == warmpool::Setting::Kind::list) {
+            option->expected(1)->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+        } else {
+            option->expected(1)->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+            option->default_str(warmpool::format_setting(defaults, s));
+        }
     }
-    warmpool::init_logging(config.name, "supervisor", config.log_level);
-    warmpool::Supervisor supervisor(config);
+    std::vector<std::string> function_specs;
+    app.add_option("--function", function_specs,
+                   "Settings of one job function, NAME:timeout=SECONDS,retries=N (repeatable)")
+        ->type_name("SPEC")
+        ->expected(1)
+        ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+        const int rc = app.exit(e);
+        return rc == 0 ? 0 : kUsageError;
+    }
+
+    warmpool::ConfigSource source;
+    source.defaults.jobs_library = default_jobs_library();
+    source.file = !config_file.empty() ? config_file : optional_config_file;
+    source.file_optional = config_file.empty();
+    for (std::size_t i = 0; i < settings.size(); ++i) {
+        for (const auto& value : values[i])
+            source.overrides.push_back({std::string(settings[i].key), value});
+    }
+    for (const auto& spec : function_specs) {
+        auto overrides = warmpool::parse_function_option(spec);
+        if (!overrides) {
+            std::fprintf(stderr, "warmpoold: %s\n", overrides.error().message().c_str());
+            return kUsageError;
+        }
+        source.overrides.insert(source.overrides.end(), overrides->begin(), overrides->end());
+    }
+    warmpool::ConfigLoader loader = [source] { return source.load(); };
+
+    auto config = loader();
+    if (!config) {
+        std::fprintf(stderr, "warmpoold: %s\n", config.error().message().c_str());
+        return kUsageError;
+    }
+    if (print_config) {
+        std::fputs(warmpool::format_config(*config).c_str(), stdout);
+        return 0;
+    }
+    warmpool::init_logging(config->name, "supervisor", config->log_level);
+    if (!config->config_file.empty()) spdlog::info("settings from {}", config->config_file);
+    warmpool::Supervisor supervisor(std::move(config).value(), std::move(loader));
     if (auto st = supervisor.start(); !st) {
         spdlog::critical("cannot start: {}", st.error().message());
         return 1;

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <bit>
+#include <cmath>
 #include <thread>
 
 #include "warmpool/common/runtime_paths.hpp"
@@ -15,6 +16,9 @@ namespace warmpool {
 namespace {
 
 SysError invalid(const std::string& what) { return make_error(SysError::Code::invalid, what); }
+
+constexpr double kMaxTimeout = 365 * 86400.0;   // a year: beyond it is surely a mistake
+constexpr std::uint64_t kMinMaxRss = 1u << 20;  // below it a worker would recycle every job
 
 bool ring_ok(std::uint64_t bytes) {
     return std::has_single_bit(bytes) && bytes >= 4096 && bytes <= (1ull << 30);
@@ -46,6 +50,34 @@ Status PoolConfig::finalise() {
     }
     if (!(grace_period_s >= 0 && grace_period_s <= 86400)) {  // written so that NaN fails too
         return invalid("grace_period out of range");
+    }
+    if (!(default_timeout_s >= 0 && default_timeout_s <= kMaxTimeout)) {
+        return invalid("default_timeout must be 0 (none) to 31536000 seconds");
+    }
+    if (!(kill_grace_s >= 0 && kill_grace_s <= 3600)) {
+        return invalid("kill_grace must be 0 to 3600 seconds");
+    }
+    if (poison_threshold == 0) return invalid("poison_threshold must be at least 1");
+    if (!(max_jobs_jitter >= 0 && max_jobs_jitter <= 0.5)) {
+        return invalid("max_jobs_jitter must be 0 to 0.5");
+    }
+    if (max_rss_bytes != 0 && max_rss_bytes < kMinMaxRss) {
+        return invalid("max_rss must be 0 (never) or at least 1 MiB");
+    }
+    for (const auto& [function, settings] : functions) {
+        if (function.empty() || function.size() > kFunctionNameMax ||
+            function.find('\0') != std::string::npos) {
+            return invalid("function name '" + function + "' must be 1 to " +
+                           std::to_string(kFunctionNameMax) + " bytes");
+        }
+        // Negative means "the pool's default"; NaN and infinity are refused.
+        if (!(std::isfinite(settings.timeout_s) && settings.timeout_s <= kMaxTimeout)) {
+            return invalid("timeout of function '" + function +
+                           "' must be 0 (none) to 31536000 seconds");
+        }
+        if (settings.retries > 100) {
+            return invalid("retries of function '" + function + "' must be at most 100");
+        }
     }
     return {};
 }

@@ -155,5 +155,77 @@ TEST(PoolConfig, OtherLimitsAreChecked) {
     EXPECT_TRUE(finalise_with([](PoolConfig& c) { c.grace_period_s = 0; }).ok());
 }
 
+TEST(PoolConfig, SupervisionSettingsAreChecked) {
+    const double nan = std::numeric_limits<double>::quiet_NaN();
+    const double inf = std::numeric_limits<double>::infinity();
+    for (double bad : {-1.0, -0.001, nan, inf, 365 * 86400.0 + 1}) {
+        expect_invalid([&](PoolConfig& c) { c.default_timeout_s = bad; },
+                       "default_timeout " + std::to_string(bad));
+    }
+    for (double bad : {-1.0, 3600.5, nan, inf}) {
+        expect_invalid([&](PoolConfig& c) { c.kill_grace_s = bad; },
+                       "kill_grace " + std::to_string(bad));
+    }
+    for (double bad : {-0.1, 0.51, 1.0, nan}) {
+        expect_invalid([&](PoolConfig& c) { c.max_jobs_jitter = bad; },
+                       "jitter " + std::to_string(bad));
+    }
+    expect_invalid([](PoolConfig& c) { c.poison_threshold = 0; }, "poison_threshold 0");
+    expect_invalid([](PoolConfig& c) { c.max_rss_bytes = 4096; }, "max_rss of 4 KiB");
+    EXPECT_TRUE(finalise_with([](PoolConfig& c) {
+                    c.default_timeout_s = 0;
+                    c.kill_grace_s = 0;
+                    c.max_jobs_jitter = 0;
+                    c.poison_threshold = 1;
+                    c.max_rss_bytes = 0;
+                    c.max_jobs = 0;
+                }).ok());
+    EXPECT_TRUE(finalise_with([](PoolConfig& c) {
+                    c.default_timeout_s = 365 * 86400.0;
+                    c.kill_grace_s = 3600;
+                    c.max_jobs_jitter = 0.5;
+                    c.max_rss_bytes = 1u << 20;
+                    c.max_jobs = 1;
+                }).ok());
+}
+
+TEST(PoolConfig, FunctionSettingsAreChecked) {
+    expect_invalid([](PoolConfig& c) { c.functions[""] = {}; }, "an empty function name");
+    expect_invalid([](PoolConfig& c) { c.functions[std::string(kFunctionNameMax + 1, 'f')] = {}; },
+                   "a function name of 48 bytes");
+    expect_invalid([](PoolConfig& c) { c.functions[std::string("a\0b", 3)] = {}; },
+                   "a NUL in a name");
+    expect_invalid(
+        [](PoolConfig& c) {
+            c.functions["f"].timeout_s = std::numeric_limits<double>::quiet_NaN();
+        },
+        "a NaN timeout");
+    expect_invalid(
+        [](PoolConfig& c) {
+            c.functions["f"].timeout_s = -std::numeric_limits<double>::infinity();
+        },
+        "a timeout of -inf");
+    expect_invalid([](PoolConfig& c) { c.functions["f"].retries = 101; }, "101 retries");
+    EXPECT_TRUE(finalise_with([](PoolConfig& c) {
+                    c.functions[std::string(kFunctionNameMax, 'f')] = {.timeout_s = 0,
+                                                                       .retries = 100};
+                    c.functions["g"] = {};  // timeout -1: the pool's default
+                }).ok());
+}
+
+TEST(PoolConfig, FunctionSettingsFallBackToThePoolDefault) {
+    PoolConfig config;
+    config.default_timeout_s = 7;
+    config.functions["own"] = {.timeout_s = 2, .retries = 1};
+    config.functions["none"] = {.timeout_s = 0, .retries = 0};
+    config.functions["default"] = {.timeout_s = -1, .retries = 3};
+    EXPECT_DOUBLE_EQ(config.function("own").timeout_s, 2);
+    EXPECT_DOUBLE_EQ(config.function("none").timeout_s, 0) << "0: no limit, not the default";
+    EXPECT_DOUBLE_EQ(config.function("default").timeout_s, 7);
+    EXPECT_EQ(config.function("default").retries, 3u);
+    EXPECT_DOUBLE_EQ(config.function("unlisted").timeout_s, 7);
+    EXPECT_EQ(config.function("unlisted").retries, 0u);
+}
+
 }  // namespace
 }  // namespace warmpool
