@@ -280,6 +280,11 @@ std::size_t Session::deliver_available() {
             return delivered;
         }
     }
+    // The supervisor may be holding our jobs until we make room: tell it we did.
+    if (delivered > 0 && header_->reply_room_wanted.load(std::memory_order_relaxed) != 0 &&
+        header_->reply_room_wanted.exchange(0) != 0) {
+        header_->supervisor_wake.notify_eventfd(doorbell_.get());
+    }
     return delivered;
 }
 

@@ -310,6 +310,7 @@ Status Supervisor::spawn_worker(unsigned slot) {
     }
     w.pid = pid;
     w.started_ns = monotonic_ns();
+    rec.pid.store(pid, std::memory_order_relaxed);
     spdlog::info("worker slot {} started: pid {}", slot, pid);
     return {};
 }
@@ -362,6 +363,9 @@ int Supervisor::pick_worker(const Session& s, int session_slot, const PendingJob
                                    ring->head.load(std::memory_order_acquire);
         if (!reply_room(session_layout_.reply_ring_bytes, used,
                         w.session_jobs[static_cast<std::size_t>(session_slot)], max_reply_bytes_)) {
+            // Held back until the client reads: it rings the doorbell when it has (the store
+            // precedes our next look at the ring, so a read in between is not missed).
+            s.header->reply_room_wanted.store(1);
             continue;
         }
         best = static_cast<int>(slot);
@@ -402,6 +406,7 @@ bool Supervisor::collect_completions() {
         w.last_completion_ns = now;
         for (std::size_t i = 0; i < finished; ++i) {
             InFlightJob& job = w.in_flight.front();
+            count_outcome(slot, job.seq);
             if (job.job.stats != nullptr) {
                 ((job.job.record.flags & kJobBatch) ? job.job.stats->batch : job.job.stats->single).observe(each);
             }
@@ -436,6 +441,15 @@ bool Supervisor::collect_completions() {
         }
     }
     return progress;
+}
+
+// Adds what a finished job came to (written by its worker, shm_layout.hpp) to the counters.
+void Supervisor::count_outcome(unsigned slot, std::uint64_t seq) {
+    const auto* table = reinterpret_cast<const JobOutcome*>(pool_segment_.data() + pool_layout_.outcome_offset(slot));
+    const JobOutcome& outcome = table[seq % kOutcomeEntries];
+    counters_.completed += outcome.counts[0];
+    for (std::size_t k = 1; k < kOutcomeDropped; ++k) counters_.failed[k] += outcome.counts[k];
+    counters_.dropped += outcome.counts[kOutcomeDropped];
 }
 
 bool Supervisor::dispatch() {
@@ -541,11 +555,6 @@ void Supervisor::on_worker_exit(unsigned slot, int wait_status) {
                      w.in_flight.empty() ? "" : " holding jobs");
     }
 
-    // Fold the dead worker's counters into the pool's totals before its record is reset.
-    counters_.completed += rec.outcomes[0].load();
-    for (std::size_t k = 1; k < kOutcomeDropped; ++k) counters_.failed[k] += rec.outcomes[k].load();
-    counters_.dropped += rec.outcomes[kOutcomeDropped].load();
-
     resolve_jobs_of_dead_worker(slot, how);
     const std::uint64_t generation = w.config_generation;
     const bool was_replacing = !w.replace_reason.empty() || w.retiring;
@@ -635,6 +644,7 @@ void Supervisor::resolve_jobs_of_dead_worker(unsigned slot, const std::string& h
                 counters_.dropped += job.items;
                 break;
             case JobFate::Kind::finished:
+                count_outcome(slot, flight.seq);
                 break;
         }
         if (blob_args) SharedSegment::remove(blob_name(uid_, config_.name, gen, 'a', job.record.job_id));

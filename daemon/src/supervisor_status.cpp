@@ -54,11 +54,6 @@ std::string Supervisor::status_json() const {
     for (unsigned slot = 0; slot < workers_.size(); ++slot) {
         const WorkerSlot& w = workers_[slot];
         const WorkerRecord& rec = record(slot);
-        if (w.pid > 0) {
-            completed += rec.outcomes[0].load(std::memory_order_relaxed);
-            for (std::size_t k = 1; k < kOutcomeDropped; ++k) failed[k] += rec.outcomes[k].load(std::memory_order_relaxed);
-            dropped += rec.outcomes[kOutcomeDropped].load(std::memory_order_relaxed);
-        }
         if (w.pid <= 0) continue;
         json row;
         row["slot"] = slot;

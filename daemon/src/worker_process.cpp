@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cstdio>
 #include <cstring>
@@ -93,11 +94,10 @@ private:
             std::span<const std::byte> bytes;
             auto peek = inbox_.peek(bytes);
             if (peek == RingConsumer::Peek::record) {
-                handle(bytes, seq);
+                handle(bytes, seq);  // marks the job done
                 inbox_.pop();
                 inbox_.release();
                 ++seq;
-                record_->inbox_done.store(seq, std::memory_order_release);
                 pool_header_->supervisor_wake.notify_eventfd(setup_.supervisor_eventfd);
                 continue;
             }
@@ -144,7 +144,10 @@ private:
 
         SessionView* session = session_for(job);
         if (session == nullptr) {  // the client is gone: nobody to reply to
-            record_->outcomes[kOutcomeDropped].fetch_add(batch_items(job, payload), std::memory_order_relaxed);
+            JobOutcome& entry = outcome_entry(seq);
+            entry = JobOutcome{};
+            entry.counts[kOutcomeDropped] = batch_items(job, payload);
+            record_->inbox_done.store(seq + 1, std::memory_order_release);
             return;
         }
 
@@ -159,18 +162,21 @@ private:
         Outcome outcome = execute(job, payload, session->generation);
         const std::int64_t end = monotonic_ns();
         const std::int64_t run_ns = end - start;
+        // Recorded before the reply goes out: whoever sees the reply or the done mark may count it.
+        JobOutcome& entry = outcome_entry(seq);
+        std::copy(outcome.counts.begin(), outcome.counts.end(), entry.counts);
         const bool published = publish(*session, job, outcome, start - job.enqueued_ns, run_ns);
+        if (!published) {
+            entry = JobOutcome{};
+            entry.counts[kOutcomeDropped] = batch_items(job, payload);
+        }
 
+        // Done before no longer running: a supervisor looking between the two stores must see
+        // one of them, or it would take the job for one that never started and run it again.
+        record_->inbox_done.store(seq + 1, std::memory_order_release);
         record_->running_seq.store(0, std::memory_order_release);
         record_->jobs_done.fetch_add(1, std::memory_order_relaxed);
         record_->last_run_ns.store(run_ns, std::memory_order_relaxed);
-        if (published) {
-            for (std::size_t k = 0; k < kOutcomeSlots; ++k) {
-                if (outcome.counts[k] != 0) record_->outcomes[k].fetch_add(outcome.counts[k], std::memory_order_relaxed);
-            }
-        } else {
-            record_->outcomes[kOutcomeDropped].fetch_add(batch_items(job, payload), std::memory_order_relaxed);
-        }
         if (end - last_rss_ns_ >= kRssIntervalNs) measure_rss();
     }
 
@@ -180,6 +186,11 @@ private:
         if ((job.flags & kJobBatch) == 0 || (job.flags & kJobBlob) != 0 || payload.size() < sizeof header) return 1;
         std::memcpy(&header, payload.data(), sizeof header);
         return header.count;
+    }
+
+    JobOutcome& outcome_entry(std::uint64_t seq) {
+        auto* table = reinterpret_cast<JobOutcome*>(setup_.pool_base + setup_.pool_layout.outcome_offset(setup_.slot));
+        return table[seq % kOutcomeEntries];
     }
 
     void measure_rss() {

@@ -86,20 +86,35 @@ struct alignas(64) WorkerRecord {
     std::atomic<std::int64_t> last_run_ns;          // run time of the last job (dispatch policy)
     alignas(64) WakeFlag inbox_wake;                // supervisor -> worker
     std::atomic<std::uint64_t> rss_bytes;           // measured between jobs (recycling, status)
-    std::atomic<std::uint64_t> outcomes[kOutcomeSlots];
 };
 
 static_assert(std::is_standard_layout_v<PoolHeader>);
 static_assert(std::is_standard_layout_v<WorkerRecord>);
-static_assert(sizeof(WorkerRecord) == 256);
+static_assert(sizeof(WorkerRecord) == 128);
+
+// What one job came to: its calls by outcome (index 0 ok, an ErrorKind, or kOutcomeDropped).
+// The worker writes it before the job's reply is published and the job is marked done; the
+// supervisor adds it to the pool's counters once it sees either, so every job is counted exactly
+// once, even when its worker dies between publishing and marking.
+struct JobOutcome {
+    std::uint32_t counts[kOutcomeSlots];
+};
+static_assert(std::is_trivially_copyable_v<JobOutcome>);
+// Entries per worker, indexed by inbox sequence number: more than the jobs a worker can hold
+// (prefetch is at most 1024), so an entry is never reused before the supervisor read it.
+inline constexpr std::uint32_t kOutcomeEntries = 2048;
 
 struct PoolLayout {
     std::uint32_t worker_slots;
     std::uint64_t inbox_ring_bytes;  // power of two
 
     std::size_t worker_table_offset() const { return align_up(sizeof(PoolHeader), 4096); }
-    std::size_t inbox_offset(std::uint32_t slot) const {
+    std::size_t outcome_offset(std::uint32_t slot) const {
         return align_up(worker_table_offset() + worker_slots * sizeof(WorkerRecord), 4096) +
+               slot * std::size_t{kOutcomeEntries} * sizeof(JobOutcome);
+    }
+    std::size_t inbox_offset(std::uint32_t slot) const {
+        return align_up(outcome_offset(worker_slots), 4096) +
                slot * align_up(ring_bytes_needed(inbox_ring_bytes), 4096);
     }
     std::size_t total_bytes() const { return inbox_offset(worker_slots); }
@@ -122,6 +137,9 @@ struct alignas(64) SessionHeader {
     std::uint32_t reserved;
     alignas(64) WakeFlag client_wake;      // workers and supervisor -> client (futex)
     alignas(64) WakeFlag supervisor_wake;  // client -> supervisor (eventfd)
+    // Set by the supervisor while it holds this client's jobs back for want of room in a reply
+    // ring; the client, having read replies, clears it and rings the supervisor's doorbell.
+    std::atomic<std::uint32_t> reply_room_wanted;
 };
 static_assert(std::is_standard_layout_v<SessionHeader>);
 

@@ -174,6 +174,7 @@ private:
     bool exclusive(const PendingJob& job) const;
     std::int64_t effective_timeout_ns(const PendingJob& job) const;
     FunctionStats& stats_for(const JobRecord& record);
+    void count_outcome(unsigned slot, std::uint64_t seq);
     void reap_children();
     void on_worker_exit(unsigned slot, int wait_status);
     void resolve_jobs_of_dead_worker(unsigned slot, const std::string& how);
