@@ -9,6 +9,8 @@
 //   WARMPOOL_EXAMPLE_INIT_SECONDS  sleep this long (a decimal, e.g. 0.5) during init
 //   WARMPOOL_EXAMPLE_INIT_LOG      append "<pid>\n" to this file, in one O_APPEND write()
 //   WARMPOOL_EXAMPLE_INIT_FAIL     "1": after the above, fail init with std::runtime_error
+//   WARMPOOL_EXAMPLE_INIT_FAIL_IF_EXISTS  a path: fail init likewise while that file exists
+//                                  (a pool that started fine, then cannot start workers)
 // Argument errors throw std::invalid_argument, which the worker reports as handler_error.
 
 #include <fcntl.h>
@@ -94,6 +96,10 @@ void run_worker_init(pid_t pid) {
     if (const char* fail = std::getenv("WARMPOOL_EXAMPLE_INIT_FAIL");
         fail != nullptr && std::string_view(fail) == "1") {
         throw std::runtime_error("example init failure requested");
+    }
+    if (const char* path = std::getenv("WARMPOOL_EXAMPLE_INIT_FAIL_IF_EXISTS");
+        path != nullptr && *path != '\0' && ::access(path, F_OK) == 0) {
+        throw std::runtime_error(std::string("example init failure requested: ") + path + " exists");
     }
 }
 
