@@ -5,7 +5,10 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <chrono>
+#include <cmath>
+#include <cstdint>
 #include <cstdio>
 #include <iostream>
 #include <nlohmann/json.hpp>
@@ -123,8 +126,11 @@ int fail_job(const warmpool::JobError& e) {
     return kExitJobFailed;
 }
 
-warmpool::CallOptions call_options(double deadline_s) {
+warmpool::CallOptions call_options(double deadline_s, double timeout_s) {
     warmpool::CallOptions options;
+    if (timeout_s > 0) {
+        options.timeout = std::chrono::milliseconds(std::max<std::int64_t>(1, std::llround(timeout_s * 1000)));
+    }
     if (deadline_s > 0) {
         options.deadline = std::chrono::steady_clock::now() +
                            std::chrono::duration_cast<std::chrono::steady_clock::duration>(
@@ -149,18 +155,22 @@ int main(int argc, char** argv) {
 
     std::string function, args;
     double deadline_s = 0;
+    double timeout_s = 0;
     auto* call = app.add_subcommand("call", "Run one job; print its JSON result");
     call->add_option("function", function, "Function name")->required();
     call->add_option("args", args, "Arguments as JSON")->required();
     call->add_option("--deadline", deadline_s, "Fail with deadline_exceeded if not started within SECONDS");
+    call->add_option("--timeout", timeout_s, "Stop the job (timeout) if it runs longer than SECONDS");
 
     std::size_t chunk = 0;
     auto* map = app.add_subcommand("map", "Run FUNCTION on each stdin line (JSON); print results in order");
     map->add_option("function", function, "Function name")->required();
     map->add_option("--chunk", chunk, "Inputs per batch (default: automatic)");
     map->add_option("--deadline", deadline_s, "Per-job deadline in SECONDS from now");
+    map->add_option("--timeout", timeout_s, "Per-batch run-time limit in SECONDS");
 
     auto* stop = app.add_subcommand("stop", "Stop the pool gracefully (like SIGTERM)");
+    auto* reload = app.add_subcommand("reload", "Reload configuration and job library; replace workers without dropping jobs (like SIGHUP)");
 
     double wait_s = 30;
     auto* wait_ready = app.add_subcommand("wait-ready", "Wait until the pool serves jobs");
@@ -205,14 +215,20 @@ int main(int argc, char** argv) {
                          wait_s, last.c_str());
             return kExitUnreachable;
         }
-        if (*stop) {
-            std::puts(warmpool::admin_command(target.resolved_pool(), target.resolved_dir(), "stop").c_str());
+        if (*stop || *reload) {
+            const std::string command = *stop ? "stop" : "reload";
+            try {
+                std::puts(warmpool::admin_command(target.resolved_pool(), target.resolved_dir(), command).c_str());
+            } catch (const warmpool::JobError& e) {
+                std::fprintf(stderr, "warmpool: %s refused: %s\n", command.c_str(), e.message().c_str());
+                return kExitJobFailed;
+            }
             return 0;
         }
         if (*call) {
             warmpool::Client client = target.connect();
             try {
-                std::puts(client.submit_json(function, args, call_options(deadline_s)).get().c_str());
+                std::puts(client.submit_json(function, args, call_options(deadline_s, timeout_s)).get().c_str());
                 return 0;
             } catch (const warmpool::JobError& e) {
                 return fail_job(e);
@@ -222,7 +238,7 @@ int main(int argc, char** argv) {
             warmpool::Client client = target.connect();
             warmpool::MapOptions options;
             options.chunk_size = chunk;
-            options.call = call_options(deadline_s);
+            options.call = call_options(deadline_s, timeout_s);
             int exit_code = 0;
             std::vector<std::string> lines;
             std::string line;
