@@ -6,6 +6,7 @@
 
 #include "warmpool/common/blob.hpp"
 #include "warmpool/common/clock.hpp"
+#include "warmpool/common/spin_relax.hpp"
 #include "warmpool/common/unix_socket.hpp"
 #include "warmpool/job_error.hpp"
 
@@ -231,7 +232,7 @@ void Session::drain_until(JobSlot* target, std::int64_t deadline_ns) {
             if (stopping_ || lost_) return;
         }
         if (now < spin_until) {
-            for (int i = 0; i < 32; ++i) __builtin_ia32_pause();
+            spin_relax();
             continue;
         }
         std::uint32_t token = header_->client_wake.prepare_sleep();

@@ -23,6 +23,7 @@
 
 #include "warmpool/common/blob.hpp"
 #include "warmpool/common/clock.hpp"
+#include "warmpool/common/spin_relax.hpp"
 #include "warmpool/common/runtime_paths.hpp"
 #include "warmpool/daemon/job_library.hpp"
 #include "warmpool/daemon/worker_process.hpp"
@@ -921,7 +922,7 @@ int Supervisor::run() {
             continue;
         }
         if (now - last_work < kSpinNs) {
-            for (int i = 0; i < 64; ++i) __builtin_ia32_pause();
+            spin_relax();
             continue;
         }
         // Announce the sleep, look once more, then sleep in epoll until something rings or a

@@ -12,6 +12,7 @@
 
 #include "warmpool/common/blob.hpp"
 #include "warmpool/common/clock.hpp"
+#include "warmpool/common/spin_relax.hpp"
 #include "warmpool/common/shared_segment.hpp"
 #include "warmpool/common/unique_fd.hpp"
 #include "warmpool/daemon/job_library.hpp"
@@ -32,7 +33,6 @@ constexpr std::int64_t kReplySpaceWaitNs = 100'000'000;
 constexpr std::int64_t kReplySpaceGiveUpNs = 5'000'000'000;
 constexpr std::int64_t kRssIntervalNs = 10'000'000;  // how often RSS is measured between jobs
 
-inline void cpu_relax() { __builtin_ia32_pause(); }
 
 struct Outcome {
     std::uint16_t status = 0;  // 0 ok, else ErrorKind
@@ -118,7 +118,7 @@ private:
     void wait_for_work() {
         const std::int64_t spin_until = monotonic_ns() + kSpinNs;
         while (monotonic_ns() < spin_until) {
-            for (int i = 0; i < 64; ++i) cpu_relax();
+            spin_relax();
             if (!inbox_.empty_now()) return;
         }
         std::uint32_t token = record_->inbox_wake.prepare_sleep();
