@@ -1,5 +1,6 @@
 // Tests for RespawnPolicy (respawn_policy.hpp): workers that die during initialisation back off
-// exponentially from 100 ms up to 30 s; a worker that got ready resets the back-off.
+// exponentially from 100 ms up to 30 s; a worker that got ready resets the back-off; the count
+// of failures in a row (which the supervisor logs) stays exact past the cap.
 
 #include "warmpool/daemon/respawn_policy.hpp"
 
@@ -62,6 +63,17 @@ TEST(RespawnPolicy, ReadyDeathsNeverWait) {
     RespawnPolicy policy;
     for (int i = 0; i < 100; ++i) EXPECT_EQ(policy.on_death(true), 0);
     EXPECT_EQ(policy.consecutive_failed_inits(), 0u);
+}
+
+TEST(RespawnPolicy, FailureCountStaysExactPastTheCap) {
+    // The supervisor logs "failed to initialise N times in a row": N must not stop at the cap.
+    RespawnPolicy policy;
+    for (unsigned failures = 1; failures <= 50; ++failures) {
+        (void)policy.on_death(false);
+        ASSERT_EQ(policy.consecutive_failed_inits(), failures);
+    }
+    EXPECT_EQ(policy.on_death(false), 30'000 * kMs);
+    EXPECT_EQ(policy.consecutive_failed_inits(), 51u);
 }
 
 }  // namespace

@@ -21,7 +21,11 @@ inline constexpr std::int64_t kShortJobNs = 200'000;  // at most this is worth q
 struct RunEstimate {
     std::int64_t ns = -1;  // -1: never seen run
 
-    void observe(std::int64_t run_ns) { ns = ns < 0 ? run_ns : (ns * 3 + run_ns) / 4; }
+    // The new estimate is (3 * ns + run_ns) / 4, computed from quarters so that it cannot
+    // overflow: run_ns comes from a worker's record and can be anything.
+    void observe(std::int64_t run_ns) {
+        ns = ns < 0 ? run_ns : ns / 4 * 3 + run_ns / 4 + (ns % 4 * 3 + run_ns % 4) / 4;
+    }
     bool known_short() const { return ns >= 0 && ns <= kShortJobNs; }
 };
 

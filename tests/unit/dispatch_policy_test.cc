@@ -1,0 +1,323 @@
+// Tests for the dispatch rules (dispatch_policy.hpp): how a function's run-time estimate learns
+// whether it is short, which jobs a worker may take (exclusive jobs only on an idle worker,
+// short jobs prefetched up to the limit), and the reply-room reservation, checked both as
+// arithmetic and against a real ByteRing: whenever reply_room says yes, the worker can publish
+// a reply of the largest size for every job it holds without the client reading anything.
+
+#include "warmpool/daemon/dispatch_policy.hpp"
+
+#include <gtest/gtest.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+#include <new>
+#include <random>
+
+#include "warmpool/common/byte_ring.hpp"
+#include "warmpool/common/shm_layout.hpp"
+
+namespace warmpool {
+namespace {
+
+constexpr std::int64_t kUs = 1'000;
+constexpr std::int64_t kMs = 1'000'000;
+constexpr std::int64_t kMax = std::numeric_limits<std::int64_t>::max();
+
+// ---- RunEstimate ----
+
+TEST(RunEstimate, NeverSeenIsNotShort) {
+    RunEstimate estimate;
+    EXPECT_LT(estimate.ns, 0);
+    EXPECT_FALSE(estimate.known_short());
+}
+
+TEST(RunEstimate, FirstRunSetsTheEstimate) {
+    RunEstimate fast;
+    fast.observe(150 * kUs);
+    EXPECT_EQ(fast.ns, 150 * kUs);
+    EXPECT_TRUE(fast.known_short());
+
+    RunEstimate slow;
+    slow.observe(5 * kMs);
+    EXPECT_EQ(slow.ns, 5 * kMs);
+    EXPECT_FALSE(slow.known_short());
+}
+
+TEST(RunEstimate, ShortMeansAtMost200Microseconds) {
+    EXPECT_EQ(kShortJobNs, 200 * kUs);
+    RunEstimate at_limit;
+    at_limit.observe(kShortJobNs);
+    EXPECT_TRUE(at_limit.known_short());
+    RunEstimate just_over;
+    just_over.observe(kShortJobNs + 1);
+    EXPECT_FALSE(just_over.known_short());
+}
+
+TEST(RunEstimate, ZeroDurationIsKnownShortNotNeverSeen) {
+    // A job faster than the clock's resolution measures 0 ns: it has been seen.
+    RunEstimate estimate;
+    estimate.observe(0);
+    EXPECT_EQ(estimate.ns, 0);
+    EXPECT_TRUE(estimate.known_short());
+    for (int i = 0; i < 10; ++i) estimate.observe(0);
+    EXPECT_TRUE(estimate.known_short());
+}
+
+TEST(RunEstimate, RunsWeighTheHistoryThreeToOne) {
+    RunEstimate estimate;
+    estimate.observe(100 * kUs);
+    estimate.observe(500 * kUs);
+    EXPECT_EQ(estimate.ns, 200 * kUs);  // (3 * 100 + 500) / 4
+    estimate.observe(600 * kUs);
+    EXPECT_EQ(estimate.ns, 300 * kUs);
+}
+
+TEST(RunEstimate, OneLongRunMakesAShortFunctionLongAtOnce) {
+    // So the next jobs of a function that turned slow are not queued behind it.
+    RunEstimate estimate;
+    for (int i = 0; i < 50; ++i) estimate.observe(10 * kUs);
+    ASSERT_TRUE(estimate.known_short());
+    estimate.observe(1 * kMs);
+    EXPECT_FALSE(estimate.known_short());
+}
+
+TEST(RunEstimate, ALongFunctionBecomesShortOnlyAfterSeveralShortRuns) {
+    RunEstimate estimate;
+    estimate.observe(10 * kMs);
+    int short_runs = 0;
+    while (!estimate.known_short() && short_runs < 1000) {
+        estimate.observe(10 * kUs);
+        ++short_runs;
+    }
+    // 10 ms * (3/4)^k + 10 us <= 200 us first holds at k = 14.
+    EXPECT_EQ(short_runs, 14);
+}
+
+TEST(RunEstimate, SteadyRunTimesConvergeToTheirValue) {
+    RunEstimate from_above;
+    from_above.observe(50 * kMs);
+    for (int i = 0; i < 200; ++i) from_above.observe(300 * kUs);
+    EXPECT_NEAR(static_cast<double>(from_above.ns), 300.0 * kUs, 4.0);
+    EXPECT_FALSE(from_above.known_short());
+
+    RunEstimate from_below;
+    from_below.observe(0);
+    for (int i = 0; i < 200; ++i) from_below.observe(150 * kUs);
+    EXPECT_NEAR(static_cast<double>(from_below.ns), 150.0 * kUs, 4.0);
+    EXPECT_TRUE(from_below.known_short());
+}
+
+TEST(RunEstimate, HugeRunTimesDoNotOverflow) {
+    RunEstimate estimate;
+    estimate.observe(kMax);
+    EXPECT_EQ(estimate.ns, kMax);
+    estimate.observe(kMax);
+    EXPECT_EQ(estimate.ns, kMax) << "the average of two equal run times is that run time";
+    EXPECT_FALSE(estimate.known_short());
+    estimate.observe(0);
+    EXPECT_EQ(estimate.ns, 6'917'529'027'641'081'855);  // 3 * kMax / 4, exactly
+    EXPECT_FALSE(estimate.known_short());
+}
+
+TEST(RunEstimate, AHugeRunMakesAShortFunctionLongAndItStaysLong) {
+    RunEstimate estimate;
+    estimate.observe(1 * kUs);
+    estimate.observe(kMax);
+    EXPECT_EQ(estimate.ns, 2'305'843'009'213'694'701);  // (3 * 1000 + kMax) / 4, exactly
+    EXPECT_FALSE(estimate.known_short());
+    for (int i = 0; i < 10; ++i) {
+        estimate.observe(1 * kUs);
+        EXPECT_FALSE(estimate.known_short()) << "after " << i + 1 << " short runs";
+        EXPECT_GT(estimate.ns, 0);
+    }
+}
+
+TEST(FunctionStats, SingleCallsAndBatchesLearnApart) {
+    FunctionStats stats;
+    stats.single.observe(20 * kUs);
+    EXPECT_TRUE(stats.single.known_short());
+    EXPECT_FALSE(stats.batch.known_short()) << "a batch of the function was never seen";
+    stats.batch.observe(30 * kMs);
+    EXPECT_FALSE(stats.batch.known_short());
+    EXPECT_TRUE(stats.single.known_short());
+}
+
+// ---- may_take ----
+
+WorkerLoad holding(std::size_t held, bool holds_exclusive = false, bool running_long = false) {
+    WorkerLoad load;
+    load.held = held;
+    load.holds_exclusive = holds_exclusive;
+    load.running_long = running_long;
+    return load;
+}
+
+TEST(MayTake, AnIdleWorkerTakesAnyJob) {
+    for (unsigned prefetch : {1u, 16u, 1024u}) {
+        EXPECT_TRUE(may_take(holding(0), /*exclusive=*/true, prefetch));
+        EXPECT_TRUE(may_take(holding(0), /*exclusive=*/false, prefetch));
+    }
+}
+
+TEST(MayTake, ExclusiveJobsGoOnlyToAnIdleWorker) {
+    // Unknown and long functions and jobs with a timeout: never queued behind anything.
+    for (std::size_t held : {1u, 2u, 15u}) {
+        EXPECT_FALSE(may_take(holding(held), /*exclusive=*/true, 16)) << "held " << held;
+    }
+}
+
+TEST(MayTake, NothingIsQueuedBehindAnExclusiveJob) {
+    EXPECT_FALSE(may_take(holding(1, /*holds_exclusive=*/true), /*exclusive=*/false, 16));
+    EXPECT_FALSE(may_take(holding(1, /*holds_exclusive=*/true), /*exclusive=*/true, 16));
+}
+
+TEST(MayTake, NothingIsQueuedBehindAJobThatHasRunLong) {
+    EXPECT_FALSE(may_take(holding(1, false, /*running_long=*/true), /*exclusive=*/false, 16));
+    EXPECT_FALSE(may_take(holding(3, false, /*running_long=*/true), /*exclusive=*/false, 16));
+}
+
+TEST(MayTake, ShortJobsArePrefetchedUpToTheLimit) {
+    constexpr unsigned kPrefetch = 16;
+    for (std::size_t held = 1; held < kPrefetch; ++held) {
+        EXPECT_TRUE(may_take(holding(held), /*exclusive=*/false, kPrefetch)) << "held " << held;
+    }
+    EXPECT_FALSE(may_take(holding(kPrefetch), /*exclusive=*/false, kPrefetch));
+    EXPECT_FALSE(may_take(holding(kPrefetch + 1), /*exclusive=*/false, kPrefetch));
+}
+
+TEST(MayTake, PrefetchOfOneGivesJobsOnlyToIdleWorkers) {
+    EXPECT_TRUE(may_take(holding(0), /*exclusive=*/false, 1));
+    EXPECT_FALSE(may_take(holding(1), /*exclusive=*/false, 1));
+}
+
+// ---- max_reply_bytes and reply_room ----
+
+TEST(MaxReplyBytes, FrameRecordAndInlineBodyPaddedToEight) {
+    static_assert(max_reply_bytes(40, 64) == 112);
+    EXPECT_EQ(max_reply_bytes(sizeof(ReplyRecord), 64), 8u + 40u + 64u);
+    EXPECT_EQ(max_reply_bytes(sizeof(ReplyRecord), 65), 120u);
+    EXPECT_EQ(max_reply_bytes(sizeof(ReplyRecord), 71), 120u);
+    EXPECT_EQ(max_reply_bytes(sizeof(ReplyRecord), 72), 120u);
+    EXPECT_EQ(max_reply_bytes(sizeof(ReplyRecord), 64u << 10), 8u + 40u + (64u << 10));
+    // The largest inline_max a uint32 can say does not wrap.
+    EXPECT_EQ(max_reply_bytes(sizeof(ReplyRecord), std::numeric_limits<std::uint32_t>::max()),
+              4'294'967'344u);
+}
+
+TEST(ReplyRoom, RoomForEveryHeldReplyPlusOnePlusOneWrap) {
+    constexpr std::uint64_t kCapacity = 1u << 20;
+    const std::uint64_t m = max_reply_bytes(sizeof(ReplyRecord), 64u << 10);
+    for (std::uint64_t held = 0; held <= 10; ++held) {
+        const std::uint64_t need = (held + 2) * m;
+        if (need > kCapacity) {
+            EXPECT_FALSE(reply_room(kCapacity, 0, held, m)) << "held " << held;
+            continue;
+        }
+        EXPECT_TRUE(reply_room(kCapacity, kCapacity - need, held, m)) << "held " << held;
+        EXPECT_FALSE(reply_room(kCapacity, kCapacity - need + 1, held, m)) << "held " << held;
+        EXPECT_FALSE(reply_room(kCapacity, kCapacity - need + 8, held, m)) << "held " << held;
+    }
+}
+
+TEST(ReplyRoom, AnEmptyRingSmallerThanTwoRepliesHasNoRoom) {
+    const std::uint64_t m = max_reply_bytes(sizeof(ReplyRecord), 64u << 10);
+    EXPECT_FALSE(reply_room(2 * m - 8, 0, 0, m));
+    EXPECT_TRUE(reply_room(2 * m, 0, 0, m));
+}
+
+TEST(ReplyRoom, AFullRingHasNoRoom) { EXPECT_FALSE(reply_room(1u << 20, 1u << 20, 0, 112)); }
+
+TEST(ReplyRoom, NonsenseUsedFromTheClientMeansNoRoom) {
+    // head > tail in the client's ring makes tail - head wrap to a huge number.
+    constexpr std::uint64_t kCapacity = 1u << 20;
+    EXPECT_FALSE(reply_room(kCapacity, kCapacity + 8, 0, 112));
+    EXPECT_FALSE(reply_room(kCapacity, std::numeric_limits<std::uint64_t>::max(), 0, 112));
+    EXPECT_FALSE(reply_room(kCapacity, std::uint64_t{0} - 8, 0, 112));
+}
+
+// A ring in heap memory whose indices are set directly, to start from any state.
+class TestRing {
+public:
+    explicit TestRing(std::uint64_t capacity)
+        : capacity_(capacity),
+          base_(static_cast<std::byte*>(
+              ::operator new (ring_bytes_needed(capacity), std::align_val_t{64}))) {
+        new (base_) RingControl{};
+    }
+    ~TestRing() {
+        reinterpret_cast<RingControl*>(base_)->~RingControl();
+        ::operator delete (base_, std::align_val_t{64});
+    }
+    TestRing(const TestRing&) = delete;
+    TestRing& operator=(const TestRing&) = delete;
+
+    // Makes the ring hold `used` unread bytes, the oldest at absolute position `head`.
+    RingView with(std::uint64_t head, std::uint64_t used) {
+        RingView view = RingView::at(base_, capacity_);
+        view.control->head.store(head);
+        view.control->tail.store(head + used);
+        return view;
+    }
+
+private:
+    std::uint64_t capacity_;
+    std::byte* base_;
+};
+
+// How many replies of the largest size a worker can publish into `view` with nobody reading.
+std::uint64_t largest_replies_that_fit(RingView view, std::uint32_t inline_max,
+                                       std::uint64_t limit) {
+    RingProducer producer(view);
+    const auto size = static_cast<std::uint32_t>(sizeof(ReplyRecord) + inline_max);
+    std::uint64_t n = 0;
+    for (; n < limit; ++n) {
+        if (producer.try_reserve(size) == nullptr) break;
+        producer.commit(size);
+        producer.publish();
+    }
+    return n;
+}
+
+TEST(ReplyRoom, WhenItSaysYesTheWorkerCanPublishEveryReplyItOwes) {
+    std::mt19937_64 random(20240611);
+    std::uint64_t checked = 0, wrapped = 0;
+    for (int i = 0; i < 20'000; ++i) {
+        const std::uint64_t capacity = std::uint64_t{1} << (10 + random() % 7);  // 1 KiB .. 64 KiB
+        const auto inline_max = static_cast<std::uint32_t>(64 + random() % (capacity / 2 - 64));
+        const std::uint64_t m = max_reply_bytes(sizeof(ReplyRecord), inline_max);
+        const std::uint64_t used = (random() % (capacity / 8 + 1)) * 8;
+        const std::uint64_t head = (random() % (capacity / 2)) * 8;  // anywhere in the first laps
+        const std::uint64_t held = random() % 12;
+        if (!reply_room(capacity, used, held, m)) continue;
+        ++checked;
+        const std::uint64_t tail_pos = (head + used) % capacity;
+        if (capacity - tail_pos < (held + 1) * m) ++wrapped;
+        TestRing ring(capacity);
+        EXPECT_EQ(largest_replies_that_fit(ring.with(head, used), inline_max, held + 1), held + 1)
+            << "capacity " << capacity << ", inline_max " << inline_max << ", head " << head
+            << ", used " << used << ", held " << held;
+    }
+    EXPECT_GT(checked, 1000u) << "too few states with room: the property was hardly tested";
+    EXPECT_GT(wrapped, 100u) << "too few states that wrap around";
+}
+
+TEST(ReplyRoom, TheWrapAllowanceIsNeeded) {
+    // Free space for exactly the owed replies is not enough when they must wrap: the gap
+    // before the end of the ring is lost. reply_room refuses that state.
+    constexpr std::uint64_t kCapacity = 4096;
+    constexpr std::uint32_t kInlineMax = 64;
+    const std::uint64_t m = max_reply_bytes(sizeof(ReplyRecord), kInlineMax);  // 112
+    for (std::uint64_t held = 0; held <= 3; ++held) {
+        const std::uint64_t used = kCapacity - (held + 1) * m;
+        // The tail `m - 8` bytes before the end: too little for one more reply there.
+        const std::uint64_t head = kCapacity - (m - 8) - used;
+        TestRing ring(kCapacity);
+        EXPECT_LT(largest_replies_that_fit(ring.with(head, used), kInlineMax, held + 1), held + 1)
+            << "held " << held;
+        EXPECT_FALSE(reply_room(kCapacity, used, held, m)) << "held " << held;
+    }
+}
+
+}  // namespace
+}  // namespace warmpool
