@@ -638,7 +638,6 @@ void Supervisor::resolve_jobs_of_dead_worker(unsigned slot, const std::string& h
                 requeue.push_back(std::move(job));
                 continue;
             case JobFate::Kind::fail:
-                if (fate.error == ErrorKind::timeout) counters_.timeouts += job.items;
                 reply_error(s, job.record, fate.error, fate.message, job.items);
                 break;
             case JobFate::Kind::drop:

@@ -131,7 +131,7 @@ private:
         std::uint64_t worker_crashes = 0;  // died while serving, not on purpose
         std::uint64_t failed_inits = 0;
         std::uint64_t recycled = 0;
-        std::uint64_t timeouts = 0;
+        std::uint64_t timeouts = 0;  // running jobs stopped at their time limit
         std::uint64_t reloads = 0;
     };
 
