@@ -1,5 +1,5 @@
-// BoundedInputArchive: reads what cereal::BinaryOutputArchive wrote, from bytes that may be
-// hostile.
+// BoundedInputArchive: reads what AppendingOutputArchive (or cereal::BinaryOutputArchive) wrote,
+// from bytes that may be hostile.
 //
 // Cereal's own BinaryInputArchive trusts every length prefix: a 40-byte message that claims a
 // 1 GiB string makes it allocate 1 GiB before it finds the bytes missing. This archive refuses
@@ -10,13 +10,14 @@
 #pragma once
 
 #include <cereal/cereal.hpp>
-#include <cereal/archives/binary.hpp>
 #include <cstddef>
 #include <cstring>
 #include <memory>
 #include <string>
 #include <string_view>
 #include <type_traits>
+
+#include "warmpool/appending_output_archive.hpp"
 
 namespace warmpool {
 
@@ -80,11 +81,6 @@ void CEREAL_LOAD_FUNCTION_NAME(BoundedInputArchive& archive, cereal::BinaryData<
 
 CEREAL_REGISTER_ARCHIVE(warmpool::BoundedInputArchive)
 
-// Lets cereal pair this archive with the output archive that writes its input (used for
-// load_minimal). The reverse pairing stays BinaryOutputArchive -> BinaryInputArchive.
-namespace cereal::traits::detail {
-template <>
-struct get_output_from_input<warmpool::BoundedInputArchive> {
-    using type = cereal::BinaryOutputArchive;
-};
-}  // namespace cereal::traits::detail
+// Pairs the two archives of our binary encoding (cereal checks load_minimal against save_minimal
+// through this pairing).
+CEREAL_SETUP_ARCHIVE_TRAITS(warmpool::BoundedInputArchive, warmpool::AppendingOutputArchive)

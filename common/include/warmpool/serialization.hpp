@@ -6,7 +6,6 @@
 // std::pair, std::tuple, std::vector, std::map, std::optional) work as they are.
 #pragma once
 
-#include <cereal/archives/binary.hpp>
 #include <cereal/types/array.hpp>
 #include <cereal/types/map.hpp>
 #include <cereal/types/optional.hpp>
@@ -16,8 +15,6 @@
 #include <cereal/types/vector.hpp>
 #include <cstdint>
 #include <nlohmann/json.hpp>
-#include <ostream>
-#include <streambuf>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -30,25 +27,6 @@ namespace warmpool {
 enum class Encoding : std::uint8_t { binary = 0, json = 1 };
 
 namespace detail {
-
-// An output streambuf that appends to a std::string.
-class StringStreamBuf : public std::streambuf {
-public:
-    explicit StringStreamBuf(std::string& out) : out_(out) {}
-
-protected:
-    std::streamsize xsputn(const char* s, std::streamsize n) override {
-        out_.append(s, static_cast<std::size_t>(n));
-        return n;
-    }
-    int_type overflow(int_type ch) override {
-        if (ch != traits_type::eof()) out_.push_back(static_cast<char>(ch));
-        return ch;
-    }
-
-private:
-    std::string& out_;
-};
 
 constexpr std::uint64_t fnv1a(std::string_view text, std::uint64_t hash = 0xcbf29ce484222325ULL) {
     for (char c : text) {
@@ -68,9 +46,7 @@ public:
 
 template <class T>
 void append_binary(const T& value, std::string& out) {
-    detail::StringStreamBuf buf(out);
-    std::ostream stream(&buf);
-    cereal::BinaryOutputArchive archive(stream);
+    AppendingOutputArchive archive(out);
     archive(value);
 }
 

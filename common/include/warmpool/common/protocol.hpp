@@ -7,12 +7,10 @@
 // each side learns that the other went away.
 #pragma once
 
-#include <cereal/archives/binary.hpp>
 #include <cereal/types/string.hpp>
 #include <cereal/types/vector.hpp>
 #include <cstdint>
 #include <optional>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -122,12 +120,10 @@ struct Frame {
 
 template <class T>
 std::string encode_body(const T& message) {
-    std::ostringstream out;
-    {
-        cereal::BinaryOutputArchive archive(out);
-        archive(message);
-    }
-    return std::move(out).str();
+    std::string out;
+    AppendingOutputArchive archive(out);
+    archive(message);
+    return out;
 }
 
 // Decodes a frame body; an error (never an exception) if it is not a well-formed T. Sizes in
