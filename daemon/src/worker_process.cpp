@@ -171,13 +171,14 @@ private:
             entry.counts[kOutcomeDropped] = batch_items(job, payload);
         }
 
+        // Measured before the done mark, which the supervisor's recycling check (max_rss) follows.
+        if (end - last_rss_ns_ >= kRssIntervalNs) measure_rss();
+        record_->last_run_ns.store(run_ns, std::memory_order_relaxed);
         // Done before no longer running: a supervisor looking between the two stores must see
         // one of them, or it would take the job for one that never started and run it again.
         record_->inbox_done.store(seq + 1, std::memory_order_release);
         record_->running_seq.store(0, std::memory_order_release);
         record_->jobs_done.fetch_add(1, std::memory_order_relaxed);
-        record_->last_run_ns.store(run_ns, std::memory_order_relaxed);
-        if (end - last_rss_ns_ >= kRssIntervalNs) measure_rss();
     }
 
     // Calls a job carries: a batch's item count, else one.
@@ -369,6 +370,8 @@ private:
                 reply.flags = 0;
                 outcome.payload = "cannot store a result of " + std::to_string(body.size()) +
                                   " bytes: " + blob.error().message();
+                // Inline, so it must fit the room the dispatcher reserved for one reply.
+                if (outcome.payload.size() > setup_.inline_max) outcome.payload.resize(setup_.inline_max);
                 body = outcome.payload;
             }
         }
