@@ -1,7 +1,9 @@
 #include "warmpool/client.hpp"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <deque>
 
 #include "session.hpp"
 #include "warmpool/common/clock.hpp"
@@ -26,12 +28,14 @@ std::string control_socket_of(std::string_view pool, const std::string& runtime_
 }
 
 // Splits a batch result payload into items; false if it is malformed or has the wrong count.
-bool parse_batch_results(std::string_view payload, std::size_t expected, std::vector<ItemResult>& out,
-                         std::size_t first) {
+// Hands each item of a batch's result to `read_item`; false if the payload is malformed.
+bool read_batch_results(std::string_view payload, std::size_t expected, std::size_t first,
+                        const Client::ItemReader& read_item) {
     BatchHeader header;
     if (payload.size() < sizeof header) return false;
     std::memcpy(&header, payload.data(), sizeof header);
     if (header.count != expected) return false;
+    // Checked whole before any item is handed over, so a malformed batch fails all of its items.
     std::size_t pos = sizeof header;
     for (std::size_t i = 0; i < expected; ++i) {
         BatchResultItem item;
@@ -39,13 +43,18 @@ bool parse_batch_results(std::string_view payload, std::size_t expected, std::ve
         std::memcpy(&item, payload.data() + pos, sizeof item);
         pos += sizeof item;
         if (payload.size() - pos < item.bytes) return false;
-        ItemResult& result = out[first + i];
-        result.ok = item.status == 0;
-        if (!result.ok) result.error = error_kind_from_code(item.status).value_or(ErrorKind::bad_request);
-        result.value.assign(payload.data() + pos, item.bytes);
         pos += item.bytes;
     }
-    return pos == payload.size();
+    if (pos != payload.size()) return false;
+    pos = sizeof header;
+    for (std::size_t i = 0; i < expected; ++i) {
+        BatchResultItem item;
+        std::memcpy(&item, payload.data() + pos, sizeof item);
+        pos += sizeof item;
+        read_item(first + i, item.status, payload.substr(pos, item.bytes));
+        pos += item.bytes;
+    }
+    return true;
 }
 
 }  // namespace
@@ -113,74 +122,80 @@ RawFuture Client::submit_json(std::string_view function, std::string_view json_a
 
 std::vector<ItemResult> Client::map_json(std::string_view function, const std::vector<std::string>& json_args,
                                          const MapOptions& options) {
-    return map_encoded(function, Encoding::json, 0, json_args.size(),
-                       [&](std::size_t i, std::string& out) { out += json_args[i]; }, options);
+    std::vector<ItemResult> results(json_args.size());
+    map_encoded(
+        function, Encoding::json, 0, json_args.size(),
+        [&](std::size_t i, std::string& out) { out += json_args[i]; },
+        [&](std::size_t i, std::uint16_t status, std::string_view bytes) {
+            ItemResult& result = results[i];
+            result.ok = status == 0;
+            if (!result.ok) result.error = error_kind_from_code(status).value_or(ErrorKind::bad_request);
+            result.value.assign(bytes);
+        },
+        options);
+    return results;
 }
 
-std::vector<ItemResult> Client::map_encoded(std::string_view function, Encoding encoding, std::uint64_t fingerprint,
-                                            std::size_t count, const ItemWriter& write_item,
-                                            const MapOptions& options) {
-    std::vector<ItemResult> results(count);
-    if (count == 0) return results;
+void Client::map_encoded(std::string_view function, Encoding encoding, std::uint64_t fingerprint, std::size_t count,
+                         const ItemWriter& write_item, const ItemReader& read_item, const MapOptions& options) {
+    if (count == 0) return;
     const auto& welcome = session_->welcome();
     const std::size_t workers = std::max<std::size_t>(1, welcome.worker_slots / 2);
     // Enough batches that every worker gets several (so none idles at the end), few enough that
     // the per-batch costs vanish.
     std::size_t chunk = options.chunk_size;
     if (chunk == 0) chunk = std::clamp<std::size_t>(count / (workers * 8), 1, 4096);
-    const std::size_t byte_budget = welcome.inline_max - sizeof(BatchHeader);
+    // A batch's result must fit inline too, or it travels as a blob (a new shared-memory object
+    // each time): results usually take about what their arguments take, plus 4 bytes an item.
+    const std::size_t byte_budget = welcome.inline_max / 2;
+    // Batches in flight: enough to keep every worker's prefetch queue fed while the oldest one's
+    // results are read, few enough that their buffers are reused rather than piling up.
+    const std::size_t window = workers * 8;
 
     struct Batch {
         std::size_t first;
         std::size_t count;
         std::shared_ptr<detail::JobSlot> slot;
     };
-    std::vector<Batch> batches;
-    batches.reserve(count / chunk + 1);
+    std::deque<Batch> in_flight;
     const std::uint32_t flags = kJobBatch | (encoding == Encoding::json ? std::uint32_t{kJobJson} : 0u);
     const std::uint64_t fp = encoding == Encoding::json ? 0 : fingerprint;
 
-    std::string buffer;
-    std::size_t first = 0, in_batch = 0;
-    auto flush = [&] {
-        BatchHeader header{static_cast<std::uint32_t>(in_batch), 0};
-        std::memcpy(buffer.data(), &header, sizeof header);
-        batches.push_back(Batch{first, in_batch, session_->submit(function, flags, fp, buffer, options.call)});
-        first += in_batch;
-        in_batch = 0;
-        buffer.clear();
-    };
-    for (std::size_t i = 0; i < count; ++i) {
-        if (in_batch == 0) buffer.assign(sizeof(BatchHeader), '\0');
-        const std::size_t at = buffer.size();
-        buffer.append(sizeof(std::uint32_t), '\0');
-        write_item(i, buffer);
-        const auto len = static_cast<std::uint32_t>(buffer.size() - at - sizeof(std::uint32_t));
-        std::memcpy(buffer.data() + at, &len, sizeof len);
-        ++in_batch;
-        if (in_batch == chunk || buffer.size() >= byte_budget) flush();
-    }
-    if (in_batch > 0) flush();
-
-    for (auto& batch : batches) {
+    auto finish_oldest = [&] {
+        Batch batch = std::move(in_flight.front());
+        in_flight.pop_front();
         RawFuture future(session_, batch.slot);
         future.wait();
         const detail::JobSlot& slot = *batch.slot;
         if (slot.status != 0) {
-            const ErrorKind kind = error_kind_from_code(slot.status).value_or(ErrorKind::bad_request);
-            for (std::size_t i = 0; i < batch.count; ++i) {
-                results[batch.first + i] = ItemResult{false, kind, slot.payload};
-            }
-            continue;
+            for (std::size_t i = 0; i < batch.count; ++i) read_item(batch.first + i, slot.status, slot.payload);
+            return;
         }
-        if (!parse_batch_results(slot.payload, batch.count, results, batch.first)) {
-            for (std::size_t i = 0; i < batch.count; ++i) {
-                results[batch.first + i] = ItemResult{false, ErrorKind::bad_request, "malformed batch result"};
-            }
+        if (!read_batch_results(slot.payload, batch.count, batch.first, read_item)) {
+            const auto bad = static_cast<std::uint16_t>(ErrorKind::bad_request);
+            for (std::size_t i = 0; i < batch.count; ++i) read_item(batch.first + i, bad, "malformed batch result");
         }
-        batch.slot.reset();  // free each batch's bytes as soon as they are copied out
+    };
+
+    std::string buffer;
+    std::size_t next = 0;
+    while (next < count) {
+        if (in_flight.size() >= window) finish_oldest();
+        const std::size_t first = next;
+        buffer.assign(sizeof(BatchHeader), '\0');
+        while (next < count && next - first < chunk && buffer.size() < byte_budget) {
+            const std::size_t at = buffer.size();
+            buffer.append(sizeof(std::uint32_t), '\0');
+            write_item(next, buffer);
+            const auto len = static_cast<std::uint32_t>(buffer.size() - at - sizeof(std::uint32_t));
+            std::memcpy(buffer.data() + at, &len, sizeof len);
+            ++next;
+        }
+        BatchHeader header{static_cast<std::uint32_t>(next - first), 0};
+        std::memcpy(buffer.data(), &header, sizeof header);
+        in_flight.push_back(Batch{first, next - first, session_->submit(function, flags, fp, buffer, options.call)});
     }
-    return results;
+    while (!in_flight.empty()) finish_oldest();
 }
 
 std::string admin_command(std::string_view pool, const std::string& runtime_dir, const std::string& command) {

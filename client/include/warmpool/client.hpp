@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -74,19 +75,26 @@ public:
     // failed item's error is thrown (after every batch has finished).
     template <class R, class A>
     std::vector<R> map(std::string_view function, const std::vector<A>& inputs, const MapOptions& options = {}) {
-        std::vector<ItemResult> items = map_encoded(
+        std::vector<R> results(inputs.size());
+        std::optional<JobError> first_error;
+        map_encoded(
             function, Encoding::binary, type_fingerprint<R, A>(), inputs.size(),
-            [&](std::size_t i, std::string& out) { append_binary(inputs[i], out); }, options);
-        std::vector<R> results;
-        results.reserve(items.size());
-        for (auto& item : items) {
-            if (!item.ok) throw JobError(item.error, item.value);
-            try {
-                results.push_back(from_binary<R>(item.value));
-            } catch (const DecodeError& e) {
-                throw JobError(ErrorKind::type_mismatch, std::string("cannot decode a result: ") + e.what());
-            }
-        }
+            [&](std::size_t i, std::string& out) { append_binary(inputs[i], out); },
+            [&](std::size_t i, std::uint16_t status, std::string_view bytes) {
+                if (first_error) return;
+                if (status != 0) {
+                    first_error.emplace(error_kind_from_code(status).value_or(ErrorKind::bad_request),
+                                        std::string(bytes));
+                    return;
+                }
+                try {
+                    results[i] = from_binary<R>(bytes);
+                } catch (const DecodeError& e) {
+                    first_error.emplace(ErrorKind::type_mismatch, std::string("cannot decode a result: ") + e.what());
+                }
+            },
+            options);
+        if (first_error) throw *first_error;
         return results;
     }
 
@@ -98,9 +106,14 @@ public:
     // Low level: an already-encoded argument. fingerprint 0 skips the type check.
     RawFuture submit_encoded(std::string_view function, Encoding encoding, std::uint64_t fingerprint,
                              std::string payload, const CallOptions& options = {});
+    // Low level map: write_item appends item i's encoded argument; read_item receives item i's
+    // outcome (status 0 and the encoded result, or an ErrorKind code and the message), batch by
+    // batch in input order. Only a bounded window of batches is in flight at once, so memory
+    // stays flat however many items there are.
     using ItemWriter = std::function<void(std::size_t index, std::string& out)>;
-    std::vector<ItemResult> map_encoded(std::string_view function, Encoding encoding, std::uint64_t fingerprint,
-                                        std::size_t count, const ItemWriter& write_item, const MapOptions& options);
+    using ItemReader = std::function<void(std::size_t index, std::uint16_t status, std::string_view bytes)>;
+    void map_encoded(std::string_view function, Encoding encoding, std::uint64_t fingerprint, std::size_t count,
+                     const ItemWriter& write_item, const ItemReader& read_item, const MapOptions& options);
 
     const std::string& pool_name() const;
     pid_t supervisor_pid() const;
