@@ -186,12 +186,10 @@ bool Session::try_become_drainer() {
 }
 
 void Session::stop_draining() {
-    {
-        std::lock_guard lock(mu_);
-        draining_ = false;
-        last_drain_ns_ = monotonic_ns();
-    }
-    cv_.notify_all();  // a waiter may take over
+    std::lock_guard lock(mu_);
+    draining_ = false;
+    last_drain_ns_ = monotonic_ns();
+    if (waiters_ > 0) cv_.notify_all();  // one of them may take over
 }
 
 bool Session::wait(JobSlot& slot, std::int64_t deadline_ns) {
@@ -206,12 +204,14 @@ bool Session::wait(JobSlot& slot, std::int64_t deadline_ns) {
             lock.lock();
             draining_ = false;
             last_drain_ns_ = monotonic_ns();
-            cv_.notify_all();
+            if (waiters_ > 0) cv_.notify_all();  // one of them may take over
             continue;
         }
         auto limit = std::chrono::nanoseconds(deadline_ns >= 0 ? std::min(deadline_ns - now, kLivenessCheckNs)
                                                                : kLivenessCheckNs);
+        ++waiters_;
         cv_.wait_for(lock, limit);
+        --waiters_;
     }
     return true;
 }
@@ -323,15 +323,15 @@ void Session::deliver(const ReplyRecord& reply, std::span<const std::byte> paylo
     } else {
         slot->payload.assign(reinterpret_cast<const char*>(payload.data()), payload.size());
     }
-    {
-        std::lock_guard lock(mu_);
-        if (slot->cancel_requested && slot->status == 0) {
-            slot->status = static_cast<std::uint16_t>(ErrorKind::cancelled);
-            slot->payload = "cancelled while running; its result was dropped";
-        }
-        slot->done.store(true, std::memory_order_release);
+    std::lock_guard lock(mu_);
+    if (slot->cancel_requested && slot->status == 0) {
+        slot->status = static_cast<std::uint16_t>(ErrorKind::cancelled);
+        slot->payload = "cancelled while running; its result was dropped";
     }
-    cv_.notify_all();
+    slot->done.store(true, std::memory_order_release);
+    // Only threads blocked in wait() need telling; waking the condition variable for nobody
+    // would still cost a system call per job.
+    if (waiters_ > 0) cv_.notify_all();
 }
 
 bool Session::check_alive() {
@@ -389,7 +389,7 @@ void Session::background_loop() {
         lock.lock();
         draining_ = false;
         last_drain_ns_ = monotonic_ns();
-        cv_.notify_all();
+        if (waiters_ > 0) cv_.notify_all();
     }
 }
 

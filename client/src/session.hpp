@@ -86,6 +86,7 @@ private:
     std::condition_variable cv_;
     std::unordered_map<std::uint64_t, std::shared_ptr<JobSlot>> jobs_;
     bool draining_ = false;
+    unsigned waiters_ = 0;  // threads blocked in wait() on cv_
     bool lost_ = false;
     bool stopping_ = false;
     std::string lost_reason_;
