@@ -680,12 +680,12 @@ TEST(ProtocolSocket, LargestFrameCrossesASocketIntact) {
     big.message = std::string(kMaxFrameBody - 64, 'q');
     const std::size_t body = encode_body(big).size();
     ASSERT_LE(body, kMaxFrameBody);
-    const pid_t writer = ::fork();  // the frame may exceed the socket buffer: write concurrently
-    if (writer == 0) ::_exit(send_message(pair.a.get(), big).ok() ? 0 : 1);
+    // The frame may exceed the socket buffer: write it from another process while we read.
+    testing::Child writer = testing::Child::start([&] { return send_message(pair.a.get(), big).ok() ? 0 : 1; });
     auto frame = receive_frame(pair.b.get(), 5000);
-    int status = 0;
-    ::waitpid(writer, &status, 0);
-    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    const std::optional<int> status = writer.wait(std::chrono::seconds(5));
+    ASSERT_TRUE(status.has_value()) << "the writer did not finish";
+    EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0);
     ASSERT_TRUE(frame.ok()) << frame.error().message();
     ASSERT_TRUE(frame.value().has_value());
     expect_decodes_to(*frame.value(), big);
