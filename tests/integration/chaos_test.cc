@@ -38,6 +38,7 @@
 #include <vector>
 
 #include "child_process.hpp"
+#include "shared_value.hpp"
 #include "jobs/example_types.hpp"
 #include "test_pool.hpp"
 #include "warmpool/client.hpp"
@@ -48,6 +49,7 @@ namespace {
 
 using nlohmann::json;
 using testing::Child;
+using testing::Shared;
 using testing::TestPool;
 using Pair = std::pair<std::int64_t, std::int64_t>;
 using namespace std::chrono_literals;
@@ -181,25 +183,6 @@ struct ChaosShared {
 };
 static_assert(std::atomic<std::uint64_t>::is_always_lock_free);
 
-// A T in an anonymous MAP_SHARED mapping, visible to every child forked after it was made.
-template <class T>
-class Shared {
-public:
-    Shared() {
-        void* p =
-            ::mmap(nullptr, sizeof(T), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-        if (p == MAP_FAILED) throw std::runtime_error("mmap failed");
-        value_ = new (p) T();
-    }
-    ~Shared() { ::munmap(value_, sizeof(T)); }
-    Shared(const Shared&) = delete;
-    Shared& operator=(const Shared&) = delete;
-    T* get() const { return value_; }
-    T* operator->() const { return value_; }
-
-private:
-    T* value_ = nullptr;
-};
 
 void write_report(const std::string& path, const json& report) {
     {

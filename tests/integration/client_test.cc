@@ -13,12 +13,14 @@
 
 #include "jobs/classic_workloads.hpp"
 #include "jobs/example_types.hpp"
+#include "expect_job_error.hpp"
 #include "test_pool.hpp"
 #include "warmpool/client.hpp"
 
 namespace warmpool {
 namespace {
 
+using testing::expect_job_error;
 using testing::TestPool;
 using Pair = std::pair<std::int64_t, std::int64_t>;
 using namespace std::chrono_literals;
@@ -28,16 +30,6 @@ const std::vector<Pair> kClassicPairs = {
     {2293129, 1020491}, {1281238, 2273782}, {3823812, 4237281}, {3812741, 4729139}, {1292391, 2123811}};
 const std::vector<std::int64_t> kClassicGcds = {1, 1, 5, 1, 32, 1, 14, 9, 1, 9};
 
-template <class F>
-JobError expect_job_error(F&& f) {
-    try {
-        f();
-    } catch (const JobError& e) {
-        return e;
-    }
-    ADD_FAILURE() << "expected a JobError";
-    return JobError(ErrorKind::bad_request, "none");
-}
 
 void expect_serving(Client& client) {
     EXPECT_EQ(client.call<std::int64_t>("gcd", Pair{12, 18}), 6);

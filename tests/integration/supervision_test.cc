@@ -30,7 +30,9 @@
 #include <vector>
 
 #include "child_process.hpp"
+#include "shared_value.hpp"
 #include "jobs/example_types.hpp"
+#include "expect_job_error.hpp"
 #include "test_pool.hpp"
 #include "warmpool/client.hpp"
 #include "warmpool/common/shm_layout.hpp"
@@ -41,6 +43,8 @@ namespace {
 using nlohmann::json;
 using testing::Child;
 using testing::CommandResult;
+using testing::expect_job_error;
+using testing::Shared;
 using testing::TestPool;
 using testing::wait_until;
 using Pair = std::pair<std::int64_t, std::int64_t>;
@@ -60,16 +64,6 @@ TestPool::Options pool_options(unsigned workers, std::vector<std::string> args =
     return options;
 }
 
-template <class F>
-JobError expect_job_error(F&& f) {
-    try {
-        f();
-    } catch (const JobError& e) {
-        return e;
-    }
-    ADD_FAILURE() << "expected a JobError";
-    return JobError(ErrorKind::bad_request, "none");
-}
 
 bool contains(const std::string& text, const std::string& part) {
     return text.find(part) != std::string::npos;
@@ -214,25 +208,6 @@ private:
     std::string dir_;
 };
 
-// A T in an anonymous MAP_SHARED mapping, visible to children forked after it was made.
-template <class T>
-class Shared {
-public:
-    Shared() {
-        void* p =
-            ::mmap(nullptr, sizeof(T), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-        if (p == MAP_FAILED) throw std::runtime_error("mmap failed");
-        value_ = new (p) T();
-    }
-    ~Shared() { ::munmap(value_, sizeof(T)); }
-    Shared(const Shared&) = delete;
-    Shared& operator=(const Shared&) = delete;
-    T* operator->() const { return value_; }
-    T* get() const { return value_; }
-
-private:
-    T* value_ = nullptr;
-};
 
 // Polls the status socket from a thread while a test runs: the fewest ready workers seen, and
 // whether a worker was ever seen holding a job before it finished initialising.
