@@ -117,7 +117,8 @@ int ChildProcess::wait() {
 
 Pipe Pipe::create() {
     int fds[2];
-    if (::pipe2(fds, O_CLOEXEC) != 0) throw std::system_error(errno, std::generic_category(), "pipe2");
+    if (::pipe2(fds, O_CLOEXEC) != 0)
+        throw std::system_error(errno, std::generic_category(), "pipe2");
     return Pipe{UniqueFd(fds[0]), UniqueFd(fds[1])};
 }
 
@@ -129,7 +130,8 @@ namespace {
 bool read_line(int fd, Clock::time_point deadline, std::string& line) {
     line.clear();
     for (;;) {
-        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+        const auto left =
+            std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
         if (left.count() <= 0) throw Failure("a client child was not ready in time");
         pollfd p{fd, POLLIN, 0};
         const int ready = ::poll(&p, 1, static_cast<int>(left.count()));
@@ -192,9 +194,8 @@ ClientsFigures run_clients(const std::vector<std::string>& argv, int clients,
     }
     barrier.read.reset();
 
-    const auto deadline =
-        Clock::now() + std::chrono::duration_cast<Clock::duration>(
-                           std::chrono::duration<double>(ready_timeout_s));
+    const auto deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(
+                                             std::chrono::duration<double>(ready_timeout_s));
     std::string line;
     for (auto& r : running) {
         if (!read_line(r.out.get(), deadline, line) || line != "ready") {

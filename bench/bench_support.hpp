@@ -45,7 +45,7 @@ struct Result {
     std::string system;
     std::string scenario;
     std::vector<std::pair<std::string, double>> metrics;  // numbers, in print order
-    std::map<std::string, std::string> params;           // how it was measured
+    std::map<std::string, std::string> params;            // how it was measured
     std::string command;                                  // repeats exactly this measurement
 };
 void print_result(const Result& result, bool json);
@@ -116,7 +116,7 @@ struct ClassicParams {
     std::int64_t gcd_pairs = 10;  // how many of the ten classic pairs
     std::int64_t md5_jobs = 8;
     std::int64_t md5_rounds = 1'000'000;
-    std::int64_t triple_n = 40;   // the jobs use n, n-2, n-4, ...
+    std::int64_t triple_n = 40;  // the jobs use n, n-2, n-4, ...
     std::int64_t triple_jobs = 4;
 };
 

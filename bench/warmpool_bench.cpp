@@ -126,7 +126,8 @@ private:
 };
 
 // The command line that repeats one scenario against the same pool.
-std::string repeat_command(const Settings& s, const std::string& scenario, const std::string& extra) {
+std::string repeat_command(const Settings& s, const std::string& scenario,
+                           const std::string& extra) {
     std::string cmd = shell_quote(s.program);
     if (!s.pool.empty()) cmd += " --pool " + shell_quote(s.pool);
     if (!s.runtime_dir.empty()) cmd += " --runtime-dir " + shell_quote(s.runtime_dir);
@@ -169,10 +170,12 @@ void roundtrip(warmpool::Client& pool, const Settings& s, Watchdog& dog) {
     }
     std::sort(us.begin(), us.end());
     const double mean = std::accumulate(us.begin(), us.end(), 0.0) / static_cast<double>(us.size());
-    Result r = make_result(s, "roundtrip",
-                           " --count " + std::to_string(n) + " --warmup " + std::to_string(s.warmup));
-    r.metrics = {{"p50_us", percentile(us, 0.50)}, {"p90_us", percentile(us, 0.90)},
-                 {"p99_us", percentile(us, 0.99)}, {"max_us", us.back()},
+    Result r = make_result(
+        s, "roundtrip", " --count " + std::to_string(n) + " --warmup " + std::to_string(s.warmup));
+    r.metrics = {{"p50_us", percentile(us, 0.50)},
+                 {"p90_us", percentile(us, 0.90)},
+                 {"p99_us", percentile(us, 0.99)},
+                 {"max_us", us.back()},
                  {"mean_us", mean}};
     r.params = {{"count", std::to_string(n)}};
     print_result(r, s.json);
@@ -207,7 +210,8 @@ void inflight(warmpool::Client& pool, const Settings& s, Watchdog& dog) {
     const auto window = static_cast<std::size_t>(std::max<std::int64_t>(1, s.window));
     std::size_t peak = 0;
     const auto start = Clock::now();
-    echo_window(pool, window, dog, [n](std::int64_t i) { return i < n; }, &peak);
+    echo_window(
+        pool, window, dog, [n](std::int64_t i) { return i < n; }, &peak);
     const double elapsed = seconds_since(start);
     Result r = make_result(s, "inflight",
                            " --count " + std::to_string(n) + " --window " + std::to_string(window));
@@ -247,7 +251,9 @@ void map(warmpool::Client& pool, const Settings& s, Watchdog& dog) {
 void payload(warmpool::Client& pool, const Settings& s, Watchdog& dog) {
     std::mt19937_64 random(42);
     std::string sizes;
-    Result r;
+    for (const std::int64_t mib : s.payload_mib) sizes += " --payload-mib " + std::to_string(mib);
+    Result r = make_result(s, "payload", sizes + " --reps " + std::to_string(s.reps));
+    r.params = {{"reps", std::to_string(s.reps)}};
     for (const std::int64_t mib : s.payload_mib) {
         const auto bytes = static_cast<std::size_t>(mib) << 20;
         std::string blob(bytes, '\0');
@@ -275,12 +281,8 @@ void payload(warmpool::Client& pool, const Settings& s, Watchdog& dog) {
         // median repetition.
         r.metrics.emplace_back("gbps_" + std::to_string(mib) + "mib",
                                static_cast<double>(bytes) / percentile(seconds, 0.5) / 1e9);
-        sizes += " --payload-mib " + std::to_string(mib);
     }
-    Result full = make_result(s, "payload", sizes + " --reps " + std::to_string(s.reps));
-    full.metrics = std::move(r.metrics);
-    full.params = {{"reps", std::to_string(s.reps)}};
-    print_result(full, s.json);
+    print_result(r, s.json);
 }
 
 // The child side of "clients": connect, wait for the release, keep `window` jobs in flight for
@@ -299,10 +301,15 @@ void client(warmpool::Client& pool, const Settings& s, Watchdog& dog) {
 }
 
 void clients(warmpool::Client&, const Settings& s, Watchdog& dog) {
-    std::vector<std::string> argv = {self_executable(),     "--scenario",
-                                     "client",              "--seconds",
-                                     std::to_string(s.seconds), "--window",
-                                     std::to_string(s.window)};
+    std::vector<std::string> argv = {self_executable(),
+                                     "--scenario",
+                                     "client",
+                                     "--seconds",
+                                     std::to_string(s.seconds),
+                                     "--window",
+                                     std::to_string(s.window),
+                                     "--stall-seconds",
+                                     std::to_string(s.stall_seconds)};
     if (!s.pool.empty()) argv.insert(argv.end(), {"--pool", s.pool});
     if (!s.runtime_dir.empty()) argv.insert(argv.end(), {"--runtime-dir", s.runtime_dir});
     dog.waiting_on("one client process");
@@ -318,7 +325,8 @@ void clients(warmpool::Client&, const Settings& s, Watchdog& dog) {
                  {"total_jobs_per_s", many.total_jobs_per_s},
                  {"vs_one_client", many.total_jobs_per_s / one.total_jobs_per_s},
                  {"fairness", many.fairness}};
-    r.params = {{"clients", std::to_string(s.clients)}, {"seconds", std::to_string(s.seconds)},
+    r.params = {{"clients", std::to_string(s.clients)},
+                {"seconds", std::to_string(s.seconds)},
                 {"window", std::to_string(s.window)}};
     print_result(r, s.json);
 }
@@ -337,12 +345,12 @@ std::vector<std::string> run_pooled(warmpool::Client& pool, const char* function
 void classic(warmpool::Client& pool, const Settings& s, Watchdog& dog) {
     namespace ex = warmpool::examples;
     const ClassicParams& p = s.classic;
-    Result r = make_result(
-        s, "classic",
-        " --gcd-pairs " + std::to_string(p.gcd_pairs) + " --md5-jobs " +
-            std::to_string(p.md5_jobs) + " --md5-rounds " + std::to_string(p.md5_rounds) +
-            " --triple-n " + std::to_string(p.triple_n) + " --triple-jobs " +
-            std::to_string(p.triple_jobs));
+    Result r =
+        make_result(s, "classic",
+                    " --gcd-pairs " + std::to_string(p.gcd_pairs) + " --md5-jobs " +
+                        std::to_string(p.md5_jobs) + " --md5-rounds " +
+                        std::to_string(p.md5_rounds) + " --triple-n " + std::to_string(p.triple_n) +
+                        " --triple-jobs " + std::to_string(p.triple_jobs));
     double serial_total = 0, pooled_total = 0;
     auto record = [&](const std::string& name, const ClassicTiming& t) {
         r.metrics.emplace_back("speedup_" + name, t.serial_s / t.pooled_s);
@@ -482,9 +490,8 @@ int main(int argc, char** argv) {
         }
     }
     if (!s.json) {
-        std::printf("# pool '%s', supervisor pid %d, %u worker slots\n",
-                    pool->pool_name().c_str(), static_cast<int>(pool->supervisor_pid()),
-                    pool->worker_slots());
+        std::printf("# pool '%s', supervisor pid %d, %u worker slots\n", pool->pool_name().c_str(),
+                    static_cast<int>(pool->supervisor_pid()), pool->worker_slots());
     }
 
     using Scenario = void (*)(warmpool::Client&, const Settings&, Watchdog&);

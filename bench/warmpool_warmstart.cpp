@@ -19,7 +19,8 @@ int main(int argc, char** argv) {
     }
     const std::int64_t jobs = argc == 4 ? std::atoll(argv[3]) : 10;
     try {
-        auto pool = warmpool::Client::connect(argv[1], warmpool::ClientOptions{argv[2], "warmstart", 5000});
+        auto pool =
+            warmpool::Client::connect(argv[1], warmpool::ClientOptions{argv[2], "warmstart", 5000});
         for (std::int64_t i = 0; i < jobs; ++i) {
             if (pool.call<std::int64_t>("echo", i) != i) {
                 std::fprintf(stderr, "warmstart: echo(%lld) returned something else\n",

@@ -75,8 +75,8 @@ gearman_return_t store_result(gearman_task_st* task) {
 ClientPtr connect(const Settings& s) {
     ClientPtr client(gearman_client_create(nullptr));
     if (!client) throw Failure("gearman_client_create failed");
-    if (gearman_client_add_server(client.get(), s.host.c_str(),
-                                  static_cast<in_port_t>(s.port)) != GEARMAN_SUCCESS) {
+    if (gearman_client_add_server(client.get(), s.host.c_str(), static_cast<in_port_t>(s.port)) !=
+        GEARMAN_SUCCESS) {
         throw Failure(std::string("gearman_client_add_server: ") +
                       gearman_client_error(client.get()));
     }
@@ -107,7 +107,8 @@ std::string int_bytes(std::int64_t value) {
 std::int64_t echo_int(gearman_client_st* client, std::int64_t value) {
     const std::string back = call(client, "echo", &value, sizeof value);
     std::int64_t got = -1;
-    if (back.size() != sizeof got) throw Failure("echo returned " + std::to_string(back.size()) + " bytes");
+    if (back.size() != sizeof got)
+        throw Failure("echo returned " + std::to_string(back.size()) + " bytes");
     std::memcpy(&got, back.data(), sizeof got);
     if (got != value) {
         throw Failure("echo returned " + std::to_string(got) + " for " + std::to_string(value));
@@ -132,7 +133,8 @@ std::vector<std::string> run_batch(gearman_client_st* client, const char* functi
             gearman_client_add_task(client, nullptr, &results[i], function, nullptr,
                                     workloads[i].data(), workloads[i].size(), &ret);
         if (task == nullptr || ret != GEARMAN_SUCCESS) {
-            throw Failure(std::string("add_task ") + function + ": " + gearman_client_error(client));
+            throw Failure(std::string("add_task ") + function + ": " +
+                          gearman_client_error(client));
         }
         tasks.push_back(task);
     }
@@ -141,8 +143,8 @@ std::vector<std::string> run_batch(gearman_client_st* client, const char* functi
     }
     for (gearman_task_st* task : tasks) {
         if (gearman_task_return(task) != GEARMAN_SUCCESS) {
-            throw Failure(std::string(function) + " task failed: " +
-                          gearman_strerror(gearman_task_return(task)));
+            throw Failure(std::string(function) +
+                          " task failed: " + gearman_strerror(gearman_task_return(task)));
         }
     }
     return results;
@@ -196,10 +198,12 @@ void roundtrip(gearman_client_st* client, const Settings& s) {
     }
     std::sort(us.begin(), us.end());
     const double mean = std::accumulate(us.begin(), us.end(), 0.0) / static_cast<double>(us.size());
-    Result r = make_result(s, "roundtrip",
-                           " --count " + std::to_string(n) + " --warmup " + std::to_string(s.warmup));
-    r.metrics = {{"p50_us", percentile(us, 0.50)}, {"p90_us", percentile(us, 0.90)},
-                 {"p99_us", percentile(us, 0.99)}, {"max_us", us.back()},
+    Result r = make_result(
+        s, "roundtrip", " --count " + std::to_string(n) + " --warmup " + std::to_string(s.warmup));
+    r.metrics = {{"p50_us", percentile(us, 0.50)},
+                 {"p90_us", percentile(us, 0.90)},
+                 {"p99_us", percentile(us, 0.99)},
+                 {"max_us", us.back()},
                  {"mean_us", mean}};
     r.params = {{"count", std::to_string(n)}};
     print_result(r, s.json);
@@ -255,19 +259,26 @@ void client_child(gearman_client_st* client, const Settings& s) {
     client_ready_and_wait();
     const double start = monotonic_seconds();
     const double stop_at = start + s.seconds;
-    const std::int64_t jobs = echo_batches(client, std::max<std::int64_t>(1, s.window), [&](std::int64_t i) {
-        return (i & 255) != 0 || monotonic_seconds() < stop_at;
-    });
+    const std::int64_t jobs = echo_batches(
+        client, std::max<std::int64_t>(1, s.window),
+        [&](std::int64_t i) { return (i & 255) != 0 || monotonic_seconds() < stop_at; });
     client_report(jobs, start, monotonic_seconds());
 }
 
 void clients(gearman_client_st*, const Settings& s) {
-    const std::vector<std::string> argv = {
-        self_executable(), "--host",   s.host,
-        "--port",          std::to_string(s.port), "--scenario",
-        "client",          "--seconds", std::to_string(s.seconds),
-        "--window",        std::to_string(s.window), "--stall-seconds",
-        std::to_string(s.stall_seconds)};
+    const std::vector<std::string> argv = {self_executable(),
+                                           "--host",
+                                           s.host,
+                                           "--port",
+                                           std::to_string(s.port),
+                                           "--scenario",
+                                           "client",
+                                           "--seconds",
+                                           std::to_string(s.seconds),
+                                           "--window",
+                                           std::to_string(s.window),
+                                           "--stall-seconds",
+                                           std::to_string(s.stall_seconds)};
     const ClientsFigures one = run_clients(argv, 1, 30);
     const ClientsFigures many = run_clients(argv, s.clients, 30);
     Result r = make_result(s, "clients",
@@ -277,19 +288,20 @@ void clients(gearman_client_st*, const Settings& s) {
                  {"total_jobs_per_s", many.total_jobs_per_s},
                  {"vs_one_client", many.total_jobs_per_s / one.total_jobs_per_s},
                  {"fairness", many.fairness}};
-    r.params = {{"clients", std::to_string(s.clients)}, {"seconds", std::to_string(s.seconds)},
+    r.params = {{"clients", std::to_string(s.clients)},
+                {"seconds", std::to_string(s.seconds)},
                 {"window", std::to_string(s.window)}};
     print_result(r, s.json);
 }
 
 void classic(gearman_client_st* client, const Settings& s) {
     const ClassicParams& p = s.classic;
-    Result r = make_result(
-        s, "classic",
-        " --gcd-pairs " + std::to_string(p.gcd_pairs) + " --md5-jobs " +
-            std::to_string(p.md5_jobs) + " --md5-rounds " + std::to_string(p.md5_rounds) +
-            " --triple-n " + std::to_string(p.triple_n) + " --triple-jobs " +
-            std::to_string(p.triple_jobs));
+    Result r =
+        make_result(s, "classic",
+                    " --gcd-pairs " + std::to_string(p.gcd_pairs) + " --md5-jobs " +
+                        std::to_string(p.md5_jobs) + " --md5-rounds " +
+                        std::to_string(p.md5_rounds) + " --triple-n " + std::to_string(p.triple_n) +
+                        " --triple-jobs " + std::to_string(p.triple_jobs));
     double serial_total = 0, pooled_total = 0;
     // Each workload: the serial computation and the texts the worker is sent.
     auto run = [&](const std::string& name, const std::vector<std::string>& workloads,
@@ -310,19 +322,23 @@ void classic(gearman_client_st* client, const Settings& s) {
     };
 
     std::vector<std::string> gcd_work;
-    for (const auto& [a, b] : classic_gcd_inputs(p)) gcd_work.push_back(std::to_string(a) + " " + std::to_string(b));
+    for (const auto& [a, b] : classic_gcd_inputs(p))
+        gcd_work.push_back(std::to_string(a) + " " + std::to_string(b));
     run("gcd", gcd_work, [](const std::string& w) {
         const auto space = w.find(' ');
-        return std::to_string(ex::brute_force_gcd(std::stoll(w.substr(0, space)), std::stoll(w.substr(space + 1))));
+        return std::to_string(
+            ex::brute_force_gcd(std::stoll(w.substr(0, space)), std::stoll(w.substr(space + 1))));
     });
 
     const std::vector<std::string> md5_work(static_cast<std::size_t>(p.md5_jobs),
                                             std::to_string(p.md5_rounds) + " Hello World");
-    run("md5_chain", md5_work, [&](const std::string&) { return ex::md5_chain("Hello World", p.md5_rounds); });
+    run("md5_chain", md5_work,
+        [&](const std::string&) { return ex::md5_chain("Hello World", p.md5_rounds); });
 
     std::vector<std::string> triple_work;
     for (const std::int64_t n : classic_triple_inputs(p)) triple_work.push_back(std::to_string(n));
-    run("triple_product", triple_work, [](const std::string& w) { return triple_text(std::stoll(w)); });
+    run("triple_product", triple_work,
+        [](const std::string& w) { return triple_text(std::stoll(w)); });
 
     r.metrics.emplace_back("speedup_total", serial_total / pooled_total);
     r.params = {{"gcd_pairs", std::to_string(p.gcd_pairs)},
@@ -341,14 +357,17 @@ int main(int argc, char** argv) {
     CLI::App app{"gearman-bench: the Gearman peer of warmpool-bench"};
     app.add_option("--host", s.host, "gearmand address")->capture_default_str();
     app.add_option("--port", s.port, "gearmand port")->required()->check(CLI::Range(1, 65535));
-    app.add_option("--scenario", s.scenario, "roundtrip, inflight, payload, clients, classic or all")
-        ->check(CLI::IsMember({"roundtrip", "inflight", "payload", "clients", "classic", "client", "all"}))
+    app.add_option("--scenario", s.scenario,
+                   "roundtrip, inflight, payload, clients, classic or all")
+        ->check(CLI::IsMember(
+            {"roundtrip", "inflight", "payload", "clients", "classic", "client", "all"}))
         ->capture_default_str();
     app.add_flag("--json", s.json, "Print each result as one JSON object per line");
     app.add_option("--count", s.count, "Jobs for roundtrip/inflight (default 20000 / 200000)")
         ->check(CLI::Range(std::int64_t{1}, std::int64_t{1} << 32));
     app.add_option("--warmup", s.warmup, "roundtrip: untimed calls first")->capture_default_str();
-    app.add_option("--window", s.window, "inflight, clients: tasks per batch")->capture_default_str();
+    app.add_option("--window", s.window, "inflight, clients: tasks per batch")
+        ->capture_default_str();
     app.add_option("--payload-mib", s.payload_mib, "payload: sizes in MiB (repeatable)")
         ->check(CLI::Range(std::int64_t{1}, std::int64_t{1024}));
     app.add_option("--reps", s.reps, "payload: timed repetitions per size (the median counts)")
@@ -397,9 +416,11 @@ int main(int argc, char** argv) {
         }
     }
     using Scenario = void (*)(gearman_client_st*, const Settings&);
-    const std::vector<std::pair<std::string, Scenario>> scenarios = {
-        {"roundtrip", roundtrip}, {"inflight", inflight}, {"payload", payload},
-        {"clients", clients},     {"classic", classic}};
+    const std::vector<std::pair<std::string, Scenario>> scenarios = {{"roundtrip", roundtrip},
+                                                                     {"inflight", inflight},
+                                                                     {"payload", payload},
+                                                                     {"clients", clients},
+                                                                     {"classic", classic}};
     int rc = 0;
     for (const auto& [name, run] : scenarios) {
         if (s.scenario != "all" && s.scenario != name) continue;

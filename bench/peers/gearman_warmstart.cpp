@@ -19,9 +19,9 @@ int main(int argc, char** argv) {
     const std::int64_t jobs = argc == 4 ? std::atoll(argv[3]) : 10;
     std::unique_ptr<gearman_client_st, void (*)(gearman_client_st*)> client(
         gearman_client_create(nullptr), gearman_client_free);
-    if (!client || gearman_client_add_server(client.get(), argv[1],
-                                             static_cast<in_port_t>(std::atoi(argv[2]))) !=
-                       GEARMAN_SUCCESS) {
+    if (!client ||
+        gearman_client_add_server(client.get(), argv[1],
+                                  static_cast<in_port_t>(std::atoi(argv[2]))) != GEARMAN_SUCCESS) {
         std::fprintf(stderr, "warmstart: cannot set up a gearman client\n");
         return 1;
     }
@@ -33,7 +33,8 @@ int main(int argc, char** argv) {
             gearman_client_do(client.get(), "echo", nullptr, &i, sizeof i, &size, &ret), std::free);
         std::int64_t back = -1;
         if (ret != GEARMAN_SUCCESS || size != sizeof back || !result) {
-            std::fprintf(stderr, "warmstart: echo failed: %s\n", gearman_client_error(client.get()));
+            std::fprintf(stderr, "warmstart: echo failed: %s\n",
+                         gearman_client_error(client.get()));
             return 1;
         }
         std::memcpy(&back, result.get(), sizeof back);

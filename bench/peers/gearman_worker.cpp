@@ -145,9 +145,9 @@ int main(int argc, char** argv) {
         const char* name;
         gearman_worker_fn* fn;
     };
-    for (const Function& f : {Function{"echo", echo}, Function{"gcd", gcd},
-                              Function{"md5_chain", md5_chain},
-                              Function{"triple_product", triple_product}}) {
+    for (const Function& f :
+         {Function{"echo", echo}, Function{"gcd", gcd}, Function{"md5_chain", md5_chain},
+          Function{"triple_product", triple_product}}) {
         if (gearman_worker_add_function(worker.get(), f.name, 0, f.fn, nullptr) !=
             GEARMAN_SUCCESS) {
             std::fprintf(stderr, "gearman-bench-worker: %s\n", gearman_worker_error(worker.get()));
