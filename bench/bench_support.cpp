@@ -12,8 +12,10 @@
 #include <climits>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <ctime>
 #include <nlohmann/json.hpp>
+#include <random>
 #include <sstream>
 #include <system_error>
 
@@ -228,6 +230,45 @@ ClientsFigures run_clients(const std::vector<std::string>& argv, int clients,
     figures.total_jobs_per_s = static_cast<double>(figures.jobs) / (last_end - first_start);
     figures.fairness = slowest / fastest;
     return figures;
+}
+
+// ---------------------------------------------------------------------------------------------
+
+std::string random_blob(std::size_t bytes) {
+    std::mt19937_64 random(42);
+    std::string blob(bytes, '\0');
+    for (std::size_t i = 0; i + 8 <= bytes; i += 8) {
+        const std::uint64_t word = random();
+        std::memcpy(blob.data() + i, &word, 8);
+    }
+    return blob;
+}
+
+std::vector<PayloadRun> time_payload_runs(std::int64_t reps, double budget_s,
+                                          const std::function<double()>& echo_once) {
+    const double warmup = echo_once();
+    if (budget_s > 0 && warmup > budget_s) return {PayloadRun{warmup, true}};
+    std::vector<PayloadRun> runs;
+    double spent = 0;
+    for (std::int64_t rep = 0; rep < reps; ++rep) {
+        runs.push_back(PayloadRun{echo_once(), false});
+        spent += runs.back().seconds;
+        if (budget_s > 0 && spent > budget_s) break;
+    }
+    return runs;
+}
+
+void print_payload_runs(Result base, std::int64_t mib, const std::vector<PayloadRun>& runs,
+                        bool json) {
+    const double bytes = static_cast<double>(mib) * 1024 * 1024;
+    for (std::size_t i = 0; i < runs.size(); ++i) {
+        Result r = base;
+        r.metrics = {{"gbps_" + std::to_string(mib) + "mib", bytes / runs[i].seconds / 1e9}};
+        r.params["mib"] = std::to_string(mib);
+        r.params["run"] = std::to_string(i);
+        r.params["warmup_counted"] = runs[i].warmup_counted ? "1" : "0";
+        print_result(r, json);
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

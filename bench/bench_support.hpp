@@ -110,6 +110,30 @@ ClientsFigures run_clients(const std::vector<std::string>& argv, int clients,
                            double ready_timeout_s);
 
 // ---------------------------------------------------------------------------------------------
+// Big payloads.
+
+// A blob of `bytes` pseudo-random bytes, the same for every program (fixed seed).
+std::string random_blob(std::size_t bytes);
+
+// The timed echoes of one payload size: one untimed warm-up echo (it pays first-touch costs),
+// then up to `reps` timed ones, stopping early once the timed ones took more than `budget_s`
+// together (0: no budget; at least one is always kept). A warm-up that alone took longer than
+// `budget_s` is kept as the only run instead: at that speed first-touch costs do not matter,
+// and repeating it would only spend minutes. `echo_once` runs and checks one echo and returns
+// its seconds.
+struct PayloadRun {
+    double seconds = 0;
+    bool warmup_counted = false;
+};
+std::vector<PayloadRun> time_payload_runs(std::int64_t reps, double budget_s,
+                                          const std::function<double()>& echo_once);
+
+// One Result per run: metric gbps_<mib>mib (bytes ÷ round-trip seconds ÷ 1e9), params mib, run
+// and warmup_counted.
+void print_payload_runs(Result base, std::int64_t mib, const std::vector<PayloadRun>& runs,
+                        bool json);
+
+// ---------------------------------------------------------------------------------------------
 // The classic CPU-bound workloads (examples/jobs/classic_workloads.hpp), serial vs pooled.
 
 struct ClassicParams {

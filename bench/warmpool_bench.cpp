@@ -9,6 +9,8 @@
 //   clients    --clients processes (this program re-executed) running "inflight" for --seconds,
 //              released together, vs one such process alone: total jobs/s and fairness
 //   classic    the classic CPU-bound workloads serially in this process vs through the pool
+//   floor      no pool: the machine's floor (machine_floor.hpp), a futex ping-pong between two
+//              processes (--count round trips) and memcpy of --payload-mib buffers
 // ("client" is the child side of "clients"; scripts/bench.sh does not call it directly.)
 //
 // Each figure set is printed as "<scenario> key=value ..." plus the command that repeats it, or
@@ -29,7 +31,6 @@
 #include <mutex>
 #include <numeric>
 #include <optional>
-#include <random>
 #include <string>
 #include <thread>
 #include <utility>
@@ -37,6 +38,7 @@
 
 #include "bench_support.hpp"
 #include "jobs/classic_workloads.hpp"
+#include "machine_floor.hpp"
 #include "warmpool/client.hpp"
 
 namespace {
@@ -52,12 +54,14 @@ struct Settings {
     std::int64_t warmup = 1000;
     std::int64_t window = 10'000;
     std::int64_t reps = 3;
+    double budget_seconds = 0;
     std::vector<std::int64_t> payload_mib{1, 64};
     std::size_t chunk = 0;
     int clients = 4;
     double seconds = 2;
     ClassicParams classic;
     double stall_seconds = 60;
+    std::int64_t spin_us = 50;
     std::string program;
 };
 
@@ -249,23 +253,18 @@ void map(warmpool::Client& pool, const Settings& s, Watchdog& dog) {
 }
 
 void payload(warmpool::Client& pool, const Settings& s, Watchdog& dog) {
-    std::mt19937_64 random(42);
     std::string sizes;
     for (const std::int64_t mib : s.payload_mib) sizes += " --payload-mib " + std::to_string(mib);
-    Result r = make_result(s, "payload", sizes + " --reps " + std::to_string(s.reps));
-    r.params = {{"reps", std::to_string(s.reps)}};
+    char budget[32];
+    std::snprintf(budget, sizeof budget, "%g", s.budget_seconds);
+    const Result base = make_result(
+        s, "payload", sizes + " --reps " + std::to_string(s.reps) + " --budget-seconds " + budget);
     for (const std::int64_t mib : s.payload_mib) {
-        const auto bytes = static_cast<std::size_t>(mib) << 20;
-        std::string blob(bytes, '\0');
-        for (std::size_t i = 0; i + 8 <= bytes; i += 8) {
-            const std::uint64_t word = random();
-            std::memcpy(blob.data() + i, &word, 8);
-        }
-        std::vector<double> seconds;
-        // One untimed repetition first: it pays for first-touch page faults on both sides.
-        for (std::int64_t rep = -1; rep < s.reps; ++rep) {
-            dog.waiting_on("payload echo of " + std::to_string(mib) + " MiB, repetition " +
-                           std::to_string(rep + 1));
+        const std::string blob = random_blob(static_cast<std::size_t>(mib) << 20);
+        int echo = 0;
+        const std::vector<PayloadRun> runs = time_payload_runs(s.reps, s.budget_seconds, [&] {
+            dog.waiting_on("payload echo of " + std::to_string(mib) + " MiB, echo " +
+                           std::to_string(++echo));
             const auto start = Clock::now();
             const std::string back = pool.call<std::string>("echo", blob);
             const double elapsed = seconds_since(start);
@@ -273,16 +272,11 @@ void payload(warmpool::Client& pool, const Settings& s, Watchdog& dog) {
                 throw Failure("payload: echo of " + std::to_string(mib) + " MiB returned " +
                               std::to_string(back.size()) + " bytes that differ from those sent");
             }
-            if (rep >= 0) seconds.push_back(elapsed);
             ++dog.progress;
-        }
-        std::sort(seconds.begin(), seconds.end());
-        // GB/s of payload per round trip (each byte goes to a worker and comes back), from the
-        // median repetition.
-        r.metrics.emplace_back("gbps_" + std::to_string(mib) + "mib",
-                               static_cast<double>(bytes) / percentile(seconds, 0.5) / 1e9);
+            return elapsed;
+        });
+        print_payload_runs(base, mib, runs, s.json);
     }
-    print_result(r, s.json);
 }
 
 // The child side of "clients": connect, wait for the release, keep `window` jobs in flight for
@@ -418,6 +412,41 @@ void classic(warmpool::Client& pool, const Settings& s, Watchdog& dog) {
     print_result(r, s.json);
 }
 
+// The machine's floor, no pool involved: what the round trip and payload figures compare with.
+void floor_scenario(const Settings& s) {
+    const std::int64_t n = s.count > 0 ? s.count : 20'000;
+    Result r;
+    r.system = "floor";
+    r.scenario = "floor";
+    std::string sizes;
+    for (const std::int64_t mib : s.payload_mib) sizes += " --payload-mib " + std::to_string(mib);
+    r.command = shell_quote(s.program) + " --scenario floor --count " + std::to_string(n) +
+                " --warmup " + std::to_string(s.warmup) + " --spin-us " +
+                std::to_string(s.spin_us) + sizes + " --reps " + std::to_string(s.reps);
+    auto ping_pong = [&](const std::string& name, std::int64_t spin_ns) {
+        std::vector<double> us = futex_ping_pong_us(n, s.warmup, spin_ns);
+        std::sort(us.begin(), us.end());
+        r.metrics.emplace_back(name + "_p50_us", percentile(us, 0.50));
+        r.metrics.emplace_back(name + "_p99_us", percentile(us, 0.99));
+    };
+    ping_pong("futex", 0);
+    ping_pong("spin_futex", s.spin_us * 1000);
+    for (const std::int64_t mib : s.payload_mib) {
+        const auto bytes = static_cast<std::size_t>(mib) << 20;
+        for (const bool fresh : {false, true}) {
+            std::vector<double> gbps = memcpy_gbps(bytes, static_cast<int>(s.reps), fresh);
+            std::sort(gbps.begin(), gbps.end());
+            r.metrics.emplace_back(std::string(fresh ? "memcpy_fresh_gbps_" : "memcpy_gbps_") +
+                                       std::to_string(mib) + "mib",
+                                   percentile(gbps, 0.5));
+        }
+    }
+    r.params = {{"count", std::to_string(n)},
+                {"spin_us", std::to_string(s.spin_us)},
+                {"reps", std::to_string(s.reps)}};
+    print_result(r, s.json);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -427,9 +456,9 @@ int main(int argc, char** argv) {
     app.add_option("--pool", s.pool, "Pool name (default: $WARMPOOL_POOL or 'default')");
     app.add_option("--runtime-dir", s.runtime_dir, "The pool's runtime directory");
     app.add_option("--scenario", s.scenario,
-                   "roundtrip, inflight, map, payload, clients, classic or all")
-        ->check(CLI::IsMember(
-            {"roundtrip", "inflight", "map", "payload", "clients", "classic", "client", "all"}))
+                   "roundtrip, inflight, map, payload, clients, classic, floor or all")
+        ->check(CLI::IsMember({"roundtrip", "inflight", "map", "payload", "clients", "classic",
+                               "floor", "client", "all"}))
         ->capture_default_str();
     app.add_flag("--json", s.json, "Print each result as one JSON object per line");
     app.add_option("--count", s.count,
@@ -442,8 +471,12 @@ int main(int argc, char** argv) {
         ->capture_default_str();
     app.add_option("--payload-mib", s.payload_mib, "payload: sizes in MiB (repeatable)")
         ->check(CLI::Range(std::int64_t{1}, std::int64_t{1024}));
-    app.add_option("--reps", s.reps, "payload: timed repetitions per size (the median counts)")
+    app.add_option("--reps", s.reps, "payload, floor: timed repetitions per size")
         ->check(CLI::Range(std::int64_t{1}, std::int64_t{1000}))
+        ->capture_default_str();
+    app.add_option("--budget-seconds", s.budget_seconds,
+                   "payload: stop repeating a size after this many seconds (0: never)")
+        ->check(CLI::Range(0.0, 86400.0))
         ->capture_default_str();
     app.add_option("--clients", s.clients, "clients: client processes at once")
         ->check(CLI::Range(1, 64))
@@ -466,10 +499,23 @@ int main(int argc, char** argv) {
     app.add_option("--triple-jobs", s.classic.triple_jobs, "classic: triple_product jobs")
         ->check(CLI::Range(1, 1000))
         ->capture_default_str();
+    app.add_option("--spin-us", s.spin_us, "floor: spin before sleeping in the second ping-pong")
+        ->check(CLI::Range(std::int64_t{0}, std::int64_t{1'000'000}))
+        ->capture_default_str();
     app.add_option("--stall-seconds", s.stall_seconds,
                    "Give up (exit 3) after this long without progress")
         ->capture_default_str();
     CLI11_PARSE(app, argc, argv);
+
+    if (s.scenario == "floor") {  // needs no pool
+        try {
+            floor_scenario(s);
+            return 0;
+        } catch (const std::exception& e) {
+            std::fprintf(stderr, "warmpool-bench: floor ERROR %s\n", e.what());
+            return 1;
+        }
+    }
 
     std::optional<warmpool::Client> pool;
     try {

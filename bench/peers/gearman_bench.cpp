@@ -25,7 +25,6 @@
 #include <cstring>
 #include <memory>
 #include <numeric>
-#include <random>
 #include <string>
 #include <vector>
 
@@ -46,6 +45,7 @@ struct Settings {
     std::int64_t warmup = 1000;
     std::int64_t window = 10'000;
     std::int64_t reps = 3;
+    double budget_seconds = 0;
     std::vector<std::int64_t> payload_mib{1, 64};
     int clients = 4;
     double seconds = 2;
@@ -223,18 +223,15 @@ void inflight(gearman_client_st* client, const Settings& s) {
 }
 
 void payload(gearman_client_st* client, const Settings& s) {
-    std::mt19937_64 random(42);
     std::string sizes;
-    Result r = make_result(s, "payload", "");
+    for (const std::int64_t mib : s.payload_mib) sizes += " --payload-mib " + std::to_string(mib);
+    char budget[32];
+    std::snprintf(budget, sizeof budget, "%g", s.budget_seconds);
+    const Result base = make_result(
+        s, "payload", sizes + " --reps " + std::to_string(s.reps) + " --budget-seconds " + budget);
     for (const std::int64_t mib : s.payload_mib) {
-        const auto bytes = static_cast<std::size_t>(mib) << 20;
-        std::string blob(bytes, '\0');
-        for (std::size_t i = 0; i + 8 <= bytes; i += 8) {
-            const std::uint64_t word = random();
-            std::memcpy(blob.data() + i, &word, 8);
-        }
-        std::vector<double> seconds;
-        for (std::int64_t rep = -1; rep < s.reps; ++rep) {  // the first one is untimed warm-up
+        const std::string blob = random_blob(static_cast<std::size_t>(mib) << 20);
+        const std::vector<PayloadRun> runs = time_payload_runs(s.reps, s.budget_seconds, [&] {
             const auto start = Clock::now();
             const std::string back = call(client, "echo", blob.data(), blob.size());
             const double elapsed = seconds_since(start);
@@ -242,16 +239,10 @@ void payload(gearman_client_st* client, const Settings& s) {
                 throw Failure("payload: echo of " + std::to_string(mib) + " MiB returned " +
                               std::to_string(back.size()) + " bytes that differ from those sent");
             }
-            if (rep >= 0) seconds.push_back(elapsed);
-        }
-        std::sort(seconds.begin(), seconds.end());
-        r.metrics.emplace_back("gbps_" + std::to_string(mib) + "mib",
-                               static_cast<double>(bytes) / percentile(seconds, 0.5) / 1e9);
-        sizes += " --payload-mib " + std::to_string(mib);
+            return elapsed;
+        });
+        print_payload_runs(base, mib, runs, s.json);
     }
-    r.command = endpoint(s) + " --scenario payload" + sizes + " --reps " + std::to_string(s.reps);
-    r.params = {{"reps", std::to_string(s.reps)}};
-    print_result(r, s.json);
 }
 
 void client_child(gearman_client_st* client, const Settings& s) {
@@ -370,8 +361,12 @@ int main(int argc, char** argv) {
         ->capture_default_str();
     app.add_option("--payload-mib", s.payload_mib, "payload: sizes in MiB (repeatable)")
         ->check(CLI::Range(std::int64_t{1}, std::int64_t{1024}));
-    app.add_option("--reps", s.reps, "payload: timed repetitions per size (the median counts)")
+    app.add_option("--reps", s.reps, "payload: timed repetitions per size")
         ->check(CLI::Range(std::int64_t{1}, std::int64_t{1000}))
+        ->capture_default_str();
+    app.add_option("--budget-seconds", s.budget_seconds,
+                   "payload: stop repeating a size after this many seconds (0: never)")
+        ->check(CLI::Range(0.0, 86400.0))
         ->capture_default_str();
     app.add_option("--clients", s.clients, "clients: client processes at once")
         ->check(CLI::Range(1, 64))

@@ -6,7 +6,7 @@ same checks, printing the same JSON lines (see bench/bench_support.hpp):
   roundtrip  submit(echo, i).result() / apply(echo, (i,)), one at a time: latency percentiles
   inflight   --count separate submit()/apply_async() calls, up to --window outstanding: jobs/s
   map        map(echo, range(--count), chunksize=c) for each --chunk; the best chunk size counts
-  payload    echo of --payload-mib blobs (bytes), one outstanding: GB/s
+  payload    echo of --payload-mib blobs (bytes), one outstanding: GB/s, one line per timed echo
   classic    the classic workloads (same definitions as examples/jobs/classic_workloads.hpp,
              written in Python) serially in this process vs through the pool: speed-up
   warmstart  the whole job of a short-lived script: create a pool whose initializer takes
@@ -231,23 +231,41 @@ def map_(args, pool):
          " --count %d" % n + "".join(" --chunk %d" % c for c in args.chunk))
 
 
+def time_payload_runs(reps, budget, echo_once):
+    """As bench_support.cpp: an untimed warm-up echo, then up to `reps` timed ones, stopping
+    once they took more than `budget` seconds together (0: no budget); a warm-up that alone took
+    longer than `budget` is kept as the only run. Returns [(seconds, warmup_counted)]."""
+    warmup = echo_once()
+    if budget > 0 and warmup > budget:
+        return [(warmup, True)]
+    runs, spent = [], 0.0
+    for _ in range(reps):
+        runs.append((echo_once(), False))
+        spent += runs[-1][0]
+        if budget > 0 and spent > budget:
+            break
+    return runs
+
+
 def payload(args, pool):
-    metrics = {}
+    extra = "".join(" --payload-mib %d" % m for m in args.payload_mib) + \
+        " --reps %d --budget-seconds %g" % (args.reps, args.budget_seconds)
     for mib in args.payload_mib:
         blob = os.urandom(mib << 20)
-        seconds = []
-        for rep in range(-1, args.reps):  # the first one is untimed warm-up
+
+        def echo_once():
             start = time.perf_counter()
             back = pool.call(echo, blob)
             elapsed = time.perf_counter() - start
             if back != blob:
                 raise Failure("payload: echo of %d MiB came back different" % mib)
-            if rep >= 0:
-                seconds.append(elapsed)
-        seconds.sort()
-        metrics["gbps_%dmib" % mib] = len(blob) / percentile(seconds, 0.5) / 1e9
-    emit(args, "payload", metrics, {"reps": str(args.reps)},
-         "".join(" --payload-mib %d" % m for m in args.payload_mib) + " --reps %d" % args.reps)
+            return elapsed
+
+        for run, (seconds, warmup_counted) in enumerate(
+                time_payload_runs(args.reps, args.budget_seconds, echo_once)):
+            emit(args, "payload", {"gbps_%dmib" % mib: len(blob) / seconds / 1e9},
+                 {"mib": str(mib), "run": str(run), "warmup_counted": str(int(warmup_counted))},
+                 extra)
 
 
 def classic(args, pool):
@@ -308,6 +326,8 @@ def main():
                         help="map: a chunk size to try (repeatable; default 1000, 10000, 100000)")
     parser.add_argument("--payload-mib", type=int, action="append")
     parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--budget-seconds", type=float, default=0.0,
+                        help="payload: stop repeating a size after this many seconds (0: never)")
     parser.add_argument("--gcd-pairs", type=int, default=10)
     parser.add_argument("--md5-jobs", type=int, default=8)
     parser.add_argument("--md5-rounds", type=int, default=1000000)
