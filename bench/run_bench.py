@@ -8,11 +8,15 @@ multiprocessing.Pool (bench/peers/python_peers.py, 2 workers) and Gearman (a gea
 here on a free loopback port, 2 gearman-bench-worker processes). Every figure is the median of
 --repeats runs, shown with its spread (min-max); runs of the systems are interleaved (repeat 1
 of every system, then repeat 2, ...) so that a slow moment of the machine hits them all, and
-each ratio is computed per repeat from figures of that same repeat.
+each ratio is computed per repeat from figures of that same repeat. The payload scenario runs
+its repeats inside one client process per system, within a time budget (a 64 MiB echo through
+Gearman takes over a minute); the idle scenario measures every system over the same seconds.
+The "floor" scenario measures the machine itself (futex ping-pong, memcpy) for comparison.
 
 scripts/bench.sh installs the packages, builds and calls this; to run it by hand:
     python3 bench/run_bench.py --bin BUILD/bin [--smoke] [--repeats N] [--only SCENARIO]
-                               [--systems warmpool,ppe,mp,gearman] [--out DIR] [--check-complete]
+                               [--systems warmpool,ppe,mp,gearman] [--param NAME=VALUE]
+                               [--out DIR] [--check-complete]
 
 Everything it starts (daemons, workers, clients) lives in a temporary directory and is stopped
 on every exit path, including Ctrl-C and SIGTERM; children also get SIGTERM from the kernel if
@@ -43,10 +47,12 @@ PEERS_PY = os.path.join(HERE, "peers", "python_peers.py")
 
 SYSTEMS = [("warmpool", "warmpool"), ("ppe", "ProcessPoolExecutor"),
            ("mp", "multiprocessing.Pool"), ("gearman", "Gearman")]
-SYSTEM_NAMES = dict(SYSTEMS)
-CHART_NAMES = {"warmpool": "warmpool", "ppe": "ProcPoolExecutor", "mp": "mp.Pool",
+SYSTEM_NAMES = dict(SYSTEMS, floor="machine floor")
+CHART_NAMES = {"warmpool": "warmpool", "ppe": "ProcPoolExec.", "mp": "mp.Pool",
                "gearman": "Gearman"}  # short enough not to overlap under the bars
-SCENARIOS = ["roundtrip", "inflight", "map", "clients", "payload", "classic", "warmstart", "idle"]
+# "floor" is not a system's scenario: it measures the machine (warmpool-bench --scenario floor).
+SCENARIOS = ["floor", "roundtrip", "inflight", "map", "clients", "payload", "classic", "warmstart",
+             "idle"]
 NOT_APPLICABLE = {
     ("clients", "ppe"): "a Python pool belongs to the one process that created it",
     ("clients", "mp"): "a Python pool belongs to the one process that created it",
@@ -55,16 +61,18 @@ NOT_APPLICABLE = {
 WORKERS = 2
 
 # Scenario parameters: a full run, and a smoke run that only proves the harness works.
-FULL = dict(roundtrip_count=20000, roundtrip_warmup=1000, inflight_count=200000, window=10000,
+# Any of them can be overridden with --param NAME=VALUE.
+FULL = dict(roundtrip_count=10000, roundtrip_warmup=1000, inflight_count=200000, window=10000,
             map_count=10_000_000, map_chunks=[1000, 10000, 100000], clients=4,
-            client_seconds=2.0, payload_mib=[1, 64], gcd_pairs=10, md5_jobs=8,
-            md5_rounds=1_000_000, triple_n=40, triple_jobs=4, init_seconds=2.0,
-            warmstart_jobs=10, idle_seconds=10.0, repeats=3, timeout=1800)
+            client_seconds=2.0, payload_mib=[1, 64], payload_budget_s=20.0, gcd_pairs=10,
+            md5_jobs=8, md5_rounds=1_000_000, triple_n=40, triple_jobs=4, init_seconds=2.0,
+            warmstart_jobs=10, idle_seconds=10.0, floor_count=20000, spin_us=50, repeats=3,
+            timeout=1800, stall_seconds=600)
 SMOKE = dict(roundtrip_count=300, roundtrip_warmup=50, inflight_count=3000, window=500,
              map_count=30000, map_chunks=[100, 1000], clients=4, client_seconds=0.3,
-             payload_mib=[1, 2], gcd_pairs=2, md5_jobs=4, md5_rounds=20000, triple_n=12,
-             triple_jobs=2, init_seconds=0.2, warmstart_jobs=10, idle_seconds=1.0, repeats=1,
-             timeout=60)
+             payload_mib=[1, 2], payload_budget_s=5.0, gcd_pairs=2, md5_jobs=4, md5_rounds=20000,
+             triple_n=12, triple_jobs=2, init_seconds=0.2, warmstart_jobs=10, idle_seconds=1.0,
+             floor_count=300, spin_us=50, repeats=1, timeout=60, stall_seconds=30)
 
 
 class HarnessError(Exception):
@@ -182,16 +190,20 @@ def rss_mib(pid):
     return 0.0
 
 
-def idle_cost(supervisor, workers, seconds):
-    """CPU used by the supervisor and workers over `seconds` of doing nothing (percent of one
-    core, all processes together) and their resident memory at the end."""
-    pids = [supervisor] + list(workers)
-    before = sum(cpu_ticks(p) for p in pids)
+def idle_costs(groups, seconds):
+    """groups: {key: (supervisor pid, [worker pids])}, all left alone together for `seconds`.
+    Returns {key: metrics}: CPU used by each group's processes over that time (percent of one
+    core, all its processes together) and their resident memory at the end."""
+    def ticks(key):
+        supervisor, workers = groups[key]
+        return sum(cpu_ticks(p) for p in [supervisor] + list(workers))
+    before = {key: ticks(key) for key in groups}
     time.sleep(seconds)
-    used = sum(cpu_ticks(p) for p in pids) - before
-    return {"cpu_percent": 100.0 * used / CLK_TCK / seconds,
-            "supervisor_rss_mib": rss_mib(supervisor),
-            "workers_rss_mib": sum(rss_mib(p) for p in workers)}
+    used = {key: ticks(key) - before[key] for key in groups}
+    return {key: {"cpu_percent": 100.0 * used[key] / CLK_TCK / seconds,
+                  "supervisor_rss_mib": rss_mib(supervisor),
+                  "workers_rss_mib": sum(rss_mib(w) for w in workers)}
+            for key, (supervisor, workers) in groups.items()}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -255,14 +267,15 @@ class Warmpool:
 
     def bench(self, scenario, *extra):
         return [os.path.join(self.bin, "warmpool-bench"), "--pool", self.name, "--runtime-dir",
-                self.runtime_dir, "--json", "--scenario", scenario] + [str(e) for e in extra]
+                self.runtime_dir, "--json", "--stall-seconds", str(self.p["stall_seconds"]),
+                "--scenario", scenario] + [str(e) for e in extra]
 
     def warmstart_argv(self):
         return [os.path.join(self.bin, "warmpool-bench-warmstart"), self.name, self.runtime_dir,
                 str(self.p["warmstart_jobs"])]
 
-    def idle(self):
-        return idle_cost(self.proc.pid, self.worker_pids(), self.p["idle_seconds"])
+    def idle_pids(self, stack):
+        return self.proc.pid, self.worker_pids()
 
 
 class Gearman:
@@ -324,14 +337,15 @@ class Gearman:
 
     def bench(self, scenario, *extra):
         return [os.path.join(self.bin, "gearman-bench"), "--port", str(self.port), "--json",
-                "--scenario", scenario] + [str(e) for e in extra]
+                "--stall-seconds", str(self.p["stall_seconds"]), "--scenario", scenario] + \
+            [str(e) for e in extra]
 
     def warmstart_argv(self):
         return [os.path.join(self.bin, "gearman-bench-warmstart"), "127.0.0.1", str(self.port),
                 str(self.p["warmstart_jobs"])]
 
-    def idle(self):
-        return idle_cost(self.gearmand.pid, [w.pid for w in self.workers], self.p["idle_seconds"])
+    def idle_pids(self, stack):
+        return self.gearmand.pid, [w.pid for w in self.workers]
 
 
 class PythonPeer:
@@ -347,19 +361,41 @@ class PythonPeer:
         return self.bench("warmstart", "--init-seconds", self.p["init_seconds"],
                           "--count", self.p["warmstart_jobs"])
 
-    def idle(self):
+    def idle_pids(self, stack):
+        """Starts a script that creates a pool and sits idle until its stdin closes, which
+        `stack` does on exit."""
         proc = subprocess.Popen(self.bench("idle"), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                 text=True, preexec_fn=_die_with_parent)
-        try:
-            pids = json.loads(proc.stdout.readline())
-            return idle_cost(pids["supervisor"], pids["workers"], self.p["idle_seconds"])
-        finally:
+
+        def finish():
             proc.stdin.close()  # the script's signal to shut its pool down and exit
             try:
                 proc.wait(30)
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+        stack.callback(finish)
+        line = proc.stdout.readline()
+        if not line:
+            raise HarnessError("%s idle: the script printed no pids" % SYSTEM_NAMES[self.key])
+        pids = json.loads(line)
+        return pids["supervisor"], pids["workers"]
+
+
+class Floor:
+    """The machine's floor (warmpool-bench --scenario floor): no pool, no peer."""
+
+    key = "floor"
+
+    def __init__(self, bin_dir, p):
+        self.bin, self.p = bin_dir, p
+
+    def argv(self):
+        sizes = [a for m in self.p["payload_mib"] for a in ("--payload-mib", m)]
+        return [str(a) for a in [os.path.join(self.bin, "warmpool-bench"), "--json", "--scenario",
+                                 "floor", "--count", self.p["floor_count"], "--warmup",
+                                 self.p["roundtrip_warmup"], "--spin-us", self.p["spin_us"],
+                                 "--reps", 3] + sizes]
 
 
 def tail(path, lines=20):
@@ -375,24 +411,33 @@ def tail(path, lines=20):
 # repeats it.
 
 
-def measure(system, scenario, p):
+def measure(system, scenario, p, results):
+    """One repeat of one scenario on one system: ([(metrics, params), ...], command). Most
+    scenarios give one entry; payload gives one per timed echo (it runs its repeats itself)."""
     key = system.key
-    if scenario == "roundtrip":
+    if scenario == "floor":
+        res = run_json(system.argv(), p["timeout"])
+    elif scenario == "roundtrip":
         res = run_json(system.bench("roundtrip", "--count", p["roundtrip_count"],
                                     "--warmup", p["roundtrip_warmup"]), p["timeout"])
     elif scenario == "inflight":
         res = run_json(system.bench("inflight", "--count", p["inflight_count"],
                                     "--window", p["window"]), p["timeout"])
     elif scenario == "map":
-        chunks = [] if key == "warmpool" else [a for c in p["map_chunks"] for a in ("--chunk", c)]
+        chunks = []
+        if key != "warmpool":
+            # The first repeat tries every chunk size; later ones use the best it found.
+            earlier = results.data.get((key, "map"))
+            tried = [int(earlier[0][3]["chunk"])] if earlier else p["map_chunks"]
+            chunks = [a for c in tried for a in ("--chunk", c)]
         res = run_json(system.bench("map", "--count", p["map_count"], *chunks), p["timeout"])
     elif scenario == "clients":
         res = run_json(system.bench("clients", "--clients", p["clients"], "--seconds",
                                     p["client_seconds"], "--window", p["window"]), p["timeout"])
     elif scenario == "payload":
-        # One timed echo per size per repeat (after one untimed); the repeats give the median.
         sizes = [a for m in p["payload_mib"] for a in ("--payload-mib", m)]
-        res = run_json(system.bench("payload", "--reps", 1, *sizes), p["timeout"])
+        res = run_json(system.bench("payload", "--reps", p["repeats"], "--budget-seconds",
+                                    p["payload_budget_s"], *sizes), p["timeout"])
     elif scenario == "classic":
         res = run_json(system.bench("classic", "--gcd-pairs", p["gcd_pairs"], "--md5-jobs",
                                     p["md5_jobs"], "--md5-rounds", p["md5_rounds"], "--triple-n",
@@ -400,13 +445,17 @@ def measure(system, scenario, p):
                        p["timeout"])
     elif scenario == "warmstart":
         argv = system.warmstart_argv()
-        return {"ms": 1000.0 * time_process(argv, p["timeout"])}, shlex.join(argv)
-    elif scenario == "idle":
-        return system.idle(), "(idle for %g s, then /proc/PID/stat and /proc/PID/status)" % (
-            p["idle_seconds"])
+        return [({"ms": 1000.0 * time_process(argv, p["timeout"])}, {})], shlex.join(argv)
     else:
         raise ValueError(scenario)
-    return res[0]["metrics"], res[0]["command"]
+    return [(r["metrics"], r.get("params", {})) for r in res], res[0]["command"]
+
+
+def measure_idle(instances, systems, p):
+    """The idle scenario for every system at once (they are all idle anyway): {key: metrics}."""
+    with contextlib.ExitStack() as stack:
+        groups = {key: instances[key].idle_pids(stack) for key in systems}
+        return idle_costs(groups, p["idle_seconds"])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -430,11 +479,12 @@ class Row:
     """One line of the table: a metric of a scenario, how it compares, and its target."""
 
     def __init__(self, label, scenario, metric, better, target=None, target_text="",
-                 ratio="best", extra_ratio_target=None):
+                 ratio="best", extra_ratio_target=None, floor=None):
         self.label, self.scenario, self.metric, self.better = label, scenario, metric, better
         self.target, self.target_text = target, target_text
         self.ratio = ratio  # "best": vs the best peer; a system key; None: no ratio
         self.extra_ratio_target = extra_ratio_target  # map: warmpool must also be >= N x mp
+        self.floor = floor  # the machine-floor metric this figure is bounded by, if any
 
     def meets(self, value):
         if self.target is None or value is None:
@@ -445,8 +495,10 @@ class Row:
 def table_rows(p):
     small, large = p["payload_mib"][0], p["payload_mib"][-1]
     return [
-        Row("round trip p50 (µs)", "roundtrip", "p50_us", "lower", 10, "≤ 10 µs"),
-        Row("round trip p99 (µs)", "roundtrip", "p99_us", "lower", 50, "≤ 50 µs"),
+        Row("round trip p50 (µs)", "roundtrip", "p50_us", "lower", 10, "≤ 10 µs",
+            floor="futex_p50_us"),
+        Row("round trip p99 (µs)", "roundtrip", "p99_us", "lower", 50, "≤ 50 µs",
+            floor="futex_p99_us"),
         Row("single jobs in flight (jobs/s)", "inflight", "jobs_per_s", "higher", 1e6,
             "≥ 1 M jobs/s"),
         Row("map (jobs/s; peers: best chunk size)", "map", "jobs_per_s", "higher", 2e7,
@@ -458,9 +510,11 @@ def table_rows(p):
             "≥ 0.8", ratio=None),
         Row("many clients: fairness (slowest ÷ fastest)", "clients", "fairness", "higher", 0.8,
             "≥ 0.8", ratio=None),
-        Row("payload %d MiB (GB/s)" % small, "payload", "gbps_%dmib" % small, "higher"),
+        Row("payload %d MiB (GB/s)" % small, "payload", "gbps_%dmib" % small, "higher",
+            floor="memcpy_gbps_%dmib" % small),
         Row("payload %d MiB (GB/s)" % large, "payload", "gbps_%dmib" % large, "higher",
-            4 if large == 64 else None, "≥ 4 GB/s" if large == 64 else ""),
+            4 if large == 64 else None, "≥ 4 GB/s" if large == 64 else "",
+            floor="memcpy_gbps_%dmib" % large),
         Row("CPU-bound speed-up: gcd", "classic", "speedup_gcd", "higher", 1.9, "≥ 1.9×",
             ratio=None),
         Row("CPU-bound speed-up: md5_chain", "classic", "speedup_md5_chain", "higher", 1.9,
@@ -476,6 +530,21 @@ def table_rows(p):
         Row("idle: supervisor RSS (MiB)", "idle", "supervisor_rss_mib", "lower", 16, "≤ 16 MiB"),
         Row("idle: workers RSS, together (MiB)", "idle", "workers_rss_mib", "lower", ratio=None),
     ]
+
+
+def floor_rows(p):
+    """The machine floor's own table: (label, metric)."""
+    rows = [("futex ping-pong round trip, sleeping every time: p50 (µs)", "futex_p50_us"),
+            ("futex ping-pong round trip, sleeping every time: p99 (µs)", "futex_p99_us"),
+            ("the same, spinning up to %d µs before sleeping: p50 (µs)" % p["spin_us"],
+             "spin_futex_p50_us"),
+            ("the same, spinning up to %d µs before sleeping: p99 (µs)" % p["spin_us"],
+             "spin_futex_p99_us")]
+    for m in p["payload_mib"]:
+        rows += [("memcpy %d MiB between touched buffers (GB/s)" % m, "memcpy_gbps_%dmib" % m),
+                 ("memcpy %d MiB into a new shared-memory segment (GB/s)" % m,
+                  "memcpy_fresh_gbps_%dmib" % m)]
+    return rows
 
 
 def summary(values):
@@ -495,20 +564,21 @@ def cell(values):
 
 
 class Results:
-    """Every figure: data[(system, scenario)] = list of (repeat, metrics, command)."""
+    """Every figure: data[(system, scenario)] = list of (repeat, metrics, command, params)."""
 
     def __init__(self):
         self.data = {}
         self.errors = {}  # (system, scenario) -> message
 
-    def add(self, system, scenario, repeat, metrics, command):
-        self.data.setdefault((system, scenario), []).append((repeat, metrics, command))
+    def add(self, system, scenario, repeat, metrics, command, params):
+        self.data.setdefault((system, scenario), []).append((repeat, metrics, command, params))
 
     def values(self, system, scenario, metric):
-        return [m[metric] for _, m, _ in self.data.get((system, scenario), []) if metric in m]
+        return [m[metric] for _, m, _, _ in self.data.get((system, scenario), []) if metric in m]
 
     def by_repeat(self, system, scenario, metric):
-        return {r: m[metric] for r, m, _ in self.data.get((system, scenario), []) if metric in m}
+        return {r: m[metric] for r, m, _, _ in self.data.get((system, scenario), [])
+                if metric in m}
 
     def ratio(self, row, systems):
         """(median, min, max, peer) of warmpool's advantage per repeat (> 1: warmpool better)."""
@@ -534,11 +604,14 @@ class Results:
 def write_report(out_dir, results, p, systems, scenarios, info, args):
     rows = [r for r in table_rows(p) if r.scenario in scenarios]
     lines = ["# warmpool benchmarks: warmpool side by side with its peers", ""]
-    lines += ["Run %s on %s: %s cores (%s), kernel %s, load average %s at the start and %s at "
-              "the end. %s. %s. warmpool %s, Release build." % (
-                  info["date"], info["host"], info["cores"], info["cpu"], info["kernel"],
-                  info["load_start"], info["load_end"], info["python"], info["gearmand"],
-                  info["commit"]), ""]
+    lines += ["* **Date**: %s (the whole run took %s)" % (info["date"], info.get("duration", "?")),
+              "* **Machine**: %s cores, %s; kernel %s; %s MiB of memory; load average %s at "
+              "the start and %s at the end (the machine was not otherwise idle)" % (
+                  info["cores"], info["cpu"], info["kernel"], info["mem_mib"],
+                  info["load_start"], info["load_end"]),
+              "* **Software**: warmpool %s (Release build), %s, %s" % (
+                  info["commit"], info["python"], info["gearmand"]),
+              "* **Command**: `%s`" % info["command"], ""]
     lines += ["Every system runs %d workers. Figures: median of %d repeat%s with the spread "
               "(min–max) in brackets; repeats of the systems are interleaved. "
               "**ratio** is warmpool's advantage over the named peer (> 1: warmpool is better; "
@@ -548,7 +621,9 @@ def write_report(out_dir, results, p, systems, scenarios, info, args):
     if args.smoke:
         lines += ["**Smoke run**: tiny parameters; these numbers only show that the harness "
                   "works and must not be quoted.", ""]
-    header = ["scenario"] + [SYSTEM_NAMES[s] for s in systems] + ["ratio", "target", "met?"]
+    with_floor = "floor" in scenarios and bool(results.data.get(("floor", "floor")))
+    header = ["scenario"] + [SYSTEM_NAMES[s] for s in systems] + ["ratio", "target", "met?"] + \
+        (["machine floor"] if with_floor else [])
     lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in rows:
         cells = [row.label]
@@ -572,8 +647,43 @@ def write_report(out_dir, results, p, systems, scenarios, info, args):
         if met is not None and row.extra_ratio_target is not None:
             met = met and ratio is not None and ratio[0] >= row.extra_ratio_target
         cells.append("" if met is None else ("yes" if met else "**no**"))
+        if with_floor:
+            floor = summary(results.values("floor", "floor", row.floor)) if row.floor else None
+            if floor is None:
+                cells.append("")
+            elif ours is None or ours[0] <= 0:
+                cells.append(fmt(floor[0]))
+            else:
+                off = ours[0] / floor[0] if row.better == "lower" else floor[0] / ours[0]
+                cells.append("%s (warmpool: %s× it)" % (fmt(floor[0]), fmt(off)))
         lines.append("| " + " | ".join(cells) + " |")
     lines.append("")
+    if with_floor:
+        lines += ["### Machine floor", "",
+                  "What this machine allows at best, measured with no pool: two processes "
+                  "passing a counter back and forth through shared memory and waking each other "
+                  "with futexes (the least a round trip between processes that sleep can cost; "
+                  "a pool whose jobs pass through a dispatcher makes at least three such hops "
+                  "per round trip), and memcpy. Median (min–max) of %d run%s." % (
+                      p["repeats"], "" if p["repeats"] == 1 else "s"), "",
+                  "| floor | value |", "|---|---|"]
+        for label, metric in floor_rows(p):
+            lines.append("| %s | %s |" % (label, cell(results.values("floor", "floor", metric))
+                                          or "—"))
+        lines.append("")
+    payload_notes = []
+    for s in systems:
+        for _, m, _, pa in results.data.get((s, "payload"), []):
+            if pa.get("warmup_counted") == "1":
+                payload_notes.append("%s's %s MiB figure is one echo: that echo took longer than "
+                                     "the %g s budget, so it was not repeated" % (
+                                         SYSTEM_NAMES[s], pa.get("mib", "?"),
+                                         p["payload_budget_s"]))
+    chunk_notes = []
+    for s in systems:
+        entries = results.data.get((s, "map"), [])
+        if s != "warmpool" and entries and "chunk" in entries[0][3]:
+            chunk_notes.append("%s: chunk size %s" % (SYSTEM_NAMES[s], entries[0][3]["chunk"]))
 
     notes = ["n/a: " + "; ".join(sorted({"%s for %s (%s)" % (
         SYSTEM_NAMES[s], sc, why) for (sc, s), why in NOT_APPLICABLE.items()
@@ -587,15 +697,21 @@ def write_report(out_dir, results, p, systems, scenarios, info, args):
         "most %d outstanding (Gearman: batches of %d tasks, its client's way of having many "
         "outstanding)." % (p["inflight_count"], p["window"], p["window"]),
         "* **map**: `echo` over %d ints. warmpool: `Client::map` with its own chunk size; "
-        "Python peers: `map(..., chunksize=c)` for c in %s, the best counts (its chunk size is "
-        "in latest.json)." % (p["map_count"], ", ".join(str(c) for c in p["map_chunks"])),
+        "Python peers: `map(..., chunksize=c)`; the first repeat tries c in %s and counts the "
+        "best, later repeats use that best chunk size (%s)." % (
+            p["map_count"], ", ".join(str(c) for c in p["map_chunks"]),
+            "; ".join(chunk_notes) or "none"),
         "* **many clients**: %d client processes released together, each keeping up to %d "
         "jobs outstanding for %g s; total = all jobs ÷ (last end − first start); fairness = "
         "slowest client's jobs/s ÷ fastest's; compared with one client alone, same run."
         % (p["clients"], p["window"], p["client_seconds"]),
-        "* **payload**: `echo` of random blobs of %s MiB, one outstanding, after one untimed "
-        "echo; GB/s = bytes ÷ round-trip time (each byte goes there and back)."
-        % " and ".join(str(m) for m in p["payload_mib"]),
+        "* **payload**: `echo` of random blobs of %s MiB, one outstanding, in one client "
+        "process per system: one untimed echo, then up to %d timed ones per size, fewer once "
+        "they took %g s together; GB/s = bytes ÷ round-trip time (each byte goes there and "
+        "back). The machine-floor column is one memcpy of that size between touched buffers."
+        % (" and ".join(str(m) for m in p["payload_mib"]), p["repeats"],
+           p["payload_budget_s"]) + ("" if not payload_notes else " " + "; ".join(
+               payload_notes) + "."),
         "* **CPU-bound speed-up**: serial in one process vs through the pool (all jobs "
         "submitted, then collected), each system in its own language: %d gcd pairs, %d × "
         "md5_chain of %d rounds, triple_product of %d jobs from n = %d. Python peers run the "
@@ -607,10 +723,14 @@ def write_report(out_dir, results, p, systems, scenarios, info, args):
         "finished their %g s initialisation long ago; Python: a script that creates its pool "
         "with the same %g s initializer. Spawning `/bin/true` the same way takes %s ms here."
         % (p["warmstart_jobs"], p["init_seconds"], p["init_seconds"], fmt(info["spawn_ms"])),
-        "* **idle**: supervisor and workers left alone for %g s after the other scenarios: "
-        "utime + stime from /proc/PID/stat of all of them (%% of one core) and VmRSS from "
-        "/proc/PID/status. Python's \"supervisor\" is the process that owns the pool; "
-        "Gearman's is gearmand." % p["idle_seconds"],
+        "* **idle**: every system's supervisor and workers left alone together for %g s after "
+        "the other scenarios: utime + stime from /proc/PID/stat of all of them (%% of one "
+        "core) and VmRSS from /proc/PID/status. Python's \"supervisor\" is the process that "
+        "owns the pool (a script that made it and waits); Gearman's is gearmand."
+        % p["idle_seconds"],
+        "* **round trip, machine floor**: %d futex ping-pongs between two processes after %d "
+        "untimed ones (see the machine floor table)." % (p["floor_count"],
+                                                          p["roundtrip_warmup"]),
     ]
     lines += [""] + notes + ([""] if notes else [])
     if results.errors:
@@ -618,14 +738,15 @@ def write_report(out_dir, results, p, systems, scenarios, info, args):
         for (s, sc), msg in sorted(results.errors.items()):
             lines += ["* %s / %s: `%s`" % (SYSTEM_NAMES[s], sc, msg.splitlines()[0][:300])]
         lines.append("")
-    lines += ["## Repeat", "", "```sh", "bash scripts/bench.sh%s --repeats %d" % (
-        " --smoke" if args.smoke else "", p["repeats"]), "```", "",
+    lines += ["## Repeat", "", "```sh", info["command"], "```", "",
         "The commands behind each figure (they need the run's pool, which is gone):", ""]
     for sc in scenarios:
         for s in systems:
             entries = results.data.get((s, sc))
             if entries:
                 lines.append("* %s / %s: `%s`" % (sc, SYSTEM_NAMES[s], entries[-1][2]))
+    if "floor" in scenarios and results.data.get(("floor", "floor")):
+        lines.append("* machine floor: `%s`" % results.data[("floor", "floor")][-1][2])
     lines.append("")
     if info.get("chart"):
         lines += ["![latest.png](latest.png)", ""]
@@ -639,37 +760,52 @@ def write_chart(out_dir, results, p, systems, tmp):
     gnuplot = shutil.which("gnuplot")
     if gnuplot is None:
         return False
+    # (title, [(series name, scenario, metric, machine-floor metric or None)])
     panels = [
-        ("round trip latency (µs)", [("p50", "roundtrip", "p50_us"), ("p99", "roundtrip", "p99_us")]),
-        ("throughput (jobs/s)", [("in flight", "inflight", "jobs_per_s"), ("map", "map", "jobs_per_s"),
-                                 ("%d clients" % p["clients"], "clients", "total_jobs_per_s")]),
-        ("payload echo (GB/s)", [("%d MiB" % m, "payload", "gbps_%dmib" % m) for m in p["payload_mib"]]),
-        ("warm start, whole client process (ms)", [("%d jobs" % p["warmstart_jobs"], "warmstart", "ms")]),
+        ("round trip latency (µs, lower is better)",
+         [("p50", "roundtrip", "p50_us", "futex_p50_us"),
+          ("p99", "roundtrip", "p99_us", "futex_p99_us")]),
+        ("throughput (jobs/s)",
+         [("in flight", "inflight", "jobs_per_s", None), ("map", "map", "jobs_per_s", None),
+          ("%d clients" % p["clients"], "clients", "total_jobs_per_s", None)]),
+        ("payload echo (GB/s)",
+         [("%d MiB" % m, "payload", "gbps_%dmib" % m, "memcpy_gbps_%dmib" % m)
+          for m in p["payload_mib"]]),
+        ("warm start, whole client process (ms, lower is better)",
+         [("%d jobs" % p["warmstart_jobs"], "warmstart", "ms", None)]),
+        ("CPU-bound speed-up, pooled vs serial (x)",
+         [("gcd", "classic", "speedup_gcd", None), ("md5", "classic", "speedup_md5_chain", None),
+          ("triple", "classic", "speedup_triple_product", None)]),
     ]
-    script = ['set terminal pngcairo size 1400,1000 font "sans,10"',
+    script = ['set terminal pngcairo size 1800,1000 font "sans,10"',
               'set output "%s"' % os.path.join(out_dir, "latest.png"),
               'set datafile missing "?"', "set style data histogram",
               "set style histogram errorbars gap 1 lw 1", "set style fill solid 0.8 border -1",
-              "set logscale y", "set grid ytics", "set key top left", "set xtics nomirror",
+              "set logscale y", "set grid ytics", "set key below horizontal", "set xtics nomirror",
               'set multiplot layout 2,2 title "warmpool vs peers (%d workers each; median, '
               'min–max bars)"' % WORKERS]
     panels = [(title, series) for title, series in panels
-              if any(results.values(s, sc, metric) for s in systems for _, sc, metric in series)]
+              if any(results.values(s, sc, metric) for s in systems for _, sc, metric, _ in series)]
     if not panels:
         return False
-    rows, cols = (1, len(panels)) if len(panels) <= 2 else (2, 2)
+    rows, cols = (1, len(panels)) if len(panels) <= 3 else (2, (len(panels) + 1) // 2)
     script[-1] = script[-1].replace("layout 2,2", "layout %d,%d" % (rows, cols))
     for n, (title, series) in enumerate(panels):
         data = os.path.join(tmp, "panel%d.dat" % n)
         with open(data, "w") as f:
-            for s in systems:
-                cols = ['"%s"' % CHART_NAMES[s]]
-                for _, sc, metric in series:
-                    st = summary(results.values(s, sc, metric))
-                    cols += ["?", "?", "?"] if st is None else ["%g" % v for v in st]
-                f.write(" ".join(cols) + "\n")
+            table = [(CHART_NAMES[s], [results.values(s, sc, metric) for _, sc, metric, _ in series])
+                    for s in systems]
+            if any(fm for _, _, _, fm in series):
+                table.append(("machine floor", [results.values("floor", "floor", fm) if fm else []
+                                               for _, _, _, fm in series]))
+            for name, values in table:
+                fields = ['"%s"' % name]
+                for v in values:
+                    st = summary(v)
+                    fields += ["?", "?", "?"] if st is None else ["%g" % x for x in st]
+                f.write(" ".join(fields) + "\n")
         plots = ", ".join('"%s" using %d:%d:%d:xtic(1) title "%s"' % (
-            data, 2 + 3 * i, 3 + 3 * i, 4 + 3 * i, name) for i, (name, _, _) in enumerate(series))
+            data, 2 + 3 * i, 3 + 3 * i, 4 + 3 * i, name) for i, (name, _, _, _) in enumerate(series))
         script += ['set title "%s"' % title, "plot " + plots]
     script.append("unset multiplot")
     gp = os.path.join(tmp, "chart.gp")
@@ -683,6 +819,52 @@ def write_chart(out_dir, results, p, systems, tmp):
 
 
 # ---------------------------------------------------------------------------------------------
+
+
+def show(metrics):
+    return " ".join("%s=%s" % (k, fmt(v)) for k, v in metrics.items()
+                    if not k.startswith(("serial_s", "pooled_s", "mean", "max")))
+
+
+def run_scenario(scenario, keys, instances, results, p):
+    """Every repeat of one scenario for the systems `keys`, interleaved: repeat 1 of each
+    system, then repeat 2, ... Failures are recorded in results.errors, not raised."""
+    if scenario == "idle":
+        keys = [k for k in keys if (scenario, k) not in NOT_APPLICABLE]
+        for repeat in range(p["repeats"]):
+            t0 = time.monotonic()
+            try:
+                figures = measure_idle(instances, keys, p)
+            except (HarnessError, OSError, ValueError, subprocess.SubprocessError) as e:
+                for key in keys:
+                    results.errors[(key, scenario)] = str(e)
+                print("  idle ERROR %s" % e, flush=True)
+                return
+            for key in keys:
+                command = "(all systems idle together for %g s, then /proc/PID/stat and " \
+                          "/proc/PID/status)" % p["idle_seconds"]
+                results.add(key, scenario, repeat, figures[key], command, {})
+                print("  %-22s #%d %s" % (SYSTEM_NAMES[key], repeat + 1, show(figures[key])),
+                      flush=True)
+            print("  %22s    [%.1fs]" % ("", time.monotonic() - t0), flush=True)
+        return
+    # payload runs its repeats inside one process per system (see time_payload_runs).
+    for repeat in range(1 if scenario == "payload" else p["repeats"]):
+        for key in keys:
+            if (scenario, key) in NOT_APPLICABLE or (key, scenario) in results.errors:
+                continue
+            t0 = time.monotonic()
+            try:
+                entries, command = measure(instances[key], scenario, p, results)
+            except HarnessError as e:
+                results.errors[(key, scenario)] = str(e)
+                print("  %-22s ERROR %s" % (SYSTEM_NAMES[key], e), flush=True)
+                continue
+            for i, (metrics, params) in enumerate(entries):
+                results.add(key, scenario, repeat + i, metrics, command, params)
+            print("  %-22s #%d %s  [%.1fs]\n  %22s    %s" % (
+                SYSTEM_NAMES[key], repeat + 1, " | ".join(show(m) for m, _ in entries),
+                time.monotonic() - t0, "", command), flush=True)
 
 
 def machine_info():
@@ -704,6 +886,7 @@ def machine_info():
         "python": "Python " + platform.python_version(),
         "gearmand": out(["gearmand", "--version"]).split(" - ")[0] or "gearmand ?",
         "commit": out(["git", "-C", REPO, "rev-parse", "--short", "HEAD"]) or "?",
+        "mem_mib": os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // (1 << 20),
     }
 
 
@@ -722,6 +905,10 @@ def parse_args():
                         help="where latest.md/.png/.json go (default bench/results)")
     parser.add_argument("--check-complete", action="store_true",
                         help="fail unless every scenario produced a number for every system")
+    parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                        help="override one scenario parameter (repeatable), e.g. "
+                             "inflight_count=50000 or payload_mib=1,16; names: %s" % ", ".join(
+                                 sorted(FULL)))
     args = parser.parse_args()
     args.systems = [s for s in args.systems.split(",") if s]
     unknown = [s for s in args.systems if s not in SYSTEM_NAMES]
@@ -735,6 +922,13 @@ def main():
     p = dict(SMOKE if args.smoke else FULL)
     if args.repeats:
         p["repeats"] = args.repeats
+    for item in args.param:
+        name, _, value = item.partition("=")
+        if name not in p or not value:
+            raise SystemExit("--param %s: expected NAME=VALUE with NAME one of %s" % (
+                item, ", ".join(sorted(p))))
+        kind = type(p[name])
+        p[name] = [int(v) for v in value.split(",")] if kind is list else kind(value)
     scenarios = args.only or SCENARIOS
     systems = [k for k, _ in SYSTEMS if k in args.systems]
     if "gearman" in systems and not os.path.exists(os.path.join(args.bin, "gearman-bench")):
@@ -746,6 +940,16 @@ def main():
     signal.signal(signal.SIGHUP, lambda *_: sys.exit(129))
 
     info = machine_info()
+    # The command that repeats this run, as a user would type it.
+    argv, skip = [], False
+    for a in sys.argv[1:]:
+        if skip:
+            skip = False
+        elif a == "--bin":
+            skip = True
+        elif not a.startswith(("--bin=", "--check-complete")):
+            argv.append(a)
+    info["command"] = shlex.join(["bash", "scripts/bench.sh"] + argv)
     results = Results()
     tmp = tempfile.mkdtemp(prefix="warmpool-bench-")
     # A caller may export WARMPOOL_BENCH_PIDS to learn every long-lived pid we start.
@@ -769,28 +973,15 @@ def main():
             for key in ("ppe", "mp"):
                 if key in systems:
                     instances[key] = PythonPeer(key, p)
+            instances["floor"] = Floor(args.bin, p)
             for scenario in scenarios:
                 print("\n== %s  (repeat: %s)" % (scenario, repeat_hint % scenario), flush=True)
-                for repeat in range(p["repeats"]):
-                    for key in systems:
-                        if (scenario, key) in NOT_APPLICABLE or (key, scenario) in results.errors:
-                            continue
-                        t0 = time.monotonic()
-                        try:
-                            metrics, command = measure(instances[key], scenario, p)
-                        except HarnessError as e:
-                            results.errors[(key, scenario)] = str(e)
-                            print("  %-22s ERROR %s" % (SYSTEM_NAMES[key], e), flush=True)
-                            continue
-                        results.add(key, scenario, repeat, metrics, command)
-                        shown = " ".join("%s=%s" % (k, fmt(v)) for k, v in metrics.items()
-                                         if not k.startswith(("serial_s", "pooled_s", "mean", "max")))
-                        print("  %-22s #%d %s  [%.1fs]\n  %22s    %s" % (
-                            SYSTEM_NAMES[key], repeat + 1, shown, time.monotonic() - t0, "",
-                            command), flush=True)
+                run_scenario(scenario, ["floor"] if scenario == "floor" else systems,
+                             instances, results, p)
     finally:
         procs.stop_all()
         info["load_end"] = "%.2f" % os.getloadavg()[0]
+        info["duration"] = "%.0f s" % (time.monotonic() - started)
         info["chart"] = False
         try:
             if results.data:
@@ -801,9 +992,9 @@ def main():
                                "scenarios": scenarios,
                                "errors": {"%s/%s" % k: v for k, v in results.errors.items()},
                                "results": [{"system": s, "scenario": sc, "repeat": r,
-                                            "metrics": m, "command": c}
+                                            "metrics": m, "params": pa, "command": c}
                                            for (s, sc), entries in sorted(results.data.items())
-                                           for r, m, c in entries]}, f, indent=1)
+                                           for r, m, c, pa in entries]}, f, indent=1)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
 
@@ -818,6 +1009,9 @@ def main():
                 if (row.scenario, key) not in NOT_APPLICABLE and \
                         not results.values(key, row.scenario, row.metric):
                     missing.append("%s/%s" % (SYSTEM_NAMES[key], row.metric))
+        if "floor" in scenarios:
+            missing += ["machine floor/%s" % metric for _, metric in floor_rows(p)
+                        if not results.values("floor", "floor", metric)]
         if missing:
             print("MISSING figures: %s" % ", ".join(missing), file=sys.stderr)
     if results.errors:
