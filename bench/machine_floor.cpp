@@ -110,6 +110,17 @@ Mapping map_anonymous(std::size_t bytes, int flags) {
     return Mapping(p, bytes);
 }
 
+// A CPU-bound loop that the compiler cannot remove or vectorise away.
+std::uint64_t spin_work(std::uint64_t iterations) {
+    std::uint64_t x = 88172645463325252ull;
+    for (std::uint64_t i = 0; i < iterations; ++i) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+    }
+    return x;
+}
+
 }  // namespace
 
 std::vector<double> futex_ping_pong_us(std::int64_t count, std::int64_t warmup,
@@ -181,6 +192,56 @@ std::vector<double> memcpy_gbps(std::size_t bytes, int reps, bool fresh_destinat
         if (rep >= 0) gbps.push_back(static_cast<double>(bytes) / seconds / 1e9);
     }
     return gbps;
+}
+
+double parallel_speedup(int processes, double unit_seconds) {
+    // Calibrate: grow the loop until it takes a measurable time, then scale to the unit.
+    std::uint64_t iterations = 1 << 20;
+    double took = 0;
+    for (;;) {
+        const auto start = Clock::now();
+        volatile std::uint64_t sink = spin_work(iterations);
+        (void)sink;
+        took = seconds_since(start);
+        if (took > 0.02) break;
+        iterations *= 2;
+    }
+    iterations = static_cast<std::uint64_t>(static_cast<double>(iterations) * unit_seconds / took);
+
+    auto start = Clock::now();
+    for (int i = 0; i < processes; ++i) {
+        volatile std::uint64_t sink = spin_work(iterations);
+        (void)sink;
+    }
+    const double serial = seconds_since(start);
+
+    start = Clock::now();
+    std::vector<pid_t> children;
+    for (int i = 0; i < processes; ++i) {
+        const pid_t child = ::fork();
+        if (child < 0) {
+            for (const pid_t c : children) ::kill(c, SIGKILL);
+            for (const pid_t c : children) ::waitpid(c, nullptr, 0);
+            throw std::system_error(errno, std::generic_category(), "fork");
+        }
+        if (child == 0) {
+            ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+            volatile std::uint64_t sink = spin_work(iterations);
+            (void)sink;
+            ::_exit(0);
+        }
+        children.push_back(child);
+    }
+    bool ok = true;
+    for (const pid_t c : children) {
+        int status = 0;
+        while (::waitpid(c, &status, 0) < 0 && errno == EINTR) {
+        }
+        ok = ok && WIFEXITED(status) && WEXITSTATUS(status) == 0;
+    }
+    const double parallel = seconds_since(start);
+    if (!ok) throw Failure("parallel speed-up: a child process failed");
+    return serial / parallel;
 }
 
 }  // namespace warmpool::bench

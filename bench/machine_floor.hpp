@@ -5,7 +5,9 @@
 //     (the least a wake-up-driven pool can pay per round trip), and the same with a short spin
 //     before sleeping (the least it can pay when both processes stay on a CPU);
 //   * memcpy bandwidth for a large buffer, into memory already touched and into a freshly
-//     created shared-memory segment (which adds the first-touch page faults).
+//     created shared-memory segment (which adds the first-touch page faults);
+//   * the speed-up that bare processes get from running a CPU-bound loop side by side instead
+//     of one after another (on a machine shared with other work, less than its core count).
 //
 // Each function runs alone, forks at most one helper child that it reaps before returning, and
 // is not thread-safe. The child only touches atomics and makes system calls, so forking from a
@@ -31,5 +33,10 @@ std::vector<double> futex_ping_pong_us(std::int64_t count, std::int64_t warmup,
 // true copies into a new memfd (shared memory, as /dev/shm) segment each time, so the figure
 // includes creating, mapping, faulting in and unmapping it.
 std::vector<double> memcpy_gbps(std::size_t bytes, int reps, bool fresh_destination);
+
+// Serial time ÷ parallel time of `processes` equal units of a CPU-bound loop (about
+// `unit_seconds` each, calibrated here): first run one after another in this process, then
+// each in its own forked child, all at once. Throws Failure if a child fails.
+double parallel_speedup(int processes, double unit_seconds);
 
 }  // namespace warmpool::bench

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # CTest "bench_smoke": runs the benchmark harness with --smoke into a temporary directory and
 # checks that it produced a figure for every scenario and system (never how good the figures
-# are), and that it left nothing behind: no process it started, no warmpool shared memory.
+# are), the report and, when gnuplot is installed, the chart, and that it left nothing behind:
+# no process it started, no warmpool shared memory.
 # Whatever happens, every process the harness recorded is killed on exit.
 #   smoke_test.sh PYTHON RUN_BENCH_PY BIN_DIR
 set -euo pipefail
@@ -29,7 +30,9 @@ trap cleanup EXIT
 "$python" "$run_bench" --smoke --check-complete --bin "$bin_dir" --out "$tmp/out"
 
 status=0
-for f in latest.md latest.json; do
+files=(latest.md latest.json)
+command -v gnuplot >/dev/null && files+=(latest.png)
+for f in "${files[@]}"; do
     [[ -s $tmp/out/$f ]] || { echo "smoke: $f was not written" >&2; status=1; }
 done
 while read -r pid program; do

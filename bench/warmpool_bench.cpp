@@ -10,7 +10,8 @@
 //              released together, vs one such process alone: total jobs/s and fairness
 //   classic    the classic CPU-bound workloads serially in this process vs through the pool
 //   floor      no pool: the machine's floor (machine_floor.hpp), a futex ping-pong between two
-//              processes (--count round trips) and memcpy of --payload-mib buffers
+//              processes (--count round trips), memcpy of --payload-mib buffers and the
+//              speed-up of two bare processes running a CPU-bound loop side by side
 // ("client" is the child side of "clients"; scripts/bench.sh does not call it directly.)
 //
 // Each figure set is printed as "<scenario> key=value ..." plus the command that repeats it, or
@@ -441,6 +442,7 @@ void floor_scenario(const Settings& s) {
                                    percentile(gbps, 0.5));
         }
     }
+    r.metrics.emplace_back("cpu_speedup_2proc", parallel_speedup(2, 0.5));
     r.params = {{"count", std::to_string(n)},
                 {"spin_us", std::to_string(s.spin_us)},
                 {"reps", std::to_string(s.reps)}};

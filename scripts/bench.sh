@@ -4,10 +4,12 @@
 # build directory), runs every scenario for every system and writes bench/results/latest.md,
 # latest.png and latest.json. Every pool, gearmand and worker it starts is stopped on exit.
 #
-#   scripts/bench.sh [--smoke] [--repeats N] [--only SCENARIO]... [--systems LIST] [--out DIR]
+#   scripts/bench.sh [--smoke] [--repeats N] [--only SCENARIO]... [--systems LIST]
+#                    [--param NAME=VALUE]... [--out DIR]
 #
-# --smoke takes under a minute and proves only that the harness works. Scenarios: roundtrip,
-# inflight, map, clients, payload, classic, warmstart, idle. Systems: warmpool, ppe, mp, gearman.
+# --smoke takes under a minute and proves only that the harness works. Scenarios: floor (the
+# machine itself), roundtrip, inflight, map, clients, payload, classic, warmstart, idle.
+# Systems: warmpool, ppe, mp, gearman. A full run takes about 15 minutes on 2 cores.
 # WARMPOOL_BENCH_BUILD_DIR overrides the build directory (default: build-bench).
 set -euo pipefail
 cd "$(dirname "$0")/.."
