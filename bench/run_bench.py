@@ -657,16 +657,20 @@ def write_report(out_dir, results, p, systems, scenarios, info, args):
             met = met and ratio is not None and ratio[0] >= row.extra_ratio_target
         cells.append("" if met is None else ("yes" if met else "**no**"))
         if with_floor:
+            # Each floor as "median label"; warmpool is compared with the best of the medians.
+            floors = [(label, summary(results.values("floor", "floor", metric)))
+                      for label, metric in row.floor]
+            floors = [(label, st) for label, st in floors if st is not None]
             parts = []
-            for n, (label, metric) in enumerate(row.floor):
-                floor = summary(results.values("floor", "floor", metric))
-                if floor is None:
-                    continue
-                text = "%s %s" % (fmt(floor[0]), label)
-                if n == 0 and ours is not None and ours[0] > 0 and floor[0] > 0:
-                    off = ours[0] / floor[0] if row.better == "lower" else floor[0] / ours[0]
-                    text += " (warmpool %s)" % ("%s× off" % fmt(off) if off > 1 else "at it")
-                parts.append(text)
+            if floors:
+                pick = min if row.better == "lower" else max
+                best = pick(floors, key=lambda f: f[1][0])
+                for label, st in [best] + [f for f in floors if f is not best]:
+                    parts.append("%s %s" % (fmt(st[0]), label))
+                if ours is not None and ours[0] > 0 and best[1][0] > 0:
+                    off = ours[0] / best[1][0] if row.better == "lower" else \
+                        best[1][0] / ours[0]
+                    parts[0] += " (warmpool %s)" % ("%s× off" % fmt(off) if off > 1 else "at it")
             cells.append("; ".join(parts))
         lines.append("| " + " | ".join(cells) + " |")
     lines.append("")
@@ -681,7 +685,7 @@ def write_report(out_dir, results, p, systems, scenarios, info, args):
                   "page faults included), and the speed-up two bare processes get from running "
                   "a CPU-bound loop side by side (it bounds every pool's speed-up; less than 2 "
                   "when other work shares the cores). \"warmpool N× off\" compares warmpool's "
-                  "median with the first value. Median (min–max) of %d run%s, measured before "
+                  "median with the best of the floors' medians. Median (min–max) of %d run%s, measured before "
                   "the systems." % (
                       p["repeats"], "" if p["repeats"] == 1 else "s"), "",
                   "| floor | value |", "|---|---|"]
@@ -778,45 +782,50 @@ def write_chart(out_dir, results, p, systems, tmp):
     gnuplot = shutil.which("gnuplot")
     if gnuplot is None:
         return False
-    # (title, [(series name, scenario, metric, machine-floor metric or None)])
+    # (title, [(series name, scenario, metric, [machine-floor metrics])], [floor row names]):
+    # each floor row k shows every series' k-th floor metric.
     panels = [
         ("round trip latency (µs, lower is better)",
-         [("p50", "roundtrip", "p50_us", "spin_futex_p50_us"),
-          ("p99", "roundtrip", "p99_us", "spin_futex_p99_us")]),
+         [("p50", "roundtrip", "p50_us", ["spin_futex_p50_us", "futex_p50_us"]),
+          ("p99", "roundtrip", "p99_us", ["spin_futex_p99_us", "futex_p99_us"])],
+         ["floor: spin", "floor: futex"]),
         ("throughput (jobs/s)",
-         [("in flight", "inflight", "jobs_per_s", None), ("map", "map", "jobs_per_s", None),
-          ("%d clients" % p["clients"], "clients", "total_jobs_per_s", None)]),
+         [("in flight", "inflight", "jobs_per_s", []), ("map", "map", "jobs_per_s", []),
+          ("%d clients" % p["clients"], "clients", "total_jobs_per_s", [])], []),
         ("payload echo (GB/s)",
-         [("%d MiB" % m, "payload", "gbps_%dmib" % m, "memcpy_gbps_%dmib" % m)
-          for m in p["payload_mib"]]),
+         [("%d MiB" % m, "payload", "gbps_%dmib" % m,
+           ["memcpy_gbps_%dmib" % m, "memcpy_fresh_gbps_%dmib" % m]) for m in p["payload_mib"]],
+         ["floor: memcpy", "floor: new shm"]),
         ("warm start, whole client process (ms, lower is better)",
-         [("%d jobs" % p["warmstart_jobs"], "warmstart", "ms", None)]),
+         [("%d jobs" % p["warmstart_jobs"], "warmstart", "ms", [])], []),
         ("CPU-bound speed-up, pooled vs serial (x)",
-         [("gcd", "classic", "speedup_gcd", "cpu_speedup_2proc"),
-          ("md5", "classic", "speedup_md5_chain", "cpu_speedup_2proc"),
-          ("triple", "classic", "speedup_triple_product", "cpu_speedup_2proc")]),
+         [("gcd", "classic", "speedup_gcd", ["cpu_speedup_2proc"]),
+          ("md5", "classic", "speedup_md5_chain", ["cpu_speedup_2proc"]),
+          ("triple", "classic", "speedup_triple_product", ["cpu_speedup_2proc"])],
+         ["floor: 2 procs"]),
     ]
     script = ['set terminal pngcairo size 1800,1000 font "sans,10"',
               'set output "%s"' % os.path.join(out_dir, "latest.png"),
               'set datafile missing "?"', "set style data histogram",
               "set style histogram errorbars gap 1 lw 1", "set style fill solid 0.8 border -1",
-              "set logscale y", "set grid ytics", "set key below horizontal", "set xtics nomirror",
+              "set logscale y", "set grid ytics", "set key below horizontal",
+              "set xtics nomirror rotate by 25 right",
               'set multiplot layout 2,2 title "warmpool vs peers (%d workers each; median, '
               'min–max bars; machine floor: no pool, see latest.md)"' % WORKERS]
-    panels = [(title, series) for title, series in panels
+    panels = [(title, series, floors) for title, series, floors in panels
               if any(results.values(s, sc, metric) for s in systems for _, sc, metric, _ in series)]
     if not panels:
         return False
     rows, cols = (1, len(panels)) if len(panels) <= 3 else (2, (len(panels) + 1) // 2)
     script[-1] = script[-1].replace("layout 2,2", "layout %d,%d" % (rows, cols))
-    for n, (title, series) in enumerate(panels):
+    for n, (title, series, floors) in enumerate(panels):
         data = os.path.join(tmp, "panel%d.dat" % n)
         with open(data, "w") as f:
             table = [(CHART_NAMES[s], [results.values(s, sc, metric) for _, sc, metric, _ in series])
                     for s in systems]
-            if any(fm for _, _, _, fm in series):
-                table.append(("machine floor", [results.values("floor", "floor", fm) if fm else []
-                                               for _, _, _, fm in series]))
+            for k, floor_name in enumerate(floors):
+                table.append((floor_name, [results.values("floor", "floor", fm[k])
+                                           for _, _, _, fm in series]))
             for name, values in table:
                 fields = ['"%s"' % name]
                 for v in values:
@@ -913,7 +922,7 @@ def parse_args():
     parser = argparse.ArgumentParser(
         description="warmpool side by side with ProcessPoolExecutor, multiprocessing.Pool and "
                     "Gearman", epilog=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--bin", required=True, help="the build's bin/ directory")
+    parser.add_argument("--bin", help="the build's bin/ directory (required to measure)")
     parser.add_argument("--smoke", action="store_true", help="tiny parameters: seconds, not minutes")
     parser.add_argument("--repeats", type=int, help="runs per figure (default 3; smoke 1)")
     parser.add_argument("--only", action="append", choices=SCENARIOS,
@@ -924,11 +933,16 @@ def parse_args():
                         help="where latest.md/.png/.json go (default bench/results)")
     parser.add_argument("--check-complete", action="store_true",
                         help="fail unless every scenario produced a number for every system")
+    parser.add_argument("--report-from", metavar="JSON",
+                        help="measure nothing: write latest.md and latest.png again from a "
+                             "latest.json of an earlier run (--bin is then not needed)")
     parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
                         help="override one scenario parameter (repeatable), e.g. "
                              "inflight_count=50000 or payload_mib=1,16; names: %s" % ", ".join(
                                  sorted(FULL)))
     args = parser.parse_args()
+    if not args.bin and not args.report_from:
+        parser.error("--bin is required")
     args.systems = [s for s in args.systems.split(",") if s]
     unknown = [s for s in args.systems if s not in SYSTEM_NAMES]
     if unknown:
@@ -936,8 +950,37 @@ def parse_args():
     return args
 
 
+def report_again(args):
+    """--report-from: the report and chart of an earlier run, from its latest.json."""
+    with open(args.report_from) as f:
+        saved = json.load(f)
+    results = Results()
+    for r in saved["results"]:
+        results.add(r["system"], r["scenario"], r["repeat"], r["metrics"], r["command"],
+                    r.get("params", {}))
+    for key, message in saved.get("errors", {}).items():
+        results.errors[tuple(key.split("/", 1))] = message
+    args.smoke = saved["info"]["command"].split()[2:3] == ["--smoke"]
+    os.makedirs(args.out, exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix="warmpool-bench-")
+    try:
+        info = dict(saved["info"])
+        info["chart"] = write_chart(args.out, results, saved["params"], saved["systems"], tmp)
+        write_report(args.out, results, saved["params"], saved["systems"], saved["scenarios"],
+                     info, args)
+        if os.path.abspath(args.report_from) != os.path.abspath(
+                os.path.join(args.out, "latest.json")):
+            shutil.copyfile(args.report_from, os.path.join(args.out, "latest.json"))
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    print("report: %s (from %s)" % (os.path.join(args.out, "latest.md"), args.report_from))
+    return 0
+
+
 def main():
     args = parse_args()
+    if args.report_from:
+        return report_again(args)
     p = dict(SMOKE if args.smoke else FULL)
     if args.repeats:
         p["repeats"] = args.repeats
