@@ -7,6 +7,8 @@ packages=(
     build-essential cmake pkg-config
     libboost-dev libspdlog-dev libcereal-dev nlohmann-json3-dev libtomlplusplus-dev libcli11-dev
     libsystemd-dev libgtest-dev python3
+    # Benchmarks (scripts/bench.sh): the Gearman peer and the results chart.
+    gearman-job-server libgearman-dev gnuplot-nox
 )
 
 missing=()

@@ -1,0 +1,247 @@
+#include "machine_floor.hpp"
+
+#include <linux/futex.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <ctime>
+#include <string>
+#include <system_error>
+
+#include "bench_support.hpp"
+#include "warmpool/common/unique_fd.hpp"
+
+namespace warmpool::bench {
+
+namespace {
+
+constexpr std::uint32_t kStop = 0xffffffffu;
+
+// One direction of the ping-pong: the value, and whether its reader sleeps on it. Each on its
+// own cache line so the two directions do not share one.
+struct alignas(64) Channel {
+    std::atomic<std::uint32_t> value{0};
+    std::atomic<std::uint32_t> sleeping{0};
+};
+struct PingPong {
+    Channel ping;  // parent -> child
+    Channel pong;  // child -> parent
+};
+static_assert(std::atomic<std::uint32_t>::is_always_lock_free);
+
+long futex(std::atomic<std::uint32_t>& word, int op, std::uint32_t value, const timespec* timeout) {
+    // Not FUTEX_PRIVATE_FLAG: the word is shared with another process.
+    return ::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&word), op, value, timeout,
+                     nullptr, 0);
+}
+
+std::int64_t now_ns() {
+    timespec ts{};
+    ::clock_gettime(CLOCK_MONOTONIC, &ts);
+    return static_cast<std::int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+}
+
+void send(Channel& c, std::uint32_t value) {
+    c.value.store(value, std::memory_order_seq_cst);
+    if (c.sleeping.load(std::memory_order_seq_cst) != 0) futex(c.value, FUTEX_WAKE, 1, nullptr);
+}
+
+// Waits until c.value differs from `old`; returns the new value, or `old` if `give_up_ns`
+// (a CLOCK_MONOTONIC time; 0: never) passed first.
+std::uint32_t receive(Channel& c, std::uint32_t old, std::int64_t spin_ns,
+                      std::int64_t give_up_ns) {
+    std::uint32_t v = c.value.load(std::memory_order_acquire);
+    if (v != old) return v;
+    if (spin_ns > 0) {
+        const std::int64_t spin_until = now_ns() + spin_ns;
+        while ((v = c.value.load(std::memory_order_acquire)) == old) {
+            for (int i = 0; i < 16; ++i) __builtin_ia32_pause();
+            if (now_ns() >= spin_until) break;
+        }
+        if (v != old) return v;
+    }
+    const timespec slice{0, 100'000'000};
+    for (;;) {
+        // Announce the sleep before the last look (a Dekker pair with send()).
+        c.sleeping.store(1, std::memory_order_seq_cst);
+        v = c.value.load(std::memory_order_seq_cst);
+        if (v == old) futex(c.value, FUTEX_WAIT, old, &slice);
+        c.sleeping.store(0, std::memory_order_relaxed);
+        v = c.value.load(std::memory_order_acquire);
+        if (v != old) return v;
+        if (give_up_ns != 0 && now_ns() >= give_up_ns) return old;
+    }
+}
+
+// The child: echo every ping back as a pong until told to stop. Only atomics and system calls.
+[[noreturn]] void pong_loop(PingPong* shared, pid_t parent, std::int64_t spin_ns) {
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (::getppid() != parent) ::_exit(1);
+    std::uint32_t last = 0;
+    for (;;) {
+        last = receive(shared->ping, last, spin_ns, 0);
+        if (last == kStop) ::_exit(0);
+        send(shared->pong, last);
+    }
+}
+
+struct Mapping {
+    void* data = MAP_FAILED;
+    std::size_t bytes = 0;
+    Mapping(void* d, std::size_t b) : data(d), bytes(b) {}
+    Mapping(const Mapping&) = delete;
+    Mapping& operator=(const Mapping&) = delete;
+    ~Mapping() {
+        if (data != MAP_FAILED) ::munmap(data, bytes);
+    }
+};
+
+Mapping map_anonymous(std::size_t bytes, int flags) {
+    void* p = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, flags | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) throw std::system_error(errno, std::generic_category(), "mmap");
+    return Mapping(p, bytes);
+}
+
+// A CPU-bound loop that the compiler cannot remove or vectorise away.
+std::uint64_t spin_work(std::uint64_t iterations) {
+    std::uint64_t x = 88172645463325252ull;
+    for (std::uint64_t i = 0; i < iterations; ++i) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+    }
+    return x;
+}
+
+}  // namespace
+
+std::vector<double> futex_ping_pong_us(std::int64_t count, std::int64_t warmup,
+                                       std::int64_t spin_ns) {
+    Mapping region = map_anonymous(sizeof(PingPong), MAP_SHARED);
+    auto* shared = new (region.data) PingPong();
+    const pid_t parent = ::getpid();
+    const pid_t child = ::fork();
+    if (child < 0) throw std::system_error(errno, std::generic_category(), "fork");
+    if (child == 0) pong_loop(shared, parent, spin_ns);
+
+    std::vector<double> us;
+    us.reserve(static_cast<std::size_t>(count));
+    std::string failure;
+    for (std::int64_t i = 1; i <= warmup + count; ++i) {
+        const auto value = static_cast<std::uint32_t>(i);
+        const auto start = Clock::now();
+        send(shared->ping, value);
+        const std::uint32_t got =
+            receive(shared->pong, value - 1, spin_ns, now_ns() + 5'000'000'000);
+        const auto elapsed = Clock::now() - start;
+        if (got != value) {
+            failure = "futex ping-pong: the child did not answer ping " + std::to_string(i) +
+                      " within 5 s";
+            break;
+        }
+        if (i > warmup) us.push_back(std::chrono::duration<double, std::micro>(elapsed).count());
+    }
+    if (failure.empty()) {
+        send(shared->ping, kStop);
+    } else {
+        ::kill(child, SIGKILL);
+    }
+    int status = 0;
+    while (::waitpid(child, &status, 0) < 0 && errno == EINTR) {
+    }
+    if (failure.empty() && !(WIFEXITED(status) && WEXITSTATUS(status) == 0)) {
+        failure = "futex ping-pong: the child ended abnormally";
+    }
+    if (!failure.empty()) throw Failure(failure);
+    return us;
+}
+
+std::vector<double> memcpy_gbps(std::size_t bytes, int reps, bool fresh_destination) {
+    Mapping source = map_anonymous(bytes, MAP_PRIVATE);
+    std::memset(source.data, 0x5a, bytes);
+    Mapping touched = map_anonymous(fresh_destination ? 1 : bytes, MAP_PRIVATE);
+    if (!fresh_destination) std::memset(touched.data, 0, bytes);
+
+    std::vector<double> gbps;
+    for (int rep = -1; rep < reps; ++rep) {  // the first one is untimed
+        const auto start = Clock::now();
+        if (fresh_destination) {
+            // As a writer of a new shared-memory blob does: create, size, map, fill, unmap.
+            UniqueFd fd(static_cast<int>(::syscall(SYS_memfd_create, "warmpool-bench-floor", 1u)));
+            if (!fd) throw std::system_error(errno, std::generic_category(), "memfd_create");
+            if (::ftruncate(fd.get(), static_cast<off_t>(bytes)) != 0)
+                throw std::system_error(errno, std::generic_category(), "ftruncate");
+            void* p = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd.get(), 0);
+            if (p == MAP_FAILED) throw std::system_error(errno, std::generic_category(), "mmap");
+            Mapping destination(p, bytes);
+            std::memcpy(destination.data, source.data, bytes);
+            asm volatile("" : : "r"(destination.data) : "memory");
+        } else {
+            std::memcpy(touched.data, source.data, bytes);
+            asm volatile("" : : "r"(touched.data) : "memory");
+        }
+        const double seconds = seconds_since(start);
+        if (rep >= 0) gbps.push_back(static_cast<double>(bytes) / seconds / 1e9);
+    }
+    return gbps;
+}
+
+double parallel_speedup(int processes, double unit_seconds) {
+    // Calibrate: grow the loop until it takes a measurable time, then scale to the unit.
+    std::uint64_t iterations = 1 << 20;
+    double took = 0;
+    for (;;) {
+        const auto start = Clock::now();
+        volatile std::uint64_t sink = spin_work(iterations);
+        (void)sink;
+        took = seconds_since(start);
+        if (took > 0.02) break;
+        iterations *= 2;
+    }
+    iterations = static_cast<std::uint64_t>(static_cast<double>(iterations) * unit_seconds / took);
+
+    auto start = Clock::now();
+    for (int i = 0; i < processes; ++i) {
+        volatile std::uint64_t sink = spin_work(iterations);
+        (void)sink;
+    }
+    const double serial = seconds_since(start);
+
+    start = Clock::now();
+    std::vector<pid_t> children;
+    for (int i = 0; i < processes; ++i) {
+        const pid_t child = ::fork();
+        if (child < 0) {
+            for (const pid_t c : children) ::kill(c, SIGKILL);
+            for (const pid_t c : children) ::waitpid(c, nullptr, 0);
+            throw std::system_error(errno, std::generic_category(), "fork");
+        }
+        if (child == 0) {
+            ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+            volatile std::uint64_t sink = spin_work(iterations);
+            (void)sink;
+            ::_exit(0);
+        }
+        children.push_back(child);
+    }
+    bool ok = true;
+    for (const pid_t c : children) {
+        int status = 0;
+        while (::waitpid(c, &status, 0) < 0 && errno == EINTR) {
+        }
+        ok = ok && WIFEXITED(status) && WEXITSTATUS(status) == 0;
+    }
+    const double parallel = seconds_since(start);
+    if (!ok) throw Failure("parallel speed-up: a child process failed");
+    return serial / parallel;
+}
+
+}  // namespace warmpool::bench

@@ -1,0 +1,42 @@
+// The machine's floor for the figures a pool is judged on, measured without any pool, so a
+// report can say how close a system comes to what this hardware and kernel allow:
+//
+//   * a round trip between two processes that share memory and sleep on a futex each time
+//     (the least a wake-up-driven pool can pay per round trip), and the same with a short spin
+//     before sleeping (the least it can pay when both processes stay on a CPU);
+//   * memcpy bandwidth for a large buffer, into memory already touched and into a freshly
+//     created shared-memory segment (which adds the first-touch page faults);
+//   * the speed-up that bare processes get from running a CPU-bound loop side by side instead
+//     of one after another (on a machine shared with other work, less than its core count).
+//
+// Each function runs alone, forks at most one helper child that it reaps before returning, and
+// is not thread-safe. The child only touches atomics and makes system calls, so forking from a
+// process with other threads is safe.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+namespace warmpool::bench {
+
+// Round trips (microseconds, in the order measured) of `count` ping-pongs between this process
+// and a forked child over a MAP_SHARED word pair, after `warmup` untimed ones. Each side waits
+// by spinning for up to `spin_ns` (0: not at all) and then sleeping in FUTEX_WAIT; a waker calls
+// FUTEX_WAKE only when the other side said it sleeps. Throws std::system_error if the child
+// cannot be made and Failure if it dies or stops answering.
+std::vector<double> futex_ping_pong_us(std::int64_t count, std::int64_t warmup,
+                                       std::int64_t spin_ns);
+
+// GB/s (1e9 bytes/s) of memcpy of `bytes` per repetition, one value per repetition after one
+// untimed one. fresh_destination=false copies between two buffers touched beforehand;
+// true copies into a new memfd (shared memory, as /dev/shm) segment each time, so the figure
+// includes creating, mapping, faulting in and unmapping it.
+std::vector<double> memcpy_gbps(std::size_t bytes, int reps, bool fresh_destination);
+
+// Serial time ÷ parallel time of `processes` equal units of a CPU-bound loop (about
+// `unit_seconds` each, calibrated here): first run one after another in this process, then
+// each in its own forked child, all at once. Throws Failure if a child fails.
+double parallel_speedup(int processes, double unit_seconds);
+
+}  // namespace warmpool::bench
