@@ -633,7 +633,8 @@ TEST(SupervisionTest, MaxRssRecyclesAWorkerAfterItsJobIsAnswered) {
     TestPool pool(pool_options(2, {"--max-rss", "64MiB"}));
     Client client = pool.connect();
     const auto before = as_set(pool.ready_worker_pids());
-    for (const auto& row : pool.status()["workers"]["rows"]) {
+    const json status = pool.status();  // kept alive: the loop walks into it
+    for (const auto& row : status["workers"]["rows"]) {
         ASSERT_LT(row["rss_bytes"].get<std::int64_t>(), 48 << 20) << "a worker starts too big";
     }
 
