@@ -22,6 +22,10 @@ constexpr std::int64_t kLivenessCheckNs = 100'000'000;
 // The background thread drains only when nobody else has for this long.
 constexpr std::int64_t kBackgroundIdleNs = 5'000'000;
 constexpr std::int64_t kBackgroundSliceNs = 50'000'000;
+// The background thread parks only after its job table stayed empty this long: a caller making
+// one call after another empties and refills the table every job, and waking a parked thread
+// each time would cost a context switch per call.
+constexpr std::int64_t kBackgroundLingerNs = 100'000'000;
 
 bool power_of_two_in_range(std::uint64_t n) {
     return n >= 4096 && n <= (1ull << 30) && (n & (n - 1)) == 0;
@@ -144,7 +148,7 @@ std::shared_ptr<JobSlot> Session::submit(std::string_view function, std::uint32_
         }
         const bool was_idle = jobs_.empty();
         jobs_.emplace(slot->id, slot);
-        if (was_idle) cv_.notify_all();  // the background thread watches non-empty tables
+        if (was_idle && background_parked_) cv_.notify_all();  // it watches non-empty tables
     }
 
     std::lock_guard submit_lock(submit_mu_);
@@ -373,12 +377,20 @@ void Session::cancel(JobSlot& slot, bool force) {
 
 void Session::background_loop() {
     std::unique_lock lock(mu_);
+    std::int64_t last_busy_ns = 0;
     while (!stopping_) {
+        const std::int64_t now = monotonic_ns();
         if (jobs_.empty() || lost_) {
-            cv_.wait(lock);
+            if (!lost_ && now - last_busy_ns < kBackgroundLingerNs) {
+                cv_.wait_for(lock, std::chrono::nanoseconds(kBackgroundIdleNs));
+            } else {
+                background_parked_ = true;
+                cv_.wait(lock);
+                background_parked_ = false;
+            }
             continue;
         }
-        const std::int64_t now = monotonic_ns();
+        last_busy_ns = now;
         if (draining_ || now - last_drain_ns_ < kBackgroundIdleNs) {
             cv_.wait_for(lock, std::chrono::nanoseconds(kBackgroundIdleNs));
             continue;

@@ -87,6 +87,7 @@ private:
     std::unordered_map<std::uint64_t, std::shared_ptr<JobSlot>> jobs_;
     bool draining_ = false;
     unsigned waiters_ = 0;  // threads blocked in wait() on cv_
+    bool background_parked_ = false;  // the background thread waits for jobs without a timeout
     bool lost_ = false;
     bool stopping_ = false;
     std::string lost_reason_;
