@@ -27,8 +27,8 @@ std::string control_socket_of(std::string_view pool, const std::string& runtime_
     return PoolPaths::in(runtime_dir.empty() ? default_runtime_dir() : runtime_dir, name).control_socket;
 }
 
-// Splits a batch result payload into items; false if it is malformed or has the wrong count.
-// Hands each item of a batch's result to `read_item`; false if the payload is malformed.
+// Hands each item of a batch's result to `read_item`; false if the payload is malformed or
+// holds another number of items.
 bool read_batch_results(std::string_view payload, std::size_t expected, std::size_t first,
                         const Client::ItemReader& read_item) {
     BatchHeader header;
