@@ -1,5 +1,7 @@
 #include "bench_support.hpp"
 
+#include <CLI/CLI.hpp>
+
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -323,6 +325,38 @@ ClassicTiming time_classic(const std::string& workload,
                       " results) " + detail);
     }
     return timing;
+}
+
+void add_common_options(CLI::App& app, CommonSettings& s) {
+    app.add_flag("--json", s.json, "Print each result as one JSON object per line");
+    app.add_option("--warmup", s.warmup, "roundtrip: untimed calls first")->capture_default_str();
+    app.add_option("--payload-mib", s.payload_mib, "payload: sizes in MiB (repeatable)")
+        ->check(CLI::Range(std::int64_t{1}, std::int64_t{1024}));
+    app.add_option("--budget-seconds", s.budget_seconds,
+                   "payload: stop repeating a size after this many seconds (0: never)")
+        ->check(CLI::Range(0.0, 86400.0))
+        ->capture_default_str();
+    app.add_option("--clients", s.clients, "clients: client processes at once")
+        ->check(CLI::Range(1, 64))
+        ->capture_default_str();
+    app.add_option("--seconds", s.seconds, "clients: how long each client keeps jobs in flight")
+        ->check(CLI::Range(0.01, 3600.0))
+        ->capture_default_str();
+    app.add_option("--gcd-pairs", s.classic.gcd_pairs, "classic: how many of the ten gcd pairs")
+        ->check(CLI::Range(1, 10))
+        ->capture_default_str();
+    app.add_option("--md5-jobs", s.classic.md5_jobs, "classic: md5_chain jobs")
+        ->check(CLI::Range(1, 10'000))
+        ->capture_default_str();
+    app.add_option("--md5-rounds", s.classic.md5_rounds, "classic: rounds per md5_chain")
+        ->check(CLI::Range(1, 1'000'000'000))
+        ->capture_default_str();
+    app.add_option("--triple-n", s.classic.triple_n, "classic: n of the largest triple_product")
+        ->check(CLI::Range(1, 2000))
+        ->capture_default_str();
+    app.add_option("--triple-jobs", s.classic.triple_jobs, "classic: triple_product jobs")
+        ->check(CLI::Range(1, 1000))
+        ->capture_default_str();
 }
 
 }  // namespace warmpool::bench

@@ -20,6 +20,10 @@
 
 #include "warmpool/common/unique_fd.hpp"
 
+namespace CLI {
+class App;
+}
+
 namespace warmpool::bench {
 
 using Clock = std::chrono::steady_clock;
@@ -143,6 +147,27 @@ struct ClassicParams {
     std::int64_t triple_n = 40;  // the jobs use n, n-2, n-4, ...
     std::int64_t triple_jobs = 4;
 };
+
+// Settings every benchmark program takes, with the same meaning; each program adds its own
+// (--scenario, --count, --window, --reps and the address of what it measures).
+struct CommonSettings {
+    std::string scenario = "all";
+    bool json = false;
+    std::int64_t count = 0;  // 0: each scenario's default
+    std::int64_t warmup = 1000;
+    std::int64_t window = 10'000;
+    std::int64_t reps = 3;
+    double budget_seconds = 0;
+    std::vector<std::int64_t> payload_mib{1, 64};
+    int clients = 4;
+    double seconds = 2;
+    ClassicParams classic;
+    double stall_seconds = 60;
+    std::string program;  // argv[0], to start client children of the same program
+};
+
+// Adds the command-line options of CommonSettings that read the same in every program.
+void add_common_options(CLI::App& app, CommonSettings& s);
 
 using GcdPair = std::pair<std::int64_t, std::int64_t>;
 std::vector<GcdPair> classic_gcd_inputs(const ClassicParams& p);

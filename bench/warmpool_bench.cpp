@@ -46,24 +46,11 @@ namespace {
 
 using namespace warmpool::bench;
 
-struct Settings {
+struct Settings : CommonSettings {
     std::string pool;
     std::string runtime_dir;
-    std::string scenario = "all";
-    bool json = false;
-    std::int64_t count = 0;  // 0: each scenario's default
-    std::int64_t warmup = 1000;
-    std::int64_t window = 10'000;
-    std::int64_t reps = 3;
-    double budget_seconds = 0;
-    std::vector<std::int64_t> payload_mib{1, 64};
     std::size_t chunk = 0;
-    int clients = 4;
-    double seconds = 2;
-    ClassicParams classic;
-    double stall_seconds = 60;
     std::int64_t spin_us = 50;
-    std::string program;
 };
 
 // Ends the process if the current scenario stops making progress: the scenario bumps
@@ -462,44 +449,15 @@ int main(int argc, char** argv) {
         ->check(CLI::IsMember({"roundtrip", "inflight", "map", "payload", "clients", "classic",
                                "floor", "client", "all"}))
         ->capture_default_str();
-    app.add_flag("--json", s.json, "Print each result as one JSON object per line");
     app.add_option("--count", s.count,
                    "Jobs for roundtrip/inflight/map (default 20000 / 200000 / 10000000)")
         ->check(CLI::Range(std::int64_t{1}, std::int64_t{1} << 32));
-    app.add_option("--warmup", s.warmup, "roundtrip: untimed calls first")->capture_default_str();
     app.add_option("--window", s.window, "inflight, clients: most jobs outstanding per client")
         ->capture_default_str();
     app.add_option("--chunk", s.chunk, "map: items per batch (0: the library's choice)")
         ->capture_default_str();
-    app.add_option("--payload-mib", s.payload_mib, "payload: sizes in MiB (repeatable)")
-        ->check(CLI::Range(std::int64_t{1}, std::int64_t{1024}));
     app.add_option("--reps", s.reps, "payload, floor: timed repetitions per size")
         ->check(CLI::Range(std::int64_t{1}, std::int64_t{1000}))
-        ->capture_default_str();
-    app.add_option("--budget-seconds", s.budget_seconds,
-                   "payload: stop repeating a size after this many seconds (0: never)")
-        ->check(CLI::Range(0.0, 86400.0))
-        ->capture_default_str();
-    app.add_option("--clients", s.clients, "clients: client processes at once")
-        ->check(CLI::Range(1, 64))
-        ->capture_default_str();
-    app.add_option("--seconds", s.seconds, "clients: how long each client keeps jobs in flight")
-        ->check(CLI::Range(0.01, 3600.0))
-        ->capture_default_str();
-    app.add_option("--gcd-pairs", s.classic.gcd_pairs, "classic: how many of the ten gcd pairs")
-        ->check(CLI::Range(1, 10))
-        ->capture_default_str();
-    app.add_option("--md5-jobs", s.classic.md5_jobs, "classic: md5_chain jobs")
-        ->check(CLI::Range(1, 10'000))
-        ->capture_default_str();
-    app.add_option("--md5-rounds", s.classic.md5_rounds, "classic: rounds per md5_chain")
-        ->check(CLI::Range(1, 1'000'000'000))
-        ->capture_default_str();
-    app.add_option("--triple-n", s.classic.triple_n, "classic: n of the largest triple_product")
-        ->check(CLI::Range(1, 2000))
-        ->capture_default_str();
-    app.add_option("--triple-jobs", s.classic.triple_jobs, "classic: triple_product jobs")
-        ->check(CLI::Range(1, 1000))
         ->capture_default_str();
     app.add_option("--spin-us", s.spin_us, "floor: spin before sleeping in the second ping-pong")
         ->check(CLI::Range(std::int64_t{0}, std::int64_t{1'000'000}))
@@ -507,6 +465,7 @@ int main(int argc, char** argv) {
     app.add_option("--stall-seconds", s.stall_seconds,
                    "Give up (exit 3) after this long without progress")
         ->capture_default_str();
+    add_common_options(app, s);
     CLI11_PARSE(app, argc, argv);
 
     if (s.scenario == "floor") {  // needs no pool

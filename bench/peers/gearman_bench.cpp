@@ -36,22 +36,9 @@ namespace {
 using namespace warmpool::bench;
 namespace ex = warmpool::examples;
 
-struct Settings {
+struct Settings : CommonSettings {
     std::string host = "127.0.0.1";
     int port = 0;
-    std::string scenario = "all";
-    bool json = false;
-    std::int64_t count = 0;
-    std::int64_t warmup = 1000;
-    std::int64_t window = 10'000;
-    std::int64_t reps = 3;
-    double budget_seconds = 0;
-    std::vector<std::int64_t> payload_mib{1, 64};
-    int clients = 4;
-    double seconds = 2;
-    ClassicParams classic;
-    double stall_seconds = 60;
-    std::string program;
 };
 
 struct ClientDeleter {
@@ -353,45 +340,17 @@ int main(int argc, char** argv) {
         ->check(CLI::IsMember(
             {"roundtrip", "inflight", "payload", "clients", "classic", "client", "all"}))
         ->capture_default_str();
-    app.add_flag("--json", s.json, "Print each result as one JSON object per line");
     app.add_option("--count", s.count, "Jobs for roundtrip/inflight (default 20000 / 200000)")
         ->check(CLI::Range(std::int64_t{1}, std::int64_t{1} << 32));
-    app.add_option("--warmup", s.warmup, "roundtrip: untimed calls first")->capture_default_str();
     app.add_option("--window", s.window, "inflight, clients: tasks per batch")
         ->capture_default_str();
-    app.add_option("--payload-mib", s.payload_mib, "payload: sizes in MiB (repeatable)")
-        ->check(CLI::Range(std::int64_t{1}, std::int64_t{1024}));
     app.add_option("--reps", s.reps, "payload: timed repetitions per size")
         ->check(CLI::Range(std::int64_t{1}, std::int64_t{1000}))
-        ->capture_default_str();
-    app.add_option("--budget-seconds", s.budget_seconds,
-                   "payload: stop repeating a size after this many seconds (0: never)")
-        ->check(CLI::Range(0.0, 86400.0))
-        ->capture_default_str();
-    app.add_option("--clients", s.clients, "clients: client processes at once")
-        ->check(CLI::Range(1, 64))
-        ->capture_default_str();
-    app.add_option("--seconds", s.seconds, "clients: how long each client keeps jobs in flight")
-        ->check(CLI::Range(0.01, 3600.0))
-        ->capture_default_str();
-    app.add_option("--gcd-pairs", s.classic.gcd_pairs, "classic: how many of the ten gcd pairs")
-        ->check(CLI::Range(1, 10))
-        ->capture_default_str();
-    app.add_option("--md5-jobs", s.classic.md5_jobs, "classic: md5_chain jobs")
-        ->check(CLI::Range(1, 10'000))
-        ->capture_default_str();
-    app.add_option("--md5-rounds", s.classic.md5_rounds, "classic: rounds per md5_chain")
-        ->check(CLI::Range(1, 1'000'000'000))
-        ->capture_default_str();
-    app.add_option("--triple-n", s.classic.triple_n, "classic: n of the largest triple_product")
-        ->check(CLI::Range(1, 2000))
-        ->capture_default_str();
-    app.add_option("--triple-jobs", s.classic.triple_jobs, "classic: triple_product jobs")
-        ->check(CLI::Range(1, 1000))
         ->capture_default_str();
     app.add_option("--stall-seconds", s.stall_seconds,
                    "Fail a request that gets no answer for this long")
         ->capture_default_str();
+    add_common_options(app, s);
     CLI11_PARSE(app, argc, argv);
 
     ClientPtr client;
