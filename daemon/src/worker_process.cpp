@@ -350,7 +350,7 @@ private:
         reply.job_id = job.job_id;
         reply.status = outcome.status;
         reply.flags = outcome.flags;
-        reply.worker_pid = getpid();
+        reply.worker_pid = context_.pid;  // getpid() would be a system call per reply
         reply.queue_ns = queue_ns;
         reply.run_ns = run_ns;
 
