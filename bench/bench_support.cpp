@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <numeric>
 #include <cerrno>
 #include <climits>
 #include <cmath>
@@ -40,6 +41,17 @@ double monotonic_seconds() {
 double percentile(const std::vector<double>& sorted, double p) {
     const auto rank = static_cast<std::size_t>(std::ceil(p * static_cast<double>(sorted.size())));
     return sorted[std::min(sorted.size() - 1, rank == 0 ? 0 : rank - 1)];
+}
+
+std::vector<std::pair<std::string, double>> latency_metrics(std::vector<double>& us) {
+    if (us.empty()) throw Failure("no latencies measured");
+    std::sort(us.begin(), us.end());
+    const double mean = std::accumulate(us.begin(), us.end(), 0.0) / static_cast<double>(us.size());
+    return {{"p50_us", percentile(us, 0.50)},
+            {"p90_us", percentile(us, 0.90)},
+            {"p99_us", percentile(us, 0.99)},
+            {"max_us", us.back()},
+            {"mean_us", mean}};
 }
 
 std::string shell_quote(const std::string& s) {

@@ -54,6 +54,10 @@ struct Result {
 };
 void print_result(const Result& result, bool json);
 
+// The round-trip figures of a latency run (microseconds, one per call): p50, p90, p99, max and
+// mean, in that order. Sorts `us`.
+std::vector<std::pair<std::string, double>> latency_metrics(std::vector<double>& us);
+
 // Path of the running executable (/proc/self/exe), to re-execute ourselves as a child client.
 std::string self_executable();
 

@@ -30,7 +30,6 @@
 #include <cstring>
 #include <deque>
 #include <mutex>
-#include <numeric>
 #include <optional>
 #include <string>
 #include <thread>
@@ -160,15 +159,9 @@ void roundtrip(warmpool::Client& pool, const Settings& s, Watchdog& dog) {
         expect_equal(got, i, "roundtrip");
         ++dog.progress;
     }
-    std::sort(us.begin(), us.end());
-    const double mean = std::accumulate(us.begin(), us.end(), 0.0) / static_cast<double>(us.size());
     Result r = make_result(
         s, "roundtrip", " --count " + std::to_string(n) + " --warmup " + std::to_string(s.warmup));
-    r.metrics = {{"p50_us", percentile(us, 0.50)},
-                 {"p90_us", percentile(us, 0.90)},
-                 {"p99_us", percentile(us, 0.99)},
-                 {"max_us", us.back()},
-                 {"mean_us", mean}};
+    r.metrics = latency_metrics(us);
     r.params = {{"count", std::to_string(n)}};
     print_result(r, s.json);
 }

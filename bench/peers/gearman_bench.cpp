@@ -24,7 +24,6 @@
 #include <cstdlib>
 #include <cstring>
 #include <memory>
-#include <numeric>
 #include <string>
 #include <vector>
 
@@ -183,15 +182,9 @@ void roundtrip(gearman_client_st* client, const Settings& s) {
         echo_int(client, i);
         us.push_back(std::chrono::duration<double, std::micro>(Clock::now() - start).count());
     }
-    std::sort(us.begin(), us.end());
-    const double mean = std::accumulate(us.begin(), us.end(), 0.0) / static_cast<double>(us.size());
     Result r = make_result(
         s, "roundtrip", " --count " + std::to_string(n) + " --warmup " + std::to_string(s.warmup));
-    r.metrics = {{"p50_us", percentile(us, 0.50)},
-                 {"p90_us", percentile(us, 0.90)},
-                 {"p99_us", percentile(us, 0.99)},
-                 {"max_us", us.back()},
-                 {"mean_us", mean}};
+    r.metrics = latency_metrics(us);
     r.params = {{"count", std::to_string(n)}};
     print_result(r, s.json);
 }

@@ -49,6 +49,7 @@ namespace {
 
 using nlohmann::json;
 using testing::Child;
+using testing::process_state;
 using testing::Shared;
 using testing::TestPool;
 using Pair = std::pair<std::int64_t, std::int64_t>;
@@ -943,14 +944,6 @@ TEST(ChaosTest, JobsOfAKilledClientWaitingInAWorkersInboxAreCounted) {
     EXPECT_EQ(jobs["submitted"], 30);
     EXPECT_EQ(jobs["submitted"].get<std::uint64_t>(), terminal(jobs))
         << "every accepted job must end as completed, failed or dropped: " << jobs.dump();
-}
-
-char process_state(pid_t pid) {
-    std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
-    std::string line;
-    std::getline(stat, line);
-    const auto paren = line.rfind(')');
-    return paren != std::string::npos && paren + 2 < line.size() ? line[paren + 2] : '?';
 }
 
 // A client that stops reading (SIGSTOP, a debugger) with more replies owed than its reply ring

@@ -42,6 +42,7 @@ namespace {
 
 using nlohmann::json;
 using testing::Child;
+using testing::process_state;
 using testing::CommandResult;
 using testing::expect_job_error;
 using testing::Shared;
@@ -90,14 +91,6 @@ std::set<pid_t> as_set(const std::vector<pid_t>& pids) { return {pids.begin(), p
 
 bool disjoint(const std::set<pid_t>& a, const std::set<pid_t>& b) {
     return std::none_of(a.begin(), a.end(), [&](pid_t p) { return b.count(p) != 0; });
-}
-
-char process_state(pid_t pid) {
-    std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
-    std::string line;
-    std::getline(stat, line);
-    const auto paren = line.rfind(')');
-    return paren != std::string::npos && paren + 2 < line.size() ? line[paren + 2] : '?';
 }
 
 // True once `pid` has exited (a zombie nobody reaped yet counts as exited).

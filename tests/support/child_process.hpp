@@ -98,4 +98,13 @@ private:
     pid_t pid_;
 };
 
+// The state letter of a process from /proc/PID/stat (R, S, T, t, Z, ...); '?' if it is gone.
+inline char process_state(pid_t pid) {
+    std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+    std::string line;
+    std::getline(stat, line);
+    const auto paren = line.rfind(')');
+    return paren != std::string::npos && paren + 2 < line.size() ? line[paren + 2] : '?';
+}
+
 }  // namespace warmpool::testing
