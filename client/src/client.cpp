@@ -80,12 +80,29 @@ void RawFuture::cancel(bool force) const {
     if (slot_) session_->cancel(*slot_, force);
 }
 
-std::string RawFuture::get() const {
+std::string RawFuture::get() const { return std::string(get_view()); }
+
+std::string_view RawFuture::get_view() const {
     wait();
     if (slot_->status != 0) {
         throw JobError(error_kind_from_code(slot_->status).value_or(ErrorKind::bad_request), slot_->payload);
     }
-    return slot_->payload;
+    return slot_->result();
+}
+
+Bytes RawFuture::get_bytes() const {
+    const std::string_view encoded = get_view();
+    // A std::string's encoding: its length (Cereal's size tag), then the bytes.
+    std::uint64_t length = 0;
+    if (encoded.size() < sizeof length) throw JobError(ErrorKind::type_mismatch, "the result is not a byte string");
+    std::memcpy(&length, encoded.data(), sizeof length);
+    if (length != encoded.size() - sizeof length) {
+        throw JobError(ErrorKind::type_mismatch, "the result is not a byte string of the length it claims");
+    }
+    const std::string_view bytes = encoded.substr(sizeof length);
+    // Blob results are kept by their lease alone (not the session); inline ones by the slot.
+    if (slot_->result_lease) return Bytes(slot_->result_lease, bytes);
+    return Bytes(std::shared_ptr<const void>(slot_, slot_.get()), bytes);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -108,6 +125,12 @@ Client Client::connect_socket(const std::string& socket_path, const Options& opt
 const std::string& Client::pool_name() const { return session_->welcome().pool_name; }
 pid_t Client::supervisor_pid() const { return session_->welcome().supervisor_pid; }
 unsigned Client::worker_slots() const { return session_->welcome().worker_slots; }
+std::size_t Client::inline_max() const { return session_->welcome().inline_max; }
+
+RawFuture Client::submit_in_place(std::string_view function, std::uint64_t fingerprint, std::size_t bytes,
+                                  const PayloadWriter& write, const CallOptions& options) {
+    return RawFuture(session_, session_->submit_in_place(function, 0, fingerprint, bytes, write, options));
+}
 
 RawFuture Client::submit_encoded(std::string_view function, Encoding encoding, std::uint64_t fingerprint,
                                  std::string payload, const CallOptions& options) {
@@ -171,7 +194,7 @@ void Client::map_encoded(std::string_view function, Encoding encoding, std::uint
             for (std::size_t i = 0; i < batch.count; ++i) read_item(batch.first + i, slot.status, slot.payload);
             return;
         }
-        if (!read_batch_results(slot.payload, batch.count, batch.first, read_item)) {
+        if (!read_batch_results(slot.result(), batch.count, batch.first, read_item)) {
             const auto bad = static_cast<std::uint16_t>(ErrorKind::bad_request);
             for (std::size_t i = 0; i < batch.count; ++i) read_item(batch.first + i, bad, "malformed batch result");
         }

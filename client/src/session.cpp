@@ -4,7 +4,6 @@
 
 #include <cstring>
 
-#include "warmpool/common/blob.hpp"
 #include "warmpool/common/clock.hpp"
 #include "warmpool/common/spin_relax.hpp"
 #include "warmpool/common/unix_socket.hpp"
@@ -30,6 +29,23 @@ constexpr std::int64_t kBackgroundLingerNs = 100'000'000;
 bool power_of_two_in_range(std::uint64_t n) {
     return n >= 4096 && n <= (1ull << 30) && (n & (n - 1)) == 0;
 }
+
+// Argument blobs kept for reuse beyond those of jobs in flight.
+constexpr BlobPool::Limits kArgumentBlobLimits{4, 512ull << 20};
+
+// Holds a worker's result blob for as long as anything reads the result: the worker reuses it
+// once this is gone.
+struct ResultLease {
+    ResultLease(std::shared_ptr<SharedSegment> s, BlobHeader* h) : segment(std::move(s)), header(h) {}
+    ResultLease(const ResultLease&) = delete;
+    ResultLease& operator=(const ResultLease&) = delete;
+    std::shared_ptr<SharedSegment> segment;
+    BlobHeader* header;
+    ~ResultLease() {
+        // Release: our reads of the result happen before the worker's next writes.
+        header->state.store(static_cast<std::uint32_t>(BlobState::free), std::memory_order_release);
+    }
+};
 
 }  // namespace
 
@@ -80,6 +96,11 @@ std::shared_ptr<Session> Session::connect(const std::string& socket_path, const 
     for (std::uint32_t slot = 0; slot < w.worker_slots; ++slot) {
         session->replies_.emplace_back(RingView::at(base + layout.reply_offset(slot), layout.reply_ring_bytes));
     }
+    session->arguments_ = BlobPool(
+        [uid = w.owner_uid, pool = w.pool_name, gen = w.session_generation](std::uint64_t object) {
+            return blob_name(uid, pool, gen, 'a', object);
+        },
+        SegmentAccess{w.blob_mode, w.blob_gid}, kArgumentBlobLimits);
     session->background_ = std::thread([raw = session.get()] { raw->background_loop(); });
     return session;
 }
@@ -95,16 +116,13 @@ Session::~Session() {
     // Closing the control socket (control_'s destructor) tells the supervisor we left.
 }
 
-std::shared_ptr<JobSlot> Session::submit(std::string_view function, std::uint32_t flags, std::uint64_t fingerprint,
-                                         std::string_view payload, const CallOptions& options) {
+JobRecord Session::make_record(std::uint64_t id, std::string_view function, std::uint32_t flags,
+                               std::uint64_t fingerprint, const CallOptions& options) const {
     if (function.empty() || function.size() > kFunctionNameMax) {
         throw JobError(ErrorKind::bad_request, "function names are 1 to " + std::to_string(kFunctionNameMax) + " bytes");
     }
-    auto slot = std::make_shared<JobSlot>();
-    slot->id = next_id_.fetch_add(1, std::memory_order_relaxed);
-
     JobRecord record{};
-    record.job_id = slot->id;
+    record.job_id = id;
     record.fingerprint = fingerprint;
     record.flags = flags;
     if (options.deadline) {
@@ -115,19 +133,55 @@ std::shared_ptr<JobSlot> Session::submit(std::string_view function, std::uint32_
     }
     record.timeout_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(options.timeout).count();
     set_function_name(record, function);
+    return record;
+}
 
-    // Large arguments are written once into their own shared memory, never into the ring.
-    std::string blob_name_text;
-    BlobRef ref{};
+std::shared_ptr<JobSlot> Session::submit(std::string_view function, std::uint32_t flags, std::uint64_t fingerprint,
+                                         std::string_view payload, const CallOptions& options) {
+    // Large arguments are written once into shared memory of their own, never into the ring.
     if (payload.size() > welcome_.inline_max) {
-        blob_name_text = blob_name(welcome_.owner_uid, welcome_.pool_name, welcome_.session_generation, 'a', slot->id);
-        auto blob = create_blob(blob_name_text, payload.size(), SegmentAccess{welcome_.blob_mode, welcome_.blob_gid});
-        if (!blob) throw JobError(ErrorKind::overloaded, "cannot store the arguments: " + blob.error().message());
-        std::memcpy(blob->data(), payload.data(), payload.size());
-        ref = BlobRef{payload.size(), slot->id};
-        record.flags |= kJobBlob;
-        payload = std::string_view(reinterpret_cast<const char*>(&ref), sizeof ref);
+        return submit_in_place(
+            function, flags, fingerprint, payload.size(),
+            [payload](std::byte* out) { std::memcpy(out, payload.data(), payload.size()); }, options);
     }
+    auto slot = std::make_shared<JobSlot>();
+    slot->id = next_id_.fetch_add(1, std::memory_order_relaxed);
+    JobRecord record = make_record(slot->id, function, flags, fingerprint, options);
+    return publish_job(std::move(slot), record, payload, options);
+}
+
+std::shared_ptr<JobSlot> Session::submit_in_place(std::string_view function, std::uint32_t flags,
+                                                  std::uint64_t fingerprint, std::size_t bytes,
+                                                  const PayloadWriter& write, const CallOptions& options) {
+    auto slot = std::make_shared<JobSlot>();
+    slot->id = next_id_.fetch_add(1, std::memory_order_relaxed);
+    JobRecord record = make_record(slot->id, function, flags | kJobBlob, fingerprint, options);
+    Result<BlobPool::Blob> blob = [&] {
+        std::lock_guard lock(blob_mu_);
+        return arguments_.acquire(bytes);
+    }();
+    if (!blob) throw JobError(ErrorKind::overloaded, "cannot store the arguments: " + blob.error().message());
+    try {
+        write(blob->data);
+    } catch (...) {
+        release_argument(blob->ref.object);
+        throw;
+    }
+    blob->ref.bytes = bytes;
+    blob->publish();
+    slot->argument_blob = blob->ref.object;
+    const BlobRef ref = blob->ref;
+    return publish_job(std::move(slot), record, std::string_view(reinterpret_cast<const char*>(&ref), sizeof ref),
+                       options);
+}
+
+void Session::release_argument(std::uint64_t object) {
+    std::lock_guard lock(blob_mu_);
+    arguments_.release(object);
+}
+
+std::shared_ptr<JobSlot> Session::publish_job(std::shared_ptr<JobSlot> slot, JobRecord& record,
+                                              std::string_view payload, const CallOptions& options) {
     record.payload_bytes = static_cast<std::uint32_t>(payload.size());
     const auto size = static_cast<std::uint32_t>(sizeof record + payload.size());
 
@@ -136,15 +190,17 @@ std::shared_ptr<JobSlot> Session::submit(std::string_view function, std::uint32_
             std::lock_guard lock(mu_);
             jobs_.erase(slot->id);
         }
-        if (!blob_name_text.empty()) SharedSegment::remove(blob_name_text);
+        if (slot->argument_blob != 0) release_argument(slot->argument_blob);
         throw JobError(kind, why);
     };
 
     {
-        std::lock_guard lock(mu_);
+        std::unique_lock lock(mu_);
         if (lost_) {
-            if (!blob_name_text.empty()) SharedSegment::remove(blob_name_text);
-            throw JobError(ErrorKind::shutting_down, lost_reason_);
+            const std::string why = lost_reason_;
+            lock.unlock();
+            if (slot->argument_blob != 0) release_argument(slot->argument_blob);
+            throw JobError(ErrorKind::shutting_down, why);
         }
         const bool was_idle = jobs_.empty();
         jobs_.emplace(slot->id, slot);
@@ -298,24 +354,44 @@ void Session::deliver(const ReplyRecord& reply, std::span<const std::byte> paylo
     {
         std::lock_guard lock(mu_);
         auto it = jobs_.find(reply.job_id);
-        if (it == jobs_.end()) return;  // not ours to wait for any more (session lost meanwhile)
-        slot = std::move(it->second);
-        jobs_.erase(it);
+        if (it != jobs_.end()) {
+            slot = std::move(it->second);
+            jobs_.erase(it);
+        }
     }
+    if (!slot) {  // not ours to wait for any more (session lost meanwhile)
+        BlobRef ref{};
+        if ((reply.flags & kJobBlob) != 0 && payload.size() == sizeof ref && reply.worker_pid > 0) {
+            // Nobody will read the result: hand its blob straight back to the worker.
+            std::memcpy(&ref, payload.data(), sizeof ref);
+            if (auto mapped = results_.map(result_blob_name(welcome_.owner_uid, welcome_.pool_name,
+                                                            welcome_.session_generation, reply.worker_pid,
+                                                            ref.object),
+                                           ref)) {
+                mapped->header->state.store(static_cast<std::uint32_t>(BlobState::free), std::memory_order_release);
+            }
+        }
+        return;
+    }
+    // The terminal reply: no worker reads the arguments any more.
+    if (slot->argument_blob != 0) release_argument(std::exchange(slot->argument_blob, 0));
     slot->status = reply.status;
     slot->flags = reply.flags;
     if ((reply.flags & kJobBlob) != 0) {
         BlobRef ref{};
         std::optional<std::string> error;
-        if (payload.size() == sizeof ref) {
+        if (payload.size() == sizeof ref && reply.worker_pid > 0) {
             std::memcpy(&ref, payload.data(), sizeof ref);
-            auto blob = take_blob(blob_name(welcome_.owner_uid, welcome_.pool_name, welcome_.session_generation, 'r',
-                                            ref.id),
-                                  ref.bytes);
-            if (blob) {
-                slot->payload.assign(reinterpret_cast<const char*>(blob->data()), ref.bytes);
+            auto mapped = results_.map(result_blob_name(welcome_.owner_uid, welcome_.pool_name,
+                                                        welcome_.session_generation, reply.worker_pid, ref.object),
+                                       ref);
+            if (mapped) {
+                // Taken: the worker leaves it alone until the lease is gone.
+                mapped->header->state.store(static_cast<std::uint32_t>(BlobState::taken), std::memory_order_relaxed);
+                slot->result_lease = std::make_shared<ResultLease>(mapped->segment, mapped->header);
+                slot->result_in_blob = mapped->bytes;
             } else {
-                error = blob.error().message();
+                error = mapped.error().message();
             }
         } else {
             error = "malformed blob reference";
@@ -331,6 +407,7 @@ void Session::deliver(const ReplyRecord& reply, std::span<const std::byte> paylo
     if (slot->cancel_requested && slot->status == 0) {
         slot->status = static_cast<std::uint16_t>(ErrorKind::cancelled);
         slot->payload = "cancelled while running; its result was dropped";
+        slot->result_lease.reset();
     }
     slot->done.store(true, std::memory_order_release);
     // Only threads blocked in wait() need telling; waking the condition variable for nobody

@@ -10,6 +10,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -18,6 +19,8 @@
 #include <vector>
 
 #include "warmpool/call_options.hpp"
+#include "warmpool/common/blob_mappings.hpp"
+#include "warmpool/common/blob_pool.hpp"
 #include "warmpool/common/byte_ring.hpp"
 #include "warmpool/common/protocol.hpp"
 #include "warmpool/common/shared_segment.hpp"
@@ -33,7 +36,14 @@ struct JobSlot {
     std::uint16_t status = 0;  // 0 ok, else ErrorKind; valid once done
     std::uint32_t flags = 0;   // of the reply payload
     std::string payload;       // result bytes or error message
+    // A result read in place: the lease keeps its blob mapped and taken (ResultLease).
+    std::shared_ptr<const void> result_lease;
+    std::string_view result_in_blob;
+    std::uint64_t argument_blob = 0;  // our argument blob's object, freed when the reply arrives
     bool cancel_requested = false;
+
+    // The result bytes (status ok) or the error message, valid while the slot lives.
+    std::string_view result() const { return result_lease ? result_in_blob : std::string_view(payload); }
 };
 
 class Session : public std::enable_shared_from_this<Session> {
@@ -46,6 +56,12 @@ public:
     // overloaded, shutting_down) if it cannot be submitted.
     std::shared_ptr<JobSlot> submit(std::string_view function, std::uint32_t flags, std::uint64_t fingerprint,
                                     std::string_view payload, const CallOptions& options);
+    // As submit, for a payload of `bytes` bytes that `write` puts straight into its blob (so a
+    // large argument is encoded once, into memory that is reused from call to call).
+    using PayloadWriter = std::function<void(std::byte* out)>;
+    std::shared_ptr<JobSlot> submit_in_place(std::string_view function, std::uint32_t flags,
+                                             std::uint64_t fingerprint, std::size_t bytes,
+                                             const PayloadWriter& write, const CallOptions& options);
     // Waits for the slot's reply until deadline_ns (monotonic; -1: no limit). True if done.
     bool wait(JobSlot& slot, std::int64_t deadline_ns);
     void cancel(JobSlot& slot, bool force);
@@ -55,6 +71,12 @@ public:
 private:
     Session() = default;
 
+    JobRecord make_record(std::uint64_t id, std::string_view function, std::uint32_t flags,
+                          std::uint64_t fingerprint, const CallOptions& options) const;
+    // Registers the slot and writes its record (and payload) to the submit ring.
+    std::shared_ptr<JobSlot> publish_job(std::shared_ptr<JobSlot> slot, JobRecord& record,
+                                         std::string_view payload, const CallOptions& options);
+    void release_argument(std::uint64_t object);
     bool try_become_drainer();
     void stop_draining();
     // The drainer's loop: deliver replies until `target` is done or the deadline passes.
@@ -73,7 +95,9 @@ private:
     UniqueFd doorbell_;
     SharedSegment segment_;
     SessionHeader* header_ = nullptr;
-    std::string blob_owner_pool_;
+    // Argument blobs we made, reused from call to call (any submitting thread; blob_mu_).
+    std::mutex blob_mu_;
+    BlobPool arguments_;
 
     std::mutex submit_mu_;  // the submit ring's single producer
     std::mutex socket_mu_;  // one writer on the control socket at a time
@@ -81,6 +105,7 @@ private:
 
     // Used only by the drainer.
     std::vector<RingConsumer> replies_;  // [0] control ring, then one per worker slot
+    BlobMappings results_{8};            // workers' result blobs, kept mapped for their reuse
 
     std::mutex mu_;
     std::condition_variable cv_;

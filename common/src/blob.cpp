@@ -5,23 +5,23 @@
 #include <string_view>
 #include <vector>
 
+#include "warmpool/common/shared_segment.hpp"
+#include "warmpool/common/shm_layout.hpp"
+
 namespace warmpool {
 
-Result<SharedSegment> create_blob(const std::string& name, std::size_t bytes,
-                                  const SegmentAccess& access) {
-    auto segment = SharedSegment::create(name, bytes == 0 ? 1 : bytes, access);
-    if (!segment) return segment.error();
-    segment->disown();  // the consumer unlinks it once it has it mapped
-    return segment;
+namespace {
+
+bool published(const std::string& name) {
+    auto segment = SharedSegment::open(name);
+    if (!segment || segment->size() < sizeof(BlobHeader)) return false;
+    const auto* header = reinterpret_cast<const BlobHeader*>(segment->data());
+    return header->state.load(std::memory_order_acquire) == static_cast<std::uint32_t>(BlobState::published);
 }
 
-Result<SharedSegment> take_blob(const std::string& name, std::size_t bytes) {
-    auto segment = SharedSegment::open(name, bytes == 0 ? 1 : bytes);
-    SharedSegment::remove(name);  // mapped or not, the name has served its purpose
-    return segment;
-}
+}  // namespace
 
-int sweep_blobs(const std::string& prefix) {
+int sweep_blobs(const std::string& prefix, bool keep_published) {
     // Only ever our own names: an empty or foreign prefix would sweep other programs' objects.
     if (prefix.rfind("warmpool.", 0) != 0 || prefix.size() <= std::string_view("warmpool.").size()) {
         return 0;
@@ -36,7 +36,10 @@ int sweep_blobs(const std::string& prefix) {
         ::closedir(dir);
     }
     int removed = 0;
-    for (const auto& name : names) removed += SharedSegment::remove(name) ? 1 : 0;
+    for (const auto& name : names) {
+        if (keep_published && published(name)) continue;
+        removed += SharedSegment::remove(name) ? 1 : 0;
+    }
     return removed;
 }
 

@@ -38,4 +38,15 @@ std::string blob_name(uid_t uid, std::string_view pool, std::uint64_t session_ge
     return blob_prefix(uid, pool, session_generation) + direction + std::to_string(id);
 }
 
+std::string result_blob_prefix(uid_t uid, std::string_view pool, std::uint64_t session_generation,
+                               pid_t worker_pid) {
+    // The trailing dot keeps pid 12 from sweeping pid 123's objects.
+    return blob_prefix(uid, pool, session_generation) + "r" + std::to_string(worker_pid) + ".";
+}
+
+std::string result_blob_name(uid_t uid, std::string_view pool, std::uint64_t session_generation,
+                             pid_t worker_pid, std::uint64_t object) {
+    return result_blob_prefix(uid, pool, session_generation, worker_pid) + std::to_string(object);
+}
+
 }  // namespace warmpool

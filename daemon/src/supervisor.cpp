@@ -415,11 +415,6 @@ bool Supervisor::collect_completions() {
             if (job.job.stats != nullptr) {
                 ((job.job.record.flags & kJobBatch) ? job.job.stats->batch : job.job.stats->single).observe(each);
             }
-            if ((job.job.record.flags & kJobBlob) != 0) {
-                // The worker read the argument blob; its name is ours to remove.
-                SharedSegment::remove(blob_name(uid_, config_.name, job.job.record.session_generation, 'a',
-                                                job.job.record.job_id));
-            }
             const std::uint32_t session_slot = job.job.record.session_slot;
             Session& s = sessions_[session_slot];
             if (s.in_flight > 0) --s.in_flight;
@@ -476,9 +471,6 @@ bool Supervisor::dispatch() {
             if (job.record.deadline_ns != 0 && monotonic_ns() > job.record.deadline_ns) {
                 reply_error(s, job.record, ErrorKind::deadline_exceeded,
                             "the job's deadline passed while it was queued", job.items);
-                if ((job.record.flags & kJobBlob) != 0) {
-                    SharedSegment::remove(blob_name(uid_, config_.name, s.generation, 'a', job.record.job_id));
-                }
                 --queued_with_deadline_;
                 s.queue.pop_front();
                 --queued_;
@@ -561,6 +553,11 @@ void Supervisor::on_worker_exit(unsigned slot, int wait_status) {
     }
 
     resolve_jobs_of_dead_worker(slot, how);
+    // Its result blobs (kept for reuse) have no owner any more; clients keep what they mapped.
+    // Those a published reply names but its client has not mapped yet go with the session.
+    for (const auto& session : sessions_) {
+        if (session.used) sweep_blobs(result_blob_prefix(uid_, config_.name, session.generation, w.pid), true);
+    }
     const std::uint64_t generation = w.config_generation;
     const bool was_replacing = !w.replace_reason.empty() || w.retiring;
     w.pid = 0;
@@ -623,16 +620,10 @@ void Supervisor::resolve_jobs_of_dead_worker(unsigned slot, const std::string& h
         facts.poison_threshold = config_.poison_threshold;
         const JobFate fate = decide_job_fate(facts);
 
-        const bool blob_args = (job.record.flags & kJobBlob) != 0;
-        const auto gen = job.record.session_generation;
-        if (facts.running && fate.kind != JobFate::Kind::finished) {
-            // A reply blob it may have started writing is garbage now.
-            SharedSegment::remove(blob_name(uid_, config_.name, gen, 'r', job.record.job_id));
-        }
         switch (fate.kind) {
             case JobFate::Kind::requeue:
                 requeue.push_back(std::move(job));
-                continue;  // the argument blob is still needed
+                continue;
             case JobFate::Kind::retry:
                 spdlog::warn("job {} of session {} ({}) crashed worker {}; retrying (attempt {} of {})",
                              job.record.job_id, job.record.session_slot, function_name(job.record), w.pid,
@@ -651,7 +642,6 @@ void Supervisor::resolve_jobs_of_dead_worker(unsigned slot, const std::string& h
                 count_outcome(slot, flight.seq);
                 break;
         }
-        if (blob_args) SharedSegment::remove(blob_name(uid_, config_.name, gen, 'a', job.record.job_id));
     }
     for (auto it = requeue.rbegin(); it != requeue.rend(); ++it) {
         Session& s = sessions_[it->record.session_slot];
@@ -814,9 +804,6 @@ void Supervisor::expire_queued_deadlines() {
             }
             reply_error(s, it->record, ErrorKind::deadline_exceeded,
                         "the job's deadline passed while it was queued", it->items);
-            if ((it->record.flags & kJobBlob) != 0) {
-                SharedSegment::remove(blob_name(uid_, config_.name, s.generation, 'a', it->record.job_id));
-            }
             it = s.queue.erase(it);
             --queued_;
             --queued_with_deadline_;
@@ -1230,9 +1217,6 @@ void Supervisor::handle_cancel(Session& session, const protocol::Cancel& cancel)
     drain_submit_ring(session, static_cast<int>(&session - sessions_.data()));
     for (auto it = session.queue.begin(); it != session.queue.end(); ++it) {
         if (it->record.job_id == cancel.job_id) {
-            if ((it->record.flags & kJobBlob) != 0) {
-                SharedSegment::remove(blob_name(uid_, config_.name, session.generation, 'a', it->record.job_id));
-            }
             reply_error(session, it->record, ErrorKind::cancelled, "cancelled before it started", it->items);
             if (it->record.deadline_ns != 0) --queued_with_deadline_;
             session.queue.erase(it);
@@ -1334,7 +1318,7 @@ bool Supervisor::validate(const JobRecord& record, std::span<const std::byte> pa
             return false;
         }
         std::memcpy(&ref, payload.data(), sizeof ref);
-        if (ref.bytes > kMaxBlobBytes || ref.id != record.job_id) {
+        if (ref.bytes > kMaxBlobBytes) {
             why = "blob reference out of range";
             return false;
         }

@@ -10,7 +10,8 @@
 #include <cstring>
 #include <unordered_map>
 
-#include "warmpool/common/blob.hpp"
+#include "warmpool/common/blob_mappings.hpp"
+#include "warmpool/common/blob_pool.hpp"
 #include "warmpool/common/clock.hpp"
 #include "warmpool/common/spin_relax.hpp"
 #include "warmpool/common/shared_segment.hpp"
@@ -32,22 +33,88 @@ constexpr std::int64_t kReplySpaceWaitNs = 100'000'000;
 // happens if a client corrupts its own ring; past this, its reply is dropped.
 constexpr std::int64_t kReplySpaceGiveUpNs = 5'000'000'000;
 constexpr std::int64_t kRssIntervalNs = 10'000'000;  // how often RSS is measured between jobs
+// The result buffer is kept between jobs (its pages stay warm) unless a job grew it beyond this.
+constexpr std::size_t kScratchKeepBytes = 128u << 20;
+// Per session: result blobs kept for reuse, and argument blobs kept mapped.
+constexpr BlobPool::Limits kResultBlobLimits{4, 512ull << 20};
+constexpr std::size_t kArgumentMappings = 4;
 
 
 struct Outcome {
     std::uint16_t status = 0;  // 0 ok, else ErrorKind
     std::uint32_t flags = 0;   // kJobJson | kJobBatch describe `payload`
     std::string payload;       // result bytes, or the error message
+    std::optional<BlobPool::Blob> blob;  // a result written in place: its bytes are in here
     // Calls by outcome, added to the worker's counters once the reply is out.
     std::array<std::uint32_t, kOutcomeSlots> counts{};
 };
 
-// This worker's view of one client session: the mapping and our reply ring in it.
+// This worker's view of one client session: the mapping and our reply ring in it, the result
+// blobs we made for it (kept for reuse) and the client's argument blobs we have mapped.
 struct SessionView {
     std::uint64_t generation = 0;
     SharedSegment segment;
     SessionHeader* header = nullptr;
     RingProducer reply;
+    BlobPool results;
+    BlobMappings arguments{kArgumentMappings};
+};
+
+// A result written in place: small results go to the worker's buffer, large ones straight into a
+// result blob of the session (taken from its pool, grown by moving to a larger one).
+class ResultOutput final : public JobOutput {
+public:
+    ResultOutput(std::string& small, BlobPool& pool, std::size_t inline_max)
+        : small_(small), pool_(pool), inline_max_(inline_max) {}
+    ~ResultOutput() override {
+        if (blob_) pool_.release(blob_->ref.object);
+    }
+
+    char* extend(std::size_t n) override {
+        const std::size_t at = size_;
+        const std::size_t need = at + n;
+        if (!blob_ && need <= inline_max_) {
+            small_.resize(need);
+            size_ = need;
+            return small_.data() + at;
+        }
+        if (!blob_ || need > blob_->capacity) {
+            auto bigger = pool_.acquire(need);
+            if (!bigger) {
+                throw std::runtime_error("cannot store a result of " + std::to_string(need) +
+                                         " bytes: " + bigger.error().message());
+            }
+            std::memcpy(bigger->data, data(), at);
+            if (blob_) pool_.release(blob_->ref.object);
+            blob_ = bigger.value();
+        }
+        size_ = need;
+        return reinterpret_cast<char*>(blob_->data) + at;
+    }
+    void shrink(std::size_t new_size) override {
+        if (new_size >= size_) return;
+        size_ = new_size;
+        if (!blob_) small_.resize(new_size);
+    }
+    std::size_t size() const override { return size_; }
+    const char* data() const override {
+        return blob_ ? reinterpret_cast<const char*>(blob_->data) : small_.data();
+    }
+
+    // The blob holding the result, if it went to one; the caller then owns it.
+    std::optional<BlobPool::Blob> take_blob() {
+        auto blob = blob_;
+        if (blob) blob->ref.bytes = size_;
+        blob_.reset();
+        return blob;
+    }
+
+private:
+    std::string& small_;
+    BlobPool& pool_;
+    std::size_t inline_max_;
+    std::size_t size_ = 0;
+    std::optional<BlobPool::Blob> blob_;
 };
 
 class Worker {
@@ -121,6 +188,8 @@ private:
             spin_relax();
             if (!inbox_.empty_now()) return;
         }
+        // Idle: let go of what we keep for sessions that ended (their mappings, our result blobs).
+        std::erase_if(sessions_, [](const auto& entry) { return !session_active(entry.second); });
         std::uint32_t token = record_->inbox_wake.prepare_sleep();
         if (!inbox_.empty_now() || record_->state.load() == static_cast<std::uint32_t>(WorkerState::exiting)) {
             record_->inbox_wake.cancel_sleep();
@@ -159,13 +228,19 @@ private:
 
         context_.job_id = job.job_id;
         context_.attempt = job.attempt;
-        Outcome outcome = execute(job, payload, session->generation);
+        Outcome outcome = execute(job, payload, *session);
         const std::int64_t end = monotonic_ns();
         const std::int64_t run_ns = end - start;
         // Recorded before the reply goes out: whoever sees the reply or the done mark may count it.
         JobOutcome& entry = outcome_entry(seq);
         std::copy(outcome.counts.begin(), outcome.counts.end(), entry.counts);
         const bool published = publish(*session, job, outcome, start - job.enqueued_ns, run_ns);
+        if (outcome.blob && !published) session->results.release(outcome.blob->ref.object);
+        // The buffer goes back for the next job, unless a huge result grew it.
+        if (outcome.payload.capacity() <= kScratchKeepBytes) {
+            scratch_ = std::move(outcome.payload);
+            scratch_.clear();
+        }
         if (!published) {
             entry = JobOutcome{};
             entry.counts[kOutcomeDropped] = batch_items(job, payload);
@@ -212,8 +287,7 @@ private:
         return outcome;
     }
 
-    Outcome execute(const JobRecord& job, std::span<const std::byte> payload,
-                    std::uint64_t session_generation) {
+    Outcome execute(const JobRecord& job, std::span<const std::byte> payload, SessionView& session) {
         const bool batch = (job.flags & kJobBatch) != 0;
         if (job.deadline_ns != 0 && monotonic_ns() > job.deadline_ns) {
             return fail(ErrorKind::deadline_exceeded, "the job's deadline passed before it started");
@@ -233,30 +307,58 @@ private:
         }
 
         std::string_view args(reinterpret_cast<const char*>(payload.data()), payload.size());
-        SharedSegment blob;
+        std::shared_ptr<SharedSegment> blob;  // keeps the argument mapped while the job reads it
         if (job.flags & kJobBlob) {
             BlobRef ref;
             if (payload.size() != sizeof ref) return fail(ErrorKind::bad_request, "malformed blob reference");
             std::memcpy(&ref, payload.data(), sizeof ref);
-            // Not unlinked here: a retry on another worker may need it. The supervisor removes
-            // the name once the job is done.
-            auto taken = SharedSegment::open(blob_name(setup_.owner_uid, setup_.pool_name, session_generation,
-                                                       'a', ref.id),
-                                             ref.bytes == 0 ? 1 : ref.bytes);
-            if (!taken) return fail(ErrorKind::bad_request, "argument blob: " + taken.error().message());
-            blob = std::move(taken.value());
-            args = std::string_view(reinterpret_cast<const char*>(blob.data()), ref.bytes);
+            // Freed by the client when it has our reply; a retry on another worker may need it.
+            auto mapped = session.arguments.map(
+                blob_name(setup_.owner_uid, setup_.pool_name, session.generation, 'a', ref.object), ref);
+            if (!mapped) return fail(ErrorKind::bad_request, "argument blob: " + mapped.error().message());
+            blob = mapped->segment;
+            args = mapped->bytes;
         }
 
         Outcome outcome;
+        outcome.payload = std::move(scratch_);
+        outcome.payload.clear();
         outcome.flags = job.flags & (kJobJson | kJobBatch);
         if (!batch) {
-            auto status = invoke(*entry, encoding, args, outcome.payload);
-            if (status != 0) outcome = Outcome{status, 0, std::move(outcome.payload)};
+            std::uint16_t status = 0;
+            if (entry->instance->writes_in_place()) {
+                ResultOutput out(outcome.payload, session.results, setup_.inline_max);
+                status = invoke_guarded(outcome.payload, [&] { entry->instance->invoke_into(encoding, args, out); });
+                if (status == 0) {
+                    outcome.blob = out.take_blob();
+                    if (!outcome.blob) outcome.payload.resize(out.size());
+                }
+            } else {
+                status = invoke(*entry, encoding, args, outcome.payload);
+            }
+            if (status != 0) outcome = Outcome{status, 0, std::move(outcome.payload), {}};
             outcome.counts[status < kOutcomeDropped ? status : 0] = 1;
             return outcome;
         }
+        scratch_ = std::move(outcome.payload);
         return execute_batch(*entry, encoding, args);
+    }
+
+    // Runs `call`; on failure replaces `out` with the message and returns the ErrorKind.
+    template <class Call>
+    static std::uint16_t invoke_guarded(std::string& out, Call&& call) {
+        try {
+            call();
+            return 0;
+        } catch (const JobFailure& e) {
+            out = e.what();
+            return static_cast<std::uint16_t>(e.kind());
+        } catch (const std::exception& e) {
+            out = e.what();
+        } catch (...) {
+            out = "the handler threw something that is not a std::exception";
+        }
+        return static_cast<std::uint16_t>(ErrorKind::handler_error);
     }
 
     // Runs one call; appends the result (or, on failure, the message) to `out`.
@@ -332,6 +434,12 @@ private:
             view.reply = RingProducer(RingView::at(
                 view.segment.data() + setup_.session_layout.reply_offset(setup_.slot),
                 setup_.session_layout.reply_ring_bytes));
+            view.results = BlobPool(
+                [uid = setup_.owner_uid, pool = setup_.pool_name, gen = job.session_generation,
+                 pid = context_.pid](std::uint64_t object) {
+                    return result_blob_name(uid, pool, gen, pid, object);
+                },
+                SegmentAccess{setup_.blob_mode, setup_.blob_gid}, kResultBlobLimits);
             it = sessions_.emplace(job.session_slot, std::move(view)).first;
         }
         if (!session_active(it->second)) return nullptr;
@@ -355,16 +463,13 @@ private:
         reply.run_ns = run_ns;
 
         std::string_view body = outcome.payload;
-        BlobRef ref{};
-        if (body.size() > setup_.inline_max) {
-            auto blob = create_blob(blob_name(setup_.owner_uid, setup_.pool_name, session.generation,
-                                              'r', job.job_id),
-                                    body.size(), SegmentAccess{setup_.blob_mode, setup_.blob_gid});
+        if (!outcome.blob && body.size() > setup_.inline_max) {
+            // Encoded into the buffer (a typed result): copied once into a reused blob.
+            auto blob = session.results.acquire(body.size());
             if (blob) {
-                std::memcpy(blob->data(), body.data(), body.size());
-                ref = BlobRef{body.size(), job.job_id};
-                reply.flags |= kJobBlob;
-                body = std::string_view(reinterpret_cast<const char*>(&ref), sizeof ref);
+                std::memcpy(blob->data, body.data(), body.size());
+                outcome.blob = blob.value();
+                outcome.blob->ref.bytes = body.size();
             } else {
                 reply.status = static_cast<std::uint16_t>(ErrorKind::handler_error);
                 reply.flags = 0;
@@ -374,6 +479,11 @@ private:
                 if (outcome.payload.size() > setup_.inline_max) outcome.payload.resize(setup_.inline_max);
                 body = outcome.payload;
             }
+        }
+        if (outcome.blob) {
+            outcome.blob->publish();
+            reply.flags |= kJobBlob;
+            body = std::string_view(reinterpret_cast<const char*>(&outcome.blob->ref), sizeof(BlobRef));
         }
         reply.payload_bytes = static_cast<std::uint32_t>(body.size());
         const auto size = static_cast<std::uint32_t>(sizeof reply + body.size());
@@ -412,6 +522,7 @@ private:
     UniqueFd statm_;
     std::int64_t last_rss_ns_ = 0;
     std::unordered_map<std::uint32_t, SessionView> sessions_;
+    std::string scratch_;  // result buffer, kept between jobs so its pages stay warm
 };
 
 }  // namespace

@@ -1,6 +1,7 @@
 // Tests for SharedSegment (shared_segment.hpp) and blobs (blob.hpp) against real POSIX shared
 // memory: who unlinks a name, exclusive creation, size checks on open, the mode of created
-// objects whatever the umask, and the blob life cycle (create, take, sweep).
+// objects whatever the umask, and the blob life cycle (a producer's BlobPool reusing objects, a
+// consumer's BlobMappings checking and caching them, the supervisor's sweep).
 
 #include "warmpool/common/shared_segment.hpp"
 
@@ -20,6 +21,8 @@
 #include <vector>
 
 #include "warmpool/common/blob.hpp"
+#include "warmpool/common/blob_mappings.hpp"
+#include "warmpool/common/blob_pool.hpp"
 #include "warmpool/common/shm_layout.hpp"
 
 namespace warmpool {
@@ -230,50 +233,131 @@ TEST(SharedSegment, ChildOpenerSeesWritesAndDoesNotUnlink) {
 
 std::string test_pool() { return "ut-" + std::to_string(::getpid()); }
 
-TEST(Blob, CreateThenTakeHandsOverTheBytesAndUnlinks) {
-    ShmName name(blob_name(::getuid(), test_pool(), 0x51, 'a', 1), true);
-    std::vector<std::byte> payload(100'000);
-    for (std::size_t i = 0; i < payload.size(); ++i) payload[i] = static_cast<std::byte>(i * 7);
-    {
-        auto blob = create_blob(name, payload.size(), SegmentAccess{0640});
-        ASSERT_TRUE(blob.ok()) << blob.error().message();
-        EXPECT_FALSE(blob->owner()) << "the producer lets go of the name";
-        std::memcpy(blob->data(), payload.data(), payload.size());
-    }
-    EXPECT_TRUE(exists(name)) << "the name waits for the consumer";
-    EXPECT_EQ(mode_of(name), 0640u);
+// A producer's pool for test session `gen`, with the names it made recorded for clean-up.
+struct TestPool {
+    explicit TestPool(std::uint64_t gen, BlobPool::Limits limits = {}, unsigned mode = 0640)
+        : pool([this, gen](std::uint64_t object) {
+                   names.push_back(std::make_unique<ShmName>(blob_name(::getuid(), test_pool(), gen, 'a', object), true));
+                   return names.back()->str();
+               },
+               SegmentAccess{mode}, limits) {}
+    std::vector<std::unique_ptr<ShmName>> names;  // declared first: destroyed after the pool
+    BlobPool pool;
+};
 
-    auto taken = take_blob(name, payload.size());
-    ASSERT_TRUE(taken.ok()) << taken.error().message();
-    EXPECT_FALSE(exists(name)) << "taking a blob unlinks it";
-    ASSERT_EQ(taken->size(), payload.size());
-    EXPECT_EQ(std::memcmp(taken->data(), payload.data(), payload.size()), 0);
-    EXPECT_FALSE(take_blob(name, payload.size()).ok()) << "a blob can be taken once";
+BlobState state_of(const BlobPool::Blob& blob) {
+    return static_cast<BlobState>(blob.header->state.load());
 }
 
-TEST(Blob, EmptyBlobAndWrongSize) {
-    ShmName empty(blob_name(::getuid(), test_pool(), 0x52, 'r', 1), true);
-    {
-        auto blob = create_blob(empty, 0, SegmentAccess{0600});
-        ASSERT_TRUE(blob.ok()) << blob.error().message();
-    }
-    auto taken = take_blob(empty, 0);
-    ASSERT_TRUE(taken.ok()) << taken.error().message();
-    EXPECT_FALSE(exists(empty));
+TEST(Blob, CapacityClassesRoundUpByAQuarter) {
+    EXPECT_EQ(blob_capacity_for(0), 1u << 20);
+    EXPECT_EQ(blob_capacity_for(1u << 20), 1u << 20);
+    EXPECT_EQ(blob_capacity_for((1u << 20) + 1), (1u << 20) + (1u << 18));
+    EXPECT_EQ(blob_capacity_for(64u << 20), 64u << 20);
+    EXPECT_EQ(blob_capacity_for((64u << 20) + 8), 80u << 20) << "a 64 MiB string and its size tag";
+    for (std::size_t n : {1u << 20, 3u << 20, 5'000'001u, 100u << 20}) EXPECT_GE(blob_capacity_for(n), n);
+}
 
-    ShmName sized(blob_name(::getuid(), test_pool(), 0x52, 'r', 2), true);
-    {
-        auto blob = create_blob(sized, 5000, SegmentAccess{0600});
+TEST(Blob, AProducerReusesAFreedBlobAndTheConsumerItsMapping) {
+    TestPool producer(0x51);
+    std::string payload(3u << 20, '\0');
+    for (std::size_t i = 0; i < payload.size(); ++i) payload[i] = static_cast<char>(i * 7);
+
+    auto first = producer.pool.acquire(payload.size());
+    ASSERT_TRUE(first.ok()) << first.error().message();
+    EXPECT_EQ(state_of(*first), BlobState::writing);
+    EXPECT_EQ(mode_of(producer.names[0]->str()), 0640u);
+    std::memcpy(first->data, payload.data(), payload.size());
+    first->ref.bytes = payload.size();
+    first->publish();
+
+    BlobMappings consumer(2);
+    auto mapped = consumer.map(producer.names[0]->str(), first->ref);
+    ASSERT_TRUE(mapped.ok()) << mapped.error().message();
+    EXPECT_EQ(mapped->bytes, payload);
+
+    auto second = producer.pool.acquire(100);
+    ASSERT_TRUE(second.ok());
+    EXPECT_NE(second->ref.object, first->ref.object) << "the first is still in use";
+    producer.pool.release(first->ref.object);
+    auto third = producer.pool.acquire(payload.size() - 5);
+    ASSERT_TRUE(third.ok());
+    EXPECT_EQ(third->ref.object, first->ref.object) << "a free blob that fits is reused";
+    EXPECT_EQ(producer.pool.objects(), 2u);
+
+    std::memset(third->data, 'x', 10);
+    third->ref.bytes = 10;
+    auto again = consumer.map(producer.names[0]->str(), third->ref);
+    ASSERT_TRUE(again.ok());
+    EXPECT_EQ(again->segment, mapped->segment) << "a reused blob is not mapped again";
+    EXPECT_EQ(again->bytes, std::string(10, 'x'));
+}
+
+TEST(Blob, TheConsumerChecksSizeAndSerialNotTheHeader) {
+    TestPool producer(0x52);
+    auto blob = producer.pool.acquire(1000);
+    ASSERT_TRUE(blob.ok());
+    const std::string& name = producer.names[0]->str();
+    BlobMappings consumer;
+
+    BlobRef too_big = blob->ref;
+    too_big.bytes = blob->capacity + 1;
+    auto refused = consumer.map(name, too_big);
+    ASSERT_FALSE(refused.ok());
+    EXPECT_EQ(refused.error().code, SysError::Code::protocol);
+
+    BlobRef huge = blob->ref;
+    huge.bytes = ~std::uint64_t{0};
+    EXPECT_FALSE(consumer.map(name, huge).ok()) << "no overflow past the object's real size";
+
+    BlobRef other = blob->ref;
+    other.serial ^= 1;
+    EXPECT_FALSE(consumer.map(name, other).ok()) << "another object's serial";
+
+    // A scribbled header lies about the capacity; only the object's real size counts.
+    blob->header->capacity = ~std::uint64_t{0};
+    BlobRef fits = blob->ref;
+    fits.bytes = blob->capacity;
+    EXPECT_TRUE(consumer.map(name, fits).ok());
+    blob->header->magic = 0;
+    EXPECT_FALSE(consumer.map(name, fits).ok()) << "not a blob any more";
+    EXPECT_FALSE(consumer.map(name + "x", fits).ok()) << "no such object";
+}
+
+TEST(Blob, ThePoolKeepsItsLimitsButNeverDropsABlobInUse) {
+    TestPool producer(0x53, BlobPool::Limits{2, 64u << 20});
+    std::vector<BlobPool::Blob> blobs;
+    for (int i = 0; i < 4; ++i) {
+        auto blob = producer.pool.acquire(1u << 20);
         ASSERT_TRUE(blob.ok());
+        blob->publish();
+        blobs.push_back(blob.value());
     }
-    auto wrong = take_blob(sized, 4999);
-    ASSERT_FALSE(wrong.ok());
-    EXPECT_EQ(wrong.error().code, SysError::Code::protocol);
-    EXPECT_FALSE(exists(sized)) << "a blob of the wrong size is unlinked too";
+    EXPECT_EQ(producer.pool.objects(), 4u) << "published blobs stay, whatever the limits";
+    for (const auto& name : producer.names) EXPECT_TRUE(exists(name->str()));
+    for (const auto& blob : blobs) producer.pool.release(blob.ref.object);
+    EXPECT_EQ(producer.pool.objects(), 2u) << "freed ones beyond the limit are dropped";
+    EXPECT_FALSE(exists(producer.names[0]->str())) << "least recently used first, unlinked";
+    EXPECT_TRUE(exists(producer.names[3]->str()));
 
-    ShmName world(blob_name(::getuid(), test_pool(), 0x52, 'r', 3), true);
-    EXPECT_FALSE(create_blob(world, 10, SegmentAccess{0666}).ok());
-    EXPECT_FALSE(exists(world));
+    // Taken by a consumer: dropped only when asked to, and the consumer's mapping stays good.
+    auto a = producer.pool.acquire(1u << 20);
+    auto b = producer.pool.acquire(1u << 20);
+    auto c = producer.pool.acquire(1u << 20);
+    ASSERT_TRUE(a.ok() && b.ok() && c.ok());
+    std::memset(c->data, 'c', 4);
+    c->ref.bytes = 4;
+    BlobMappings consumer;
+    auto mapped = consumer.map(producer.names.back()->str(), c->ref);
+    ASSERT_TRUE(mapped.ok()) << mapped.error().message();
+    for (const auto* blob : {&a.value(), &b.value(), &c.value()}) {
+        blob->header->state.store(static_cast<std::uint32_t>(BlobState::taken));
+    }
+    producer.pool.trim(false);
+    EXPECT_EQ(producer.pool.objects(), 3u);
+    producer.pool.trim(true);
+    EXPECT_EQ(producer.pool.objects(), 2u);
+    EXPECT_EQ(mapped->bytes, "cccc");
 }
 
 TEST(Blob, SweepRemovesExactlyTheNamesWithThePrefix) {
@@ -295,8 +379,9 @@ TEST(Blob, SweepRemovesExactlyTheNamesWithThePrefix) {
     kept.push_back(std::make_unique<ShmName>(pool_segment_name(uid, pool), true));
     for (const auto* list : {&swept, &kept}) {
         for (const auto& name : *list) {
-            auto blob = create_blob(name->str(), 64, SegmentAccess{0600});
+            auto blob = SharedSegment::create(name->str(), 64, SegmentAccess{0600});
             ASSERT_TRUE(blob.ok()) << name->str() << ": " << blob.error().message();
+            blob->disown();
         }
     }
     EXPECT_EQ(sweep_blobs(""), 0) << "an empty prefix would match every object";
@@ -306,6 +391,28 @@ TEST(Blob, SweepRemovesExactlyTheNamesWithThePrefix) {
     for (const auto& name : swept) EXPECT_FALSE(exists(name->str())) << name->str();
     for (const auto& name : kept) EXPECT_TRUE(exists(name->str())) << name->str();
     EXPECT_EQ(sweep_blobs(prefix), 0) << "nothing left the second time";
+}
+
+TEST(Blob, ADeadWorkersSweepSparesResultsItsClientHasNotMapped) {
+    const uid_t uid = ::getuid();
+    const std::string pool = test_pool();
+    const std::string prefix = result_blob_prefix(uid, pool, 0x79, 4242);
+    ShmName published(result_blob_name(uid, pool, 0x79, 4242, 1), true);
+    ShmName taken(result_blob_name(uid, pool, 0x79, 4242, 2), true);
+    ShmName other_worker(result_blob_name(uid, pool, 0x79, 42421, 1), true);
+    for (const auto* name : {&published, &taken, &other_worker}) {
+        auto blob = SharedSegment::create(name->str(), 4096, SegmentAccess{0600});
+        ASSERT_TRUE(blob.ok());
+        auto* header = reinterpret_cast<BlobHeader*>(blob->data());
+        header->state.store(static_cast<std::uint32_t>(name == &taken ? BlobState::taken : BlobState::published));
+        blob->disown();
+    }
+    EXPECT_EQ(sweep_blobs(prefix, true), 1);
+    EXPECT_TRUE(exists(published));
+    EXPECT_FALSE(exists(taken));
+    EXPECT_TRUE(exists(other_worker)) << "pid 42421 is not pid 4242";
+    EXPECT_EQ(sweep_blobs(prefix), 1);
+    EXPECT_FALSE(exists(published));
 }
 
 }  // namespace

@@ -21,6 +21,7 @@
 #include <string_view>
 #include <vector>
 
+#include "warmpool/bytes.hpp"
 #include "warmpool/call_options.hpp"
 #include "warmpool/future.hpp"
 #include "warmpool/job_error.hpp"
@@ -55,10 +56,17 @@ public:
     Client& operator=(Client&&) noexcept;
     ~Client();
 
+    // A large argument is encoded straight into shared memory reused from call to call.
     template <class R, class A>
     Future<R> submit(std::string_view function, const A& args, const CallOptions& options = {}) {
-        return Future<R>(submit_encoded(function, Encoding::binary, type_fingerprint<R, A>(),
-                                        to_binary(args), options));
+        const std::size_t bytes = binary_size(args);
+        if (bytes <= inline_max()) {
+            return Future<R>(submit_encoded(function, Encoding::binary, type_fingerprint<R, A>(),
+                                            to_binary(args), options));
+        }
+        return Future<R>(submit_in_place(
+            function, type_fingerprint<R, A>(), bytes,
+            [&](std::byte* out) { write_binary(args, out, bytes); }, options));
     }
     // As submit, but fails with `overloaded` at once instead of waiting when the pool is full.
     template <class R, class A>
@@ -106,6 +114,11 @@ public:
     // Low level: an already-encoded argument. fingerprint 0 skips the type check.
     RawFuture submit_encoded(std::string_view function, Encoding encoding, std::uint64_t fingerprint,
                              std::string payload, const CallOptions& options = {});
+    // Low level: a binary argument of `bytes` bytes that `write` encodes into `out` (which has
+    // exactly that room: shared memory the job reads it from), before this returns.
+    using PayloadWriter = std::function<void(std::byte* out)>;
+    RawFuture submit_in_place(std::string_view function, std::uint64_t fingerprint, std::size_t bytes,
+                              const PayloadWriter& write, const CallOptions& options = {});
     // Low level map: write_item appends item i's encoded argument; read_item receives item i's
     // outcome (status 0 and the encoded result, or an ErrorKind code and the message), batch by
     // batch in input order. Only a bounded window of batches is in flight at once, so memory
@@ -119,6 +132,8 @@ public:
     pid_t supervisor_pid() const;
     // Worker slots of the pool (the most workers it can have at once).
     unsigned worker_slots() const;
+    // Payloads larger than this travel in shared memory of their own rather than in a ring.
+    std::size_t inline_max() const;
 
 private:
     explicit Client(std::shared_ptr<detail::Session> session);

@@ -1,5 +1,8 @@
 // Future<R>: the eventual result of one submitted job. RawFuture: the same, undecoded.
 //
+// A large result is read where its worker wrote it (shared memory), not copied first:
+// Future<Bytes> hands out that memory itself (bytes.hpp), any other R is decoded from it.
+//
 // A future is resolved exactly once, by the job's single terminal reply: a result, or a
 // JobError whose kind says why not. If the pool goes away, it resolves with shutting_down
 // within about a second. Futures of one Client may be waited on from any threads.
@@ -10,6 +13,10 @@
 #include <memory>
 #include <string>
 
+#include <string_view>
+#include <type_traits>
+
+#include "warmpool/bytes.hpp"
 #include "warmpool/job_error.hpp"
 #include "warmpool/serialization.hpp"
 
@@ -38,6 +45,11 @@ public:
     void cancel(bool force = false) const;
     // Waits, then returns the encoded result or throws JobError.
     std::string get() const;
+    // As get(), without a copy: the bytes stay valid while this future (or a copy of it) lives.
+    std::string_view get_view() const;
+    // Waits, then returns the result, encoded as a std::string is, as Bytes read in place.
+    // Throws JobError (type_mismatch if the result is not a byte string).
+    Bytes get_bytes() const;
 
 private:
     std::shared_ptr<detail::Session> session_;
@@ -57,16 +69,23 @@ public:
     bool wait_for(std::chrono::nanoseconds timeout) const { return raw_.wait_for(timeout); }
     void cancel(bool force = false) const { raw_.cancel(force); }
     R get() const {
-        std::string bytes = raw_.get();
-        try {
-            return from_binary<R>(bytes);
-        } catch (const DecodeError& e) {
-            throw JobError(ErrorKind::type_mismatch, std::string("cannot decode the result: ") + e.what());
+        if constexpr (std::is_same_v<R, Bytes>) {
+            return raw_.get_bytes();
+        } else {
+            return decode();
         }
     }
     const RawFuture& raw() const { return raw_; }
 
 private:
+    R decode() const {
+        try {
+            return from_binary<R>(raw_.get_view());
+        } catch (const DecodeError& e) {
+            throw JobError(ErrorKind::type_mismatch, std::string("cannot decode the result: ") + e.what());
+        }
+    }
+
     RawFuture raw_;
 };
 

@@ -11,6 +11,8 @@
 //
 //   std::string echo(warmpool::Encoding, std::string_view payload);  // any type, unchanged
 //   WARMPOOL_EXPORT_RAW("echo", echo);
+//   // or, writing a large result in place (job_output.hpp):
+//   void echo(warmpool::Encoding, std::string_view payload, warmpool::JobOutput& out);
 //
 // Argument and result types need Cereal and nlohmann::json support (see serialization.hpp).
 // A function takes exactly one argument; use std::pair, std::tuple or a struct for several.
@@ -129,26 +131,44 @@ private:
     Fn fn_;
 };
 
-// A raw function sees the encoded payload and returns encoded bytes in the same encoding.
+// A raw function sees the encoded payload and returns encoded bytes in the same encoding, either
+// as a string or written in place into a JobOutput.
 using RawFn = std::string (*)(Encoding, std::string_view);
+using RawOutputFn = void (*)(Encoding, std::string_view, JobOutput&);
 
 class RawFunction final : public JobFunction {
     struct Instance final : JobInstance {
-        explicit Instance(RawFn f) : fn(f) {}
+        Instance(RawFn f, RawOutputFn g) : fn(f), out_fn(g) {}
         void invoke(Encoding encoding, std::string_view args, std::string& out) override {
-            out += fn(encoding, args);
+            if (out_fn != nullptr) {
+                StringJobOutput output(out);
+                out_fn(encoding, args, output);
+            } else {
+                out += fn(encoding, args);
+            }
+        }
+        bool writes_in_place() const override { return out_fn != nullptr; }
+        void invoke_into(Encoding encoding, std::string_view args, JobOutput& out) override {
+            if (out_fn != nullptr) {
+                out_fn(encoding, args, out);
+            } else {
+                out.append(fn(encoding, args));
+            }
         }
         RawFn fn;
+        RawOutputFn out_fn;
     };
 
 public:
     RawFunction(std::string name, RawFn fn) : JobFunction(std::move(name), 0, "raw"), fn_(fn) {}
+    RawFunction(std::string name, RawOutputFn fn) : JobFunction(std::move(name), 0, "raw"), out_fn_(fn) {}
     std::unique_ptr<JobInstance> instantiate(const WorkerContext&) const override {
-        return std::make_unique<Instance>(fn_);
+        return std::make_unique<Instance>(fn_, out_fn_);
     }
 
 private:
-    RawFn fn_;
+    RawFn fn_ = nullptr;
+    RawOutputFn out_fn_ = nullptr;
 };
 
 }  // namespace warmpool::detail
@@ -178,6 +198,7 @@ warmpool_job_library_v1() {
                 __VA_OPT__(, ) __VA_ARGS__)
 
 // WARMPOOL_EXPORT_RAW(name, std::string (*)(Encoding, std::string_view) [, FunctionOptions])
+// WARMPOOL_EXPORT_RAW(name, void (*)(Encoding, std::string_view, JobOutput&) [, FunctionOptions])
 #define WARMPOOL_EXPORT_RAW(NAME, FN, ...)                                                    \
     [[maybe_unused]] static const bool WARMPOOL_CONCAT(warmpool_export_, __COUNTER__) =       \
         ::warmpool::detail::add_function(                                                     \

@@ -16,11 +16,12 @@
 #include <vector>
 
 #include "warmpool/error_kind.hpp"
+#include "warmpool/job_output.hpp"
 #include "warmpool/serialization.hpp"
 
 namespace warmpool {
 
-inline constexpr std::uint32_t kJobAbiVersion = 1;
+inline constexpr std::uint32_t kJobAbiVersion = 2;
 inline constexpr const char* kJobLibrarySymbol = "warmpool_job_library_v1";
 
 // What a job object learns about the worker it lives in. A job class may keep a reference to
@@ -51,6 +52,14 @@ public:
     virtual ~JobInstance() = default;
     // Decodes `args` (in `encoding`), runs the job, and appends the encoded result to `out`.
     virtual void invoke(Encoding encoding, std::string_view args, std::string& out) = 0;
+    // True if invoke_into() writes the result in place; the worker then gives large results
+    // their shared memory directly instead of copying them out of a string.
+    virtual bool writes_in_place() const { return false; }
+    virtual void invoke_into(Encoding encoding, std::string_view args, JobOutput& out) {
+        std::string bytes;
+        invoke(encoding, args, bytes);
+        out.append(bytes);
+    }
 };
 
 // Per-function settings a job library can declare.

@@ -20,7 +20,9 @@
 #include <type_traits>
 #include <typeinfo>
 
+#include "warmpool/appending_output_archive.hpp"
 #include "warmpool/bounded_input_archive.hpp"
+#include "warmpool/span_output_archive.hpp"
 
 namespace warmpool {
 
@@ -48,6 +50,22 @@ template <class T>
 void append_binary(const T& value, std::string& out) {
     AppendingOutputArchive archive(out);
     archive(value);
+}
+
+// The bytes append_binary() would write for `value`.
+template <class T>
+std::size_t binary_size(const T& value) {
+    SpanOutputArchive counter;
+    counter(value);
+    return counter.size();
+}
+
+// Encodes `value` into `out`, which has room for exactly binary_size(value) bytes.
+template <class T>
+void write_binary(const T& value, std::byte* out, std::size_t bytes) {
+    SpanOutputArchive archive(out, bytes);
+    archive(value);
+    if (archive.size() != bytes) throw std::length_error("encoded value smaller than counted");
 }
 
 template <class T>
@@ -88,13 +106,20 @@ T from_json_text(std::string_view text) {
     }
 }
 
+// The type a fingerprint names for T: T itself, unless a type declares itself encoded as
+// another (Bytes is a std::string on the wire).
+template <class T>
+struct FingerprintAs {
+    using type = T;
+};
+
 // The type fingerprint of a function taking Args and returning R. Both sides compute it from
 // the types' mangled names, which the Itanium C++ ABI makes identical across GCC and Clang.
 template <class R, class Args>
 std::uint64_t type_fingerprint() {
-    std::uint64_t h = detail::fnv1a(typeid(std::decay_t<Args>).name());
+    std::uint64_t h = detail::fnv1a(typeid(typename FingerprintAs<std::decay_t<Args>>::type).name());
     h = detail::fnv1a("->", h);
-    h = detail::fnv1a(typeid(std::decay_t<R>).name(), h);
+    h = detail::fnv1a(typeid(typename FingerprintAs<std::decay_t<R>>::type).name(), h);
     return h | 1;  // never 0, which means "no fingerprint"
 }
 

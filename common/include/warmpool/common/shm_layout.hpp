@@ -15,6 +15,10 @@
 //   reply ring w  worker w -> client      ReplyRecord + payload
 //   control ring  supervisor -> client    ReplyRecord (errors the supervisor decides)
 //
+// And blobs, one object per large payload, reused (BlobHeader, below):
+//   "<pool segment>.b<session generation>.a<object>"              the client's arguments
+//   "<pool segment>.b<session generation>.r<worker pid>.<object>"  a worker's results
+//
 // Every record is fixed-size and trivially copyable, addressed by offsets computed from trusted
 // configuration (never from offsets stored in memory a client can write). Whatever a client
 // wrote is copied out and validated before use.
@@ -37,7 +41,8 @@ namespace warmpool {
 
 inline constexpr std::uint64_t kPoolMagic = 0x4c4f4f504d524157ULL;     // "WARMPOOL"
 inline constexpr std::uint64_t kSessionMagic = 0x4e4f53534553504dULL;  // "MPSESSON"
-inline constexpr std::uint32_t kLayoutVersion = 2;
+inline constexpr std::uint64_t kBlobMagic = 0x424f4c424d524157ULL;     // "WARMBLOB"
+inline constexpr std::uint32_t kLayoutVersion = 3;
 inline constexpr std::size_t kFunctionNameMax = 47;  // plus the terminating NUL
 
 constexpr std::size_t align_up(std::size_t n, std::size_t a) { return (n + a - 1) / a * a; }
@@ -202,11 +207,43 @@ struct ReplyRecord {
 static_assert(std::is_trivially_copyable_v<ReplyRecord>);
 static_assert(sizeof(ReplyRecord) == 40);
 
-// A payload too large for a ring record lives in its own shared-memory object, written once by
-// the producer and unlinked by the consumer after reading. See blob_name().
+// A payload too large for a ring record lives in a blob: its own shared-memory object, a
+// BlobHeader and then the bytes. Blobs are reused: their producer (the client for arguments, a
+// worker for results) keeps the objects it created and writes a later payload that fits into a
+// free one; the consumer keeps its mapping, so neither side touches fresh pages in steady state.
+//
+// `state` says whose turn it is. The producer takes a free blob (free -> writing), writes it,
+// and marks it published just before naming it in a ring record; for a result, the client marks
+// it taken once mapped and frees it when the last view of the result goes. An argument blob is
+// freed by the client itself when the job's terminal reply arrives: by then no worker reads it
+// (a retry happens only after the reading worker died). The header is written by both sides,
+// so each treats what the other wrote as untrusted: sizes come from the object's real size, and
+// `serial` only tells a reused name from a stale mapping.
+enum class BlobState : std::uint32_t {
+    free = 0,       // the producer may take it
+    writing = 1,    // the producer is writing it; no ring record names it yet
+    published = 2,  // named in a ring record; the consumer has not taken it yet
+    taken = 3,      // the consumer holds a mapping and reads it (results only)
+};
+
+struct alignas(64) BlobHeader {
+    std::uint64_t magic;
+    std::uint64_t serial;    // random per object, repeated in every BlobRef naming it
+    std::uint64_t capacity;  // payload bytes after the header, as created
+    std::atomic<std::uint32_t> state;  // BlobState
+    std::uint32_t reserved;
+};
+static_assert(std::is_standard_layout_v<BlobHeader>);
+static_assert(sizeof(BlobHeader) == 64);
+inline constexpr std::size_t kBlobDataOffset = sizeof(BlobHeader);
+
+// Names one blob in a JobRecord (argument) or ReplyRecord (result) whose flags carry kJobBlob.
+// The object's name follows from the session, the direction, the producer (a result's
+// ReplyRecord::worker_pid) and `object`; see blob_name() and result_blob_name().
 struct BlobRef {
-    std::uint64_t bytes;
-    std::uint64_t id;  // unique within the session; part of the object's name
+    std::uint64_t bytes;   // payload bytes, from kBlobDataOffset on
+    std::uint64_t object;  // the producer's object number: never reused by that producer
+    std::uint64_t serial;  // must equal BlobHeader::serial
 };
 static_assert(std::is_trivially_copyable_v<BlobRef>);
 
@@ -234,11 +271,17 @@ bool valid_pool_name(std::string_view name);
 std::string pool_segment_name(uid_t uid, std::string_view pool);
 std::string session_segment_name(uid_t uid, std::string_view pool, std::uint32_t slot,
                                  std::uint64_t generation);
-// Blob objects: "<pool segment>.b<session generation>.<a|r><id>"; `a` for arguments, `r` for
-// results. Everything of a session shares the prefix blob_prefix(), so it can be swept.
+// Blob objects of a session: "<pool segment>.b<session generation>.a<object>" for arguments
+// (the client's objects) and "<pool segment>.b<session generation>.r<worker pid>.<object>" for
+// results (each worker's own). Everything of a session shares the prefix blob_prefix(), swept
+// when the session ends; a worker's results share result_blob_prefix(), swept when it dies.
 std::string blob_prefix(uid_t uid, std::string_view pool, std::uint64_t session_generation);
 std::string blob_name(uid_t uid, std::string_view pool, std::uint64_t session_generation,
                       char direction, std::uint64_t id);
+std::string result_blob_prefix(uid_t uid, std::string_view pool, std::uint64_t session_generation,
+                               pid_t worker_pid);
+std::string result_blob_name(uid_t uid, std::string_view pool, std::uint64_t session_generation,
+                             pid_t worker_pid, std::uint64_t object);
 
 // Copies a function name into a record field; false if it does not fit.
 inline bool set_function_name(JobRecord& record, std::string_view name) {

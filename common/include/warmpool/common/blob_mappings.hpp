@@ -1,0 +1,53 @@
+// BlobMappings: a consumer's mappings of blobs another process produced (see BlobPool), kept so
+// that a reused blob is read through the mapping it already has instead of being mapped again.
+//
+// Keyed by object name and checked against the BlobRef's serial: a name whose object was
+// replaced is mapped afresh. Holds at most `max_entries` mappings, least recently used dropped
+// first; a mapping handed out is shared, so it outlives its entry for as long as the caller
+// keeps it. Sizes come from the object's real size, never from its header. Not thread-safe.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "warmpool/common/shared_segment.hpp"
+#include "warmpool/common/shm_layout.hpp"
+#include "warmpool/common/sys_result.hpp"
+
+namespace warmpool {
+
+class BlobMappings {
+public:
+    struct Mapped {
+        std::shared_ptr<SharedSegment> segment;
+        BlobHeader* header = nullptr;
+        std::string_view bytes;  // ref.bytes payload bytes, valid while `segment` lives
+    };
+
+    explicit BlobMappings(std::size_t max_entries = 8) : max_entries_(max_entries) {}
+
+    // The payload `ref` names in object `name`. Fails (protocol) if the object is not a blob,
+    // carries another serial, or is smaller than the header plus ref.bytes.
+    Result<Mapped> map(const std::string& name, const BlobRef& ref);
+    // Forgets every mapping whose name starts with `prefix`.
+    void forget(std::string_view prefix);
+    std::size_t size() const { return entries_.size(); }
+
+private:
+    struct Entry {
+        std::string name;
+        std::shared_ptr<SharedSegment> segment;
+        std::uint64_t last_used = 0;
+    };
+    static Result<Mapped> check(const std::shared_ptr<SharedSegment>& segment, const BlobRef& ref);
+
+    std::size_t max_entries_;
+    std::vector<Entry> entries_;
+    std::uint64_t clock_ = 0;
+};
+
+}  // namespace warmpool
