@@ -273,11 +273,11 @@ std::vector<PayloadRun> time_payload_runs(std::int64_t reps, double budget_s,
 }
 
 void print_payload_runs(Result base, std::int64_t mib, const std::vector<PayloadRun>& runs,
-                        bool json) {
+                        bool json, const std::string& prefix) {
     const double bytes = static_cast<double>(mib) * 1024 * 1024;
     for (std::size_t i = 0; i < runs.size(); ++i) {
         Result r = base;
-        r.metrics = {{"gbps_" + std::to_string(mib) + "mib", bytes / runs[i].seconds / 1e9}};
+        r.metrics = {{prefix + "gbps_" + std::to_string(mib) + "mib", bytes / runs[i].seconds / 1e9}};
         r.params["mib"] = std::to_string(mib);
         r.params["run"] = std::to_string(i);
         r.params["warmup_counted"] = runs[i].warmup_counted ? "1" : "0";

@@ -136,10 +136,10 @@ struct PayloadRun {
 std::vector<PayloadRun> time_payload_runs(std::int64_t reps, double budget_s,
                                           const std::function<double()>& echo_once);
 
-// One Result per run: metric gbps_<mib>mib (bytes ÷ round-trip seconds ÷ 1e9), params mib, run
-// and warmup_counted.
+// One Result per run: metric <prefix>gbps_<mib>mib (bytes ÷ round-trip seconds ÷ 1e9), params
+// mib, run and warmup_counted.
 void print_payload_runs(Result base, std::int64_t mib, const std::vector<PayloadRun>& runs,
-                        bool json);
+                        bool json, const std::string& prefix = "");
 
 // ---------------------------------------------------------------------------------------------
 // The classic CPU-bound workloads (examples/jobs/classic_workloads.hpp), serial vs pooled.

@@ -5,7 +5,10 @@
 //   roundtrip  sequential call<int64_t>("echo"): latency percentiles of one job at a time
 //   inflight   separate submit<int64_t>("echo") calls, up to --window outstanding: jobs/s
 //   map        map<int64_t>("echo") over --count ints: jobs/s through batching
-//   payload    echo of std::string blobs (--payload-mib), one outstanding: GB/s
+//   payload    echo of random blobs (--payload-mib), one outstanding: GB/s, through
+//              call<std::string> (gbps_<n>mib: the caller gets a new std::string) and through
+//              call<warmpool::Bytes> (bytes_gbps_<n>mib: the result read in place), plus each
+//              API's first, cold call (first_call_gbps_..., bytes_first_call_gbps_...)
 //   clients    --clients processes (this program re-executed) running "inflight" for --seconds,
 //              released together, vs one such process alone: total jobs/s and fairness
 //   classic    the classic CPU-bound workloads serially in this process vs through the pool
@@ -29,6 +32,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <deque>
+#include <functional>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -242,21 +246,47 @@ void payload(warmpool::Client& pool, const Settings& s, Watchdog& dog) {
         s, "payload", sizes + " --reps " + std::to_string(s.reps) + " --budget-seconds " + budget);
     for (const std::int64_t mib : s.payload_mib) {
         const std::string blob = random_blob(static_cast<std::size_t>(mib) << 20);
+        const std::string size = std::to_string(mib) + "mib";
         int echo = 0;
-        const std::vector<PayloadRun> runs = time_payload_runs(s.reps, s.budget_seconds, [&] {
-            dog.waiting_on("payload echo of " + std::to_string(mib) + " MiB, echo " +
-                           std::to_string(++echo));
+        // One timed echo through call<std::string> or call<warmpool::Bytes>. The clock covers
+        // the call and nothing else: the check, and freeing the result (unmapping a fresh
+        // string; handing a blob back to its worker), come after it.
+        auto echo_once = [&](bool bytes) {
+            dog.waiting_on("payload echo of " + std::to_string(mib) + " MiB through " +
+                           (bytes ? "call<Bytes>" : "call<std::string>") + ", echo " + std::to_string(++echo));
+            std::string copied;
+            warmpool::Bytes viewed;
             const auto start = Clock::now();
-            const std::string back = pool.call<std::string>("echo", blob);
+            if (bytes) {
+                viewed = pool.call<warmpool::Bytes>("echo", blob);
+            } else {
+                copied = pool.call<std::string>("echo", blob);
+            }
             const double elapsed = seconds_since(start);
-            if (back != blob) {
-                throw Failure("payload: echo of " + std::to_string(mib) + " MiB returned " +
-                              std::to_string(back.size()) + " bytes that differ from those sent");
+            if (bytes ? !(viewed == blob) : copied != blob) {
+                throw Failure("payload: echo of " + std::to_string(mib) + " MiB through " +
+                              (bytes ? "call<Bytes>" : "call<std::string>") + " differs from what was sent");
             }
             ++dog.progress;
             return elapsed;
-        });
-        print_payload_runs(base, mib, runs, s.json);
+        };
+        for (const bool bytes : {false, true}) {
+            const char* what = bytes ? "call<warmpool::Bytes>" : "call<std::string>";
+            const std::string prefix = bytes ? "bytes_" : "";
+            auto once = [&echo_once, bytes] { return echo_once(bytes); };
+            // The first echo of a size pays the first touch of every page on the way (new blobs,
+            // new mappings); later ones reuse them. Bytes runs after std::string, so its first
+            // call finds the blobs already made and shows only what is left cold.
+            Result first = base;
+            first.metrics = {{prefix + "first_call_gbps_" + size,
+                              static_cast<double>(blob.size()) / once() / 1e9}};
+            first.params = {{"mib", std::to_string(mib)}, {"api", what}, {"run", "first"}};
+            print_result(first, s.json);
+            Result steady = base;
+            steady.params["api"] = what;
+            const std::vector<PayloadRun> runs = time_payload_runs(s.reps, s.budget_seconds, once);
+            print_payload_runs(steady, mib, runs, s.json, prefix);
+        }
     }
 }
 
