@@ -2,6 +2,8 @@
 // or hold impossible values are DecodeErrors, never huge allocations or undefined behaviour.
 #include "warmpool/serialization.hpp"
 
+#include "warmpool/bytes.hpp"
+
 #include <gtest/gtest.h>
 #include <sys/resource.h>
 
@@ -65,6 +67,36 @@ TEST(Serialization, BoolBytesOtherThanZeroOrOneAreDecodeErrors) {
     // std::optional writes its "engaged" flag as a bool.
     EXPECT_THROW(from_binary<std::optional<std::int32_t>>(std::string(1, '\xff') + std::string(4, '\0')),
                  DecodeError);
+}
+
+// Large arguments are counted, then encoded in place: both passes must agree with to_binary.
+TEST(Serialization, CountingAndInPlaceEncodingMatchToBinary) {
+    using Value = std::tuple<std::string, std::vector<std::int32_t>, std::map<std::string, double>, std::optional<int>>;
+    const Value value{std::string(100'000, 'q'), {1, -2, 3}, {{"a", 1.5}, {"b", -2}}, 7};
+    const std::string expected = to_binary(value);
+    ASSERT_EQ(binary_size(value), expected.size());
+    std::string out(expected.size(), '\0');
+    write_binary(value, reinterpret_cast<std::byte*>(out.data()), out.size());
+    EXPECT_EQ(out, expected);
+    EXPECT_THROW(write_binary(value, reinterpret_cast<std::byte*>(out.data()), out.size() - 1), std::length_error)
+        << "never past the end of the room it was given";
+    std::string roomy(expected.size() + 1, '\0');
+    EXPECT_THROW(write_binary(value, reinterpret_cast<std::byte*>(roomy.data()), roomy.size()), std::length_error)
+        << "nor short of it";
+}
+
+// Bytes is a std::string on the wire and to the type check.
+TEST(Serialization, BytesIsEncodedAndFingerprintedAsAString) {
+    const std::string text = "some bytes\0with a nul";
+    EXPECT_EQ(to_binary(Bytes::borrow(text)), to_binary(text));
+    EXPECT_EQ(binary_size(Bytes::borrow(text)), to_binary(text).size());
+    EXPECT_EQ(from_binary<Bytes>(to_binary(text)).view(), text);
+    EXPECT_EQ((type_fingerprint<Bytes, std::string>()), (type_fingerprint<std::string, std::string>()));
+    EXPECT_EQ((type_fingerprint<std::int64_t, Bytes>()), (type_fingerprint<std::int64_t, std::string>()));
+    Bytes owned(std::string("abc"));
+    const Bytes copy = owned;
+    owned = Bytes();
+    EXPECT_EQ(copy.view(), "abc") << "copies share the bytes";
 }
 
 }  // namespace

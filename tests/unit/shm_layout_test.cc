@@ -46,6 +46,16 @@ TEST(ShmLayout, SegmentNames) {
               "warmpool.1000.web.b0000000000000012.r18446744073709551615");
 }
 
+TEST(ShmLayout, ResultBlobsCarryTheWorkerPidBehindTheSessionPrefix) {
+    EXPECT_EQ(result_blob_prefix(1000, "web", 0x12ULL, 4242), "warmpool.1000.web.b0000000000000012.r4242.");
+    EXPECT_EQ(result_blob_name(1000, "web", 0x12ULL, 4242, 7), "warmpool.1000.web.b0000000000000012.r4242.7");
+    // A session's sweep takes every worker's results; a worker's sweep takes only its own.
+    EXPECT_EQ(result_blob_name(1000, "web", 0x12ULL, 4242, 7).rfind(blob_prefix(1000, "web", 0x12ULL), 0), 0u);
+    EXPECT_NE(result_blob_name(1000, "web", 0x12ULL, 42421, 7).rfind(result_blob_prefix(1000, "web", 0x12ULL, 4242), 0),
+              0u);
+    EXPECT_NE(blob_name(1000, "web", 0x12ULL, 'a', 4242).rfind(result_blob_prefix(1000, "web", 0x12ULL, 4242), 0), 0u);
+}
+
 TEST(ShmLayout, BlobPrefixesNeverMatchAnotherSessionOrPool) {
     // sweep_blobs(prefix) removes every name starting with the prefix: a session's prefix must
     // not be a prefix of another session's (or pool's) names.
