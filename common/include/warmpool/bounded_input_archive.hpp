@@ -9,8 +9,11 @@
 // cereal::Exception; the callers (from_binary, protocol::decode) turn that into their errors.
 #pragma once
 
+#include <sys/mman.h>
+
 #include <cereal/cereal.hpp>
 #include <cstddef>
+#include <cstdint>
 #include <cstring>
 #include <memory>
 #include <string>
@@ -75,6 +78,27 @@ void CEREAL_SERIALIZE_FUNCTION_NAME(BoundedInputArchive& archive, cereal::SizeTa
 template <class T>
 void CEREAL_LOAD_FUNCTION_NAME(BoundedInputArchive& archive, cereal::BinaryData<T>& data) {
     archive.loadBinary(data.data, static_cast<std::size_t>(data.size));
+}
+
+// A string, as cereal's own load reads it, except that a large one asks for transparent huge
+// pages before its memory is first touched: a fresh 64 MiB string faults 16384 times in 4 KiB
+// pages (~300 ms on a VM where a fault costs ~20 µs) and 32 times in 2 MiB ones (~35 ms).
+// Only advice: where huge pages are off, nothing changes.
+inline void CEREAL_LOAD_FUNCTION_NAME(BoundedInputArchive& archive, std::string& str) {
+    cereal::size_type size = 0;
+    archive(cereal::make_size_tag(size));
+    constexpr std::size_t kHuge = std::size_t{2} << 20;
+    if (size >= 4 * kHuge && str.capacity() < size) {
+        std::string fresh;
+        fresh.reserve(static_cast<std::size_t>(size));  // mapped, not yet touched
+        const auto begin = reinterpret_cast<std::uintptr_t>(fresh.data());
+        const auto first = (begin + kHuge - 1) & ~std::uintptr_t{kHuge - 1};
+        const auto last = (begin + size) & ~std::uintptr_t{kHuge - 1};
+        if (last > first) ::madvise(reinterpret_cast<void*>(first), last - first, MADV_HUGEPAGE);
+        str = std::move(fresh);
+    }
+    str.resize(static_cast<std::size_t>(size));
+    archive.loadBinary(str.data(), static_cast<std::size_t>(size));
 }
 
 }  // namespace warmpool
