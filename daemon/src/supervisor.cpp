@@ -447,7 +447,8 @@ bool Supervisor::dispatch(std::int64_t now) {
                                   now - rec.running_since_ns.load(std::memory_order_relaxed) > kShortJobNs;
         }
     }
-    const auto n_sessions = static_cast<unsigned>(sessions_.size());
+    const unsigned n_sessions = sessions_end_;
+    if (n_sessions == 0) return false;
     pass_sessions_.clear();
     for (unsigned i = 0; i < n_sessions; ++i) {
         const unsigned slot = (dispatch_cursor_ + i) % n_sessions;
@@ -973,14 +974,15 @@ void Supervisor::arm_wake_flags(bool armed) {
         }
     };
     set(pool_header_->supervisor_wake);
-    for (auto& s : sessions_) {
+    for (unsigned slot = 0; slot < sessions_end_; ++slot) {
+        Session& s = sessions_[slot];
         if (s.used && !s.closing) set(s.header->supervisor_wake);
     }
 }
 
 bool Supervisor::pump(std::int64_t now) {
     bool progress = collect_completions(now);
-    for (unsigned slot = 0; slot < sessions_.size(); ++slot) {
+    for (unsigned slot = 0; slot < sessions_end_; ++slot) {
         Session& s = sessions_[slot];
         if (!s.used) continue;
         if (!s.control_backlog.empty()) progress |= flush_control(s);
@@ -1213,6 +1215,7 @@ void Supervisor::open_session(Connection& conn, const protocol::Hello& hello) {
     s.submit = RingConsumer(RingView::at(base + session_layout_.submit_offset(), session_layout_.submit_ring_bytes));
     s.control = RingProducer(RingView::at(base + session_layout_.control_offset(), session_layout_.control_ring_bytes));
     s.used = true;
+    sessions_end_ = std::max(sessions_end_, static_cast<unsigned>(slot) + 1);
     s.fd = fd;
     s.peer = conn.peer;
     s.client_name = hello.client_name.substr(0, 64);
@@ -1320,13 +1323,14 @@ void Supervisor::begin_close_session(int slot, const std::string& why) {
 }
 
 void Supervisor::finish_closed_sessions() {
-    for (unsigned slot = 0; slot < sessions_.size(); ++slot) {
+    for (unsigned slot = 0; slot < sessions_end_; ++slot) {
         Session& s = sessions_[slot];
         if (!s.used || !s.closing || s.in_flight > 0) continue;
         // No worker holds a job of this session any more: nobody can touch its memory.
         sweep_blobs(blob_prefix(uid_, config_.name, s.generation));
         s = Session{};  // unmaps and unlinks the segment
     }
+    while (sessions_end_ > 0 && !sessions_[sessions_end_ - 1].used) --sessions_end_;
 }
 
 bool Supervisor::validate(const JobRecord& record, std::span<const std::byte> payload,
@@ -1386,12 +1390,14 @@ bool Supervisor::drain_submit_ring(Session& s, int slot, std::int64_t now) {
             if (it != connections_.end()) close_connection(s.fd, "corrupt submit ring");
             return true;
         }
-        // Copied out first, straight into the queue: the client can still write to its ring
-        // while we look. Taken out of the queue again below if it is refused.
-        PendingJob& job = s.queue.emplace_back();
-        std::memcpy(&job.record, bytes.data(), sizeof(JobRecord));
-        job.payload.assign(reinterpret_cast<const char*>(bytes.data()) + sizeof(JobRecord),
-                           bytes.size() - sizeof(JobRecord));
+        // Copied out first, straight into the queue (the client can still write to its ring
+        // while we look); taken out again below if it is refused. Built from the copy, not
+        // zeroed first: the queue's slot is usually not in the cache, and every store to it counts.
+        JobRecord record;
+        std::memcpy(&record, bytes.data(), sizeof record);
+        PendingJob& job = s.queue.emplace_back(PendingJob{
+            record, std::string(reinterpret_cast<const char*>(bytes.data()) + sizeof(JobRecord),
+                                bytes.size() - sizeof(JobRecord))});
         s.submit.pop();
         progress = true;
         job.record.session_slot = static_cast<std::uint32_t>(slot);

@@ -235,6 +235,9 @@ private:
     std::vector<WorkerSlot> workers_;
     std::vector<std::string> last_exits_;  // how each slot's previous worker ended
     std::vector<Session> sessions_;
+    // One past the highest session slot in use: the loop looks at no slot beyond it. (A new
+    // session takes the lowest free slot, so this stays close to the number of clients.)
+    unsigned sessions_end_ = 0;
     std::unordered_map<int, Connection> connections_;
     std::uint64_t queued_ = 0;  // jobs in all sessions' queues
     std::uint64_t max_queued_ = 0;
