@@ -32,9 +32,10 @@ constexpr std::int64_t kReplySpaceWaitNs = 100'000'000;
 // happens if a client corrupts its own ring; past this, its reply is dropped.
 constexpr std::int64_t kReplySpaceGiveUpNs = 5'000'000'000;
 constexpr std::int64_t kRssIntervalNs = 10'000'000;  // how often RSS is measured between jobs
-// Inbox space is handed back to the supervisor after this many records, or as soon as the inbox
-// is empty: not after every record, which would store to a line the supervisor reads and fence
-// the store once per job. (The supervisor never waits for inbox space: it tries again next pass.)
+// Inbox space is handed back to the supervisor after this many records (or an eighth of the
+// ring's bytes), and as soon as the inbox is empty: not after every record, which would store to
+// a line the supervisor reads and fence the store once per job. (The supervisor never waits for
+// inbox space: it tries again on its next pass.)
 constexpr unsigned kInboxReleaseEvery = 32;
 
 
@@ -95,15 +96,19 @@ private:
     [[noreturn]] void serve() {
         std::uint64_t seq = record_->inbox_done.load(std::memory_order_acquire);
         unsigned unreleased = 0;
+        std::uint64_t unreleased_bytes = 0;
+        const std::uint64_t release_bytes = setup_.pool_layout.inbox_ring_bytes / 8;
         for (;;) {
             std::span<const std::byte> bytes;
             auto peek = inbox_.peek(bytes);
             if (peek == RingConsumer::Peek::record) {
                 handle(bytes, seq);  // marks the job done
                 inbox_.pop();
-                if (++unreleased == kInboxReleaseEvery) {
+                unreleased_bytes += bytes.size();
+                if (++unreleased == kInboxReleaseEvery || unreleased_bytes >= release_bytes) {
                     inbox_.release();
                     unreleased = 0;
+                    unreleased_bytes = 0;
                 }
                 ++seq;
                 pool_header_->supervisor_wake.notify_eventfd(setup_.supervisor_eventfd);
@@ -111,6 +116,7 @@ private:
             }
             inbox_.release();
             unreleased = 0;
+            unreleased_bytes = 0;
             if (peek == RingConsumer::Peek::corrupt) {
                 spdlog::critical("inbox ring corrupt; exiting");
                 ::_exit(1);
