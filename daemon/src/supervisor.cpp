@@ -316,13 +316,20 @@ Status Supervisor::spawn_worker(unsigned slot) {
     return {};
 }
 
-FunctionStats& Supervisor::stats_for(const JobRecord& record) {
+FunctionStats& Supervisor::stats_for(Session& session, const JobRecord& record) {
     constexpr std::size_t kMaxTrackedFunctions = 4096;
     const std::string_view name = function_name(record);
-    auto it = functions_.find(std::string(name));
-    if (it != functions_.end()) return it->second;
-    if (functions_.size() >= kMaxTrackedFunctions) return untracked_function_;
-    return functions_.emplace(std::string(name), FunctionStats{}).first->second;
+    if (session.last_stats != nullptr && name == session.last_function) return *session.last_stats;
+    FunctionStats* stats = &untracked_function_;
+    if (auto it = functions_.find(std::string(name)); it != functions_.end()) {
+        stats = &it->second;
+    } else if (functions_.size() < kMaxTrackedFunctions) {
+        stats = &functions_.emplace(std::string(name), FunctionStats{}).first->second;
+    }
+    // Values of an unordered_map keep their address: the pointer stays valid.
+    session.last_function.assign(name);
+    session.last_stats = stats;
+    return *stats;
 }
 
 std::int64_t Supervisor::effective_timeout_ns(const PendingJob& job) const {
@@ -331,56 +338,14 @@ std::int64_t Supervisor::effective_timeout_ns(const PendingJob& job) const {
     return seconds > 0 ? static_cast<std::int64_t>(seconds * 1e9) : 0;
 }
 
-bool Supervisor::exclusive(const PendingJob& job) const {
-    if (effective_timeout_ns(job) > 0) return true;
+bool Supervisor::exclusive(const PendingJob& job, std::int64_t timeout_ns) const {
+    if (timeout_ns > 0) return true;
     const FunctionStats* stats = job.stats != nullptr ? job.stats : &untracked_function_;
     const RunEstimate& estimate = (job.record.flags & kJobBatch) ? stats->batch : stats->single;
     return !estimate.known_short();
 }
 
-// The worker that should run `job` next: among those that may take it, the one holding the
-// fewest jobs; among equals, the one given a job last (worker_cursor_). That worker is most
-// likely still spinning on its inbox with warm caches, while the others may sleep: taking turns
-// instead would wake a sleeping worker through the futex for every job of a caller that makes
-// one call at a time (measured: round trip p50 25 us taking turns, 12 us preferring the last).
-// -1 if none may take it now.
-int Supervisor::pick_worker(const Session& s, int session_slot, const PendingJob& job) const {
-    const bool excl = exclusive(job);
-    const std::int64_t now = monotonic_ns();
-    int best = -1;
-    std::size_t best_held = 0;
-    const unsigned n = static_cast<unsigned>(workers_.size());
-    for (unsigned i = 0; i < n; ++i) {
-        const unsigned slot = (worker_cursor_ + i) % n;
-        const WorkerSlot& w = workers_[slot];
-        if (!w.takes_jobs() || worker_state(slot) != WorkerState::ready) continue;
-        const WorkerRecord& rec = record(slot);
-        WorkerLoad load;
-        load.held = w.in_flight.size();
-        load.holds_exclusive = w.exclusive_held > 0;
-        load.running_long = rec.running_seq.load(std::memory_order_relaxed) != 0 &&
-                            now - rec.running_since_ns.load(std::memory_order_relaxed) > kShortJobNs;
-        if (!may_take(load, excl, config_.prefetch)) continue;
-        if (best >= 0 && load.held >= best_held) continue;
-        const auto* ring = reinterpret_cast<const RingControl*>(s.segment.data() +
-                                                                session_layout_.reply_offset(slot));
-        const std::uint64_t used = ring->tail.load(std::memory_order_acquire) -
-                                   ring->head.load(std::memory_order_acquire);
-        if (!reply_room(session_layout_.reply_ring_bytes, used,
-                        w.session_jobs[static_cast<std::size_t>(session_slot)], max_reply_bytes_)) {
-            // Held back until the client reads: it rings the doorbell when it has (the store
-            // precedes our next look at the ring, so a read in between is not missed).
-            s.header->reply_room_wanted.store(1);
-            continue;
-        }
-        best = static_cast<int>(slot);
-        best_held = load.held;
-        if (best_held == 0) break;
-    }
-    return best;
-}
-
-bool Supervisor::collect_completions() {
+bool Supervisor::collect_completions(std::int64_t now) {
     bool progress = false;
     for (unsigned slot = 0; slot < workers_.size(); ++slot) {
         WorkerSlot& w = workers_[slot];
@@ -391,19 +356,16 @@ bool Supervisor::collect_completions() {
             respawn_.on_ready();
             progress = true;
             spdlog::info("worker slot {} pid {} ready after {:.3f} s", slot, w.pid,
-                         static_cast<double>(monotonic_ns() - w.started_ns) / 1e9);
+                         static_cast<double>(now - w.started_ns) / 1e9);
             check_startup_complete();
             maintain_workers();  // a replacement is ready: the worker it replaces may retire
         }
         if (w.in_flight.empty()) continue;
         const std::uint64_t done = rec.inbox_done.load(std::memory_order_acquire);
         if (w.in_flight.front().seq >= done) continue;
-        const std::int64_t now = monotonic_ns();
-        std::size_t finished = 0;
-        for (const auto& job : w.in_flight) {
-            if (job.seq >= done) break;
-            ++finished;
-        }
+        // In-flight sequence numbers are consecutive: the first `finished` jobs are done.
+        const std::size_t finished =
+            static_cast<std::size_t>(std::min<std::uint64_t>(done - w.in_flight.front().seq, w.in_flight.size()));
         // One finished job: the worker's own measurement. Several at once: they were short.
         const std::int64_t since = std::max(w.last_completion_ns, w.in_flight.front().dispatched_ns);
         const std::int64_t each = finished == 1 ? rec.last_run_ns.load(std::memory_order_relaxed)
@@ -452,65 +414,120 @@ void Supervisor::count_outcome(unsigned slot, std::uint64_t seq) {
     counters_.dropped += outcome.counts[kOutcomeDropped];
 }
 
-bool Supervisor::dispatch() {
+// One pass of the dispatcher: hands queued jobs to workers until every session with queued jobs
+// is served or held back (its next job has no worker that may take it now).
+//
+// Sessions take turns one job at a time, so one busy client cannot starve another; the turn
+// order starts one session further on each pass. Each job goes to the worker pick_worker()
+// chooses (dispatch_policy.hpp). What a pass needs from shared memory (whether a worker runs a
+// long job, the free space in each reply ring) is read once, the first time it is needed, and
+// then kept up to date locally as jobs are placed; each worker's inbox is published, and the
+// worker woken if it sleeps, once at the end.
+bool Supervisor::dispatch(std::int64_t now) {
     if (queued_ == 0) return false;
+    const auto n_workers = static_cast<unsigned>(workers_.size());
+    pass_workers_.resize(n_workers);
+    pass_touched_.assign(n_workers, 0);
+    for (unsigned slot = 0; slot < n_workers; ++slot) {
+        const WorkerSlot& w = workers_[slot];
+        WorkerCandidate& c = pass_workers_[slot];
+        // ever_ready was brought up to date by collect_completions() in this pump.
+        c.ready = w.takes_jobs() && w.ever_ready;
+        c.load.held = w.in_flight.size();
+        c.load.holds_exclusive = w.exclusive_held > 0;
+        c.load.running_long = false;
+        if (c.ready && c.load.held > 0 && !c.load.holds_exclusive && c.load.held < config_.prefetch) {
+            const WorkerRecord& rec = record(slot);
+            c.load.running_long = rec.running_seq.load(std::memory_order_relaxed) != 0 &&
+                                  now - rec.running_since_ns.load(std::memory_order_relaxed) > kShortJobNs;
+        }
+    }
+    const unsigned n_sessions = sessions_end_;
+    if (n_sessions == 0) return false;
+    pass_sessions_.clear();
+    for (unsigned i = 0; i < n_sessions; ++i) {
+        const unsigned slot = (dispatch_cursor_ + i) % n_sessions;
+        const Session& s = sessions_[slot];
+        if (s.used && !s.closing && !s.queue.empty()) {
+            pass_sessions_.push_back({slot, static_cast<unsigned>(pass_sessions_.size())});
+        }
+    }
+    if (pass_sessions_.empty()) return false;
+    dispatch_cursor_ = (pass_sessions_.front().slot + 1) % n_sessions;
+    constexpr std::uint64_t kUnknown = ~std::uint64_t{0};
+    pass_room_.assign(pass_sessions_.size() * n_workers, kUnknown);
+
     bool progress = false;
-    std::vector<bool> touched(workers_.size(), false);
-    // Round-robin over sessions, one job at a time, so one busy client cannot starve another.
-    // A session whose next job no worker can take now is passed over until the next pump.
-    const unsigned n = static_cast<unsigned>(sessions_.size());
-    std::vector<bool> blocked(n, false);
-    bool any = true;
-    while (queued_ > 0 && any) {
-        any = false;
-        for (unsigned i = 0; i < n && queued_ > 0; ++i) {
-            const unsigned s_slot = (dispatch_cursor_ + i) % n;
-            Session& s = sessions_[s_slot];
-            if (!s.used || s.closing || s.queue.empty() || blocked[s_slot]) continue;
+    // Sessions still taking part stay at the front of pass_sessions_, in turn order.
+    std::size_t taking_part = pass_sessions_.size();
+    while (taking_part > 0) {
+        std::size_t kept = 0;
+        for (std::size_t k = 0; k < taking_part; ++k) {
+            const PassSession entry = pass_sessions_[k];
+            Session& s = sessions_[entry.slot];
+            if (s.queue.empty()) continue;  // served in full: out of the pass
             PendingJob& job = s.queue.front();
-            if (job.record.deadline_ns != 0 && monotonic_ns() > job.record.deadline_ns) {
+            if (job.record.deadline_ns != 0 && now > job.record.deadline_ns) {
                 reply_error(s, job.record, ErrorKind::deadline_exceeded,
                             "the job's deadline passed while it was queued", job.items);
                 --queued_with_deadline_;
                 s.queue.pop_front();
                 --queued_;
-                any = progress = true;
+                progress = true;
+                pass_sessions_[kept++] = entry;
                 continue;
             }
-            const int best = pick_worker(s, static_cast<int>(s_slot), job);
-            if (best < 0) {
-                blocked[s_slot] = true;
-                continue;
-            }
-            WorkerSlot& w = workers_[static_cast<unsigned>(best)];
+            const std::int64_t timeout_ns = effective_timeout_ns(job);
+            const bool excl = exclusive(job, timeout_ns);
+            std::uint64_t* room = &pass_room_[std::size_t{entry.row} * n_workers];
+            auto has_room = [&](std::size_t slot) {
+                if (room[slot] == kUnknown) {
+                    const auto* ring = reinterpret_cast<const RingControl*>(
+                        s.segment.data() + session_layout_.reply_offset(static_cast<std::uint32_t>(slot)));
+                    const std::uint64_t used = ring->tail.load(std::memory_order_acquire) -
+                                               ring->head.load(std::memory_order_acquire);
+                    room[slot] = reply_room_jobs(session_layout_.reply_ring_bytes, used,
+                                                 workers_[slot].session_jobs[entry.slot], max_reply_bytes_);
+                }
+                if (room[slot] > 0) return true;
+                // Held back until the client reads: it rings the doorbell when it has (the store
+                // precedes our next look at the ring, so a read in between is not missed).
+                s.header->reply_room_wanted.store(1);
+                return false;
+            };
+            const int best = pick_worker(std::span<const WorkerCandidate>(pass_workers_), worker_cursor_, excl,
+                                         config_.prefetch, has_room);
+            if (best < 0) continue;  // held back: out of the pass
+            const auto w_slot = static_cast<unsigned>(best);
+            WorkerSlot& w = workers_[w_slot];
             const auto size = static_cast<std::uint32_t>(sizeof(JobRecord) + job.payload.size());
             std::byte* out = w.inbox.try_reserve(size);
-            if (out == nullptr) {  // inbox full of large payloads: try again later
-                blocked[s_slot] = true;
-                continue;
-            }
+            if (out == nullptr) continue;  // inbox full of large payloads: try again next pass
             std::memcpy(out, &job.record, sizeof(JobRecord));
             std::memcpy(out + sizeof(JobRecord), job.payload.data(), job.payload.size());
             w.inbox.commit(size);
-            InFlightJob flight{w.dispatched++, monotonic_ns(), effective_timeout_ns(job), exclusive(job),
-                               std::move(job)};
-            if (flight.job.record.deadline_ns != 0) --queued_with_deadline_;
-            if (flight.exclusive) ++w.exclusive_held;
-            ++w.session_jobs[s_slot];
-            w.in_flight.push_back(std::move(flight));
+            if (job.record.deadline_ns != 0) --queued_with_deadline_;
+            if (excl) ++w.exclusive_held;
+            ++w.session_jobs[entry.slot];
+            w.in_flight.emplace_back(InFlightJob{w.dispatched++, now, timeout_ns, excl, std::move(job)});
             s.queue.pop_front();
             --queued_;
             ++s.in_flight;
-            touched[static_cast<unsigned>(best)] = true;
-            worker_cursor_ = static_cast<unsigned>(best);
-            any = progress = true;
+            WorkerCandidate& c = pass_workers_[w_slot];
+            ++c.load.held;
+            c.load.holds_exclusive = c.load.holds_exclusive || excl;
+            --room[w_slot];
+            pass_touched_[w_slot] = 1;
+            worker_cursor_ = w_slot;
+            progress = true;
+            pass_sessions_[kept++] = entry;
         }
-        dispatch_cursor_ = (dispatch_cursor_ + 1) % n;
+        taking_part = kept;
     }
-    for (unsigned w = 0; w < workers_.size(); ++w) {
-        if (!touched[w]) continue;
-        workers_[w].inbox.publish();
-        record(w).inbox_wake.notify_futex();
+    for (unsigned slot = 0; slot < n_workers; ++slot) {
+        if (pass_touched_[slot] == 0) continue;
+        workers_[slot].inbox.publish();
+        record(slot).inbox_wake.notify_futex();
     }
     return progress;
 }
@@ -896,8 +913,9 @@ int Supervisor::run() {
     std::int64_t last_work = monotonic_ns();
     unsigned since_poll = 0;
     while (state_ != State::done) {
-        if (pump()) {
-            last_work = monotonic_ns();
+        const std::int64_t now = monotonic_ns();
+        if (pump(now)) {
+            last_work = now;
             // Keep sockets and signals served while busy, without a system call per job.
             if (++since_poll >= 64) {
                 since_poll = 0;
@@ -905,7 +923,6 @@ int Supervisor::run() {
             }
             continue;
         }
-        const std::int64_t now = monotonic_ns();
         const std::int64_t supervise_at = next_supervision_ns();
         if (supervise_at >= 0 && now >= supervise_at) {
             supervise_running_jobs();
@@ -918,7 +935,7 @@ int Supervisor::run() {
         // Announce the sleep, look once more, then sleep in epoll until something rings or a
         // running job's time limit comes.
         arm_wake_flags(true);
-        if (pump()) {
+        if (pump(monotonic_ns())) {
             arm_wake_flags(false);
             last_work = monotonic_ns();
             continue;
@@ -944,20 +961,21 @@ void Supervisor::arm_wake_flags(bool armed) {
         }
     };
     set(pool_header_->supervisor_wake);
-    for (auto& s : sessions_) {
+    for (unsigned slot = 0; slot < sessions_end_; ++slot) {
+        Session& s = sessions_[slot];
         if (s.used && !s.closing) set(s.header->supervisor_wake);
     }
 }
 
-bool Supervisor::pump() {
-    bool progress = collect_completions();
-    for (unsigned slot = 0; slot < sessions_.size(); ++slot) {
+bool Supervisor::pump(std::int64_t now) {
+    bool progress = collect_completions(now);
+    for (unsigned slot = 0; slot < sessions_end_; ++slot) {
         Session& s = sessions_[slot];
         if (!s.used) continue;
         if (!s.control_backlog.empty()) progress |= flush_control(s);
-        if (!s.closing) progress |= drain_submit_ring(s, static_cast<int>(slot));
+        if (!s.closing) progress |= drain_submit_ring(s, static_cast<int>(slot), now);
     }
-    progress |= dispatch();
+    progress |= dispatch(now);
     finish_closed_sessions();
     return progress;
 }
@@ -1184,6 +1202,7 @@ void Supervisor::open_session(Connection& conn, const protocol::Hello& hello) {
     s.submit = RingConsumer(RingView::at(base + session_layout_.submit_offset(), session_layout_.submit_ring_bytes));
     s.control = RingProducer(RingView::at(base + session_layout_.control_offset(), session_layout_.control_ring_bytes));
     s.used = true;
+    sessions_end_ = std::max(sessions_end_, static_cast<unsigned>(slot) + 1);
     s.fd = fd;
     s.peer = conn.peer;
     s.client_name = hello.client_name.substr(0, 64);
@@ -1214,7 +1233,7 @@ void Supervisor::open_session(Connection& conn, const protocol::Hello& hello) {
 
 void Supervisor::handle_cancel(Session& session, const protocol::Cancel& cancel) {
     // The job may still sit in the submit ring: take everything in first.
-    drain_submit_ring(session, static_cast<int>(&session - sessions_.data()));
+    drain_submit_ring(session, static_cast<int>(&session - sessions_.data()), monotonic_ns());
     for (auto it = session.queue.begin(); it != session.queue.end(); ++it) {
         if (it->record.job_id == cancel.job_id) {
             reply_error(session, it->record, ErrorKind::cancelled, "cancelled before it started", it->items);
@@ -1288,13 +1307,14 @@ void Supervisor::begin_close_session(int slot, const std::string& why) {
 }
 
 void Supervisor::finish_closed_sessions() {
-    for (unsigned slot = 0; slot < sessions_.size(); ++slot) {
+    for (unsigned slot = 0; slot < sessions_end_; ++slot) {
         Session& s = sessions_[slot];
         if (!s.used || !s.closing || s.in_flight > 0) continue;
         // No worker holds a job of this session any more: nobody can touch its memory.
         sweep_blobs(blob_prefix(uid_, config_.name, s.generation));
         s = Session{};  // unmaps and unlinks the segment
     }
+    while (sessions_end_ > 0 && !sessions_[sessions_end_ - 1].used) --sessions_end_;
 }
 
 bool Supervisor::validate(const JobRecord& record, std::span<const std::byte> payload,
@@ -1341,9 +1361,8 @@ bool Supervisor::validate(const JobRecord& record, std::span<const std::byte> pa
     return true;
 }
 
-bool Supervisor::drain_submit_ring(Session& s, int slot) {
+bool Supervisor::drain_submit_ring(Session& s, int slot, std::int64_t now) {
     bool progress = false;
-    const std::int64_t now = monotonic_ns();
     std::span<const std::byte> bytes;
     while (queued_ < config_.queue_capacity) {
         auto peek = s.submit.peek(bytes);
@@ -1355,11 +1374,14 @@ bool Supervisor::drain_submit_ring(Session& s, int slot) {
             if (it != connections_.end()) close_connection(s.fd, "corrupt submit ring");
             return true;
         }
-        // Copy out first: the client can still write to its ring while we look.
-        PendingJob job;
-        std::memcpy(&job.record, bytes.data(), sizeof(JobRecord));
-        job.payload.assign(reinterpret_cast<const char*>(bytes.data()) + sizeof(JobRecord),
-                           bytes.size() - sizeof(JobRecord));
+        // Copied out first, straight into the queue (the client can still write to its ring
+        // while we look); taken out again below if it is refused. Built from the copy, not
+        // zeroed first: the queue's slot is usually not in the cache, and every store to it counts.
+        JobRecord record;
+        std::memcpy(&record, bytes.data(), sizeof record);
+        PendingJob& job = s.queue.emplace_back(PendingJob{
+            record, std::string(reinterpret_cast<const char*>(bytes.data()) + sizeof(JobRecord),
+                                bytes.size() - sizeof(JobRecord))});
         s.submit.pop();
         progress = true;
         job.record.session_slot = static_cast<std::uint32_t>(slot);
@@ -1377,16 +1399,17 @@ bool Supervisor::drain_submit_ring(Session& s, int slot) {
         std::string why;
         if (!validate(job.record, std::as_bytes(std::span(job.payload.data(), job.payload.size())), why)) {
             reply_error(s, job.record, ErrorKind::bad_request, why, job.items);
+            s.queue.pop_back();
             continue;
         }
         if (state_ == State::stopping) {
             reply_error(s, job.record, ErrorKind::shutting_down,
                         "pool '" + config_.name + "' is shutting down", job.items);
+            s.queue.pop_back();
             continue;
         }
-        job.stats = &stats_for(job.record);
+        job.stats = &stats_for(s, job.record);
         if (job.record.deadline_ns != 0) ++queued_with_deadline_;
-        s.queue.push_back(std::move(job));
         ++queued_;
     }
     if (progress) s.submit.release();

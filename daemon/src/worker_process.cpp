@@ -38,6 +38,11 @@ constexpr std::size_t kScratchKeepBytes = 128u << 20;
 // Per session: result blobs kept for reuse, and argument blobs kept mapped.
 constexpr BlobPool::Limits kResultBlobLimits{4, 512ull << 20};
 constexpr std::size_t kArgumentMappings = 4;
+// Inbox space is handed back to the supervisor after this many records (or an eighth of the
+// ring's bytes), and as soon as the inbox is empty: not after every record, which would store to
+// a line the supervisor reads and fence the store once per job. (The supervisor never waits for
+// inbox space: it tries again on its next pass.)
+constexpr unsigned kInboxReleaseEvery = 32;
 
 
 struct Outcome {
@@ -157,17 +162,28 @@ private:
 
     [[noreturn]] void serve() {
         std::uint64_t seq = record_->inbox_done.load(std::memory_order_acquire);
+        unsigned unreleased = 0;
+        std::uint64_t unreleased_bytes = 0;
+        const std::uint64_t release_bytes = setup_.pool_layout.inbox_ring_bytes / 8;
         for (;;) {
             std::span<const std::byte> bytes;
             auto peek = inbox_.peek(bytes);
             if (peek == RingConsumer::Peek::record) {
                 handle(bytes, seq);  // marks the job done
                 inbox_.pop();
-                inbox_.release();
+                unreleased_bytes += bytes.size();
+                if (++unreleased == kInboxReleaseEvery || unreleased_bytes >= release_bytes) {
+                    inbox_.release();
+                    unreleased = 0;
+                    unreleased_bytes = 0;
+                }
                 ++seq;
                 pool_header_->supervisor_wake.notify_eventfd(setup_.supervisor_eventfd);
                 continue;
             }
+            inbox_.release();
+            unreleased = 0;
+            unreleased_bytes = 0;
             if (peek == RingConsumer::Peek::corrupt) {
                 spdlog::critical("inbox ring corrupt; exiting");
                 ::_exit(1);
@@ -253,7 +269,8 @@ private:
         // one of them, or it would take the job for one that never started and run it again.
         record_->inbox_done.store(seq + 1, std::memory_order_release);
         record_->running_seq.store(0, std::memory_order_release);
-        record_->jobs_done.fetch_add(1, std::memory_order_relaxed);
+        // Only this process writes it: no read-modify-write needed.
+        record_->jobs_done.store(record_->jobs_done.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
     }
 
     // Calls a job carries: a batch's item count, else one.
@@ -489,10 +506,12 @@ private:
         const auto size = static_cast<std::uint32_t>(sizeof reply + body.size());
 
         std::byte* slot = nullptr;
-        const std::int64_t give_up = monotonic_ns() + kReplySpaceGiveUpNs;
+        std::int64_t give_up = 0;  // set when the ring is first found full
         while ((slot = session.reply.try_reserve(size)) == nullptr) {
             if (!session_active(session)) return false;  // the client left; drop the reply
-            if (monotonic_ns() > give_up) {
+            const std::int64_t now = monotonic_ns();
+            if (give_up == 0) give_up = now + kReplySpaceGiveUpNs;
+            if (now > give_up) {
                 spdlog::error("reply ring of session {} stayed full although room was reserved for it: "
                               "the client corrupted its ring; dropping the reply to job {}",
                               job.session_slot, job.job_id);

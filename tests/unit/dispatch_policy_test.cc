@@ -13,6 +13,8 @@
 #include <limits>
 #include <new>
 #include <random>
+#include <span>
+#include <vector>
 
 #include "warmpool/common/byte_ring.hpp"
 #include "warmpool/common/shm_layout.hpp"
@@ -317,6 +319,106 @@ TEST(ReplyRoom, TheWrapAllowanceIsNeeded) {
             << "held " << held;
         EXPECT_FALSE(reply_room(kCapacity, used, held, m)) << "held " << held;
     }
+}
+
+// ---- reply_room_jobs: the same rule, counted in jobs ----
+
+TEST(ReplyRoomJobs, CountsTheJobsReplyRoomAdmitsOneAfterAnother) {
+    std::mt19937_64 random(20261123);
+    for (int i = 0; i < 20'000; ++i) {
+        const std::uint64_t capacity = std::uint64_t{1} << (10 + random() % 11);
+        const std::uint64_t m = 8 * (1 + random() % (capacity / 8));
+        const std::uint64_t used = random() % 16 == 0 ? capacity + random() % 64 : random() % (capacity + 1);
+        const std::uint64_t held = random() % 40;
+        std::uint64_t admitted = 0;
+        while (admitted < 100'000 && reply_room(capacity, used, held + admitted, m)) ++admitted;
+        EXPECT_EQ(reply_room_jobs(capacity, used, held, m), admitted)
+            << "capacity " << capacity << ", used " << used << ", held " << held << ", max " << m;
+    }
+}
+
+TEST(ReplyRoomJobs, DefaultRingsHoldFourteenLargestRepliesPerWorker) {
+    // 1 MiB reply rings and 64 KiB inline_max: 15 replies fit, one is kept for the wrap.
+    const std::uint64_t m = max_reply_bytes(sizeof(ReplyRecord), 64u << 10);
+    EXPECT_EQ(reply_room_jobs(1u << 20, 0, 0, m), 14u);
+    EXPECT_EQ(reply_room_jobs(1u << 20, 0, 13, m), 1u);
+    EXPECT_EQ(reply_room_jobs(1u << 20, 0, 14, m), 0u);
+    EXPECT_EQ(reply_room_jobs(1u << 20, m, 0, m), 13u);
+}
+
+TEST(ReplyRoomJobs, NonsenseUsedOrNoReplySizeMeansNoRoom) {
+    EXPECT_EQ(reply_room_jobs(4096, 4097, 0, 112), 0u);
+    EXPECT_EQ(reply_room_jobs(4096, std::numeric_limits<std::uint64_t>::max(), 0, 112), 0u);
+    EXPECT_EQ(reply_room_jobs(4096, 0, 0, 0), 0u);
+}
+
+// ---- pick_worker ----
+
+WorkerCandidate ready_holding(std::size_t held, bool holds_exclusive = false, bool running_long = false) {
+    WorkerCandidate c;
+    c.ready = true;
+    c.load = holding(held, holds_exclusive, running_long);
+    return c;
+}
+
+constexpr auto kAlwaysRoom = [](std::size_t) { return true; };
+
+TEST(PickWorker, TheWorkerHoldingFewestJobs) {
+    const std::vector<WorkerCandidate> w = {ready_holding(3), ready_holding(1), ready_holding(2)};
+    for (std::size_t start = 0; start < w.size(); ++start) {
+        EXPECT_EQ(pick_worker(std::span(w), start, false, 16, kAlwaysRoom), 1) << "start " << start;
+    }
+}
+
+TEST(PickWorker, AmongEqualsTheOneMetFirstFromStart) {
+    // The dispatcher starts at the worker it gave a job last: it is most likely still spinning.
+    const std::vector<WorkerCandidate> w = {ready_holding(2), ready_holding(1), ready_holding(1),
+                                            ready_holding(1)};
+    EXPECT_EQ(pick_worker(std::span(w), 0, false, 16, kAlwaysRoom), 1);
+    EXPECT_EQ(pick_worker(std::span(w), 2, false, 16, kAlwaysRoom), 2);
+    EXPECT_EQ(pick_worker(std::span(w), 3, false, 16, kAlwaysRoom), 3);
+}
+
+TEST(PickWorker, WorkersNotReadyAreNeverChosen) {
+    std::vector<WorkerCandidate> w = {ready_holding(0), ready_holding(5)};
+    w[0].ready = false;
+    EXPECT_EQ(pick_worker(std::span(w), 0, false, 16, kAlwaysRoom), 1);
+    w[1].ready = false;
+    EXPECT_EQ(pick_worker(std::span(w), 0, false, 16, kAlwaysRoom), -1);
+}
+
+TEST(PickWorker, FollowsMayTake) {
+    const std::vector<WorkerCandidate> w = {ready_holding(1), ready_holding(16),
+                                            ready_holding(2, /*holds_exclusive=*/true)};
+    EXPECT_EQ(pick_worker(std::span(w), 0, /*exclusive=*/true, 16, kAlwaysRoom), -1);
+    EXPECT_EQ(pick_worker(std::span(w), 1, /*exclusive=*/false, 16, kAlwaysRoom), 0);
+    const std::vector<WorkerCandidate> long_one = {ready_holding(1, false, /*running_long=*/true),
+                                                   ready_holding(4)};
+    EXPECT_EQ(pick_worker(std::span(long_one), 0, false, 16, kAlwaysRoom), 1);
+}
+
+TEST(PickWorker, AWorkerWithoutReplyRoomIsPassedOver) {
+    const std::vector<WorkerCandidate> w = {ready_holding(0), ready_holding(3), ready_holding(5)};
+    std::vector<std::size_t> asked;
+    const int best = pick_worker(std::span(w), 0, false, 16, [&](std::size_t slot) {
+        asked.push_back(slot);
+        return slot == 2;
+    });
+    EXPECT_EQ(best, 2);
+    // Room is asked of a worker only when it would otherwise be the best so far.
+    EXPECT_EQ(asked, (std::vector<std::size_t>{0, 1, 2}));
+}
+
+TEST(PickWorker, RoomIsNotAskedOfWorkersThatCannotWin) {
+    const std::vector<WorkerCandidate> w = {ready_holding(1), ready_holding(4), ready_holding(0)};
+    std::vector<std::size_t> asked;
+    EXPECT_EQ(pick_worker(std::span(w), 0, false, 16,
+                          [&](std::size_t slot) {
+                              asked.push_back(slot);
+                              return true;
+                          }),
+              2);
+    EXPECT_EQ(asked, (std::vector<std::size_t>{0, 2}));
 }
 
 }  // namespace

@@ -10,7 +10,6 @@
 #include <signal.h>
 #include <sys/eventfd.h>
 #include <sys/prctl.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -25,6 +24,7 @@
 #include <vector>
 
 #include "child_process.hpp"
+#include "decode_probe.hpp"
 #include "warmpool/common/unique_fd.hpp"
 #include "warmpool/common/unix_socket.hpp"
 
@@ -32,6 +32,8 @@ namespace warmpool::protocol {
 namespace {
 
 using namespace std::string_literals;
+using test::max_rss_kib;
+using test::u64_bytes;
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
@@ -486,16 +488,6 @@ TEST(Protocol, GarbageBodiesAreErrorsNeverExceptions) {
 template <class Body>
 int in_child(Body body) {
     return testing::Child::start(std::move(body)).exit_code(std::chrono::seconds(60));
-}
-
-std::string u64_bytes(std::uint64_t value) {
-    return std::string(reinterpret_cast<const char*>(&value), sizeof value);
-}
-
-long max_rss_kib() {
-    rusage usage{};
-    ::getrusage(RUSAGE_SELF, &usage);
-    return usage.ru_maxrss;
 }
 
 // Cereal's own binary archive resizes a string or vector to the length the peer wrote before

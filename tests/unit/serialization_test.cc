@@ -5,7 +5,6 @@
 #include "warmpool/bytes.hpp"
 
 #include <gtest/gtest.h>
-#include <sys/resource.h>
 
 #include <cstdint>
 #include <map>
@@ -15,18 +14,14 @@
 #include <utility>
 #include <vector>
 
+#include "decode_probe.hpp"
+#include "warmpool/appending_output_archive.hpp"
+
 namespace warmpool {
 namespace {
 
-std::string u64_bytes(std::uint64_t value) {
-    return std::string(reinterpret_cast<const char*>(&value), sizeof value);
-}
-
-long max_rss_kib() {
-    rusage usage{};
-    ::getrusage(RUSAGE_SELF, &usage);
-    return usage.ru_maxrss;
-}
+using test::max_rss_kib;
+using test::u64_bytes;
 
 TEST(Serialization, StandardTypesRoundTrip) {
     using Value = std::tuple<std::int64_t, std::string, std::vector<double>, std::optional<bool>,
@@ -35,6 +30,27 @@ TEST(Serialization, StandardTypesRoundTrip) {
     EXPECT_EQ(from_binary<Value>(to_binary(value)), value);
     EXPECT_EQ(from_binary<std::string>(to_binary(std::string())), "");
     EXPECT_EQ(from_binary<std::vector<std::string>>(to_binary(std::vector<std::string>{})).size(), 0u);
+}
+
+// Plain numbers skip the archive (serialization.hpp); their bytes must stay exactly the archive's.
+template <class T>
+std::string through_archive(const T& value) {
+    std::string out;
+    AppendingOutputArchive archive(out);
+    archive(value);
+    return out;
+}
+
+TEST(Serialization, NumbersEncodeAsTheArchiveDoes) {
+    EXPECT_EQ(to_binary(std::int64_t{-42}), through_archive(std::int64_t{-42}));
+    EXPECT_EQ(to_binary(std::uint8_t{200}), through_archive(std::uint8_t{200}));
+    EXPECT_EQ(to_binary(2.5), through_archive(2.5));
+    EXPECT_EQ(to_binary(true), through_archive(true));
+    EXPECT_EQ(from_binary<std::int64_t>(through_archive(std::int64_t{1} << 40)), std::int64_t{1} << 40);
+    EXPECT_EQ(from_binary<float>(through_archive(-0.75f)), -0.75f);
+    EXPECT_THROW(from_binary<std::int32_t>(std::string(3, '\0')), DecodeError);
+    EXPECT_THROW(from_binary<std::int32_t>(std::string(5, '\0')), DecodeError);
+    EXPECT_THROW(from_binary<double>(std::string()), DecodeError);
 }
 
 TEST(Serialization, ShortAndTrailingBytesAreDecodeErrors) {

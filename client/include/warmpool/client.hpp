@@ -24,6 +24,7 @@
 #include "warmpool/bytes.hpp"
 #include "warmpool/call_options.hpp"
 #include "warmpool/future.hpp"
+#include "warmpool/huge_page_advice.hpp"
 #include "warmpool/job_error.hpp"
 #include "warmpool/serialization.hpp"
 
@@ -83,7 +84,7 @@ public:
     // failed item's error is thrown (after every batch has finished).
     template <class R, class A>
     std::vector<R> map(std::string_view function, const std::vector<A>& inputs, const MapOptions& options = {}) {
-        std::vector<R> results(inputs.size());
+        std::vector<R> results = make_large_vector<R>(inputs.size());
         std::optional<JobError> first_error;
         map_encoded(
             function, Encoding::binary, type_fingerprint<R, A>(), inputs.size(),

@@ -14,6 +14,7 @@
 #include <cereal/types/utility.hpp>
 #include <cereal/types/vector.hpp>
 #include <cstdint>
+#include <cstring>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
@@ -46,10 +47,16 @@ public:
     using std::runtime_error::runtime_error;
 };
 
+// A plain number is encoded as its bytes, exactly what the archive writes for it; skipping the
+// archive matters when map() encodes millions of them.
 template <class T>
 void append_binary(const T& value, std::string& out) {
-    AppendingOutputArchive archive(out);
-    archive(value);
+    if constexpr (std::is_arithmetic_v<T>) {
+        out.append(reinterpret_cast<const char*>(&value), sizeof value);
+    } else {
+        AppendingOutputArchive archive(out);
+        archive(value);
+    }
 }
 
 // The bytes append_binary() would write for `value`.
@@ -80,6 +87,17 @@ std::string to_binary(const T& value) {
 template <class T>
 T from_binary(std::string_view bytes) {
     T value{};
+    if constexpr (std::is_arithmetic_v<T>) {
+        if (bytes.size() != sizeof value) {
+            throw DecodeError("cannot decode binary value: " + std::to_string(bytes.size()) + " bytes for a " +
+                              std::to_string(sizeof value) + "-byte number");
+        }
+        if constexpr (std::is_same_v<T, bool>) {
+            if (static_cast<unsigned char>(bytes[0]) > 1) throw DecodeError("cannot decode binary value: bool byte is not 0 or 1");
+        }
+        std::memcpy(&value, bytes.data(), sizeof value);
+        return value;
+    }
     BoundedInputArchive archive(bytes);
     try {
         archive(value);

@@ -12,6 +12,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <span>
 
 namespace warmpool {
 
@@ -49,6 +50,17 @@ constexpr bool reply_room(std::uint64_t capacity, std::uint64_t used, std::uint6
     return capacity - used >= (held + 2) * max_reply;
 }
 
+// The same rule counted in jobs: how many more of a client's jobs a worker already holding `held`
+// of them may be given now, reply_room() holding before each. A dispatcher computes it once per
+// pass and counts it down as it places jobs: replies of jobs the worker holds can only fill the
+// ring by the room already set aside for them, and the client only ever frees room.
+constexpr std::uint64_t reply_room_jobs(std::uint64_t capacity, std::uint64_t used, std::uint64_t held,
+                                        std::uint64_t max_reply) {
+    if (used > capacity || max_reply == 0) return 0;
+    const std::uint64_t replies = (capacity - used) / max_reply;  // of the largest size
+    return replies >= held + 2 ? replies - held - 1 : 0;
+}
+
 struct WorkerLoad {
     std::size_t held = 0;          // jobs in its inbox, running or not
     bool holds_exclusive = false;  // one of them is exclusive
@@ -60,6 +72,38 @@ constexpr bool may_take(const WorkerLoad& load, bool exclusive, unsigned prefetc
     if (load.held == 0) return true;
     if (exclusive || load.holds_exclusive || load.running_long) return false;
     return load.held < prefetch;
+}
+
+// One worker as the dispatcher sees it during a pass.
+struct WorkerCandidate {
+    bool ready = false;  // initialised, a member or being replaced, not being stopped
+    WorkerLoad load;
+};
+
+// The worker that should take a job next: among the ready workers that may take it (may_take)
+// and have reply room for it (`has_room(i)`, asked only of a worker that would otherwise be the
+// best so far), the one holding the fewest jobs; among equals, the first met going round from
+// `start`. The dispatcher passes the worker it gave a job last as `start`: that worker is most
+// likely still spinning on its inbox with warm caches while the others may sleep (taking turns
+// instead would wake a sleeping worker through its futex for every job of a caller making one
+// call at a time: round trip p50 25 us taking turns, 12 us preferring the last). -1 if none.
+template <class HasRoom>
+int pick_worker(std::span<const WorkerCandidate> workers, std::size_t start, bool exclusive,
+                unsigned prefetch, HasRoom&& has_room) {
+    int best = -1;
+    std::size_t best_held = 0;
+    const std::size_t n = workers.size();
+    for (std::size_t i = 0; i < n; ++i) {
+        const std::size_t slot = (start + i) % n;
+        const WorkerCandidate& w = workers[slot];
+        if (!w.ready || !may_take(w.load, exclusive, prefetch)) continue;
+        if (best >= 0 && w.load.held >= best_held) continue;
+        if (!has_room(slot)) continue;
+        best = static_cast<int>(slot);
+        best_held = w.load.held;
+        if (best_held == 0) break;
+    }
+    return best;
 }
 
 }  // namespace warmpool

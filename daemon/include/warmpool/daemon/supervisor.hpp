@@ -38,6 +38,7 @@
 #include "warmpool/common/unique_fd.hpp"
 #include "warmpool/common/unix_socket.hpp"
 #include "warmpool/daemon/dispatch_policy.hpp"
+#include "warmpool/daemon/fifo.hpp"
 #include "warmpool/daemon/job_fate.hpp"
 #include "warmpool/daemon/oom_kill_counter.hpp"
 #include "warmpool/daemon/pending_job.hpp"
@@ -86,7 +87,7 @@ private:
         std::string stop_message;
         std::int64_t kill_at_ns = -1;
         RingProducer inbox;
-        std::deque<InFlightJob> in_flight;
+        Fifo<InFlightJob> in_flight;
         std::vector<std::uint32_t> session_jobs;  // in_flight per session slot
 
         bool member() const { return pid > 0 && !retiring && replace_reason.empty(); }
@@ -105,7 +106,11 @@ private:
         SessionHeader* header = nullptr;
         RingConsumer submit;
         RingProducer control;
-        std::deque<PendingJob> queue;
+        Fifo<PendingJob> queue;
+        // The function of the last job drained, so a stream of calls of one function looks its
+        // run-time statistics up once.
+        std::string last_function;
+        FunctionStats* last_stats = nullptr;
         std::deque<std::string> control_backlog;  // replies waiting for control-ring space
         std::uint64_t in_flight = 0;              // jobs in workers' inboxes
         std::uint64_t submitted = 0;
@@ -144,7 +149,8 @@ private:
     Status resolve_access();
 
     // The loop
-    bool pump();
+    // One turn of the work loop at time `now` (one clock reading serves the whole turn).
+    bool pump(std::int64_t now);
     void arm_wake_flags(bool armed);
     void poll_events(int timeout_ms);
     void handle_signal();
@@ -160,7 +166,7 @@ private:
     void handle_admin(Connection& conn, const protocol::Admin& admin);
     void begin_close_session(int slot, const std::string& why);
     void finish_closed_sessions();
-    bool drain_submit_ring(Session& session, int slot);
+    bool drain_submit_ring(Session& session, int slot, std::int64_t now);
     bool validate(const JobRecord& record, std::span<const std::byte> payload, std::string& why) const;
     void reply_error(Session& session, const JobRecord& record, ErrorKind kind, const std::string& message,
                      std::uint32_t items);
@@ -168,12 +174,11 @@ private:
 
     // Workers
     Status spawn_worker(unsigned slot);
-    bool collect_completions();
-    bool dispatch();
-    int pick_worker(const Session& session, int session_slot, const PendingJob& job) const;
-    bool exclusive(const PendingJob& job) const;
+    bool collect_completions(std::int64_t now);
+    bool dispatch(std::int64_t now);
+    bool exclusive(const PendingJob& job, std::int64_t timeout_ns) const;
     std::int64_t effective_timeout_ns(const PendingJob& job) const;
-    FunctionStats& stats_for(const JobRecord& record);
+    FunctionStats& stats_for(Session& session, const JobRecord& record);
     void count_outcome(unsigned slot, std::uint64_t seq);
     void reap_children();
     void on_worker_exit(unsigned slot, int wait_status);
@@ -230,12 +235,24 @@ private:
     std::vector<WorkerSlot> workers_;
     std::vector<std::string> last_exits_;  // how each slot's previous worker ended
     std::vector<Session> sessions_;
+    // One past the highest session slot in use: the loop looks at no slot beyond it. (A new
+    // session takes the lowest free slot, so this stays close to the number of clients.)
+    unsigned sessions_end_ = 0;
     std::unordered_map<int, Connection> connections_;
     std::uint64_t queued_ = 0;  // jobs in all sessions' queues
     std::uint64_t max_queued_ = 0;
     std::uint64_t queued_with_deadline_ = 0;
     unsigned dispatch_cursor_ = 0;
     unsigned worker_cursor_ = 0;
+    // dispatch()'s working memory, kept between passes so that a pass allocates nothing.
+    std::vector<WorkerCandidate> pass_workers_;
+    struct PassSession {
+        unsigned slot;  // in sessions_
+        unsigned row;   // its row of pass_room_
+    };
+    std::vector<PassSession> pass_sessions_;    // sessions with queued jobs, in turn order
+    std::vector<std::uint64_t> pass_room_;      // [row][worker]: reply_room_jobs, or unknown
+    std::vector<unsigned char> pass_touched_;   // workers given jobs: publish and wake once
     std::uint64_t max_reply_bytes_ = 0;
     RespawnPolicy respawn_;
     std::int64_t next_spawn_ns_ = 0;  // back-off after failed initialisations
