@@ -252,6 +252,9 @@ private:
         std::copy(outcome.counts.begin(), outcome.counts.end(), entry.counts);
         const bool published = publish(*session, job, outcome, start - job.enqueued_ns, run_ns);
         if (outcome.blob && !published) session->results.release(outcome.blob->ref.object);
+        // Results a client keeps (Bytes) pile up beyond the limits: let go of those, it has its
+        // own mapping of them.
+        if (outcome.blob) session->results.trim(true);
         // The buffer goes back for the next job, unless a huge result grew it.
         if (outcome.payload.capacity() <= kScratchKeepBytes) {
             scratch_ = std::move(outcome.payload);

@@ -33,8 +33,10 @@ std::size_t blob_capacity_for(std::size_t bytes);
 class BlobPool {
 public:
     struct Limits {
-        std::size_t max_objects = 4;         // objects kept beyond those in use
-        std::uint64_t max_bytes = 512ull << 20;  // their capacities together
+        // Objects kept, and their capacities together, counting those in use: beyond either,
+        // objects not in use are dropped (those in use never are, so both can be exceeded).
+        std::size_t max_objects = 4;
+        std::uint64_t max_bytes = 512ull << 20;
     };
     struct Blob {
         BlobRef ref;      // bytes is left 0: the producer fills it in once written

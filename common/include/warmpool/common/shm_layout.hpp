@@ -246,6 +246,7 @@ struct BlobRef {
     std::uint64_t serial;  // must equal BlobHeader::serial
 };
 static_assert(std::is_trivially_copyable_v<BlobRef>);
+static_assert(sizeof(BlobRef) == 24);
 
 // Batch payloads (kJobBatch), used by map(): many small calls of one function in one record.
 //   arguments: BatchHeader, then per item {u32 bytes, bytes...}
