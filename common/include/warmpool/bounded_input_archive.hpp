@@ -9,8 +9,6 @@
 // cereal::Exception; the callers (from_binary, protocol::decode) turn that into their errors.
 #pragma once
 
-#include <sys/mman.h>
-
 #include <cereal/cereal.hpp>
 #include <cstddef>
 #include <cstdint>
@@ -21,6 +19,7 @@
 #include <type_traits>
 
 #include "warmpool/appending_output_archive.hpp"
+#include "warmpool/huge_page_advice.hpp"
 
 namespace warmpool {
 
@@ -87,14 +86,10 @@ void CEREAL_LOAD_FUNCTION_NAME(BoundedInputArchive& archive, cereal::BinaryData<
 inline void CEREAL_LOAD_FUNCTION_NAME(BoundedInputArchive& archive, std::string& str) {
     cereal::size_type size = 0;
     archive(cereal::make_size_tag(size));
-    constexpr std::size_t kHuge = std::size_t{2} << 20;
-    if (size >= 4 * kHuge && str.capacity() < size) {
+    if (str.capacity() < size) {
         std::string fresh;
         fresh.reserve(static_cast<std::size_t>(size));  // mapped, not yet touched
-        const auto begin = reinterpret_cast<std::uintptr_t>(fresh.data());
-        const auto first = (begin + kHuge - 1) & ~std::uintptr_t{kHuge - 1};
-        const auto last = (begin + size) & ~std::uintptr_t{kHuge - 1};
-        if (last > first) ::madvise(reinterpret_cast<void*>(first), last - first, MADV_HUGEPAGE);
+        advise_huge_pages(fresh.data(), static_cast<std::size_t>(size));
         str = std::move(fresh);
     }
     str.resize(static_cast<std::size_t>(size));
