@@ -198,6 +198,7 @@ void Client::map_encoded(std::string_view function, Encoding encoding, std::uint
             const auto bad = static_cast<std::uint16_t>(ErrorKind::bad_request);
             for (std::size_t i = 0; i < batch.count; ++i) read_item(batch.first + i, bad, "malformed batch result");
         }
+        session_->give_back_payload(std::move(batch.slot->payload));
     };
 
     std::string buffer;

@@ -16,6 +16,11 @@ namespace {
 // A waiting caller spins this long after the last reply before sleeping on the futex: a reply
 // that arrives within it costs no system call on either side.
 constexpr std::int64_t kSpinNs = 50'000;
+// Inline results at least this large are read into a buffer handed back by an earlier caller
+// (map's batches) when there is one: a fresh allocation of tens of KiB per batch keeps growing
+// and trimming the heap, and every regrown page is a page fault.
+constexpr std::size_t kReusedPayloadMin = 4096;
+constexpr std::size_t kSparePayloadsMax = 16;
 // How often a sleeping drainer wakes to check that the daemon is still there.
 constexpr std::int64_t kLivenessCheckNs = 100'000'000;
 // The background thread drains only when nobody else has for this long.
@@ -307,6 +312,12 @@ void Session::drain_until(JobSlot* target, std::int64_t deadline_ns) {
     }
 }
 
+void Session::give_back_payload(std::string&& buffer) {
+    if (buffer.capacity() < kReusedPayloadMin) return;
+    std::lock_guard lock(mu_);
+    if (spare_payloads_.size() < kSparePayloadsMax) spare_payloads_.push_back(std::move(buffer));
+}
+
 bool Session::replies_pending() {
     for (auto& ring : replies_) {
         if (!ring.empty_now()) return true;
@@ -357,6 +368,10 @@ void Session::deliver(const ReplyRecord& reply, std::span<const std::byte> paylo
         if (it != jobs_.end()) {
             slot = std::move(it->second);
             jobs_.erase(it);
+            if ((reply.flags & kJobBlob) == 0 && payload.size() >= kReusedPayloadMin && !spare_payloads_.empty()) {
+                slot->payload = std::move(spare_payloads_.back());
+                spare_payloads_.pop_back();
+            }
         }
     }
     if (!slot) {  // not ours to wait for any more (session lost meanwhile)

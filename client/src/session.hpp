@@ -56,6 +56,8 @@ public:
     // overloaded, shutting_down) if it cannot be submitted.
     std::shared_ptr<JobSlot> submit(std::string_view function, std::uint32_t flags, std::uint64_t fingerprint,
                                     std::string_view payload, const CallOptions& options);
+    // A finished slot's payload buffer, for a later reply to reuse (kept only if large enough).
+    void give_back_payload(std::string&& buffer);
     // As submit, for a payload of `bytes` bytes that `write` puts straight into its blob (so a
     // large argument is encoded once, into memory that is reused from call to call).
     using PayloadWriter = std::function<void(std::byte* out)>;
@@ -110,6 +112,7 @@ private:
     std::mutex mu_;
     std::condition_variable cv_;
     std::unordered_map<std::uint64_t, std::shared_ptr<JobSlot>> jobs_;
+    std::vector<std::string> spare_payloads_;  // see give_back_payload()
     bool draining_ = false;
     unsigned waiters_ = 0;  // threads blocked in wait() on cv_
     bool background_parked_ = false;  // the background thread waits for jobs without a timeout

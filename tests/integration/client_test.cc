@@ -264,6 +264,23 @@ TEST(ClientTest, MapKeepsInputOrderAndReportsItemErrors) {
     expect_serving(client);
 }
 
+// map's batch replies reuse buffers handed back by earlier batches: consecutive maps of
+// different values and sizes, with a single call's inline result in between, must each get
+// exactly their own results.
+TEST(ClientTest, ConsecutiveMapsGetTheirOwnResults) {
+    TestPool pool;
+    Client client = pool.connect();
+    for (int round = 0; round < 4; ++round) {
+        std::vector<std::int64_t> inputs(50000 + 30000 * static_cast<std::size_t>(round));
+        std::iota(inputs.begin(), inputs.end(), std::int64_t{round} * 1'000'000'000);
+        EXPECT_EQ(client.map<std::int64_t>("echo", inputs), inputs) << round;
+        const std::string text(20000 + round, static_cast<char>('a' + round));
+        EXPECT_EQ(client.call<std::string>("echo", text), text) << round;
+        std::vector<std::string> words(3000, std::string(round + 1, 'w'));
+        EXPECT_EQ(client.map<std::string>("echo", words), words) << round;
+    }
+}
+
 TEST(ClientTest, CancelRemovesAQueuedJob) {
     TestPool::Options options;
     options.workers = 1;
