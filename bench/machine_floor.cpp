@@ -1,6 +1,7 @@
 #include "machine_floor.hpp"
 
 #include <linux/futex.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
@@ -25,15 +26,15 @@ namespace {
 
 constexpr std::uint32_t kStop = 0xffffffffu;
 
-// One direction of the ping-pong: the value, and whether its reader sleeps on it. Each on its
-// own cache line so the two directions do not share one.
+// One hop of the ring: the value, and whether its reader sleeps on it. Each on its own cache
+// line so hops do not share one.
 struct alignas(64) Channel {
     std::atomic<std::uint32_t> value{0};
     std::atomic<std::uint32_t> sleeping{0};
 };
-struct PingPong {
-    Channel ping;  // parent -> child
-    Channel pong;  // child -> parent
+constexpr int kMaxRing = 4;
+struct Ring {
+    Channel hop[kMaxRing];  // hop[i] is read by process i of the ring (0: the measuring parent)
 };
 static_assert(std::atomic<std::uint32_t>::is_always_lock_free);
 
@@ -56,7 +57,7 @@ void send(Channel& c, std::uint32_t value) {
 
 // Waits until c.value differs from `old`; returns the new value, or `old` if `give_up_ns`
 // (a CLOCK_MONOTONIC time; 0: never) passed first.
-std::uint32_t receive(Channel& c, std::uint32_t old, std::int64_t spin_ns,
+std::uint32_t receive(Channel& c, std::uint32_t old, std::int64_t spin_ns, bool yield,
                       std::int64_t give_up_ns) {
     std::uint32_t v = c.value.load(std::memory_order_acquire);
     if (v != old) return v;
@@ -64,6 +65,7 @@ std::uint32_t receive(Channel& c, std::uint32_t old, std::int64_t spin_ns,
         const std::int64_t spin_until = now_ns() + spin_ns;
         while ((v = c.value.load(std::memory_order_acquire)) == old) {
             for (int i = 0; i < 16; ++i) __builtin_ia32_pause();
+            if (yield) ::sched_yield();
             if (now_ns() >= spin_until) break;
         }
         if (v != old) return v;
@@ -81,15 +83,17 @@ std::uint32_t receive(Channel& c, std::uint32_t old, std::int64_t spin_ns,
     }
 }
 
-// The child: echo every ping back as a pong until told to stop. Only atomics and system calls.
-[[noreturn]] void pong_loop(PingPong* shared, pid_t parent, std::int64_t spin_ns) {
+// Child `index` of the ring: pass every value on to the next process until told to stop.
+// Only atomics and system calls.
+[[noreturn]] void relay_loop(Ring* ring, int index, int processes, pid_t parent, std::int64_t spin_ns,
+                             bool yield) {
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (::getppid() != parent) ::_exit(1);
     std::uint32_t last = 0;
     for (;;) {
-        last = receive(shared->ping, last, spin_ns, 0);
+        last = receive(ring->hop[index], last, spin_ns, yield, 0);
+        send(ring->hop[(index + 1) % processes], last);
         if (last == kStop) ::_exit(0);
-        send(shared->pong, last);
     }
 }
 
@@ -123,14 +127,26 @@ std::uint64_t spin_work(std::uint64_t iterations) {
 
 }  // namespace
 
-std::vector<double> futex_ping_pong_us(std::int64_t count, std::int64_t warmup,
-                                       std::int64_t spin_ns) {
-    Mapping region = map_anonymous(sizeof(PingPong), MAP_SHARED);
-    auto* shared = new (region.data) PingPong();
+std::vector<double> futex_ring_us(int processes, std::int64_t count, std::int64_t warmup,
+                                  std::int64_t spin_ns, bool yield) {
+    if (processes < 2 || processes > kMaxRing) throw Failure("futex ring: 2 to 4 processes");
+    Mapping region = map_anonymous(sizeof(Ring), MAP_SHARED);
+    auto* ring = new (region.data) Ring();
     const pid_t parent = ::getpid();
-    const pid_t child = ::fork();
-    if (child < 0) throw std::system_error(errno, std::generic_category(), "fork");
-    if (child == 0) pong_loop(shared, parent, spin_ns);
+    std::vector<pid_t> children;
+    auto stop_children = [&] {
+        for (const pid_t c : children) ::kill(c, SIGKILL);
+        for (const pid_t c : children) ::waitpid(c, nullptr, 0);
+    };
+    for (int i = 1; i < processes; ++i) {
+        const pid_t child = ::fork();
+        if (child < 0) {
+            stop_children();
+            throw std::system_error(errno, std::generic_category(), "fork");
+        }
+        if (child == 0) relay_loop(ring, i, processes, parent, spin_ns, yield);
+        children.push_back(child);
+    }
 
     std::vector<double> us;
     us.reserve(static_cast<std::size_t>(count));
@@ -138,29 +154,28 @@ std::vector<double> futex_ping_pong_us(std::int64_t count, std::int64_t warmup,
     for (std::int64_t i = 1; i <= warmup + count; ++i) {
         const auto value = static_cast<std::uint32_t>(i);
         const auto start = Clock::now();
-        send(shared->ping, value);
-        const std::uint32_t got =
-            receive(shared->pong, value - 1, spin_ns, now_ns() + 5'000'000'000);
+        send(ring->hop[1], value);
+        const std::uint32_t got = receive(ring->hop[0], value - 1, spin_ns, yield, now_ns() + 5'000'000'000);
         const auto elapsed = Clock::now() - start;
         if (got != value) {
-            failure = "futex ping-pong: the child did not answer ping " + std::to_string(i) +
-                      " within 5 s";
+            failure = "futex ring: value " + std::to_string(i) + " did not come round within 5 s";
             break;
         }
         if (i > warmup) us.push_back(std::chrono::duration<double, std::micro>(elapsed).count());
     }
-    if (failure.empty()) {
-        send(shared->ping, kStop);
-    } else {
-        ::kill(child, SIGKILL);
+    if (!failure.empty()) {
+        stop_children();
+        throw Failure(failure);
     }
-    int status = 0;
-    while (::waitpid(child, &status, 0) < 0 && errno == EINTR) {
+    send(ring->hop[1], kStop);  // passed round the ring; each child exits after passing it on
+    bool ok = true;
+    for (const pid_t c : children) {
+        int status = 0;
+        while (::waitpid(c, &status, 0) < 0 && errno == EINTR) {
+        }
+        ok = ok && WIFEXITED(status) && WEXITSTATUS(status) == 0;
     }
-    if (failure.empty() && !(WIFEXITED(status) && WEXITSTATUS(status) == 0)) {
-        failure = "futex ping-pong: the child ended abnormally";
-    }
-    if (!failure.empty()) throw Failure(failure);
+    if (!ok) throw Failure("futex ring: a child ended abnormally");
     return us;
 }
 

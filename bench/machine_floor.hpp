@@ -3,13 +3,15 @@
 //
 //   * a round trip between two processes that share memory and sleep on a futex each time
 //     (the least a wake-up-driven pool can pay per round trip), and the same with a short spin
-//     before sleeping (the least it can pay when both processes stay on a CPU);
+//     before sleeping (the least it can pay when both processes stay on a CPU); and a trip
+//     round three spinning processes that yield their cores between looks (the three hops of
+//     a job through a dispatcher, on however many cores the machine has);
 //   * memcpy bandwidth for a large buffer, into memory already touched and into a freshly
 //     created shared-memory segment (which adds the first-touch page faults);
 //   * the speed-up that bare processes get from running a CPU-bound loop side by side instead
 //     of one after another (on a machine shared with other work, less than its core count).
 //
-// Each function runs alone, forks at most one helper child that it reaps before returning, and
+// Each function runs alone, reaps the helper children it forks before returning, and
 // is not thread-safe. The child only touches atomics and makes system calls, so forking from a
 // process with other threads is safe.
 #pragma once
@@ -20,13 +22,16 @@
 
 namespace warmpool::bench {
 
-// Round trips (microseconds, in the order measured) of `count` ping-pongs between this process
-// and a forked child over a MAP_SHARED word pair, after `warmup` untimed ones. Each side waits
-// by spinning for up to `spin_ns` (0: not at all) and then sleeping in FUTEX_WAIT; a waker calls
-// FUTEX_WAKE only when the other side said it sleeps. Throws std::system_error if the child
-// cannot be made and Failure if it dies or stops answering.
-std::vector<double> futex_ping_pong_us(std::int64_t count, std::int64_t warmup,
-                                       std::int64_t spin_ns);
+// Round trips (microseconds, in the order measured) of `count` values passed round a ring of
+// `processes` (2 to 4: this process and forked children) over MAP_SHARED words, after `warmup`
+// untimed ones. Two processes make a ping-pong; three make the three hops of a pool's job
+// (client -> dispatcher -> worker -> client). Each process waits by spinning for up to `spin_ns`
+// (0: not at all), with `yield` giving its core away (sched_yield) between looks as a pool's
+// spinners do, then sleeping in FUTEX_WAIT; a waker calls FUTEX_WAKE only when the other side
+// said it sleeps. Throws std::system_error if a child cannot be made and Failure if one dies or
+// stops answering.
+std::vector<double> futex_ring_us(int processes, std::int64_t count, std::int64_t warmup,
+                                  std::int64_t spin_ns, bool yield);
 
 // GB/s (1e9 bytes/s) of memcpy of `bytes` per repetition, one value per repetition after one
 // untimed one. fresh_destination=false copies between two buffers touched beforehand;

@@ -11,7 +11,8 @@ of every system, then repeat 2, ...) so that a slow moment of the machine hits t
 each ratio is computed per repeat from figures of that same repeat. The payload scenario runs
 its repeats inside one client process per system, within a time budget (a 64 MiB echo through
 Gearman takes over a minute); the idle scenario measures every system over the same seconds.
-The "floor" scenario measures the machine itself (futex ping-pong, memcpy) for comparison.
+The "floor" scenario measures the machine itself (futex ping-pong and a three-process ring, memcpy)
+for comparison.
 
 scripts/bench.sh installs the packages, builds and calls this; to run it by hand:
     python3 bench/run_bench.py --bin BUILD/bin [--smoke] [--repeats N] [--only SCENARIO]
@@ -502,9 +503,11 @@ def table_rows(p):
     small, large = p["payload_mib"][0], p["payload_mib"][-1]
     return [
         Row("round trip p50 (µs)", "roundtrip", "p50_us", "lower", 10, "≤ 10 µs",
-            floor=[("spinning", "spin_futex_p50_us"), ("sleeping", "futex_p50_us")]),
+            floor=[("spinning", "spin_futex_p50_us"), ("sleeping", "futex_p50_us"),
+                   ("3 processes spinning and yielding", "ring3_spin_yield_p50_us")]),
         Row("round trip p99 (µs)", "roundtrip", "p99_us", "lower", 50, "≤ 50 µs",
-            floor=[("spinning", "spin_futex_p99_us"), ("sleeping", "futex_p99_us")]),
+            floor=[("spinning", "spin_futex_p99_us"), ("sleeping", "futex_p99_us"),
+                   ("3 processes spinning and yielding", "ring3_spin_yield_p99_us")]),
         Row("single jobs in flight (jobs/s)", "inflight", "jobs_per_s", "higher", 1e6,
             "≥ 1 M jobs/s"),
         Row("map (jobs/s; peers: best chunk size)", "map", "jobs_per_s", "higher", 2e7,
@@ -559,7 +562,11 @@ def floor_rows(p):
             ("the same, spinning up to %d µs before sleeping: p50 (µs)" % p["spin_us"],
              "spin_futex_p50_us"),
             ("the same, spinning up to %d µs before sleeping: p99 (µs)" % p["spin_us"],
-             "spin_futex_p99_us")]
+             "spin_futex_p99_us"),
+            ("a trip round 3 processes (three hops, as client → supervisor → worker → client), "
+             "each spinning up to %d µs and yielding its core between looks: p50 (µs)" % p["spin_us"],
+             "ring3_spin_yield_p50_us"),
+            ("the same: p99 (µs)", "ring3_spin_yield_p99_us")]
     for m in p["payload_mib"]:
         rows += [("memcpy %d MiB between touched buffers (GB/s)" % m, "memcpy_gbps_%dmib" % m),
                  ("memcpy %d MiB into a new shared-memory segment (GB/s)" % m,
@@ -691,7 +698,10 @@ def write_report(out_dir, results, p, systems, scenarios, info, args):
                   "**machine's best** column above: two processes passing a counter back and "
                   "forth through shared memory, waking each other with futexes (spinning first, "
                   "or sleeping every time: the least a round trip between two processes costs; "
-                  "a pool whose jobs pass through a dispatcher makes three such hops), memcpy "
+                  "a pool whose jobs pass through a dispatcher makes three such hops), a "
+                  "counter passed round three such processes that spin and yield their cores "
+                  "between looks (three hops with more busy processes than this machine may "
+                  "have cores, as a job through a dispatcher), memcpy "
                   "between touched buffers and into a new shared-memory segment (creation and "
                   "page faults included), and the speed-up two bare processes get from running "
                   "a CPU-bound loop side by side (it bounds every pool's speed-up; less than 2 "
@@ -761,8 +771,9 @@ def write_report(out_dir, results, p, systems, scenarios, info, args):
         "core) and VmRSS from /proc/PID/status. Python's \"supervisor\" is the process that "
         "owns the pool (a script that made it and waits); Gearman's is gearmand."
         % p["idle_seconds"],
-        "* **round trip, machine floor**: %d futex ping-pongs between two processes after %d "
-        "untimed ones (see the machine floor table)." % (p["floor_count"],
+        "* **round trip, machine floor**: %d futex ping-pongs between two processes, and %d trips "
+        "round a ring of three processes, each after %d untimed ones (see the machine floor "
+        "table)." % (p["floor_count"], p["floor_count"],
                                                           p["roundtrip_warmup"]),
     ]
     lines += [""] + notes + ([""] if notes else [])
@@ -797,9 +808,9 @@ def write_chart(out_dir, results, p, systems, tmp):
     # each floor row k shows every series' k-th floor metric.
     panels = [
         ("round trip latency (µs, lower is better)",
-         [("p50", "roundtrip", "p50_us", ["spin_futex_p50_us", "futex_p50_us"]),
-          ("p99", "roundtrip", "p99_us", ["spin_futex_p99_us", "futex_p99_us"])],
-         ["floor: spin", "floor: futex"]),
+         [("p50", "roundtrip", "p50_us", ["spin_futex_p50_us", "futex_p50_us", "ring3_spin_yield_p50_us"]),
+          ("p99", "roundtrip", "p99_us", ["spin_futex_p99_us", "futex_p99_us", "ring3_spin_yield_p99_us"])],
+         ["floor: spin", "floor: futex", "floor: 3-process ring"]),
         ("throughput (jobs/s)",
          [("in flight", "inflight", "jobs_per_s", []), ("map", "map", "jobs_per_s", []),
           ("%d clients" % p["clients"], "clients", "total_jobs_per_s", [])], []),

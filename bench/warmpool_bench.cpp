@@ -13,7 +13,8 @@
 //              released together, vs one such process alone: total jobs/s and fairness
 //   classic    the classic CPU-bound workloads serially in this process vs through the pool
 //   floor      no pool: the machine's floor (machine_floor.hpp), a futex ping-pong between two
-//              processes (--count round trips), memcpy of --payload-mib buffers and the
+//              processes and a trip round three spinning, yielding processes (--count round
+//              trips each), memcpy of --payload-mib buffers and the
 //              speed-up of two bare processes running a CPU-bound loop side by side
 // ("client" is the child side of "clients"; scripts/bench.sh does not call it directly.)
 //
@@ -434,14 +435,15 @@ void floor_scenario(const Settings& s) {
     r.command = shell_quote(s.program) + " --scenario floor --count " + std::to_string(n) +
                 " --warmup " + std::to_string(s.warmup) + " --spin-us " +
                 std::to_string(s.spin_us) + sizes + " --reps " + std::to_string(s.reps);
-    auto ping_pong = [&](const std::string& name, std::int64_t spin_ns) {
-        std::vector<double> us = futex_ping_pong_us(n, s.warmup, spin_ns);
+    auto ring = [&](const std::string& name, int processes, std::int64_t spin_ns, bool yield) {
+        std::vector<double> us = futex_ring_us(processes, n, s.warmup, spin_ns, yield);
         std::sort(us.begin(), us.end());
         r.metrics.emplace_back(name + "_p50_us", percentile(us, 0.50));
         r.metrics.emplace_back(name + "_p99_us", percentile(us, 0.99));
     };
-    ping_pong("futex", 0);
-    ping_pong("spin_futex", s.spin_us * 1000);
+    ring("futex", 2, 0, false);
+    ring("spin_futex", 2, s.spin_us * 1000, false);
+    ring("ring3_spin_yield", 3, s.spin_us * 1000, true);
     for (const std::int64_t mib : s.payload_mib) {
         const auto bytes = static_cast<std::size_t>(mib) << 20;
         for (const bool fresh : {false, true}) {
@@ -482,7 +484,7 @@ int main(int argc, char** argv) {
     app.add_option("--reps", s.reps, "payload, floor: timed repetitions per size")
         ->check(CLI::Range(std::int64_t{1}, std::int64_t{1000}))
         ->capture_default_str();
-    app.add_option("--spin-us", s.spin_us, "floor: spin before sleeping in the second ping-pong")
+    app.add_option("--spin-us", s.spin_us, "floor: spin before sleeping in the spinning ping-pong and the three-process ring")
         ->check(CLI::Range(std::int64_t{0}, std::int64_t{1'000'000}))
         ->capture_default_str();
     app.add_option("--stall-seconds", s.stall_seconds,
