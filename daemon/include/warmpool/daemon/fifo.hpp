@@ -14,6 +14,7 @@
 #include <iterator>
 #include <memory>
 #include <new>
+#include <type_traits>
 #include <utility>
 
 namespace warmpool {
@@ -21,63 +22,40 @@ namespace warmpool {
 template <class T>
 class Fifo {
 public:
-    class iterator {
+    // Iterates by position from the front; Const chooses const access.
+    template <bool Const>
+    class basic_iterator {
+        using Owner = std::conditional_t<Const, const Fifo, Fifo>;
+
     public:
         using iterator_category = std::forward_iterator_tag;
         using value_type = T;
         using difference_type = std::ptrdiff_t;
-        using pointer = T*;
-        using reference = T&;
+        using pointer = std::conditional_t<Const, const T*, T*>;
+        using reference = std::conditional_t<Const, const T&, T&>;
 
-        iterator() = default;
-        T& operator*() const { return (*fifo_)[index_]; }
-        T* operator->() const { return &(*fifo_)[index_]; }
-        iterator& operator++() {
+        basic_iterator() = default;
+        reference operator*() const { return (*fifo_)[index_]; }
+        pointer operator->() const { return &(*fifo_)[index_]; }
+        basic_iterator& operator++() {
             ++index_;
             return *this;
         }
-        iterator operator++(int) {
-            iterator old = *this;
+        basic_iterator operator++(int) {
+            basic_iterator old = *this;
             ++index_;
             return old;
         }
-        bool operator==(const iterator& other) const { return index_ == other.index_; }
+        bool operator==(const basic_iterator& other) const { return index_ == other.index_; }
 
     private:
         friend class Fifo;
-        iterator(Fifo* fifo, std::size_t index) : fifo_(fifo), index_(index) {}
-        Fifo* fifo_ = nullptr;
+        basic_iterator(Owner* fifo, std::size_t index) : fifo_(fifo), index_(index) {}
+        Owner* fifo_ = nullptr;
         std::size_t index_ = 0;
     };
-
-    class const_iterator {
-    public:
-        using iterator_category = std::forward_iterator_tag;
-        using value_type = T;
-        using difference_type = std::ptrdiff_t;
-        using pointer = const T*;
-        using reference = const T&;
-
-        const_iterator() = default;
-        const T& operator*() const { return (*fifo_)[index_]; }
-        const T* operator->() const { return &(*fifo_)[index_]; }
-        const_iterator& operator++() {
-            ++index_;
-            return *this;
-        }
-        const_iterator operator++(int) {
-            const_iterator old = *this;
-            ++index_;
-            return old;
-        }
-        bool operator==(const const_iterator& other) const { return index_ == other.index_; }
-
-    private:
-        friend class Fifo;
-        const_iterator(const Fifo* fifo, std::size_t index) : fifo_(fifo), index_(index) {}
-        const Fifo* fifo_ = nullptr;
-        std::size_t index_ = 0;
-    };
+    using iterator = basic_iterator<false>;
+    using const_iterator = basic_iterator<true>;
 
     Fifo() = default;
     ~Fifo() { release_storage(); }
