@@ -16,6 +16,7 @@
 #include <cstring>
 #include <optional>
 #include <random>
+#include <regex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -68,8 +69,25 @@ std::vector<std::string> shm_with(const TestPool& pool, const std::string& part)
     return found;
 }
 
+// Objects of the pool that are blobs of the given shape, by the names shm_layout.hpp documents:
+// "….b<16 hex digits>.a<object>" for arguments, "….b<16 hex digits>.r<pid>.<object>" for
+// results. Matching whole names matters: a session segment's random token may contain ".a" or ".b".
+std::vector<std::string> blobs_matching(const TestPool& pool, const std::string& tail) {
+    const std::regex shape(R"(.*\.b[0-9a-f]{16}\.)" + tail);
+    std::vector<std::string> found;
+    for (const auto& name : pool.leftover_shm()) {
+        if (std::regex_match(name, shape)) found.push_back(name);
+    }
+    return found;
+}
+std::vector<std::string> argument_blobs(const TestPool& pool) { return blobs_matching(pool, R"(a[0-9]+)"); }
+std::vector<std::string> result_blobs(const TestPool& pool, const std::string& pid = "[0-9]+") {
+    return blobs_matching(pool, "r" + pid + R"(\.[0-9]+)");
+}
 // Blob objects of the pool (arguments and results of every session).
-std::vector<std::string> blobs_of(const TestPool& pool) { return shm_with(pool, ".b"); }
+std::vector<std::string> blobs_of(const TestPool& pool) {
+    return blobs_matching(pool, R"((a[0-9]+|r[0-9]+\.[0-9]+))");
+}
 
 TEST(PayloadTest, EchoesOf1And64MiBAreByteIdenticalThroughBothApis) {
     TestPool pool;
@@ -190,7 +208,7 @@ TEST(PayloadTest, AClientKilledWithBigPayloadsInFlightLeavesNoBlobs) {
     }
     // Wait until it has blobs both ways, then kill it mid-stream.
     const bool busy = wait_until(
-        [&] { return !shm_with(pool, ".a").empty() && !shm_with(pool, ".r").empty(); }, 20s);
+        [&] { return !argument_blobs(pool).empty() && !result_blobs(pool).empty(); }, 20s);
     ::kill(child, SIGKILL);
     ::waitpid(child, nullptr, 0);
     ASSERT_TRUE(busy) << "the client never had blobs in flight";
@@ -208,12 +226,12 @@ TEST(PayloadTest, AWorkerKilledWhileHoldingResultBlobsHasThemSwept) {
     for (int i = 0; i < 3; ++i) EXPECT_TRUE(client.call<Bytes>("echo", random_bytes(2 * kMiB, i)) == random_bytes(2 * kMiB, i));
     const std::vector<pid_t> workers = pool.ready_worker_pids();
     ASSERT_EQ(workers.size(), 1u);
-    const std::string theirs = ".r" + std::to_string(workers[0]) + ".";
-    ASSERT_FALSE(shm_with(pool, theirs).empty()) << "the worker keeps its result blobs";
+    const std::string theirs = std::to_string(workers[0]);
+    ASSERT_FALSE(result_blobs(pool, theirs).empty()) << "the worker keeps its result blobs";
 
     ::kill(workers[0], SIGKILL);
-    EXPECT_TRUE(wait_until([&] { return shm_with(pool, theirs).empty(); }, 10s))
-        << "left behind: " << ::testing::PrintToString(shm_with(pool, theirs));
+    EXPECT_TRUE(wait_until([&] { return result_blobs(pool, theirs).empty(); }, 10s))
+        << "left behind: " << ::testing::PrintToString(result_blobs(pool, theirs));
     EXPECT_TRUE(kept == first) << "a result already read stays readable";
     ASSERT_TRUE(wait_until([&] { return pool.ready_worker_pids().size() == 1; }, 10s));
     expect_serving(client);
