@@ -85,8 +85,9 @@ constexpr std::size_t kWindow = 128;  // jobs a client keeps in flight
 constexpr auto kLongRunRound = 30s;
 // A reply later than this after its submission counts as never coming.
 constexpr auto kReplyBound = 20s;
-constexpr std::size_t kEchoInlineMax = 64u << 10;  // the daemon's default inline_max
-constexpr std::uint64_t kPrefetch = 16;            // the daemon's default prefetch
+// The daemon's defaults (PoolConfig); this test sees the daemon only from outside.
+constexpr std::size_t kEchoInlineMax = 16u << 10;
+constexpr std::uint64_t kPrefetch = 64;
 
 std::int64_t monotonic_ns() {
     timespec ts{};

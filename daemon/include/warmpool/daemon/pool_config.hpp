@@ -27,13 +27,19 @@ struct PoolConfig {
 
     // Limits and sizes. Ring sizes are powers of two; inline_max must fit a quarter of each.
     unsigned max_sessions = 64;
-    unsigned prefetch = 16;               // jobs queued per worker when its jobs are short
+    // Jobs queued per worker when its jobs are short. Deep enough that a worker, once it has the
+    // core, works through a real batch: on two cores every hand-over between the processes of a
+    // job's path is a context switch, and each one costs more than a few short jobs.
+    unsigned prefetch = 64;
     std::uint64_t queue_capacity = 1u << 20;  // jobs held by the dispatcher across sessions
     std::uint64_t submit_ring_bytes = 1u << 20;
     std::uint64_t control_ring_bytes = 64u << 10;
     std::uint64_t reply_ring_bytes = 1u << 20;
     std::uint64_t inbox_ring_bytes = 1u << 20;
-    std::uint32_t inline_max = 64u << 10;  // larger payloads travel as blobs
+    // Larger payloads travel as blobs. The dispatcher keeps room in a reply ring for a reply of
+    // this size per job it hands out, so it also bounds how many of one client's short jobs a
+    // worker may hold (a 1 MiB reply ring: 62 at 16 KiB, only 14 at 64 KiB).
+    std::uint32_t inline_max = 16u << 10;
 
     // Access control (guarantee 6).
     unsigned socket_mode = 0660;
