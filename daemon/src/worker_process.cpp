@@ -43,6 +43,10 @@ constexpr std::size_t kArgumentMappings = 4;
 // a line the supervisor reads and fence the store once per job. (The supervisor never waits for
 // inbox space: it tries again on its next pass.)
 constexpr unsigned kInboxReleaseEvery = 32;
+// The supervisor hears of finished jobs (it may then give us more, and it counts them) when the
+// inbox runs dry, and at least every this many jobs while it does not: telling it after every
+// job costs a full fence per job, and what is still in the inbox keeps us busy meanwhile.
+constexpr unsigned kTellSupervisorEvery = 16;
 
 
 struct Outcome {
@@ -164,6 +168,7 @@ private:
         std::uint64_t seq = record_->inbox_done.load(std::memory_order_acquire);
         unsigned unreleased = 0;
         std::uint64_t unreleased_bytes = 0;
+        unsigned untold = 0;  // jobs finished since the supervisor was last told
         const std::uint64_t release_bytes = setup_.pool_layout.inbox_ring_bytes / 8;
         for (;;) {
             std::span<const std::byte> bytes;
@@ -178,7 +183,10 @@ private:
                     unreleased_bytes = 0;
                 }
                 ++seq;
-                pool_header_->supervisor_wake.notify_eventfd(setup_.supervisor_eventfd);
+                if (++untold == kTellSupervisorEvery || inbox_.empty_now()) {
+                    untold = 0;
+                    pool_header_->supervisor_wake.notify_eventfd(setup_.supervisor_eventfd);
+                }
                 continue;
             }
             inbox_.release();
