@@ -338,11 +338,13 @@ std::int64_t Supervisor::effective_timeout_ns(const PendingJob& job) const {
     return seconds > 0 ? static_cast<std::int64_t>(seconds * 1e9) : 0;
 }
 
-bool Supervisor::exclusive(const PendingJob& job, std::int64_t timeout_ns) const {
-    if (timeout_ns > 0) return true;
+const RunEstimate& Supervisor::estimate(const PendingJob& job) const {
     const FunctionStats* stats = job.stats != nullptr ? job.stats : &untracked_function_;
-    const RunEstimate& estimate = (job.record.flags & kJobBatch) ? stats->batch : stats->single;
-    return !estimate.known_short();
+    return (job.record.flags & kJobBatch) ? stats->batch : stats->single;
+}
+
+bool Supervisor::exclusive(const PendingJob& job, std::int64_t timeout_ns) const {
+    return timeout_ns > 0 || !estimate(job).known_short();
 }
 
 bool Supervisor::collect_completions(std::int64_t now) {
@@ -496,7 +498,7 @@ bool Supervisor::dispatch(std::int64_t now) {
                 return false;
             };
             const int best = pick_worker(std::span<const WorkerCandidate>(pass_workers_), worker_cursor_, excl,
-                                         config_.prefetch, has_room);
+                                         excl ? 1 : queue_depth(config_.prefetch, estimate(job)), has_room);
             if (best < 0) continue;  // held back: out of the pass
             const auto w_slot = static_cast<unsigned>(best);
             WorkerSlot& w = workers_[w_slot];

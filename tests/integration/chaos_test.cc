@@ -87,7 +87,7 @@ constexpr auto kLongRunRound = 30s;
 constexpr auto kReplyBound = 20s;
 // The daemon's defaults (PoolConfig); this test sees the daemon only from outside.
 constexpr std::size_t kEchoInlineMax = 16u << 10;
-constexpr std::uint64_t kPrefetch = 64;
+constexpr std::uint64_t kPrefetch = 256;
 
 std::int64_t monotonic_ns() {
     timespec ts{};

@@ -145,6 +145,39 @@ TEST(FunctionStats, SingleCallsAndBatchesLearnApart) {
     EXPECT_TRUE(stats.single.known_short());
 }
 
+// ---- queue_depth ----
+
+RunEstimate taking(std::int64_t ns) {
+    RunEstimate e;
+    e.ns = ns;
+    return e;
+}
+
+TEST(QueueDepth, TinyJobsQueueAsDeepAsPrefetchAllows) {
+    EXPECT_EQ(queue_depth(256, taking(0)), 256u);
+    EXPECT_EQ(queue_depth(256, taking(1'000)), 256u);  // 1 ms would fit 1000
+    EXPECT_EQ(queue_depth(16, taking(2'000)), 16u);
+}
+
+TEST(QueueDepth, LongerJobsQueueAboutAMillisecondOfWorkAtMost) {
+    EXPECT_EQ(queue_depth(256, taking(10'000)), 100u);
+    EXPECT_EQ(queue_depth(256, taking(100'000)), 10u);
+    EXPECT_EQ(queue_depth(256, taking(kShortJobNs)), 5u);
+    for (std::int64_t ns : {3'000, 7'777, 50'001, 199'999}) {
+        const unsigned depth = queue_depth(1024, taking(ns));
+        EXPECT_LE(static_cast<std::int64_t>(depth) * ns, kQueueBudgetNs) << ns;
+        EXPECT_GT(static_cast<std::int64_t>(depth + 1) * ns, kQueueBudgetNs) << ns;
+    }
+}
+
+TEST(QueueDepth, AlwaysAtLeastOne) {
+    EXPECT_EQ(queue_depth(256, taking(kQueueBudgetNs * 5)), 1u);
+    EXPECT_EQ(queue_depth(1, taking(0)), 1u);
+    RunEstimate huge;
+    huge.observe(INT64_MAX);
+    EXPECT_EQ(queue_depth(256, huge), 1u);
+}
+
 // ---- may_take ----
 
 WorkerLoad holding(std::size_t held, bool holds_exclusive = false, bool running_long = false) {

@@ -17,6 +17,8 @@
 namespace warmpool {
 
 inline constexpr std::int64_t kShortJobNs = 200'000;  // at most this is worth queueing behind
+// About the most run time a short job may find queued ahead of it on one worker.
+inline constexpr std::int64_t kQueueBudgetNs = 1'000'000;
 
 // A function's typical run time (single calls and batches are tracked apart).
 struct RunEstimate {
@@ -67,7 +69,19 @@ struct WorkerLoad {
     bool running_long = false;     // the job it runs has taken longer than kShortJobNs so far
 };
 
-// May a job go to this worker now? (Reply room is checked separately.)
+// How many jobs a worker may hold when the next one is a short job of this estimate: at most
+// `prefetch`, and fewer the longer the job, so that it waits about kQueueBudgetNs at most behind
+// others like it. Tiny jobs queue deep: a worker that gets the core then works through a batch,
+// and on a small machine each hand-over between processes is a context switch.
+constexpr unsigned queue_depth(unsigned prefetch, const RunEstimate& estimate) {
+    const std::int64_t per_job = estimate.ns > 0 ? estimate.ns : 1;
+    const std::int64_t fits = kQueueBudgetNs / per_job;
+    if (fits < 1) return 1;
+    return fits < static_cast<std::int64_t>(prefetch) ? static_cast<unsigned>(fits) : prefetch;
+}
+
+// May a job go to this worker now? (Reply room is checked separately.) `prefetch`: the job's
+// queue_depth().
 constexpr bool may_take(const WorkerLoad& load, bool exclusive, unsigned prefetch) {
     if (load.held == 0) return true;
     if (exclusive || load.holds_exclusive || load.running_long) return false;

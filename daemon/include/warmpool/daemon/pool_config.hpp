@@ -27,10 +27,11 @@ struct PoolConfig {
 
     // Limits and sizes. Ring sizes are powers of two; inline_max must fit a quarter of each.
     unsigned max_sessions = 64;
-    // Jobs queued per worker when its jobs are short. Deep enough that a worker, once it has the
-    // core, works through a real batch: on two cores every hand-over between the processes of a
-    // job's path is a context switch, and each one costs more than a few short jobs.
-    unsigned prefetch = 64;
+    // Most jobs queued per worker when they are short (fewer the longer they take: about 1 ms of
+    // work at most, dispatch_policy.hpp). Deep enough for tiny jobs that a worker, once it has
+    // the core, works through a real batch: on two cores every hand-over between the processes
+    // of a job's path is a context switch, which costs more than many tiny jobs.
+    unsigned prefetch = 256;
     std::uint64_t queue_capacity = 1u << 20;  // jobs held by the dispatcher across sessions
     std::uint64_t submit_ring_bytes = 1u << 20;
     std::uint64_t control_ring_bytes = 64u << 10;

@@ -176,6 +176,8 @@ private:
     Status spawn_worker(unsigned slot);
     bool collect_completions(std::int64_t now);
     bool dispatch(std::int64_t now);
+    // The run-time estimate of the job's function (singles and batches apart).
+    const RunEstimate& estimate(const PendingJob& job) const;
     bool exclusive(const PendingJob& job, std::int64_t timeout_ns) const;
     std::int64_t effective_timeout_ns(const PendingJob& job) const;
     FunctionStats& stats_for(Session& session, const JobRecord& record);
