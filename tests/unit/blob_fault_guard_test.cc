@@ -1,6 +1,7 @@
 // Tests for BlobFaultGuard (blob_fault_guard.hpp) against real shared memory shrunk under its
 // mapping: a guarded read past the new end reads zeros and is noted, anything else still dies of
-// SIGBUS (or goes to the handler that was there before).
+// SIGBUS (or goes to the handler that was there before), and BlobMappings does not read past a
+// kept mapping whose object shrank.
 //
 // Faults that must kill are made in forked children. The handler is installed in this process
 // too, as a worker installs it: the guarded reads here would kill the test without it.
@@ -19,7 +20,12 @@
 #include <cstring>
 #include <memory>
 #include <stdexcept>
+#include <string>
 #include <vector>
+
+#include "warmpool/common/blob_mappings.hpp"
+#include "warmpool/common/shared_segment.hpp"
+#include "warmpool/common/shm_layout.hpp"
 
 namespace warmpool {
 namespace {
@@ -186,6 +192,88 @@ TEST(BlobFaultGuard, SlotsAreFewAndComeBackWhenAGuardGoes) {
     EXPECT_TRUE(again.armed());
     EXPECT_FALSE(BlobFaultGuard(nullptr, 10).armed());
     EXPECT_FALSE(BlobFaultGuard(blob.data(), 0).armed());
+}
+
+// A blob object made by hand, unlinked on destruction whatever happened.
+class HandMadeBlob {
+public:
+    HandMadeBlob(const std::string& name, std::size_t capacity) : name_(name), capacity_(capacity) {
+        auto made = SharedSegment::create(name, kBlobDataOffset + capacity, SegmentAccess{0600});
+        if (!made) throw std::runtime_error(made.error().message());
+        made->disown();
+        write();
+    }
+    // Writes the header and payload, through a mapping of its own: one kept here would fault on
+    // the shrunk object just the same.
+    void write() const {
+        auto segment = SharedSegment::open(name_);
+        if (!segment) throw std::runtime_error(segment.error().message());
+        auto* header = reinterpret_cast<BlobHeader*>(segment->data());
+        header->magic = kBlobMagic;
+        header->serial = 7;
+        header->capacity = capacity_;
+        std::memset(segment->data() + kBlobDataOffset, 'x', capacity_);
+    }
+    ~HandMadeBlob() { SharedSegment::remove(name_); }
+    HandMadeBlob(const HandMadeBlob&) = delete;
+    HandMadeBlob& operator=(const HandMadeBlob&) = delete;
+
+    void resize_to(std::size_t bytes) const {
+        if (::truncate(("/dev/shm/" + name_).c_str(), static_cast<off_t>(bytes)) != 0) {
+            throw std::runtime_error("truncate " + name_);
+        }
+    }
+    const std::string& name() const { return name_; }
+
+private:
+    std::string name_;
+    std::size_t capacity_;
+};
+
+TEST(BlobMappingsUnderAGuard, AKeptMappingWhoseObjectShrankIsReplacedNotReadPast) {
+    ASSERT_TRUE(install_blob_fault_handler().ok());
+    const std::string name = "warmpool-ut." + std::to_string(::getpid()) + ".shrinking.a1";
+    const HandMadeBlob blob(name, 4 * kPage);
+    BlobMappings mappings;
+    const BlobRef ref{3 * kPage, 1, 7};
+    {
+        auto mapped = mappings.map(name, ref);
+        ASSERT_TRUE(mapped.ok()) << mapped.error().message();
+        EXPECT_EQ(mapped->bytes.size(), 3 * kPage);
+    }
+    ASSERT_EQ(mappings.size(), 1u);
+
+    // The kept mapping still believes the old size; its header page is gone.
+    blob.resize_to(0);
+    auto gone = mappings.map(name, ref);
+    ASSERT_FALSE(gone.ok());
+    EXPECT_EQ(gone.error().code, SysError::Code::protocol) << gone.error().message();
+    EXPECT_EQ(mappings.size(), 0u) << "the mapping that shrank is not kept";
+
+    // Back to a size that holds the header but not the bytes: refused by the size check.
+    blob.resize_to(kPage);
+    EXPECT_FALSE(mappings.map(name, ref).ok());
+    // Grown and written again, the object is mapped afresh and read in full.
+    blob.resize_to(kBlobDataOffset + 4 * kPage);
+    blob.write();
+    auto again = mappings.map(name, ref);
+    ASSERT_TRUE(again.ok()) << again.error().message();
+    EXPECT_EQ(again->bytes.size(), 3 * kPage);
+}
+
+TEST(BlobMappingsUnderAGuard, DropForgetsExactlyOneName) {
+    const std::string prefix = "warmpool-ut." + std::to_string(::getpid()) + ".drop.a";
+    const HandMadeBlob one(prefix + "1", kPage);
+    const HandMadeBlob twelve(prefix + "12", kPage);
+    BlobMappings mappings;
+    ASSERT_TRUE(mappings.map(one.name(), BlobRef{10, 1, 7}).ok());
+    ASSERT_TRUE(mappings.map(twelve.name(), BlobRef{10, 12, 7}).ok());
+    mappings.drop(one.name());
+    EXPECT_EQ(mappings.size(), 1u);
+    mappings.drop(one.name());
+    EXPECT_EQ(mappings.size(), 1u);
+    mappings.drop(twelve.name());
+    EXPECT_EQ(mappings.size(), 0u);
 }
 
 }  // namespace
