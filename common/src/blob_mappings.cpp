@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cstring>
 
+#include "warmpool/common/blob_fault_guard.hpp"
+
 namespace warmpool {
 
 Result<BlobMappings::Mapped> BlobMappings::check(const std::shared_ptr<SharedSegment>& segment, const BlobRef& ref) {
@@ -14,8 +16,15 @@ Result<BlobMappings::Mapped> BlobMappings::check(const std::shared_ptr<SharedSeg
     auto* header = reinterpret_cast<BlobHeader*>(segment->data());
     // Copied out: the other side may be writing it (only its own payload can suffer from that).
     std::uint64_t magic = 0, serial = 0;
-    std::memcpy(&magic, &header->magic, sizeof magic);
-    std::memcpy(&serial, &header->serial, sizeof serial);
+    {
+        // `size` is the object's size when it was mapped: a kept mapping may outlive it.
+        BlobFaultGuard guard(segment->data(), size);
+        std::memcpy(&magic, &header->magic, sizeof magic);
+        std::memcpy(&serial, &header->serial, sizeof serial);
+        if (guard.shrank()) {
+            return make_error(SysError::Code::protocol, "blob " + segment->name() + " shrank under its mapping");
+        }
+    }
     if (magic != kBlobMagic || serial != ref.serial) {
         return make_error(SysError::Code::protocol, "blob " + segment->name() + " is not the one referenced");
     }
@@ -30,7 +39,7 @@ Result<BlobMappings::Mapped> BlobMappings::map(const std::string& name, const Bl
             it->last_used = ++clock_;
             return mapped;
         }
-        entries_.erase(it);  // stale: the name now belongs to another object, or never did
+        entries_.erase(it);  // stale: the name now belongs to another object, never did, or shrank
     }
     auto opened = SharedSegment::open(name);
     if (!opened) return opened.error();
@@ -43,6 +52,10 @@ Result<BlobMappings::Mapped> BlobMappings::map(const std::string& name, const Bl
     }
     if (max_entries_ > 0) entries_.push_back(Entry{name, segment, ++clock_});
     return mapped;
+}
+
+void BlobMappings::drop(std::string_view name) {
+    std::erase_if(entries_, [&](const Entry& e) { return e.name == name; });
 }
 
 void BlobMappings::forget(std::string_view prefix) {

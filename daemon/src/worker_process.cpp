@@ -10,6 +10,7 @@
 #include <cstring>
 #include <unordered_map>
 
+#include "warmpool/common/blob_fault_guard.hpp"
 #include "warmpool/common/blob_mappings.hpp"
 #include "warmpool/common/blob_pool.hpp"
 #include "warmpool/common/clock.hpp"
@@ -146,6 +147,9 @@ public:
         context_.worker_slot = static_cast<int>(setup_.slot);
         context_.pid = getpid();
         if (auto st = library_->instantiate(context_); !st) fail_init(st.error().message());
+        // Only workers read blobs a client can shrink under them. Installed after the library's
+        // initialisation, which might set a SIGBUS handler of its own: ours must see a fault first.
+        if (auto st = install_blob_fault_handler(); !st) fail_init(st.error().message());
         statm_.reset(::open("/proc/self/statm", O_RDONLY | O_CLOEXEC));
         measure_rss();
 
@@ -316,7 +320,6 @@ private:
     }
 
     Outcome execute(const JobRecord& job, std::span<const std::byte> payload, SessionView& session) {
-        const bool batch = (job.flags & kJobBatch) != 0;
         if (job.deadline_ns != 0 && monotonic_ns() > job.deadline_ns) {
             return fail(ErrorKind::deadline_exceeded, "the job's deadline passed before it started");
         }
@@ -334,42 +337,56 @@ private:
                             "' was called with argument or result types other than its own");
         }
 
-        std::string_view args(reinterpret_cast<const char*>(payload.data()), payload.size());
-        std::shared_ptr<SharedSegment> blob;  // keeps the argument mapped while the job reads it
-        if (job.flags & kJobBlob) {
-            BlobRef ref;
-            if (payload.size() != sizeof ref) return fail(ErrorKind::bad_request, "malformed blob reference");
-            std::memcpy(&ref, payload.data(), sizeof ref);
-            // Freed by the client when it has our reply; a retry on another worker may need it.
-            auto mapped = session.arguments.map(
-                blob_name(setup_.owner_uid, setup_.pool_name, session.generation, 'a', ref.object), ref);
-            if (!mapped) return fail(ErrorKind::bad_request, "argument blob: " + mapped.error().message());
-            blob = mapped->segment;
-            args = mapped->bytes;
-        }
+        const std::string_view inline_args(reinterpret_cast<const char*>(payload.data()), payload.size());
+        if ((job.flags & kJobBlob) == 0) return run(job, *entry, encoding, inline_args, session);
 
+        BlobRef ref;
+        if (payload.size() != sizeof ref) return fail(ErrorKind::bad_request, "malformed blob reference");
+        std::memcpy(&ref, payload.data(), sizeof ref);
+        // Freed by the client when it has our reply; a retry on another worker may need it.
+        const std::string object =
+            blob_name(setup_.owner_uid, setup_.pool_name, session.generation, 'a', ref.object);
+        auto mapped = session.arguments.map(object, ref);
+        if (!mapped) return fail(ErrorKind::bad_request, "argument blob: " + mapped.error().message());
+        // The job reads the client's object in place, and the client may shrink it meanwhile:
+        // the guard turns the reads past its new end into zeros instead of a SIGBUS that kills us.
+        const std::shared_ptr<SharedSegment> blob = mapped->segment;  // mapped while the job reads it
+        const BlobFaultGuard guard(blob->data(), blob->size());
+        Outcome outcome = run(job, *entry, encoding, mapped->bytes, session);
+        if (!guard.shrank()) return outcome;
+        // What the job made of zeros is not the client's argument: nothing of it goes out.
+        if (outcome.blob) session.results.release(outcome.blob->ref.object);
+        session.arguments.drop(object);  // its pages are ours now, not the object's
+        spdlog::debug("job {} of session {}: its argument blob {} shrank while the job read it", job.job_id,
+                      job.session_slot, object);
+        return fail(ErrorKind::bad_request, "the argument blob shrank while the job read it");
+    }
+
+    // Runs a job that passed the checks above on its arguments.
+    Outcome run(const JobRecord& job, LoadedJobLibrary::Entry& entry, Encoding encoding, std::string_view args,
+                SessionView& session) {
         Outcome outcome;
         outcome.payload = std::move(scratch_);
         outcome.payload.clear();
         outcome.flags = job.flags & (kJobJson | kJobBatch);
-        if (!batch) {
+        if ((job.flags & kJobBatch) == 0) {
             std::uint16_t status = 0;
-            if (entry->instance->writes_in_place()) {
+            if (entry.instance->writes_in_place()) {
                 ResultOutput out(outcome.payload, session.results, setup_.inline_max);
-                status = invoke_guarded(outcome.payload, [&] { entry->instance->invoke_into(encoding, args, out); });
+                status = invoke_guarded(outcome.payload, [&] { entry.instance->invoke_into(encoding, args, out); });
                 if (status == 0) {
                     outcome.blob = out.take_blob();
                     if (!outcome.blob) outcome.payload.resize(out.size());
                 }
             } else {
-                status = invoke(*entry, encoding, args, outcome.payload);
+                status = invoke(entry, encoding, args, outcome.payload);
             }
             if (status != 0) outcome = Outcome{status, 0, std::move(outcome.payload), {}};
             outcome.counts[status < kOutcomeDropped ? status : 0] = 1;
             return outcome;
         }
         scratch_ = std::move(outcome.payload);
-        return execute_batch(*entry, encoding, args);
+        return execute_batch(entry, encoding, args);
     }
 
     // Runs `call`; on failure replaces `out` with the message and returns the ErrorKind.

@@ -1,5 +1,5 @@
 // Large payloads against a real warmpoold: blobs reused on both sides, results read in place
-// (warmpool::Bytes), and what happens to blobs when clients and workers die or lie.
+// (warmpool::Bytes), and what happens to blobs when clients and workers die, lie, or shrink them.
 //
 // Each test checks bytes end to end (echo), and the shared-memory objects left in /dev/shm:
 // a session's blobs may stay while it lives (they are reused), never after it ended; a dead
@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <cstring>
 #include <optional>
@@ -22,6 +23,7 @@
 #include <vector>
 
 #include "expect_job_error.hpp"
+#include "jobs/example_types.hpp"
 #include "test_pool.hpp"
 #include "warmpool/bytes.hpp"
 #include "warmpool/client.hpp"
@@ -34,6 +36,7 @@
 namespace warmpool {
 namespace {
 
+using examples::SleepReport;
 using testing::TestPool;
 using testing::expect_job_error;
 using testing::wait_until;
@@ -87,6 +90,17 @@ std::vector<std::string> result_blobs(const TestPool& pool, const std::string& p
 // Blob objects of the pool (arguments and results of every session).
 std::vector<std::string> blobs_of(const TestPool& pool) {
     return blobs_matching(pool, R"((a[0-9]+|r[0-9]+\.[0-9]+))");
+}
+
+// Resizes a blob object behind the back of whoever maps it, as its owner may.
+void resize_object(const std::string& name, std::size_t bytes) {
+    ASSERT_EQ(::truncate(("/dev/shm/" + name).c_str(), static_cast<off_t>(bytes)), 0)
+        << name << ": " << std::strerror(errno);
+}
+
+// Jobs of the pool that ended in worker_crashed.
+std::uint64_t crashes_of(const TestPool& pool) {
+    return pool.status()["jobs"]["failed_by_kind"]["worker_crashed"].get<std::uint64_t>();
 }
 
 TEST(PayloadTest, EchoesOf1And64MiBAreByteIdenticalThroughBothApis) {
@@ -385,6 +399,92 @@ TEST(PayloadTest, AClientScribblingOnItsOwnResultBlobsOnlyHurtsItself) {
     }
     EXPECT_EQ(pool.ready_worker_pids().size(), 1u);
     expect_serving(victim);
+}
+
+// A client owns its argument blobs and may shrink one once the worker checked its size: here the
+// worker keeps its mapping of the blob from the client's first call, which the second call reuses,
+// and the object shrinks to one page while the only worker is busy with another client's job.
+// Reading the argument then goes past the object's end (SIGBUS): the job must get bad_request,
+// not kill the worker.
+TEST(PayloadTest, AClientShrinkingItsArgumentBlobUnderTheWorkerOnlyGetsBadRequest) {
+    TestPool pool(TestPool::Options{.workers = 1});
+    const std::vector<pid_t> workers = pool.ready_worker_pids();
+    ASSERT_EQ(workers.size(), 1u);
+    Client victim = pool.connect();
+    Client vandal = pool.connect();
+    const std::string first = random_bytes(8 * kMiB, 11);
+    EXPECT_TRUE(vandal.call<std::string>("echo", first) == first);
+    const std::vector<std::string> blobs = argument_blobs(pool);
+    ASSERT_EQ(blobs.size(), 1u) << ::testing::PrintToString(blobs);
+
+    Future<SleepReport> busy = victim.submit<SleepReport>("sleep_report", 1.0);
+    ASSERT_TRUE(wait_until(
+        [&] { return pool.status()["workers"]["rows"][0]["current_function"] == "sleep_report"; }, 10s))
+        << pool.status().dump();
+    const std::string second = random_bytes(8 * kMiB, 12);
+    Future<std::string> shrunk = vandal.submit<std::string>("echo", second);
+    ASSERT_EQ(argument_blobs(pool), blobs) << "the second call reuses the first one's blob";
+    resize_object(blobs[0], 4096);  // the header stays; the argument's bytes go
+
+    EXPECT_EQ(busy.get().pid, workers[0]);
+    const JobError error = expect_job_error([&] { (void)shrunk.get(); });
+    EXPECT_EQ(error.kind(), ErrorKind::bad_request) << error.what();
+    EXPECT_NE(error.message().find("shrank"), std::string::npos) << error.what();
+    EXPECT_EQ(pool.ready_worker_pids(), workers) << "the worker survived";
+    EXPECT_EQ(crashes_of(pool), 0u);
+    // The vandal may go on with small calls (a big one would write into the blob it shrank).
+    EXPECT_EQ(vandal.call<std::int64_t>("gcd", Pair{21, 14}), 7);
+    expect_serving(victim);
+    EXPECT_EQ(pool.ready_worker_pids(), workers);
+}
+
+// The same through a hand-made session, without timing: the worker keeps its mapping of a blob
+// between jobs, so a shrink between two jobs naming it is only found by reading. Shrunk to one
+// page, the argument's bytes fault; shrunk to nothing, so does the header the worker checks first.
+TEST(PayloadTest, AnArgumentBlobShrunkUnderAKeptMappingIsNeverReadPastItsEnd) {
+    TestPool pool(TestPool::Options{.workers = 1});
+    const std::vector<pid_t> workers = pool.ready_worker_pids();
+    ASSERT_EQ(workers.size(), 1u);
+    RawSession hostile(pool);
+
+    const std::string name = hostile.arg_name(1);
+    constexpr std::size_t kCapacity = 4 * kMiB;
+    auto made = SharedSegment::create(name, kBlobDataOffset + kCapacity, SegmentAccess{0600});
+    ASSERT_TRUE(made.ok()) << made.error().message();
+    const std::string encoded = to_binary(random_bytes(3 * kMiB, 13));
+    const BlobRef ref{encoded.size(), 1, 0x5eed};
+    // Through our own mapping, which covers the whole object whenever it has its full size.
+    auto write_blob = [&] {
+        auto* header = reinterpret_cast<BlobHeader*>(made->data());
+        header->magic = kBlobMagic;
+        header->serial = ref.serial;
+        header->capacity = kCapacity;
+        std::memcpy(made->data() + kBlobDataOffset, encoded.data(), encoded.size());
+    };
+    auto echo = [&] { return hostile.echo_blob(RawSession::ref_bytes(ref)); };
+    auto expect_bad = [&](const std::string& because, const std::string& what) {
+        const auto [status, message] = echo();
+        EXPECT_EQ(status, static_cast<std::uint16_t>(ErrorKind::bad_request)) << what << ": " << message;
+        EXPECT_NE(message.find(because), std::string::npos) << what << ": " << message;
+        EXPECT_EQ(pool.ready_worker_pids(), workers) << what << ": the worker died of it";
+    };
+
+    write_blob();
+    ASSERT_EQ(echo().first, 0) << "the honest call works, and the worker keeps the mapping";
+    resize_object(name, 4096);
+    expect_bad("shrank", "shrunk to one page under the kept mapping");
+    expect_bad("cannot hold", "a fresh look finds it too small before reading");
+
+    resize_object(name, kBlobDataOffset + kCapacity);
+    write_blob();
+    ASSERT_EQ(echo().first, 0) << "grown back, it is good again, and kept mapped again";
+    resize_object(name, 0);
+    expect_bad("argument blob", "shrunk to nothing under the kept mapping: its header faults");
+
+    EXPECT_EQ(crashes_of(pool), 0u);
+    Client client = pool.connect();
+    expect_serving(client);
+    EXPECT_EQ(pool.ready_worker_pids(), workers);
 }
 
 }  // namespace

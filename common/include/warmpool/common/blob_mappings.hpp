@@ -4,7 +4,10 @@
 // Keyed by object name and checked against the BlobRef's serial: a name whose object was
 // replaced is mapped afresh. Holds at most `max_entries` mappings, least recently used dropped
 // first; a mapping handed out is shared, so it outlives its entry for as long as the caller
-// keeps it. Sizes come from the object's real size, never from its header. Not thread-safe.
+// keeps it. Sizes come from the object's real size when it was mapped, never from its header;
+// the producer may shrink the object later, so a reader of bytes it did not produce reads them
+// under a BlobFaultGuard (blob_fault_guard.hpp), as map() itself does for the header, and drops a
+// mapping that shrank. Not thread-safe.
 #pragma once
 
 #include <cstddef>
@@ -31,8 +34,11 @@ public:
     explicit BlobMappings(std::size_t max_entries = 8) : max_entries_(max_entries) {}
 
     // The payload `ref` names in object `name`. Fails (protocol) if the object is not a blob,
-    // carries another serial, or is smaller than the header plus ref.bytes.
+    // carries another serial, is smaller than the header plus ref.bytes, or shrank under a kept
+    // mapping (which is then replaced, as for a name that now belongs to another object).
     Result<Mapped> map(const std::string& name, const BlobRef& ref);
+    // Forgets the mapping of object `name`, if kept (say, because the object shrank under it).
+    void drop(std::string_view name);
     // Forgets every mapping whose name starts with `prefix`.
     void forget(std::string_view prefix);
     std::size_t size() const { return entries_.size(); }
