@@ -5,6 +5,8 @@
 #include <bit>
 #include <chrono>
 
+#include "warmpool/common/blob_fault_guard.hpp"
+
 namespace warmpool {
 
 namespace {
@@ -36,25 +38,64 @@ std::uint64_t BlobPool::bytes() const {
     return total;
 }
 
+std::optional<BlobState> BlobPool::state_of(Entry& entry) {
+    const BlobFaultGuard guard(entry.segment->data(), entry.segment->size());
+    const auto state = static_cast<BlobState>(entry.header()->state.load(std::memory_order_acquire));
+    if (guard.shrank()) {
+        entry.shrank = true;
+        return std::nullopt;
+    }
+    return state;
+}
+
+bool BlobPool::take(Entry& entry) {
+    const BlobFaultGuard guard(entry.segment->data(), entry.segment->size());
+    // Acquire: the consumer's reads of the last payload happen before our writes.
+    auto expected = static_cast<std::uint32_t>(BlobState::free);
+    const bool taken = entry.header()->state.compare_exchange_strong(
+        expected, static_cast<std::uint32_t>(BlobState::writing), std::memory_order_acquire);
+    if (guard.shrank()) entry.shrank = true;
+    return taken && !entry.shrank;
+}
+
+BlobPool::Blob BlobPool::blob_of(const Entry& entry) {
+    return Blob{BlobRef{0, entry.object, entry.serial}, entry.header(), entry.segment->data() + kBlobDataOffset,
+                entry.capacity, entry.segment};
+}
+
+void BlobPool::unlink(Entry& entry) {
+    // Now, not when the last Blob sharing the mapping goes: a dropped object is nobody's to reuse.
+    if (entry.segment->owner()) {
+        SharedSegment::remove(entry.segment->name());
+        entry.segment->disown();
+    }
+}
+
+void BlobPool::drop_shrunk() {
+    std::erase_if(entries_, [](Entry& e) {
+        if (e.shrank) unlink(e);
+        return e.shrank;  // unmapped once no Blob holds it
+    });
+}
+
 Result<BlobPool::Blob> BlobPool::acquire(std::size_t bytes) {
-    Entry* best = nullptr;
-    for (auto& e : entries_) {
-        if (e.capacity < bytes || (best != nullptr && best->capacity <= e.capacity)) continue;
-        if (e.header()->state.load(std::memory_order_acquire) == static_cast<std::uint32_t>(BlobState::free)) {
-            best = &e;
+    for (;;) {
+        Entry* best = nullptr;
+        for (auto& e : entries_) {
+            if (e.capacity < bytes || (best != nullptr && best->capacity <= e.capacity)) continue;
+            if (state_of(e) == BlobState::free) best = &e;
         }
-    }
-    if (best != nullptr) {
-        // Acquire: the consumer's reads of the last payload happen before our writes.
-        auto expected = static_cast<std::uint32_t>(BlobState::free);
-        if (best->header()->state.compare_exchange_strong(expected,
-                                                          static_cast<std::uint32_t>(BlobState::writing),
-                                                          std::memory_order_acquire)) {
+        if (best == nullptr) break;
+        if (take(*best)) {
             best->last_used = ++clock_;
-            return Blob{BlobRef{0, best->object, best->serial}, best->header(),
-                        best->segment.data() + kBlobDataOffset, best->capacity};
+            const Blob blob = blob_of(*best);
+            drop_shrunk();
+            return blob;
         }
+        if (!best->shrank) break;  // the consumer changed its state meanwhile: make a new one
+        drop_shrunk();  // and look again among the others
     }
+    drop_shrunk();
     Entry entry;
     entry.serial = random_serial();
     entry.capacity = blob_capacity_for(bytes);
@@ -68,15 +109,15 @@ Result<BlobPool::Blob> BlobPool::acquire(std::size_t bytes) {
         if (segment || segment.error().code != SysError::Code::exists) break;
     }
     if (!segment) return segment.error();
-    entry.segment = std::move(segment.value());
+    entry.segment = std::make_shared<SharedSegment>(std::move(segment.value()));
+    // Nobody else has opened the new object yet: its header needs no guard.
     BlobHeader* header = entry.header();
     header->magic = kBlobMagic;
     header->serial = entry.serial;
     header->capacity = entry.capacity;
     header->state.store(static_cast<std::uint32_t>(BlobState::writing), std::memory_order_relaxed);
     entries_.push_back(std::move(entry));
-    const Entry& e = entries_.back();
-    Blob blob{BlobRef{0, e.object, e.serial}, e.header(), e.segment.data() + kBlobDataOffset, e.capacity};
+    const Blob blob = blob_of(entries_.back());
     trim(false);  // the new entry is being written, so it stays
     return blob;
 }
@@ -84,26 +125,40 @@ Result<BlobPool::Blob> BlobPool::acquire(std::size_t bytes) {
 void BlobPool::release(std::uint64_t object) {
     for (auto& e : entries_) {
         if (e.object == object) {
+            const BlobFaultGuard guard(e.segment->data(), e.segment->size());
             e.header()->state.store(static_cast<std::uint32_t>(BlobState::free), std::memory_order_release);
+            if (guard.shrank()) e.shrank = true;
             break;
         }
     }
     trim(false);
 }
 
+void BlobPool::discard(std::uint64_t object) {
+    for (auto& e : entries_) {
+        if (e.object == object) e.shrank = true;
+    }
+    drop_shrunk();
+}
+
 void BlobPool::trim(bool drop_taken) {
+    drop_shrunk();
     std::uint64_t total = bytes();
     while (entries_.size() > limits_.max_objects || total > limits_.max_bytes) {
         auto victim = entries_.end();
         for (auto it = entries_.begin(); it != entries_.end(); ++it) {
-            const auto state = static_cast<BlobState>(it->header()->state.load(std::memory_order_acquire));
-            const bool droppable = state == BlobState::free || (drop_taken && state == BlobState::taken);
+            const std::optional<BlobState> state = state_of(*it);
+            // One that shrank is of no use any more, whatever its state said.
+            const bool droppable =
+                !state || *state == BlobState::free || (drop_taken && *state == BlobState::taken);
             if (droppable && (victim == entries_.end() || it->last_used < victim->last_used)) victim = it;
         }
-        if (victim == entries_.end()) return;  // everything left is in use
+        if (victim == entries_.end()) break;  // everything left is in use
         total -= victim->capacity;
-        entries_.erase(victim);  // unmaps and unlinks
+        unlink(*victim);
+        entries_.erase(victim);  // unmaps, once no Blob holds it
     }
+    drop_shrunk();
 }
 
 }  // namespace warmpool

@@ -8,6 +8,7 @@
 #include <array>
 #include <cstdio>
 #include <cstring>
+#include <memory>
 #include <unordered_map>
 
 #include "warmpool/common/blob_fault_guard.hpp"
@@ -70,15 +71,20 @@ struct SessionView {
     BlobMappings arguments{kArgumentMappings};
 };
 
+// What a job whose result blob shrank under us gets: only the session's client can have done it.
+constexpr const char* kResultBlobShrank = "a result blob of this session shrank under the worker";
+
 // A result written in place: small results go to the worker's buffer, large ones straight into a
 // result blob of the session (taken from its pool, grown by moving to a larger one).
+//
+// The session's client maps that blob too and may shrink it while the job writes: the blob is
+// written under a BlobFaultGuard for as long as the job may write it, and if it shrank the result
+// is worthless (shrank() says so) and the blob leaves the pool.
 class ResultOutput final : public JobOutput {
 public:
     ResultOutput(std::string& small, BlobPool& pool, std::size_t inline_max)
         : small_(small), pool_(pool), inline_max_(inline_max) {}
-    ~ResultOutput() override {
-        if (blob_) pool_.release(blob_->ref.object);
-    }
+    ~ResultOutput() override { let_go(); }
 
     char* extend(std::size_t n) override {
         const std::size_t at = size_;
@@ -94,9 +100,12 @@ public:
                 throw std::runtime_error("cannot store a result of " + std::to_string(need) +
                                          " bytes: " + bigger.error().message());
             }
+            // Armed before the copy, which writes the new blob (and reads the old one, still guarded).
+            auto guard = std::make_unique<BlobFaultGuard>(bigger->segment->data(), bigger->segment->size());
             std::memcpy(bigger->data, data(), at);
-            if (blob_) pool_.release(blob_->ref.object);
+            let_go();
             blob_ = bigger.value();
+            guard_ = std::move(guard);
         }
         size_ = need;
         return reinterpret_cast<char*>(blob_->data) + at;
@@ -111,20 +120,40 @@ public:
         return blob_ ? reinterpret_cast<const char*>(blob_->data) : small_.data();
     }
 
-    // The blob holding the result, if it went to one; the caller then owns it.
+    // A blob the result went to shrank under the job's writes: the result is not what the job wrote.
+    bool shrank() const { return shrank_ || (guard_ && guard_->shrank()); }
+
+    // The blob holding the result, if it went to one and did not shrink; the caller then owns it.
     std::optional<BlobPool::Blob> take_blob() {
+        if (shrank()) return std::nullopt;  // let_go() discards it
         auto blob = blob_;
         if (blob) blob->ref.bytes = size_;
         blob_.reset();
+        guard_.reset();
         return blob;
     }
 
 private:
+    // Gives the current blob back to the pool, or out of it if it shrank.
+    void let_go() {
+        if (!blob_) return;
+        if (guard_->shrank()) {
+            shrank_ = true;
+            pool_.discard(blob_->ref.object);
+        } else {
+            pool_.release(blob_->ref.object);
+        }
+        guard_.reset();
+        blob_.reset();
+    }
+
     std::string& small_;
     BlobPool& pool_;
     std::size_t inline_max_;
     std::size_t size_ = 0;
     std::optional<BlobPool::Blob> blob_;
+    std::unique_ptr<BlobFaultGuard> guard_;  // over blob_'s mapping while blob_ is set
+    bool shrank_ = false;  // a blob let go of earlier had shrunk
 };
 
 class Worker {
@@ -259,6 +288,7 @@ private:
         Outcome outcome = execute(job, payload, *session);
         const std::int64_t end = monotonic_ns();
         const std::int64_t run_ns = end - start;
+        seal(*session, job, outcome);
         // Recorded before the reply goes out: whoever sees the reply or the done mark may count it.
         JobOutcome& entry = outcome_entry(seq);
         std::copy(outcome.counts.begin(), outcome.counts.end(), entry.counts);
@@ -374,6 +404,11 @@ private:
             if (entry.instance->writes_in_place()) {
                 ResultOutput out(outcome.payload, session.results, setup_.inline_max);
                 status = invoke_guarded(outcome.payload, [&] { entry.instance->invoke_into(encoding, args, out); });
+                if (out.shrank()) {
+                    spdlog::debug("job {} of session {}: a result blob shrank while the job wrote it", job.job_id,
+                                  job.session_slot);
+                    return fail(ErrorKind::bad_request, kResultBlobShrank);
+                }
                 if (status == 0) {
                     outcome.blob = out.take_blob();
                     if (!outcome.blob) outcome.payload.resize(out.size());
@@ -496,6 +531,49 @@ private:
                static_cast<std::uint32_t>(SessionState::active);
     }
 
+    // Readies an outcome for its reply: a payload too big to go inline is copied into a result
+    // blob, and a result blob is marked published. Either is a write to an object the session's
+    // client maps read-write and may have shrunk: done under a guard, and a blob that shrank turns
+    // the outcome into bad_request (and leaves the pool).
+    void seal(SessionView& session, const JobRecord& job, Outcome& outcome) {
+        std::string_view copy_in;  // bytes still to go into the blob
+        if (!outcome.blob && outcome.payload.size() > setup_.inline_max) {
+            // Encoded into the buffer (a typed result): copied once into a reused blob.
+            auto blob = session.results.acquire(outcome.payload.size());
+            if (!blob) {
+                fail_sealed(outcome, ErrorKind::handler_error,
+                            "cannot store a result of " + std::to_string(outcome.payload.size()) +
+                                " bytes: " + blob.error().message());
+                return;
+            }
+            outcome.blob = blob.value();
+            outcome.blob->ref.bytes = outcome.payload.size();
+            copy_in = outcome.payload;
+        }
+        if (!outcome.blob) return;
+        const std::shared_ptr<const SharedSegment>& mapping = outcome.blob->segment;
+        {
+            const BlobFaultGuard guard(mapping->data(), mapping->size());
+            if (!copy_in.empty()) std::memcpy(outcome.blob->data, copy_in.data(), copy_in.size());
+            outcome.blob->publish();
+            if (!guard.shrank()) return;
+        }
+        session.results.discard(outcome.blob->ref.object);
+        outcome.blob.reset();
+        spdlog::debug("job {} of session {}: its result blob shrank before the reply", job.job_id, job.session_slot);
+        fail_sealed(outcome, ErrorKind::bad_request, kResultBlobShrank);
+    }
+
+    // Turns an outcome into an error that goes inline, counted against all of the job's calls.
+    void fail_sealed(Outcome& outcome, ErrorKind kind, std::string message) const {
+        std::uint32_t calls = 0;
+        for (const std::uint32_t n : outcome.counts) calls += n;
+        outcome = fail(kind, std::move(message));
+        outcome.counts[static_cast<std::size_t>(kind)] = std::max(calls, 1u);
+        // Inline, so it must fit the room the dispatcher reserved for one reply.
+        if (outcome.payload.size() > setup_.inline_max) outcome.payload.resize(setup_.inline_max);
+    }
+
     // False if the reply could not be delivered (the client left, or broke its ring).
     bool publish(SessionView& session, const JobRecord& job, Outcome& outcome, std::int64_t queue_ns,
                  std::int64_t run_ns) {
@@ -508,25 +586,7 @@ private:
         reply.run_ns = run_ns;
 
         std::string_view body = outcome.payload;
-        if (!outcome.blob && body.size() > setup_.inline_max) {
-            // Encoded into the buffer (a typed result): copied once into a reused blob.
-            auto blob = session.results.acquire(body.size());
-            if (blob) {
-                std::memcpy(blob->data, body.data(), body.size());
-                outcome.blob = blob.value();
-                outcome.blob->ref.bytes = body.size();
-            } else {
-                reply.status = static_cast<std::uint16_t>(ErrorKind::handler_error);
-                reply.flags = 0;
-                outcome.payload = "cannot store a result of " + std::to_string(body.size()) +
-                                  " bytes: " + blob.error().message();
-                // Inline, so it must fit the room the dispatcher reserved for one reply.
-                if (outcome.payload.size() > setup_.inline_max) outcome.payload.resize(setup_.inline_max);
-                body = outcome.payload;
-            }
-        }
         if (outcome.blob) {
-            outcome.blob->publish();
             reply.flags |= kJobBlob;
             body = std::string_view(reinterpret_cast<const char*>(&outcome.blob->ref), sizeof(BlobRef));
         }

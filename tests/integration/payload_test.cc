@@ -92,6 +92,13 @@ std::vector<std::string> blobs_of(const TestPool& pool) {
     return blobs_matching(pool, R"((a[0-9]+|r[0-9]+\.[0-9]+))");
 }
 
+// The part of a blob's name that names its session: "….b<16 hex digits>.", from the start.
+std::string session_prefix_of(const std::string& blob) {
+    std::smatch found;
+    if (!std::regex_search(blob, found, std::regex(R"(\.b[0-9a-f]{16}\.)"))) return blob;
+    return blob.substr(0, static_cast<std::size_t>(found.position(0) + found.length(0)));
+}
+
 // Resizes a blob object behind the back of whoever maps it, as its owner may.
 void resize_object(const std::string& name, std::size_t bytes) {
     ASSERT_EQ(::truncate(("/dev/shm/" + name).c_str(), static_cast<off_t>(bytes)), 0)
@@ -485,6 +492,68 @@ TEST(PayloadTest, AnArgumentBlobShrunkUnderAKeptMappingIsNeverReadPastItsEnd) {
     Client client = pool.connect();
     expect_serving(client);
     EXPECT_EQ(pool.ready_worker_pids(), workers);
+}
+
+// A client maps the worker's result blobs read-write (it marks them taken and free), so it can
+// shrink them too. The worker touches its result blobs when it checks one for reuse, writes a
+// result into one (echo writes in place), copies a typed result into one (a long error message)
+// and marks one published: past the object's new end, any of these may cost the vandal a
+// bad_request, never the worker its life. Objects that shrank are dropped and replaced, so the
+// vandal's later calls work again; shrunk to nothing, even the header faults.
+TEST(PayloadTest, AClientShrinkingTheWorkersResultBlobsOnlyGetsBadRequest) {
+    TestPool pool(TestPool::Options{.workers = 1});
+    const std::vector<pid_t> workers = pool.ready_worker_pids();
+    ASSERT_EQ(workers.size(), 1u);
+    Client victim = pool.connect();
+    Client vandal = pool.connect();
+    const std::string big = random_bytes(4 * kMiB, 21);
+    EXPECT_TRUE(vandal.call<std::string>("echo", big) == big);
+    // Only the vandal has blobs yet.
+    const std::vector<std::string> first = result_blobs(pool);
+    ASSERT_FALSE(first.empty());
+    const std::string prefix = session_prefix_of(first[0]);
+    auto vandals_results = [&] {
+        std::vector<std::string> found;
+        for (const auto& name : result_blobs(pool)) {
+            if (name.starts_with(prefix)) found.push_back(name);
+        }
+        return found;
+    };
+
+    int refused = 0;
+    for (const std::size_t shrunk_to : {std::size_t{0}, std::size_t{4096}}) {
+        for (int round = 0; round < 3; ++round) {
+            const std::vector<std::string> shrunk = vandals_results();
+            ASSERT_FALSE(shrunk.empty());
+            for (const auto& name : shrunk) resize_object(name, shrunk_to);
+            const std::string payload = random_bytes(4 * kMiB, 30 + round);
+            try {
+                EXPECT_TRUE(vandal.call<std::string>("echo", payload) == payload) << "shrunk to " << shrunk_to;
+            } catch (const JobError& e) {
+                EXPECT_EQ(e.kind(), ErrorKind::bad_request) << "shrunk to " << shrunk_to << ": " << e.what();
+                EXPECT_NE(e.message().find("shrank"), std::string::npos) << e.what();
+                ++refused;
+            }
+            for (const auto& name : vandals_results()) resize_object(name, shrunk_to);
+            const std::string message(2 * kMiB, 'm');  // too long to go inline: copied into a blob
+            const JobError error = expect_job_error([&] { (void)vandal.call<std::string>("fail", message); });
+            if (error.kind() == ErrorKind::bad_request) {
+                EXPECT_NE(error.message().find("shrank"), std::string::npos) << error.what();
+                ++refused;
+            } else {
+                EXPECT_EQ(error.kind(), ErrorKind::handler_error) << "shrunk to " << shrunk_to << ": " << error.what();
+            }
+            const std::string mine = random_bytes(2 * kMiB, 40 + round);
+            EXPECT_TRUE(victim.call<std::string>("echo", mine) == mine);
+            EXPECT_EQ(pool.ready_worker_pids(), workers) << "shrunk to " << shrunk_to << ", round " << round;
+            // Blobs that shrank were dropped: the next ones are new, whole, and shrunk in turn.
+            EXPECT_TRUE(vandal.call<std::string>("echo", big) == big) << "shrunk to " << shrunk_to;
+        }
+    }
+    EXPECT_GT(refused, 0) << "no shrink was noticed: the test did not shrink what the worker used";
+    EXPECT_EQ(crashes_of(pool), 0u);
+    EXPECT_EQ(pool.ready_worker_pids(), workers) << "the worker survived";
+    expect_serving(victim);
 }
 
 }  // namespace

@@ -1,7 +1,7 @@
 // Tests for BlobFaultGuard (blob_fault_guard.hpp) against real shared memory shrunk under its
 // mapping: a guarded read past the new end reads zeros and is noted, anything else still dies of
-// SIGBUS (or goes to the handler that was there before), and BlobMappings does not read past a
-// kept mapping whose object shrank.
+// SIGBUS (or goes to the handler that was there before), BlobMappings does not read past a
+// kept mapping whose object shrank, and BlobPool drops an object that shrank instead of reusing it.
 //
 // Faults that must kill are made in forked children. The handler is installed in this process
 // too, as a worker installs it: the guarded reads here would kill the test without it.
@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "warmpool/common/blob_mappings.hpp"
+#include "warmpool/common/blob_pool.hpp"
 #include "warmpool/common/shared_segment.hpp"
 #include "warmpool/common/shm_layout.hpp"
 
@@ -274,6 +275,83 @@ TEST(BlobMappingsUnderAGuard, DropForgetsExactlyOneName) {
     EXPECT_EQ(mappings.size(), 1u);
     mappings.drop(twelve.name());
     EXPECT_EQ(mappings.size(), 0u);
+}
+
+// A producer's pool of blobs named "warmpool-ut.<pid>.<what>.<object>", as a worker's result blobs
+// are, which a consumer may shrink.
+BlobPool pool_named(const std::string& what, BlobPool::Limits limits = {}) {
+    const std::string prefix = "warmpool-ut." + std::to_string(::getpid()) + "." + what + ".";
+    return BlobPool([prefix](std::uint64_t object) { return prefix + std::to_string(object); },
+                    SegmentAccess{0600}, limits);
+}
+
+bool exists(const std::string& name) { return ::access(("/dev/shm/" + name).c_str(), F_OK) == 0; }
+
+void shrink(const std::string& name, std::size_t bytes) {
+    ASSERT_EQ(::truncate(("/dev/shm/" + name).c_str(), static_cast<off_t>(bytes)), 0) << name;
+}
+
+TEST(BlobPoolUnderAGuard, AFreeObjectWhoseHeaderIsGoneIsDroppedNotReused) {
+    ASSERT_TRUE(install_blob_fault_handler().ok());
+    BlobPool pool = pool_named("headerless");
+    auto first = pool.acquire(2 * kPage);
+    ASSERT_TRUE(first.ok()) << first.error().message();
+    const std::string name = first->segment->name();
+    const std::uint64_t object = first->ref.object;
+    first->publish();
+    pool.release(object);  // free: the next acquire would take it
+    first = make_error(SysError::Code::protocol, "let go");
+
+    shrink(name, 0);
+    auto second = pool.acquire(2 * kPage);
+    ASSERT_TRUE(second.ok()) << second.error().message();
+    EXPECT_NE(second->ref.object, object);
+    EXPECT_EQ(pool.objects(), 1u) << "the object that shrank is not kept";
+    EXPECT_FALSE(exists(name)) << "its name is unlinked";
+    std::memset(second->data, 'y', 2 * kPage);  // a real object: no fault
+}
+
+TEST(BlobPoolUnderAGuard, ABlobThatShrankUnderItsWriterIsDiscardedButStaysMappedWhileHeld) {
+    ASSERT_TRUE(install_blob_fault_handler().ok());
+    BlobPool pool = pool_named("shrunk-while-written");
+    auto blob = pool.acquire(4 * kPage);
+    ASSERT_TRUE(blob.ok()) << blob.error().message();
+    const std::string name = blob->segment->name();
+    shrink(name, kPage);  // the header stays: only a write into the payload finds out
+    {
+        const BlobFaultGuard guard(blob->segment->data(), blob->segment->size());
+        std::memset(blob->data, 'z', 4 * kPage);
+        ASSERT_TRUE(guard.shrank());
+        pool.discard(blob->ref.object);
+        EXPECT_EQ(pool.objects(), 0u);
+        EXPECT_FALSE(exists(name));
+        // Still mapped, for as long as the writer holds the Blob: late writes go nowhere.
+        std::memset(blob->data, 'w', 4 * kPage);
+    }
+    pool.release(blob->ref.object);  // no longer the pool's: nothing happens
+    auto next = pool.acquire(4 * kPage);
+    ASSERT_TRUE(next.ok()) << next.error().message();
+    EXPECT_NE(next->ref.object, blob->ref.object);
+    EXPECT_EQ(pool.objects(), 1u);
+}
+
+TEST(BlobPoolUnderAGuard, TrimDropsAPublishedObjectWhoseHeaderIsGone) {
+    ASSERT_TRUE(install_blob_fault_handler().ok());
+    BlobPool pool = pool_named("trimmed", BlobPool::Limits{1, 1ull << 30});
+    auto small = pool.acquire(kPage);
+    ASSERT_TRUE(small.ok()) << small.error().message();
+    small->publish();
+    // Too big for the first object, which acquire() therefore leaves alone.
+    auto big = pool.acquire(2 * blob_capacity_for(kPage));
+    ASSERT_TRUE(big.ok()) << big.error().message();
+    big->publish();
+    ASSERT_EQ(pool.objects(), 2u) << "published objects stay, beyond the limits";
+
+    const std::string name = small->segment->name();
+    shrink(name, 0);
+    pool.trim(false);
+    EXPECT_EQ(pool.objects(), 1u) << "a published object whose header is gone is of no use";
+    EXPECT_FALSE(exists(name));
 }
 
 }  // namespace

@@ -3,7 +3,7 @@
 //
 // A client owns its argument blobs, and nothing stops it from ftruncate()-ing one after a worker
 // checked its size (a kept mapping even keeps the size it had when first mapped) or while the
-// worker reads it. Touching a page past an object's end raises SIGBUS, which would kill the
+// worker reads it; it maps the worker's result blobs read-write, so it can shrink those too. Touching a page past an object's end raises SIGBUS, which would kill the
 // worker and disturb every job queued behind the one it ran. While a guard lives, a SIGBUS at an
 // address in its range is caught instead, by the handler install_blob_fault_handler() sets up:
 // the range's pages from the faulting one on are replaced with private zero pages, the guard
@@ -19,9 +19,10 @@
 // signal handler can reach nothing else. They are a fixed table of kMaxBlobFaultGuards slots of
 // lock-free atomics: arming a guard allocates nothing and takes no lock, and the handler can read
 // the table whatever instruction it interrupted. A guard is armed only if a slot was free (a
-// worker needs two at most: one for the job's argument blob, one while BlobMappings checks a
-// header). Where the handler is not installed (clients: they read only blobs that workers, which
-// they trust, wrote), guards change nothing. Guards may be made and destroyed on any thread; the
+// worker needs four at most: one for the job's argument blob, two for result blobs while a result
+// moves to a bigger one, one while BlobMappings or BlobPool touches a header). Where the handler
+// is not installed (clients: they read only blobs that workers, which they trust, wrote), guards
+// change nothing. Guards may be made and destroyed on any thread; the
 // handler runs on the thread that faulted.
 #pragma once
 

@@ -11,11 +11,21 @@
 // (a consumer that still maps it keeps reading it). The pool never drops a blob being written
 // or published, one a consumer may yet need to open by name. Not thread-safe: a client guards it with its own
 // mutex; a worker is single-threaded.
+//
+// A consumer maps a producer's blobs read-write (it writes the header's state), so it can also
+// shrink one: a worker's result blobs are open to the client of their session. The pool reads
+// and writes headers under a BlobFaultGuard (blob_fault_guard.hpp), and an object whose header
+// turned out to lie past its end is dropped at once, never handed out again. The producer writes
+// payloads under its own guard and discard()s a blob that shrank meanwhile. A Blob shares its
+// object's mapping, so a blob dropped while its producer still writes it stays mapped until the
+// producer lets go of the Blob (the writes then go nowhere the consumer sees).
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -43,6 +53,8 @@ public:
         BlobHeader* header;
         std::byte* data;  // capacity bytes, from kBlobDataOffset
         std::size_t capacity;
+        // The object's whole mapping (header and data), for a BlobFaultGuard over it.
+        std::shared_ptr<const SharedSegment> segment;
 
         // To be called once written, before a ring record names it.
         void publish() const {
@@ -61,6 +73,9 @@ public:
     Result<Blob> acquire(std::size_t bytes);
     // Frees a blob of this pool (its payload will not be read any more), then trims.
     void release(std::uint64_t object);
+    // Drops a blob of this pool whose object shrank under its producer's writes (its guard said
+    // so): it is never handed out again, and its name is unlinked.
+    void discard(std::uint64_t object);
     // Drops free objects beyond the limits, least recently used first; with `drop_taken`, also
     // objects the consumer has taken (it holds its own mapping, so its reads stay valid).
     void trim(bool drop_taken);
@@ -74,9 +89,20 @@ private:
         std::uint64_t serial = 0;
         std::size_t capacity = 0;
         std::uint64_t last_used = 0;
-        SharedSegment segment;  // owns the name
-        BlobHeader* header() const { return reinterpret_cast<BlobHeader*>(segment.data()); }
+        std::shared_ptr<SharedSegment> segment;  // owns the name; shared with the Blobs handed out
+        bool shrank = false;  // its header lay past the object's end: dropped by drop_shrunk()
+        BlobHeader* header() const { return reinterpret_cast<BlobHeader*>(segment->data()); }
     };
+
+    // The entry's header state, read under a guard; nullopt (and the entry marked) if the
+    // object shrank under it.
+    static std::optional<BlobState> state_of(Entry& entry);
+    // Moves the entry's state from free to writing, under a guard; false if it was not free or
+    // the object shrank (then marked).
+    static bool take(Entry& entry);
+    static Blob blob_of(const Entry& entry);
+    static void unlink(Entry& entry);
+    void drop_shrunk();
 
     NameOf name_of_;
     SegmentAccess access_;
