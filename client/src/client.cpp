@@ -85,7 +85,9 @@ std::string RawFuture::get() const { return std::string(get_view()); }
 std::string_view RawFuture::get_view() const {
     wait();
     if (slot_->status != 0) {
-        throw JobError(error_kind_from_code(slot_->status).value_or(ErrorKind::bad_request), slot_->payload);
+        // result(): a long message travels in a blob, as a long result does.
+        throw JobError(error_kind_from_code(slot_->status).value_or(ErrorKind::bad_request),
+                       std::string(slot_->result()));
     }
     return slot_->result();
 }
@@ -191,7 +193,7 @@ void Client::map_encoded(std::string_view function, Encoding encoding, std::uint
         future.wait();
         const detail::JobSlot& slot = *batch.slot;
         if (slot.status != 0) {
-            for (std::size_t i = 0; i < batch.count; ++i) read_item(batch.first + i, slot.status, slot.payload);
+            for (std::size_t i = 0; i < batch.count; ++i) read_item(batch.first + i, slot.status, slot.result());
             return;
         }
         if (!read_batch_results(slot.result(), batch.count, batch.first, read_item)) {

@@ -127,6 +127,13 @@ TEST(ClientTest, ErrorsAreTypedAndThePoolKeepsServing) {
     EXPECT_EQ(failed.message(), "boom");
     expect_serving(client);
 
+    // A message longer than a ring carries inline travels in a blob, and arrives whole.
+    const std::string long_message(2 * client.inline_max() + 17, 'm');
+    auto long_failure = expect_job_error([&] { client.call<std::string>("fail", long_message); });
+    EXPECT_EQ(long_failure.kind(), ErrorKind::handler_error);
+    EXPECT_TRUE(long_failure.message() == long_message) << long_failure.message().size() << " bytes";
+    expect_serving(client);
+
     auto unknown = expect_job_error([&] { client.call<std::int64_t>("no_such_function", std::int64_t{1}); });
     EXPECT_EQ(unknown.kind(), ErrorKind::unknown_function);
     expect_serving(client);
@@ -148,7 +155,7 @@ TEST(ClientTest, ErrorsAreTypedAndThePoolKeepsServing) {
     expect_serving(client);
 
     auto s = pool.status();
-    EXPECT_EQ(s["jobs"]["failed_by_kind"]["handler_error"], 1);
+    EXPECT_EQ(s["jobs"]["failed_by_kind"]["handler_error"], 2);
     EXPECT_EQ(s["jobs"]["failed_by_kind"]["unknown_function"], 1);
     EXPECT_EQ(s["jobs"]["failed_by_kind"]["type_mismatch"], 2);
     EXPECT_EQ(s["workers"]["live"], 2);
