@@ -95,7 +95,7 @@ Result<BlobPool::Blob> BlobPool::acquire(std::size_t bytes) {
         if (!best->shrank) break;  // the consumer changed its state meanwhile: make a new one
         drop_shrunk();  // and look again among the others
     }
-    drop_shrunk();
+    // Entries found shrunk on the way are dropped by the trim() below.
     Entry entry;
     entry.serial = random_serial();
     entry.capacity = blob_capacity_for(bytes);

@@ -387,7 +387,7 @@ TEST(PayloadTest, AClientScribblingOnItsOwnResultBlobsOnlyHurtsItself) {
     // Only the vandal has blobs yet: their common prefix is its session's.
     const std::vector<std::string> first = blobs_of(pool);
     ASSERT_FALSE(first.empty());
-    const std::string prefix = first[0].substr(0, first[0].find('.', first[0].find(".b") + 2) + 1);
+    const std::string prefix = session_prefix_of(first[0]);
     // The vandal marks its blobs free and corrupts their headers while results are in use.
     for (int round = 0; round < 5; ++round) {
         for (const auto& name : shm_with(pool, prefix)) {
@@ -542,6 +542,7 @@ TEST(PayloadTest, AClientShrinkingTheWorkersResultBlobsOnlyGetsBadRequest) {
                 ++refused;
             } else {
                 EXPECT_EQ(error.kind(), ErrorKind::handler_error) << "shrunk to " << shrunk_to << ": " << error.what();
+                EXPECT_TRUE(error.message() == message) << "the message arrives whole";
             }
             const std::string mine = random_bytes(2 * kMiB, 40 + round);
             EXPECT_TRUE(victim.call<std::string>("echo", mine) == mine);
