@@ -271,7 +271,7 @@ Status Supervisor::spawn_worker(unsigned slot) {
     new (inbox_base) RingControl{};
     w = WorkerSlot{};
     w.inbox = RingProducer(RingView::at(inbox_base, pool_layout_.inbox_ring_bytes));
-    w.session_jobs.assign(sessions_.size(), 0);
+    w.reply_reserved.assign(sessions_.size(), 0);
     w.config_generation = config_generation_;
     if (config_.max_jobs > 0) {
         // Jitter, so that workers started together do not all recycle together.
@@ -343,6 +343,10 @@ const RunEstimate& Supervisor::estimate(const PendingJob& job) const {
     return (job.record.flags & kJobBatch) ? stats->batch : stats->single;
 }
 
+std::uint64_t Supervisor::reply_bytes(const JobRecord& record) const {
+    return max_reply_bytes(sizeof(ReplyRecord), reply_inline_max(record.flags, config_.inline_max));
+}
+
 bool Supervisor::exclusive(const PendingJob& job, std::int64_t timeout_ns) const {
     return timeout_ns > 0 || !estimate(job).known_short();
 }
@@ -382,7 +386,8 @@ bool Supervisor::collect_completions(std::int64_t now) {
             const std::uint32_t session_slot = job.job.record.session_slot;
             Session& s = sessions_[session_slot];
             if (s.in_flight > 0) --s.in_flight;
-            if (w.session_jobs[session_slot] > 0) --w.session_jobs[session_slot];
+            std::uint64_t& reserved = w.reply_reserved[session_slot];
+            reserved -= std::min(reserved, reply_bytes(job.job.record));
             if (job.exclusive) --w.exclusive_held;
             w.in_flight.pop_front();
         }
@@ -481,6 +486,7 @@ bool Supervisor::dispatch(std::int64_t now) {
             }
             const std::int64_t timeout_ns = effective_timeout_ns(job);
             const bool excl = exclusive(job, timeout_ns);
+            const std::uint64_t job_reply = reply_bytes(job.record);
             std::uint64_t* room = &pass_room_[std::size_t{entry.row} * n_workers];
             auto has_room = [&](std::size_t slot) {
                 if (room[slot] == kUnknown) {
@@ -488,10 +494,10 @@ bool Supervisor::dispatch(std::int64_t now) {
                         s.segment.data() + session_layout_.reply_offset(static_cast<std::uint32_t>(slot)));
                     const std::uint64_t used = ring->tail.load(std::memory_order_acquire) -
                                                ring->head.load(std::memory_order_acquire);
-                    room[slot] = reply_room_jobs(session_layout_.reply_ring_bytes, used,
-                                                 workers_[slot].session_jobs[entry.slot], max_reply_bytes_);
+                    room[slot] = reply_room_bytes(session_layout_.reply_ring_bytes, used,
+                                                  workers_[slot].reply_reserved[entry.slot], max_reply_bytes_);
                 }
-                if (room[slot] > 0) return true;
+                if (room[slot] >= job_reply) return true;
                 // Held back until the client reads: it rings the doorbell when it has (the store
                 // precedes our next look at the ring, so a read in between is not missed).
                 s.header->reply_room_wanted.store(1);
@@ -510,7 +516,7 @@ bool Supervisor::dispatch(std::int64_t now) {
             w.inbox.commit(size);
             if (job.record.deadline_ns != 0) --queued_with_deadline_;
             if (excl) ++w.exclusive_held;
-            ++w.session_jobs[entry.slot];
+            w.reply_reserved[entry.slot] += job_reply;
             w.in_flight.emplace_back(InFlightJob{w.dispatched++, now, timeout_ns, excl, std::move(job)});
             s.queue.pop_front();
             --queued_;
@@ -518,7 +524,7 @@ bool Supervisor::dispatch(std::int64_t now) {
             WorkerCandidate& c = pass_workers_[w_slot];
             ++c.load.held;
             c.load.holds_exclusive = c.load.holds_exclusive || excl;
-            --room[w_slot];
+            room[w_slot] -= job_reply;
             pass_touched_[w_slot] = 1;
             worker_cursor_ = w_slot;
             progress = true;

@@ -18,6 +18,7 @@
 #include "warmpool/common/spin_relax.hpp"
 #include "warmpool/common/shared_segment.hpp"
 #include "warmpool/common/unique_fd.hpp"
+#include "warmpool/daemon/dispatch_policy.hpp"
 #include "warmpool/daemon/job_library.hpp"
 #include "warmpool/daemon/logging.hpp"
 #include "warmpool/error_kind.hpp"
@@ -402,7 +403,7 @@ private:
         if ((job.flags & kJobBatch) == 0) {
             std::uint16_t status = 0;
             if (entry.instance->writes_in_place()) {
-                ResultOutput out(outcome.payload, session.results, setup_.inline_max);
+                ResultOutput out(outcome.payload, session.results, reply_inline_max(job.flags, setup_.inline_max));
                 status = invoke_guarded(outcome.payload, [&] { entry.instance->invoke_into(encoding, args, out); });
                 if (out.shrank()) {
                     spdlog::debug("job {} of session {}: a result blob shrank while the job wrote it", job.job_id,
@@ -537,11 +538,12 @@ private:
     // the outcome into bad_request (and leaves the pool).
     void seal(SessionView& session, const JobRecord& job, Outcome& outcome) {
         std::string_view copy_in;  // bytes still to go into the blob
-        if (!outcome.blob && outcome.payload.size() > setup_.inline_max) {
+        const std::uint32_t inline_max = reply_inline_max(job.flags, setup_.inline_max);
+        if (!outcome.blob && outcome.payload.size() > inline_max) {
             // Encoded into the buffer (a typed result): copied once into a reused blob.
             auto blob = session.results.acquire(outcome.payload.size());
             if (!blob) {
-                fail_sealed(outcome, ErrorKind::handler_error,
+                fail_sealed(outcome, inline_max, ErrorKind::handler_error,
                             "cannot store a result of " + std::to_string(outcome.payload.size()) +
                                 " bytes: " + blob.error().message());
                 return;
@@ -561,17 +563,17 @@ private:
         session.results.discard(outcome.blob->ref.object);
         outcome.blob.reset();
         spdlog::debug("job {} of session {}: its result blob shrank before the reply", job.job_id, job.session_slot);
-        fail_sealed(outcome, ErrorKind::bad_request, kResultBlobShrank);
+        fail_sealed(outcome, inline_max, ErrorKind::bad_request, kResultBlobShrank);
     }
 
     // Turns an outcome into an error that goes inline, counted against all of the job's calls.
-    void fail_sealed(Outcome& outcome, ErrorKind kind, std::string message) const {
+    void fail_sealed(Outcome& outcome, std::uint32_t inline_max, ErrorKind kind, std::string message) const {
         std::uint32_t calls = 0;
         for (const std::uint32_t n : outcome.counts) calls += n;
         outcome = fail(kind, std::move(message));
         outcome.counts[static_cast<std::size_t>(kind)] = std::max(calls, 1u);
         // Inline, so it must fit the room the dispatcher reserved for one reply.
-        if (outcome.payload.size() > setup_.inline_max) outcome.payload.resize(setup_.inline_max);
+        if (outcome.payload.size() > inline_max) outcome.payload.resize(inline_max);
     }
 
     // False if the reply could not be delivered (the client left, or broke its ring).

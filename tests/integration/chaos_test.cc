@@ -86,7 +86,9 @@ constexpr auto kLongRunRound = 30s;
 // A reply later than this after its submission counts as never coming.
 constexpr auto kReplyBound = 20s;
 // The daemon's defaults (PoolConfig); this test sees the daemon only from outside.
-constexpr std::size_t kEchoInlineMax = 16u << 10;
+constexpr std::size_t kEchoInlineMax = 64u << 10;
+// A single call's result goes inline up to 4 KiB encoded: an echoed string has an 8-byte length.
+constexpr std::size_t kEchoReplyInlineMax = 4096 - 8;
 constexpr std::uint64_t kPrefetch = 256;
 
 std::int64_t monotonic_ns() {
@@ -149,9 +151,10 @@ JobSpec next_job(std::mt19937_64& rng, int client, std::uint64_t index) {
     } else if (roll < 455) {  // around and just past the inline limit
         job.fn = Fn::echo;
         job.seed = rng();
-        const std::size_t edges[] = {kEchoInlineMax - 1, kEchoInlineMax, kEchoInlineMax + 1};
+        const std::size_t edges[] = {kEchoInlineMax - 1,      kEchoInlineMax,      kEchoInlineMax + 1,
+                                     kEchoReplyInlineMax - 1, kEchoReplyInlineMax, kEchoReplyInlineMax + 1};
         job.size =
-            roll < 440 ? static_cast<std::size_t>(uniform(4097, kEchoInlineMax)) : edges[roll % 3];
+            roll < 440 ? static_cast<std::size_t>(uniform(4097, kEchoInlineMax)) : edges[roll % 6];
     } else if (roll < 465) {  // blobs both ways
         job.fn = Fn::echo;
         job.seed = rng();

@@ -1120,7 +1120,7 @@ TEST(SupervisionTest, ProducerOutrunningTheWorkersDoesNotGrowTheDaemon) {
     constexpr std::size_t kCapacity = 64;
     constexpr std::size_t kPayload = 32 << 10;
     // Payloads travel inline, so they are held in the daemon's queue.
-    TestPool pool(pool_options(2, {"--queue-capacity", std::to_string(kCapacity), "--inline-max", "64KiB"}));
+    TestPool pool(pool_options(2, {"--queue-capacity", std::to_string(kCapacity)}));
     Client client = pool.connect();
     auto payload = [](std::size_t i) {
         std::string bytes(kPayload, '\0');

@@ -8,8 +8,10 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <limits>
 #include <new>
 #include <random>
@@ -240,35 +242,49 @@ TEST(MaxReplyBytes, FrameRecordAndInlineBodyPaddedToEight) {
               4'294'967'344u);
 }
 
-TEST(ReplyRoom, RoomForEveryHeldReplyPlusOnePlusOneWrap) {
+// ---- reply_inline_max: how large a reply may go inline ----
+
+TEST(ReplyInlineMax, ASingleCallsReplyIsSmallABatchsTakesInlineMax) {
+    EXPECT_EQ(reply_inline_max(0, 64u << 10), kSingleReplyInlineMax);
+    EXPECT_EQ(reply_inline_max(kJobJson, 64u << 10), kSingleReplyInlineMax);
+    EXPECT_EQ(reply_inline_max(kJobBlob, 64u << 10), kSingleReplyInlineMax);
+    EXPECT_EQ(reply_inline_max(kJobBatch, 64u << 10), 64u << 10);
+    EXPECT_EQ(reply_inline_max(kJobBatch | kJobJson, 64u << 10), 64u << 10);
+    // Never more than inline_max.
+    EXPECT_EQ(reply_inline_max(0, 512), 512u);
+    EXPECT_EQ(reply_inline_max(kJobBatch, 512), 512u);
+}
+
+// ---- reply_room_bytes: room for every reply a worker owes ----
+
+TEST(ReplyRoomBytes, FreeSpaceLessWhatIsReservedLessOneWrap) {
     constexpr std::uint64_t kCapacity = 1u << 20;
-    const std::uint64_t m = max_reply_bytes(sizeof(ReplyRecord), 64u << 10);
-    for (std::uint64_t held = 0; held <= 10; ++held) {
-        const std::uint64_t need = (held + 2) * m;
-        if (need > kCapacity) {
-            EXPECT_FALSE(reply_room(kCapacity, 0, held, m)) << "held " << held;
-            continue;
-        }
-        EXPECT_TRUE(reply_room(kCapacity, kCapacity - need, held, m)) << "held " << held;
-        EXPECT_FALSE(reply_room(kCapacity, kCapacity - need + 1, held, m)) << "held " << held;
-        EXPECT_FALSE(reply_room(kCapacity, kCapacity - need + 8, held, m)) << "held " << held;
-    }
+    const std::uint64_t largest = max_reply_bytes(sizeof(ReplyRecord), 64u << 10);
+    EXPECT_EQ(reply_room_bytes(kCapacity, 0, 0, largest), kCapacity - largest);
+    EXPECT_EQ(reply_room_bytes(kCapacity, 4096, 0, largest), kCapacity - 4096 - largest);
+    EXPECT_EQ(reply_room_bytes(kCapacity, 4096, 10'000, largest), kCapacity - 4096 - 10'000 - largest);
+    EXPECT_EQ(reply_room_bytes(kCapacity, 0, kCapacity - largest, largest), 0u);
+    EXPECT_EQ(reply_room_bytes(kCapacity, 0, kCapacity, largest), 0u);
+    EXPECT_EQ(reply_room_bytes(kCapacity, kCapacity, 0, 112), 0u);  // a full ring
 }
 
-TEST(ReplyRoom, AnEmptyRingSmallerThanTwoRepliesHasNoRoom) {
-    const std::uint64_t m = max_reply_bytes(sizeof(ReplyRecord), 64u << 10);
-    EXPECT_FALSE(reply_room(2 * m - 8, 0, 0, m));
-    EXPECT_TRUE(reply_room(2 * m, 0, 0, m));
-}
-
-TEST(ReplyRoom, AFullRingHasNoRoom) { EXPECT_FALSE(reply_room(1u << 20, 1u << 20, 0, 112)); }
-
-TEST(ReplyRoom, NonsenseUsedFromTheClientMeansNoRoom) {
+TEST(ReplyRoomBytes, NonsenseUsedFromTheClientMeansNoRoom) {
     // head > tail in the client's ring makes tail - head wrap to a huge number.
     constexpr std::uint64_t kCapacity = 1u << 20;
-    EXPECT_FALSE(reply_room(kCapacity, kCapacity + 8, 0, 112));
-    EXPECT_FALSE(reply_room(kCapacity, std::numeric_limits<std::uint64_t>::max(), 0, 112));
-    EXPECT_FALSE(reply_room(kCapacity, std::uint64_t{0} - 8, 0, 112));
+    EXPECT_EQ(reply_room_bytes(kCapacity, kCapacity + 8, 0, 112), 0u);
+    EXPECT_EQ(reply_room_bytes(kCapacity, std::numeric_limits<std::uint64_t>::max(), 0, 112), 0u);
+    EXPECT_EQ(reply_room_bytes(kCapacity, std::uint64_t{0} - 8, 0, 112), 0u);
+}
+
+TEST(ReplyRoomBytes, DefaultRingsHoldHundredsOfSingleCallsOrFourteenBatchesPerWorker) {
+    // 1 MiB reply rings and a 64 KiB inline_max, the defaults.
+    constexpr std::uint32_t kInlineMax = 64u << 10;
+    const std::uint64_t largest = max_reply_bytes(sizeof(ReplyRecord), kInlineMax);
+    const std::uint64_t single = max_reply_bytes(sizeof(ReplyRecord), reply_inline_max(0, kInlineMax));
+    const std::uint64_t batch = max_reply_bytes(sizeof(ReplyRecord), reply_inline_max(kJobBatch, kInlineMax));
+    const std::uint64_t room = reply_room_bytes(1u << 20, 0, 0, largest);
+    EXPECT_EQ(room / single, 237u);
+    EXPECT_EQ(room / batch, 14u);
 }
 
 // A ring in heap memory whose indices are set directly, to start from any state.
@@ -300,13 +316,13 @@ private:
     std::byte* base_;
 };
 
-// How many replies of the largest size a worker can publish into `view` with nobody reading.
-std::uint64_t largest_replies_that_fit(RingView view, std::uint32_t inline_max,
-                                       std::uint64_t limit) {
+// How many of these replies, each with a body of the given size, a worker can publish into
+// `view` one after another with nobody reading.
+std::size_t replies_that_fit(RingView view, const std::vector<std::uint32_t>& bodies) {
     RingProducer producer(view);
-    const auto size = static_cast<std::uint32_t>(sizeof(ReplyRecord) + inline_max);
-    std::uint64_t n = 0;
-    for (; n < limit; ++n) {
+    std::size_t n = 0;
+    for (; n < bodies.size(); ++n) {
+        const auto size = static_cast<std::uint32_t>(sizeof(ReplyRecord) + bodies[n]);
         if (producer.try_reserve(size) == nullptr) break;
         producer.commit(size);
         producer.publish();
@@ -314,32 +330,53 @@ std::uint64_t largest_replies_that_fit(RingView view, std::uint32_t inline_max,
     return n;
 }
 
-TEST(ReplyRoom, WhenItSaysYesTheWorkerCanPublishEveryReplyItOwes) {
-    std::mt19937_64 random(20240611);
-    std::uint64_t checked = 0, wrapped = 0;
+// The dispatcher's use: room computed once, counted down by each job placed; then the worker
+// publishes every reply it owes, each as large as may go inline, and nobody reads meanwhile.
+TEST(ReplyRoomBytes, EveryReplyOfTheJobsItAdmitsFits) {
+    std::mt19937_64 random(20261124);
+    std::uint64_t admitted_jobs = 0, wrapped = 0, mixed = 0;
     for (int i = 0; i < 20'000; ++i) {
         const std::uint64_t capacity = std::uint64_t{1} << (10 + random() % 7);  // 1 KiB .. 64 KiB
-        const auto inline_max = static_cast<std::uint32_t>(64 + random() % (capacity / 2 - 64));
-        const std::uint64_t m = max_reply_bytes(sizeof(ReplyRecord), inline_max);
+        const auto inline_max = static_cast<std::uint32_t>(64 + random() % (capacity / 4 - 64));
+        const std::uint64_t largest = max_reply_bytes(sizeof(ReplyRecord), inline_max);
         const std::uint64_t used = (random() % (capacity / 8 + 1)) * 8;
         const std::uint64_t head = (random() % (capacity / 2)) * 8;  // anywhere in the first laps
-        const std::uint64_t held = random() % 12;
-        if (!reply_room(capacity, used, held, m)) continue;
-        ++checked;
-        const std::uint64_t tail_pos = (head + used) % capacity;
-        if (capacity - tail_pos < (held + 1) * m) ++wrapped;
+        // Some jobs the worker already holds, then as many more as the room admits.
+        std::vector<std::uint32_t> bodies;
+        std::uint64_t reserved = 0;
+        const std::size_t held = random() % 6;
+        for (std::size_t k = 0; k < held; ++k) {
+            bodies.push_back(reply_inline_max(random() % 3 == 0 ? std::uint32_t{kJobBatch} : 0u, inline_max));
+            reserved += max_reply_bytes(sizeof(ReplyRecord), bodies.back());
+        }
+        std::uint64_t room = reply_room_bytes(capacity, used, reserved, largest);
+        if (reserved + largest > capacity) continue;  // more held than the rule could have allowed
+        for (;;) {
+            const std::uint32_t body = reply_inline_max(random() % 3 == 0 ? std::uint32_t{kJobBatch} : 0u, inline_max);
+            const std::uint64_t need = max_reply_bytes(sizeof(ReplyRecord), body);
+            if (room < need) break;
+            room -= need;
+            bodies.push_back(body);
+            ++admitted_jobs;
+        }
+        if (bodies.size() == held) continue;
+        if (std::adjacent_find(bodies.begin(), bodies.end(), std::not_equal_to<>()) != bodies.end()) ++mixed;
+        std::uint64_t total = 0;
+        for (const std::uint32_t body : bodies) total += max_reply_bytes(sizeof(ReplyRecord), body);
+        if ((head + used) % capacity + total > capacity) ++wrapped;
         TestRing ring(capacity);
-        EXPECT_EQ(largest_replies_that_fit(ring.with(head, used), inline_max, held + 1), held + 1)
-            << "capacity " << capacity << ", inline_max " << inline_max << ", head " << head
-            << ", used " << used << ", held " << held;
+        EXPECT_EQ(replies_that_fit(ring.with(head, used), bodies), bodies.size())
+            << "capacity " << capacity << ", inline_max " << inline_max << ", head " << head << ", used " << used
+            << ", held " << held << ", replies " << bodies.size();
     }
-    EXPECT_GT(checked, 1000u) << "too few states with room: the property was hardly tested";
-    EXPECT_GT(wrapped, 100u) << "too few states that wrap around";
+    EXPECT_GT(admitted_jobs, 10'000u) << "too few jobs admitted: the property was hardly tested";
+    EXPECT_GT(wrapped, 1000u) << "too few states that wrap around";
+    EXPECT_GT(mixed, 1000u) << "too few states mixing single calls and batches";
 }
 
-TEST(ReplyRoom, TheWrapAllowanceIsNeeded) {
+TEST(ReplyRoomBytes, TheWrapAllowanceIsNeeded) {
     // Free space for exactly the owed replies is not enough when they must wrap: the gap
-    // before the end of the ring is lost. reply_room refuses that state.
+    // before the end of the ring is lost. reply_room_bytes keeps a wrap's worth back.
     constexpr std::uint64_t kCapacity = 4096;
     constexpr std::uint32_t kInlineMax = 64;
     const std::uint64_t m = max_reply_bytes(sizeof(ReplyRecord), kInlineMax);  // 112
@@ -348,41 +385,10 @@ TEST(ReplyRoom, TheWrapAllowanceIsNeeded) {
         // The tail `m - 8` bytes before the end: too little for one more reply there.
         const std::uint64_t head = kCapacity - (m - 8) - used;
         TestRing ring(kCapacity);
-        EXPECT_LT(largest_replies_that_fit(ring.with(head, used), kInlineMax, held + 1), held + 1)
-            << "held " << held;
-        EXPECT_FALSE(reply_room(kCapacity, used, held, m)) << "held " << held;
+        const std::vector<std::uint32_t> bodies(held + 1, kInlineMax);
+        EXPECT_LT(replies_that_fit(ring.with(head, used), bodies), held + 1) << "held " << held;
+        EXPECT_LT(reply_room_bytes(kCapacity, used, held * m, m), m) << "held " << held;
     }
-}
-
-// ---- reply_room_jobs: the same rule, counted in jobs ----
-
-TEST(ReplyRoomJobs, CountsTheJobsReplyRoomAdmitsOneAfterAnother) {
-    std::mt19937_64 random(20261123);
-    for (int i = 0; i < 20'000; ++i) {
-        const std::uint64_t capacity = std::uint64_t{1} << (10 + random() % 11);
-        const std::uint64_t m = 8 * (1 + random() % (capacity / 8));
-        const std::uint64_t used = random() % 16 == 0 ? capacity + random() % 64 : random() % (capacity + 1);
-        const std::uint64_t held = random() % 40;
-        std::uint64_t admitted = 0;
-        while (admitted < 100'000 && reply_room(capacity, used, held + admitted, m)) ++admitted;
-        EXPECT_EQ(reply_room_jobs(capacity, used, held, m), admitted)
-            << "capacity " << capacity << ", used " << used << ", held " << held << ", max " << m;
-    }
-}
-
-TEST(ReplyRoomJobs, DefaultRingsHoldFourteenLargestRepliesPerWorker) {
-    // 1 MiB reply rings and 64 KiB inline_max: 15 replies fit, one is kept for the wrap.
-    const std::uint64_t m = max_reply_bytes(sizeof(ReplyRecord), 64u << 10);
-    EXPECT_EQ(reply_room_jobs(1u << 20, 0, 0, m), 14u);
-    EXPECT_EQ(reply_room_jobs(1u << 20, 0, 13, m), 1u);
-    EXPECT_EQ(reply_room_jobs(1u << 20, 0, 14, m), 0u);
-    EXPECT_EQ(reply_room_jobs(1u << 20, m, 0, m), 13u);
-}
-
-TEST(ReplyRoomJobs, NonsenseUsedOrNoReplySizeMeansNoRoom) {
-    EXPECT_EQ(reply_room_jobs(4096, 4097, 0, 112), 0u);
-    EXPECT_EQ(reply_room_jobs(4096, std::numeric_limits<std::uint64_t>::max(), 0, 112), 0u);
-    EXPECT_EQ(reply_room_jobs(4096, 0, 0, 0), 0u);
 }
 
 // ---- pick_worker ----

@@ -7,12 +7,15 @@
 //
 // A worker publishes replies straight into a ring of the client's; the dispatcher gives a
 // worker a client's job only while that ring has room for the replies of every job of that
-// client the worker holds, so a worker never blocks on a client that stopped reading.
+// client the worker holds, each as large as it may go inline, so a worker never blocks on a
+// client that stopped reading.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 #include <span>
+
+#include "warmpool/common/shm_layout.hpp"
 
 namespace warmpool {
 
@@ -37,30 +40,36 @@ struct FunctionStats {
     RunEstimate batch;
 };
 
+// How large a job's reply body may be and still go inline: a batch's up to inline_max, a single
+// call's up to kSingleReplyInlineMax; larger bodies travel as blobs. The dispatcher sets aside
+// reply-ring room for the largest reply of every job a worker holds, so a small bound for single
+// calls is what lets a worker hold a client's single calls hundreds deep, while a batch, one reply
+// for many calls, keeps the full inline_max.
+inline constexpr std::uint32_t kSingleReplyInlineMax = 4096;
+constexpr std::uint32_t reply_inline_max(std::uint32_t job_flags, std::uint32_t inline_max) {
+    if ((job_flags & kJobBatch) != 0 || inline_max < kSingleReplyInlineMax) return inline_max;
+    return kSingleReplyInlineMax;
+}
+
 // The most bytes one reply takes in a reply ring: the ring's 8-byte frame, the 40-byte
-// ReplyRecord and at most inline_max bytes of body (larger bodies travel as blobs), padded to 8.
-constexpr std::uint64_t max_reply_bytes(std::uint64_t reply_record_bytes, std::uint32_t inline_max) {
-    return (8 + reply_record_bytes + inline_max + 7) & ~std::uint64_t{7};
+// ReplyRecord and at most `body_max` bytes of body, padded to 8.
+constexpr std::uint64_t max_reply_bytes(std::uint64_t reply_record_bytes, std::uint32_t body_max) {
+    return (8 + reply_record_bytes + body_max + 7) & ~std::uint64_t{7};
 }
 
-// Room in a reply ring of `capacity` bytes, `used` of them unread, for the replies of `held`
-// jobs already given to the worker plus one more, each as large as can be, plus the padding
-// of one wrap-around. `used` comes from memory the client can write; nonsense means no room.
-constexpr bool reply_room(std::uint64_t capacity, std::uint64_t used, std::uint64_t held,
-                          std::uint64_t max_reply) {
-    if (used > capacity) return false;
-    return capacity - used >= (held + 2) * max_reply;
-}
-
-// The same rule counted in jobs: how many more of a client's jobs a worker already holding `held`
-// of them may be given now, reply_room() holding before each. A dispatcher computes it once per
-// pass and counts it down as it places jobs: replies of jobs the worker holds can only fill the
-// ring by the room already set aside for them, and the client only ever frees room.
-constexpr std::uint64_t reply_room_jobs(std::uint64_t capacity, std::uint64_t used, std::uint64_t held,
-                                        std::uint64_t max_reply) {
-    if (used > capacity || max_reply == 0) return 0;
-    const std::uint64_t replies = (capacity - used) / max_reply;  // of the largest size
-    return replies >= held + 2 ? replies - held - 1 : 0;
+// The reply-ring bytes a worker may still be given jobs for: the ring's free space less the room
+// `reserved` for the replies of the jobs of that client it already holds, less one wrap-around
+// (a reply that does not fit before the ring's end skips the rest, at most `largest_reply`
+// bytes, and the replies of the held jobs wrap at most once). A job may go to the worker while
+// its own max_reply_bytes() fits. A dispatcher computes it once per pass and counts it down as
+// it places jobs: the held jobs' replies can only fill the ring by what was reserved for them,
+// and the client only ever frees room. `used` comes from memory the client can write; nonsense
+// means no room.
+constexpr std::uint64_t reply_room_bytes(std::uint64_t capacity, std::uint64_t used, std::uint64_t reserved,
+                                         std::uint64_t largest_reply) {
+    if (used > capacity) return 0;
+    const std::uint64_t free = capacity - used;
+    return free >= reserved + largest_reply ? free - reserved - largest_reply : 0;
 }
 
 struct WorkerLoad {

@@ -37,10 +37,9 @@ struct PoolConfig {
     std::uint64_t control_ring_bytes = 64u << 10;
     std::uint64_t reply_ring_bytes = 1u << 20;
     std::uint64_t inbox_ring_bytes = 1u << 20;
-    // Larger payloads travel as blobs. The dispatcher keeps room in a reply ring for a reply of
-    // this size per job it hands out, so it also bounds how many of one client's short jobs a
-    // worker may hold (a 1 MiB reply ring: 62 at 16 KiB, only 14 at 64 KiB).
-    std::uint32_t inline_max = 16u << 10;
+    // Larger payloads travel as blobs. A single call's result goes inline only up to 4 KiB
+    // (reply_inline_max, dispatch_policy.hpp); a batch's, and every argument, up to this.
+    std::uint32_t inline_max = 64u << 10;
 
     // Access control (guarantee 6).
     unsigned socket_mode = 0660;

@@ -88,7 +88,8 @@ private:
         std::int64_t kill_at_ns = -1;
         RingProducer inbox;
         Fifo<InFlightJob> in_flight;
-        std::vector<std::uint32_t> session_jobs;  // in_flight per session slot
+        // Reply-ring bytes set aside per session slot for the replies of the jobs in in_flight.
+        std::vector<std::uint64_t> reply_reserved;
 
         bool member() const { return pid > 0 && !retiring && replace_reason.empty(); }
         bool takes_jobs() const { return pid > 0 && !retiring && stop_seq == 0; }
@@ -179,6 +180,8 @@ private:
     // The run-time estimate of the job's function (singles and batches apart).
     const RunEstimate& estimate(const PendingJob& job) const;
     bool exclusive(const PendingJob& job, std::int64_t timeout_ns) const;
+    // The reply-ring room a job's reply may take (dispatch_policy.hpp).
+    std::uint64_t reply_bytes(const JobRecord& record) const;
     std::int64_t effective_timeout_ns(const PendingJob& job) const;
     FunctionStats& stats_for(Session& session, const JobRecord& record);
     void count_outcome(unsigned slot, std::uint64_t seq);
@@ -253,9 +256,9 @@ private:
         unsigned row;   // its row of pass_room_
     };
     std::vector<PassSession> pass_sessions_;    // sessions with queued jobs, in turn order
-    std::vector<std::uint64_t> pass_room_;      // [row][worker]: reply_room_jobs, or unknown
+    std::vector<std::uint64_t> pass_room_;      // [row][worker]: reply_room_bytes, or unknown
     std::vector<unsigned char> pass_touched_;   // workers given jobs: publish and wake once
-    std::uint64_t max_reply_bytes_ = 0;
+    std::uint64_t max_reply_bytes_ = 0;  // of the largest reply that goes inline
     RespawnPolicy respawn_;
     std::int64_t next_spawn_ns_ = 0;  // back-off after failed initialisations
     std::uint64_t config_generation_ = 1;
