@@ -96,6 +96,14 @@ std::shared_ptr<Session> Session::connect(const std::string& socket_path, const 
         throw ConnectError("the session memory does not belong to this session");
     }
     std::byte* base = session->segment_.data();
+    session->lane_ = reinterpret_cast<Lane*>(base + layout.lane_offset());
+    // Without the board (it could not be mapped) every job goes through the submit ring.
+    if (auto board = SharedSegment::open_read_only(lane_board_name(w.owner_uid, w.pool_name), sizeof(LaneBoard));
+        board && reinterpret_cast<const LaneBoard*>(board->data())->magic == kLaneBoardMagic) {
+        session->board_segment_ = std::move(board.value());
+        session->board_ = reinterpret_cast<const LaneBoard*>(session->board_segment_.data());
+        session->board_words_ = (w.worker_slots + 63) / 64;
+    }
     session->submit_ = RingProducer(RingView::at(base + layout.submit_offset(), layout.submit_ring_bytes));
     session->replies_.emplace_back(RingView::at(base + layout.control_offset(), layout.control_ring_bytes));
     for (std::uint32_t slot = 0; slot < w.worker_slots; ++slot) {
@@ -190,6 +198,7 @@ std::shared_ptr<JobSlot> Session::publish_job(std::shared_ptr<JobSlot> slot, Job
     record.payload_bytes = static_cast<std::uint32_t>(payload.size());
     const auto size = static_cast<std::uint32_t>(sizeof record + payload.size());
 
+    bool was_idle = false;
     auto abandon = [&](ErrorKind kind, const std::string& why) {
         {
             std::lock_guard lock(mu_);
@@ -207,12 +216,13 @@ std::shared_ptr<JobSlot> Session::publish_job(std::shared_ptr<JobSlot> slot, Job
             if (slot->argument_blob != 0) release_argument(slot->argument_blob);
             throw JobError(ErrorKind::shutting_down, why);
         }
-        const bool was_idle = jobs_.empty();
+        was_idle = jobs_.empty();
         jobs_.emplace(slot->id, slot);
         if (was_idle && background_parked_) cv_.notify_all();  // it watches non-empty tables
     }
 
     std::lock_guard submit_lock(submit_mu_);
+    if (was_idle && post_to_lane(record, payload)) return slot;
     const std::int64_t started = monotonic_ns();
     std::byte* out = nullptr;
     while ((out = submit_.try_reserve(size)) == nullptr) {
@@ -241,6 +251,38 @@ std::shared_ptr<JobSlot> Session::publish_job(std::shared_ptr<JobSlot> slot, Job
     submit_.publish();
     header_->supervisor_wake.notify_eventfd(doorbell_.get());
     return slot;
+}
+
+bool Session::worker_watching() const {
+    for (std::uint32_t i = 0; i < board_words_; ++i) {
+        if (board_->watching[i].load(std::memory_order_seq_cst) != 0) return true;
+    }
+    return false;
+}
+
+// Hands a job straight to the idle worker watching the lanes (shm_layout.hpp: Lane). Only a
+// client with nothing in flight does, so the lane holds at most one of its jobs at a time. True
+// if the job is posted; false if it must go through the submit ring.
+bool Session::post_to_lane(const JobRecord& record, std::string_view payload) {
+    if (board_ == nullptr || payload.size() > kLanePayloadMax || (record.flags & ~std::uint32_t{kJobJson}) != 0 ||
+        record.timeout_ns != 0 || board_->open.load(std::memory_order_relaxed) == 0 || !worker_watching()) {
+        return false;
+    }
+    if (lane_state(lane_->word.load(std::memory_order_acquire)) != LaneWordState::free) return false;
+    std::memcpy(&lane_->record, &record, sizeof record);
+    std::memcpy(lane_->payload, payload.data(), payload.size());
+    const std::uint64_t posted = lane_word(++lane_ticket_, 0, LaneWordState::posted);
+    lane_->word.store(posted, std::memory_order_seq_cst);
+    // The post, then (a full fence between) the watchers: a worker that stops watching clears its
+    // bit and then looks at the lanes once more, so one of us sees the other.
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    if (worker_watching()) return true;
+    std::uint64_t expected = posted;
+    if (lane_->word.compare_exchange_strong(expected, lane_word(lane_ticket_, 0, LaneWordState::free),
+                                           std::memory_order_acq_rel)) {
+        return false;  // taken back: nobody watches
+    }
+    return true;  // a worker claimed it meanwhile
 }
 
 bool Session::try_become_drainer() {

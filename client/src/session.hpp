@@ -79,6 +79,8 @@ private:
     std::shared_ptr<JobSlot> publish_job(std::shared_ptr<JobSlot> slot, JobRecord& record,
                                          std::string_view payload, const CallOptions& options);
     void release_argument(std::uint64_t object);
+    bool post_to_lane(const JobRecord& record, std::string_view payload);
+    bool worker_watching() const;
     bool try_become_drainer();
     void stop_draining();
     // The drainer's loop: deliver replies until `target` is done or the deadline passes.
@@ -101,9 +103,14 @@ private:
     std::mutex blob_mu_;
     BlobPool arguments_;
 
-    std::mutex submit_mu_;  // the submit ring's single producer
+    std::mutex submit_mu_;  // the submit ring's and the lane's single producer
     std::mutex socket_mu_;  // one writer on the control socket at a time
     RingProducer submit_;
+    Lane* lane_ = nullptr;
+    std::uint64_t lane_ticket_ = 0;
+    SharedSegment board_segment_;  // the pool's lane board, read-only
+    const LaneBoard* board_ = nullptr;
+    std::uint32_t board_words_ = 0;
 
     // Used only by the drainer.
     std::vector<RingConsumer> replies_;  // [0] control ring, then one per worker slot

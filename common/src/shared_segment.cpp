@@ -72,8 +72,17 @@ Result<SharedSegment> SharedSegment::create(const std::string& name, std::size_t
 }
 
 Result<SharedSegment> SharedSegment::open(const std::string& name, std::size_t expected_bytes) {
+    return open_mode(name, expected_bytes, true);
+}
+
+Result<SharedSegment> SharedSegment::open_read_only(const std::string& name, std::size_t expected_bytes) {
+    return open_mode(name, expected_bytes, false);
+}
+
+Result<SharedSegment> SharedSegment::open_mode(const std::string& name, std::size_t expected_bytes, bool writable) {
+    const bip::mode_t mode = writable ? bip::read_write : bip::read_only;
     try {
-        bip::shared_memory_object object(bip::open_only, name.c_str(), bip::read_write);
+        bip::shared_memory_object object(bip::open_only, name.c_str(), mode);
         bip::offset_t size = 0;
         if (!object.get_size(size)) return errno_error("size of shared memory " + name);
         if (expected_bytes != 0 && static_cast<std::size_t>(size) != expected_bytes) {
@@ -84,7 +93,7 @@ Result<SharedSegment> SharedSegment::open(const std::string& name, std::size_t e
         if (size == 0) return make_error(SysError::Code::protocol, "empty shared memory " + name);
         SharedSegment segment;
         segment.name_ = name;
-        segment.region_ = std::make_unique<bip::mapped_region>(object, bip::read_write);
+        segment.region_ = std::make_unique<bip::mapped_region>(object, mode);
         return segment;
     } catch (const bip::interprocess_exception& e) {
         return errno_error("open shared memory " + name, errno_of(e));

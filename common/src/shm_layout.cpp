@@ -24,6 +24,8 @@ std::string pool_segment_name(uid_t uid, std::string_view pool) {
     return "warmpool." + std::to_string(uid) + "." + std::string(pool);
 }
 
+std::string lane_board_name(uid_t uid, std::string_view pool) { return pool_segment_name(uid, pool) + ".lanes"; }
+
 std::string session_segment_name(uid_t uid, std::string_view pool, std::uint32_t slot,
                                  std::uint64_t generation) {
     return pool_segment_name(uid, pool) + ".s" + std::to_string(slot) + "." + hex(generation);

@@ -112,6 +112,7 @@ Status Supervisor::start() {
     status_path_ = paths.status_socket;
     clean_leftovers();
     if (auto s = create_pool_segment(); !s) return s;
+    if (auto s = create_lane_board(); !s) return s;
     if (auto s = create_event_sources(); !s) return s;
 
     auto control = listen_unix(control_path_, config_.socket_mode, group_);
@@ -129,7 +130,9 @@ Status Supervisor::start() {
     sessions_.resize(config_.max_sessions);
     workers_.resize(config_.worker_slots());
     last_exits_.resize(workers_.size());
-    max_reply_bytes_ = max_reply_bytes(sizeof(ReplyRecord), config_.inline_max);
+    // Held back in every reply ring: one wrap-around, and the reply of a job that came by lane.
+    reply_room_reserve_ = max_reply_bytes(sizeof(ReplyRecord), config_.inline_max) +
+                          max_reply_bytes(sizeof(ReplyRecord), reply_inline_max(0, config_.inline_max));
     random_.seed(pool_generation_);
     spdlog::info("pool '{}' starting {} workers (job library {}, runtime dir {})", config_.name,
                  config_.workers, config_.jobs_library, config_.runtime_dir);
@@ -195,7 +198,7 @@ void Supervisor::clean_leftovers() {
 }
 
 Status Supervisor::create_pool_segment() {
-    pool_layout_ = PoolLayout{config_.worker_slots(), config_.inbox_ring_bytes};
+    pool_layout_ = PoolLayout{config_.worker_slots(), config_.inbox_ring_bytes, config_.max_sessions};
     session_layout_ = SessionLayout{config_.worker_slots(), config_.submit_ring_bytes,
                                     config_.control_ring_bytes, config_.reply_ring_bytes};
     // The pool segment is for the supervisor and its workers only: no group access.
@@ -269,6 +272,7 @@ Status Supervisor::spawn_worker(unsigned slot) {
     rec.state.store(static_cast<std::uint32_t>(WorkerState::starting), std::memory_order_release);
     std::byte* inbox_base = pool_segment_.data() + pool_layout_.inbox_offset(slot);
     new (inbox_base) RingControl{};
+    new (&lane_outcome(slot)) LaneOutcome{};
     w = WorkerSlot{};
     w.inbox = RingProducer(RingView::at(inbox_base, pool_layout_.inbox_ring_bytes));
     w.reply_reserved.assign(sessions_.size(), 0);
@@ -279,6 +283,7 @@ Status Supervisor::spawn_worker(unsigned slot) {
         const double jobs = static_cast<double>(config_.max_jobs) * (1.0 + jitter(random_));
         w.recycle_after = std::max<std::uint64_t>(1, static_cast<std::uint64_t>(jobs));
     }
+    rec.lanes_until_jobs.store(w.recycle_after > 0 ? w.recycle_after : ~std::uint64_t{0}, std::memory_order_relaxed);
 
     WorkerSetup setup;
     setup.pool_name = config_.name;
@@ -289,6 +294,7 @@ Status Supervisor::spawn_worker(unsigned slot) {
     setup.pool_layout = pool_layout_;
     setup.session_layout = session_layout_;
     setup.pool_base = pool_segment_.data();
+    setup.lane_board = lane_board_;
     setup.inline_max = config_.inline_max;
     setup.blob_mode = config_.socket_mode;
     setup.blob_gid = group_;
@@ -366,6 +372,7 @@ bool Supervisor::collect_completions(std::int64_t now) {
             check_startup_complete();
             maintain_workers();  // a replacement is ready: the worker it replaces may retire
         }
+        check_recycling(slot);  // it may have done its jobs by lane, passing the supervisor by
         if (w.in_flight.empty()) continue;
         const std::uint64_t done = rec.inbox_done.load(std::memory_order_acquire);
         if (w.in_flight.front().seq >= done) continue;
@@ -392,24 +399,29 @@ bool Supervisor::collect_completions(std::int64_t now) {
             w.in_flight.pop_front();
         }
         progress = true;
-        if (w.recycle_after > 0 && w.replace_reason.empty() && !w.retiring &&
-            rec.jobs_done.load(std::memory_order_relaxed) >= w.recycle_after) {
-            spdlog::info("worker slot {} pid {} recycled after {} jobs (max_jobs {})", slot, w.pid,
-                         rec.jobs_done.load(), config_.max_jobs);
-            w.replace_reason = "max_jobs";
-            ++counters_.recycled;
-            maintain_workers();
-        }
-        if (config_.max_rss_bytes > 0 && w.replace_reason.empty() && !w.retiring &&
-            rec.rss_bytes.load(std::memory_order_relaxed) > config_.max_rss_bytes) {
-            spdlog::info("worker slot {} pid {} recycled: RSS {} MiB passed max_rss {} MiB", slot, w.pid,
-                         rec.rss_bytes.load() >> 20, config_.max_rss_bytes >> 20);
-            w.replace_reason = "max_rss";
-            ++counters_.recycled;
-            maintain_workers();
-        }
+        check_recycling(slot);
     }
     return progress;
+}
+
+// Replaces a worker that did max_jobs jobs or grew past max_rss.
+void Supervisor::check_recycling(unsigned slot) {
+    WorkerSlot& w = workers_[slot];
+    if (w.pid <= 0 || !w.replace_reason.empty() || w.retiring) return;
+    const WorkerRecord& rec = record(slot);
+    if (w.recycle_after > 0 && rec.jobs_done.load(std::memory_order_relaxed) >= w.recycle_after) {
+        spdlog::info("worker slot {} pid {} recycled after {} jobs (max_jobs {})", slot, w.pid,
+                     rec.jobs_done.load(), config_.max_jobs);
+        w.replace_reason = "max_jobs";
+        ++counters_.recycled;
+        maintain_workers();
+    } else if (config_.max_rss_bytes > 0 && rec.rss_bytes.load(std::memory_order_relaxed) > config_.max_rss_bytes) {
+        spdlog::info("worker slot {} pid {} recycled: RSS {} MiB passed max_rss {} MiB", slot, w.pid,
+                     rec.rss_bytes.load() >> 20, config_.max_rss_bytes >> 20);
+        w.replace_reason = "max_rss";
+        ++counters_.recycled;
+        maintain_workers();
+    }
 }
 
 // Adds what a finished job came to (written by its worker, shm_layout.hpp) to the counters.
@@ -443,9 +455,16 @@ bool Supervisor::dispatch(std::int64_t now) {
         c.load.held = w.in_flight.size();
         c.load.holds_exclusive = w.exclusive_held > 0;
         c.load.running_long = false;
-        if (c.ready && c.load.held > 0 && !c.load.holds_exclusive && c.load.held < config_.prefetch) {
-            const WorkerRecord& rec = record(slot);
-            c.load.running_long = rec.running_seq.load(std::memory_order_relaxed) != 0 &&
+        if (!c.ready) continue;
+        const WorkerRecord& rec = record(slot);
+        const std::uint64_t running = rec.running_seq.load(std::memory_order_relaxed);
+        // A job that came by lane is not in in_flight, and its length is unknown: treated as one
+        // exclusive job held, so nothing waits behind it.
+        if (running == kLaneRunningSeq) {
+            ++c.load.held;
+            c.load.holds_exclusive = true;
+        } else if (c.load.held > 0 && !c.load.holds_exclusive && c.load.held < config_.prefetch) {
+            c.load.running_long = running != 0 &&
                                   now - rec.running_since_ns.load(std::memory_order_relaxed) > kShortJobNs;
         }
     }
@@ -495,7 +514,7 @@ bool Supervisor::dispatch(std::int64_t now) {
                     const std::uint64_t used = ring->tail.load(std::memory_order_acquire) -
                                                ring->head.load(std::memory_order_acquire);
                     room[slot] = reply_room_bytes(session_layout_.reply_ring_bytes, used,
-                                                  workers_[slot].reply_reserved[entry.slot], max_reply_bytes_);
+                                                  workers_[slot].reply_reserved[entry.slot], reply_room_reserve_);
                 }
                 if (room[slot] >= job_reply) return true;
                 // Held back until the client reads: it rings the doorbell when it has (the store
@@ -577,6 +596,9 @@ void Supervisor::on_worker_exit(unsigned slot, int wait_status) {
                      w.in_flight.empty() ? "" : " holding jobs");
     }
 
+    // It watches no lane any more; a post only it saw goes to the supervisor's queue.
+    lane_board_->watching[slot / 64].fetch_and(~(std::uint64_t{1} << (slot % 64)), std::memory_order_seq_cst);
+    settle_lane_job(slot, how);
     resolve_jobs_of_dead_worker(slot, how);
     // Its result blobs (kept for reuse) have no owner any more; clients keep what they mapped.
     // Those a published reply names but its client has not mapped yet go with the session.
@@ -588,6 +610,7 @@ void Supervisor::on_worker_exit(unsigned slot, int wait_status) {
     w.pid = 0;
     w.in_flight.clear();
     last_exits_[slot] = how;
+    take_unwatched_posts(monotonic_ns());
     rec.state.store(static_cast<std::uint32_t>(WorkerState::empty), std::memory_order_release);
 
     if (state_ == State::starting && !was_ready) {
@@ -698,6 +721,13 @@ void Supervisor::maintain_workers() {
         --members;
         if (w.ever_ready) --ready_members;
         ++replaced;
+    }
+    // A worker being replaced serves its inbox only: lane jobs would keep it busy past its due.
+    for (unsigned slot = 0; slot < workers_.size(); ++slot) {
+        const WorkerSlot& w = workers_[slot];
+        if (w.pid > 0 && (w.retiring || !w.replace_reason.empty())) {
+            record(slot).lanes_until_jobs.store(0, std::memory_order_relaxed);
+        }
     }
     // Retire replaced workers once enough new ones are ready to keep `workers` serving.
     for (unsigned slot = 0; slot < workers_.size() && replaced > 0; ++slot) {
@@ -885,6 +915,7 @@ void Supervisor::begin_reload(const std::string& why) {
     ++counters_.reloads;
     if (!previous_config_) previous_config_ = config_;
     config_ = std::move(next);
+    update_lanes_open();
     ++config_generation_;
     allowed_uids_.clear();
     allowed_gids_.clear();
@@ -900,6 +931,7 @@ void Supervisor::abandon_reload(const std::string& why) {
     spdlog::error("reload failed: {}; keeping the previous workers and configuration", why);
     config_ = std::move(*previous_config_);
     previous_config_.reset();
+    update_lanes_open();
     for (unsigned slot = 0; slot < workers_.size(); ++slot) {
         WorkerSlot& w = workers_[slot];
         if (w.pid <= 0) continue;
@@ -1029,6 +1061,11 @@ void Supervisor::handle_signal() {
 void Supervisor::handle_timer() {
     std::uint64_t expirations;
     [[maybe_unused]] ssize_t r = ::read(timer_fd_.get(), &expirations, sizeof expirations);
+    // Lane jobs pass the supervisor by: their counts and recycling are looked at here.
+    for (unsigned slot = 0; slot < workers_.size(); ++slot) {
+        count_lane_outcomes(slot);
+        check_recycling(slot);
+    }
     maintain_workers();
     supervise_running_jobs();
     expire_queued_deadlines();
@@ -1204,12 +1241,14 @@ void Supervisor::open_session(Connection& conn, const protocol::Hello& hello) {
     s.header->generation = s.generation;
     s.header->state.store(static_cast<std::uint32_t>(SessionState::active), std::memory_order_release);
     std::byte* base = s.segment.data();
+    new (base + session_layout_.lane_offset()) Lane{};
     new (base + session_layout_.submit_offset()) RingControl{};
     new (base + session_layout_.control_offset()) RingControl{};
     for (unsigned w = 0; w < session_layout_.worker_slots; ++w) new (base + session_layout_.reply_offset(w)) RingControl{};
     s.submit = RingConsumer(RingView::at(base + session_layout_.submit_offset(), session_layout_.submit_ring_bytes));
     s.control = RingProducer(RingView::at(base + session_layout_.control_offset(), session_layout_.control_ring_bytes));
     s.used = true;
+    publish_session(static_cast<unsigned>(slot), true);
     sessions_end_ = std::max(sessions_end_, static_cast<unsigned>(slot) + 1);
     s.fd = fd;
     s.peer = conn.peer;
@@ -1271,6 +1310,7 @@ void Supervisor::handle_cancel(Session& session, const protocol::Cancel& cancel)
             return;
         }
     }
+    cancel_lane_job(session_slot, cancel.job_id);
 }
 
 void Supervisor::handle_admin(Connection& conn, const protocol::Admin& admin) {
@@ -1300,6 +1340,7 @@ void Supervisor::begin_close_session(int slot, const std::string& why) {
     Session& s = sessions_[slot];
     if (!s.used || s.closing) return;
     s.closing = true;
+    publish_session(static_cast<unsigned>(slot), false);
     s.header->state.store(static_cast<std::uint32_t>(SessionState::closing), std::memory_order_release);
     // Workers blocked on this client's full reply ring see the state change within their wait.
     for (const auto& job : s.queue) {
@@ -1387,42 +1428,46 @@ bool Supervisor::drain_submit_ring(Session& s, int slot, std::int64_t now) {
         // zeroed first: the queue's slot is usually not in the cache, and every store to it counts.
         JobRecord record;
         std::memcpy(&record, bytes.data(), sizeof record);
-        PendingJob& job = s.queue.emplace_back(PendingJob{
+        s.queue.emplace_back(PendingJob{
             record, std::string(reinterpret_cast<const char*>(bytes.data()) + sizeof(JobRecord),
                                 bytes.size() - sizeof(JobRecord))});
         s.submit.pop();
         progress = true;
-        job.record.session_slot = static_cast<std::uint32_t>(slot);
-        job.record.session_generation = s.generation;
-        job.record.attempt = 1;
-        job.record.enqueued_ns = now;
-        if ((job.record.flags & kJobBatch) && !(job.record.flags & kJobBlob) &&
-            job.payload.size() >= sizeof(BatchHeader)) {
-            BatchHeader header;
-            std::memcpy(&header, job.payload.data(), sizeof header);
-            job.items = header.count;
-        }
-        ++s.submitted;
-        counters_.submitted += job.items;
-        std::string why;
-        if (!validate(job.record, std::as_bytes(std::span(job.payload.data(), job.payload.size())), why)) {
-            reply_error(s, job.record, ErrorKind::bad_request, why, job.items);
-            s.queue.pop_back();
-            continue;
-        }
-        if (state_ == State::stopping) {
-            reply_error(s, job.record, ErrorKind::shutting_down,
-                        "pool '" + config_.name + "' is shutting down", job.items);
-            s.queue.pop_back();
-            continue;
-        }
-        job.stats = &stats_for(s, job.record);
-        if (job.record.deadline_ns != 0) ++queued_with_deadline_;
-        ++queued_;
+        accept_submission(s, slot, now);
     }
     if (progress) s.submit.release();
     max_queued_ = std::max(max_queued_, queued_);
     return progress;
+}
+
+void Supervisor::accept_submission(Session& s, int slot, std::int64_t now) {
+    PendingJob& job = s.queue.back();
+    job.record.session_slot = static_cast<std::uint32_t>(slot);
+    job.record.session_generation = s.generation;
+    job.record.attempt = 1;
+    job.record.enqueued_ns = now;
+    if ((job.record.flags & kJobBatch) && !(job.record.flags & kJobBlob) && job.payload.size() >= sizeof(BatchHeader)) {
+        BatchHeader header;
+        std::memcpy(&header, job.payload.data(), sizeof header);
+        job.items = header.count;
+    }
+    ++s.submitted;
+    counters_.submitted += job.items;
+    std::string why;
+    if (!validate(job.record, std::as_bytes(std::span(job.payload.data(), job.payload.size())), why)) {
+        reply_error(s, job.record, ErrorKind::bad_request, why, job.items);
+        s.queue.pop_back();
+        return;
+    }
+    if (state_ == State::stopping) {
+        reply_error(s, job.record, ErrorKind::shutting_down, "pool '" + config_.name + "' is shutting down",
+                    job.items);
+        s.queue.pop_back();
+        return;
+    }
+    job.stats = &stats_for(s, job.record);
+    if (job.record.deadline_ns != 0) ++queued_with_deadline_;
+    ++queued_;
 }
 
 void Supervisor::reply_error(Session& s, const JobRecord& record, ErrorKind kind,
@@ -1465,6 +1510,7 @@ void Supervisor::begin_stop(const std::string& why) {
                  queued_, config_.grace_period_s);
     sd_notify(0, "STOPPING=1\nSTATUS=stopping");
     state_ = State::stopping;
+    update_lanes_open();
     stop_deadline_ns_ = monotonic_ns() + static_cast<std::int64_t>(config_.grace_period_s * 1e9);
     // No new clients; the sockets disappear now so a successor can start at once.
     for (UniqueFd* listen : {&control_listen_, &status_listen_}) {
@@ -1521,6 +1567,7 @@ void Supervisor::answer_status(Connection& conn) {
     std::string request = conn.status_request.substr(0, conn.status_request.find('\n'));
     while (!request.empty() && (request.back() == '\r' || request.back() == ' ')) request.pop_back();
     std::string body;
+    for (unsigned slot = 0; slot < workers_.size(); ++slot) count_lane_outcomes(slot);
     if (request.empty() || request == "json") {
         body = status_json() + "\n";
     } else if (request == "prometheus" || request == "metrics") {

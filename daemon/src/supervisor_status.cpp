@@ -98,7 +98,9 @@ std::string Supervisor::status_json() const {
         failed_total += failed[static_cast<std::size_t>(kind)];
     }
     std::uint64_t in_flight = 0;
-    for (const auto& w : workers_) in_flight += w.in_flight.size();
+    for (unsigned slot = 0; slot < workers_.size(); ++slot) {
+        in_flight += workers_[slot].in_flight.size() + lane_jobs_running(slot);
+    }
 
     json sessions = json::array();
     unsigned active = 0;
@@ -132,7 +134,8 @@ std::string Supervisor::status_json() const {
                       {"failed_by_kind", failed_by_kind},
                       {"dropped", dropped},
                       {"queued", queued_},
-                      {"in_flight", in_flight}};
+                      {"in_flight", in_flight},
+                      {"direct", counters_.direct}};
     json last_exits = json::array();
     for (unsigned slot = 0; slot < last_exits_.size(); ++slot) {
         if (!last_exits_[slot].empty()) last_exits.push_back({{"slot", slot}, {"how", last_exits_[slot]}});

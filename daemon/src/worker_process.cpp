@@ -6,10 +6,12 @@
 
 #include <algorithm>
 #include <array>
+#include <bit>
 #include <cstdio>
 #include <cstring>
 #include <memory>
 #include <unordered_map>
+#include <vector>
 
 #include "warmpool/common/blob_fault_guard.hpp"
 #include "warmpool/common/blob_mappings.hpp"
@@ -67,6 +69,7 @@ struct SessionView {
     std::uint64_t generation = 0;
     SharedSegment segment;
     SessionHeader* header = nullptr;
+    Lane* lane = nullptr;
     RingProducer reply;
     BlobPool results;
     BlobMappings arguments{kArgumentMappings};
@@ -166,7 +169,14 @@ public:
                                                   setup.pool_layout.worker_table_offset()) +
                   setup.slot),
           inbox_(RingView::at(setup.pool_base + setup.pool_layout.inbox_offset(setup.slot),
-                              setup.pool_layout.inbox_ring_bytes)) {}
+                              setup.pool_layout.inbox_ring_bytes)),
+          board_(setup.lane_board),
+          lane_outcome_(reinterpret_cast<LaneOutcome*>(setup.pool_base +
+                                                       setup.pool_layout.lane_outcome_offset(setup.slot))),
+          active_sessions_(reinterpret_cast<const std::atomic<std::uint64_t>*>(
+              setup.pool_base + setup.pool_layout.active_sessions_offset())),
+          session_table_(reinterpret_cast<const SessionEntry*>(setup.pool_base +
+                                                               setup.pool_layout.session_table_offset())) {}
 
     [[noreturn]] void run() {
         const std::int64_t started = monotonic_ns();
@@ -208,6 +218,7 @@ private:
             std::span<const std::byte> bytes;
             auto peek = inbox_.peek(bytes);
             if (peek == RingConsumer::Peek::record) {
+                stop_watching();
                 handle(bytes, seq);  // marks the job done
                 inbox_.pop();
                 unreleased_bytes += bytes.size();
@@ -221,6 +232,7 @@ private:
                     untold = 0;
                     pool_header_->supervisor_wake.notify_eventfd(setup_.supervisor_eventfd);
                 }
+                if (claimed_) run_claimed_lane_job();
                 continue;
             }
             inbox_.release();
@@ -232,6 +244,12 @@ private:
             }
             if (record_->state.load(std::memory_order_acquire) ==
                 static_cast<std::uint32_t>(WorkerState::exiting)) {
+                // A post this worker may have been the only one to see is served before it goes.
+                stop_watching();
+                if (claimed_) {
+                    run_claimed_lane_job();
+                    continue;
+                }
                 spdlog::info("worker slot {} exiting after {} jobs", setup_.slot,
                              record_->jobs_done.load());
                 ::_exit(kWorkerExitOk);
@@ -240,20 +258,174 @@ private:
         }
     }
 
+    // Spins a while for work: a record in the inbox, or, if this worker watches the lanes, a job
+    // a client posted to its lane. Then, with nothing found, stops watching and sleeps.
     void wait_for_work() {
+        if (!exiting()) watch();
         const std::int64_t spin_until = monotonic_ns() + kSpinNs;
         while (monotonic_ns() < spin_until) {
-            spin_relax();
             if (!inbox_.empty_now()) return;
+            if (watching_ && claim_posted_lane_job()) {
+                run_claimed_lane_job();
+                return;
+            }
+            spin_relax();
+        }
+        stop_watching();
+        if (claimed_) {
+            run_claimed_lane_job();
+            return;
         }
         // Idle: let go of what we keep for sessions that ended (their mappings, our result blobs).
         std::erase_if(sessions_, [](const auto& entry) { return !session_active(entry.second); });
         std::uint32_t token = record_->inbox_wake.prepare_sleep();
-        if (!inbox_.empty_now() || record_->state.load() == static_cast<std::uint32_t>(WorkerState::exiting)) {
+        if (!inbox_.empty_now() || exiting()) {
             record_->inbox_wake.cancel_sleep();
             return;
         }
         record_->inbox_wake.sleep_futex(token, kIdleSleepNs);
+    }
+
+    bool exiting() const {
+        return record_->state.load(std::memory_order_acquire) == static_cast<std::uint32_t>(WorkerState::exiting);
+    }
+
+    // ---- Lanes (shm_layout.hpp: Lane, LaneBoard) ----
+    //
+    // One worker at a time watches: two idle workers spinning beside a client that spins would be
+    // three spinners on what may be two cores. A worker watches while idle, stops while it runs
+    // anything, and starts again just before it publishes a lane job's reply, so that the
+    // client's next post, made as soon as it has the reply, finds it watching.
+
+    void watch() {
+        if (watching_ || board_->open.load(std::memory_order_relaxed) == 0) return;
+        if (record_->jobs_done.load(std::memory_order_relaxed) >=
+            record_->lanes_until_jobs.load(std::memory_order_relaxed)) {
+            return;
+        }
+        std::atomic<std::uint64_t>& word = board_->watching[setup_.slot / 64];
+        const std::uint64_t bit = std::uint64_t{1} << (setup_.slot % 64);
+        const std::uint64_t before = word.fetch_or(bit, std::memory_order_seq_cst);
+        watching_ = true;
+        if ((before & ~bit) != 0) stop_watching();  // another worker watches already
+    }
+
+    // Clears this worker's bit, then looks at every lane once more: a client that saw the bit set
+    // may have posted. A post found then is claimed (claimed_), to be run by the caller.
+    void stop_watching() {
+        if (!watching_) return;
+        board_->watching[setup_.slot / 64].fetch_and(~(std::uint64_t{1} << (setup_.slot % 64)),
+                                                     std::memory_order_seq_cst);
+        std::atomic_thread_fence(std::memory_order_seq_cst);
+        watching_ = false;
+        if (!claimed_) claim_posted_lane_job();
+    }
+
+    // Claims one posted lane job of any active session, if there is one. The record tells a
+    // supervisor what this worker claimed before the claim, so that a death at any point leaves
+    // the job with exactly one owner.
+    bool claim_posted_lane_job() {
+        for (std::uint32_t w = 0; w < setup_.pool_layout.active_words(); ++w) {
+            std::uint64_t bits = active_sessions_[w].load(std::memory_order_acquire);
+            while (bits != 0) {
+                const auto slot = static_cast<std::uint32_t>(w * 64 + std::countr_zero(bits));
+                bits &= bits - 1;
+                const std::uint64_t generation = session_table_[slot].generation.load(std::memory_order_relaxed);
+                auto it = sessions_.find(slot);
+                SessionView* view = it != sessions_.end() && it->second.generation == generation
+                                        ? &it->second
+                                        : nullptr;
+                if (view == nullptr) {
+                    // Mapped only when it posts, so the map is not paid for clients that never do.
+                    if (generation == 0) continue;
+                    view = session_for(slot, generation);
+                    if (view == nullptr) continue;
+                }
+                if (claim(slot, *view)) return true;
+            }
+        }
+        return false;
+    }
+
+    bool claim(std::uint32_t slot, SessionView& view) {
+        Lane& lane = *view.lane;
+        std::uint64_t word = lane.word.load(std::memory_order_acquire);
+        if (lane_state(word) != LaneWordState::posted) return false;
+        const std::uint64_t ticket = lane_ticket(word);
+        record_->lane_session_slot.store(slot, std::memory_order_relaxed);
+        record_->lane_generation.store(view.generation, std::memory_order_relaxed);
+        record_->lane_ticket.store(ticket, std::memory_order_relaxed);
+        // Only this worker publishes into that reply ring: its tail stays put until our reply.
+        record_->running_reply_tail.store(view.reply.control()->tail.load(std::memory_order_acquire),
+                                          std::memory_order_relaxed);
+        record_->lane_progress.store(lane_progress(lane_taken_, LaneStage::claiming), std::memory_order_seq_cst);
+        if (!lane.word.compare_exchange_strong(word, lane_word(ticket, setup_.slot, LaneWordState::claimed),
+                                               std::memory_order_acq_rel)) {
+            record_->lane_progress.store(lane_progress(lane_taken_, LaneStage::none), std::memory_order_release);
+            return false;
+        }
+        // Copied out before the lane is the client's again; what it says is checked when it runs.
+        std::memcpy(&claimed_job_, &lane.record, sizeof claimed_job_);
+        const std::size_t bytes = std::min<std::size_t>(claimed_job_.payload_bytes, kLanePayloadMax);
+        claimed_payload_.assign(lane.payload, lane.payload + bytes);
+        claimed_job_.session_slot = slot;
+        claimed_job_.session_generation = view.generation;
+        claimed_job_.attempt = 1;
+        claimed_job_.enqueued_ns = monotonic_ns();
+        record_->lane_job_id.store(claimed_job_.job_id, std::memory_order_relaxed);
+        ++lane_taken_;
+        record_->lane_progress.store(lane_progress(lane_taken_, LaneStage::taken), std::memory_order_release);
+        lane.word.store(lane_word(ticket, 0, LaneWordState::free), std::memory_order_release);
+        claimed_ = true;
+        return true;
+    }
+
+    // Runs the claimed lane job like a job from the inbox and replies through the reply ring.
+    void run_claimed_lane_job() {
+        claimed_ = false;
+        const JobRecord& job = claimed_job_;
+        const std::span<const std::byte> payload(claimed_payload_);
+        SessionView* session = session_for(job);
+        std::uint32_t counted = kOutcomeDropped;
+        if (session != nullptr) {
+            const std::int64_t start = monotonic_ns();
+            record_->running_since_ns.store(start, std::memory_order_relaxed);
+            record_->running_seq.store(kLaneRunningSeq, std::memory_order_release);
+            context_.job_id = job.job_id;
+            context_.attempt = 1;
+            Outcome outcome;
+            if ((job.flags & ~std::uint32_t{kJobJson}) != 0 || job.payload_bytes != payload.size()) {
+                outcome = fail(ErrorKind::bad_request, "a lane carries one call with its arguments inline");
+            } else {
+                outcome = execute(job, payload, *session);
+            }
+            const std::int64_t run_ns = monotonic_ns() - start;
+            seal(*session, job, outcome);
+            lane_outcome_->last_status.store(outcome.status < kOutcomeDropped ? outcome.status : 0,
+                                             std::memory_order_relaxed);
+            // Watching again before the reply: the client may post its next call the moment it has it.
+            if (inbox_.empty_now() && !exiting()) watch();
+            const bool published = publish(*session, job, outcome, 0, run_ns);
+            if (outcome.blob && !published) session->results.release(outcome.blob->ref.object);
+            if (outcome.blob) session->results.trim(true);
+            if (outcome.payload.capacity() <= kScratchKeepBytes) {
+                scratch_ = std::move(outcome.payload);
+                scratch_.clear();
+            }
+            if (published) counted = outcome.status < kOutcomeDropped ? outcome.status : 0;
+            record_->last_run_ns.store(run_ns, std::memory_order_relaxed);
+        }
+        // Counted once the reply is out; then the stage goes back to none (shm_layout.hpp).
+        std::atomic<std::uint64_t>& count = lane_outcome_->counts[counted];
+        count.store(count.load(std::memory_order_relaxed) + 1, std::memory_order_release);
+        record_->running_seq.store(0, std::memory_order_release);
+        record_->lane_progress.store(lane_progress(lane_taken_, LaneStage::none), std::memory_order_release);
+        const std::uint64_t done = record_->jobs_done.load(std::memory_order_relaxed) + 1;
+        record_->jobs_done.store(done, std::memory_order_relaxed);
+        // Due for recycling: the supervisor, which would not hear of lane jobs, is told now.
+        if (done == record_->lanes_until_jobs.load(std::memory_order_relaxed)) {
+            pool_header_->supervisor_wake.notify_eventfd(setup_.supervisor_eventfd);
+        }
     }
 
     void handle(std::span<const std::byte> bytes, std::uint64_t seq) {
@@ -492,36 +664,37 @@ private:
         return outcome;
     }
 
-    SessionView* session_for(const JobRecord& job) {
-        auto it = sessions_.find(job.session_slot);
-        if (it == sessions_.end() || it->second.generation != job.session_generation) {
+    SessionView* session_for(const JobRecord& job) { return session_for(job.session_slot, job.session_generation); }
+
+    SessionView* session_for(std::uint32_t slot, std::uint64_t generation) {
+        auto it = sessions_.find(slot);
+        if (it == sessions_.end() || it->second.generation != generation) {
             if (it != sessions_.end()) sessions_.erase(it);
             auto segment = SharedSegment::open(
-                session_segment_name(setup_.owner_uid, setup_.pool_name, job.session_slot,
-                                     job.session_generation),
+                session_segment_name(setup_.owner_uid, setup_.pool_name, slot, generation),
                 setup_.session_layout.total_bytes());
             if (!segment) {
-                spdlog::debug("job {} of a session that is gone: {}", job.job_id,
-                              segment.error().message());
+                spdlog::debug("session {} is gone: {}", slot, segment.error().message());
                 return nullptr;
             }
             SessionView view;
-            view.generation = job.session_generation;
+            view.generation = generation;
             view.segment = std::move(segment.value());
             view.header = reinterpret_cast<SessionHeader*>(view.segment.data());
-            if (view.header->magic != kSessionMagic || view.header->generation != job.session_generation) {
+            if (view.header->magic != kSessionMagic || view.header->generation != generation) {
                 return nullptr;
             }
+            view.lane = reinterpret_cast<Lane*>(view.segment.data() + setup_.session_layout.lane_offset());
             view.reply = RingProducer(RingView::at(
                 view.segment.data() + setup_.session_layout.reply_offset(setup_.slot),
                 setup_.session_layout.reply_ring_bytes));
             view.results = BlobPool(
-                [uid = setup_.owner_uid, pool = setup_.pool_name, gen = job.session_generation,
+                [uid = setup_.owner_uid, pool = setup_.pool_name, gen = generation,
                  pid = context_.pid](std::uint64_t object) {
                     return result_blob_name(uid, pool, gen, pid, object);
                 },
                 SegmentAccess{setup_.blob_mode, setup_.blob_gid}, kResultBlobLimits);
-            it = sessions_.emplace(job.session_slot, std::move(view)).first;
+            it = sessions_.emplace(slot, std::move(view)).first;
         }
         if (!session_active(it->second)) return nullptr;
         return &it->second;
@@ -632,6 +805,16 @@ private:
     std::int64_t last_rss_ns_ = 0;
     std::unordered_map<std::uint32_t, SessionView> sessions_;
     std::string scratch_;  // result buffer, kept between jobs so its pages stay warm
+    // Lanes
+    LaneBoard* board_;
+    LaneOutcome* lane_outcome_;
+    const std::atomic<std::uint64_t>* active_sessions_;
+    const SessionEntry* session_table_;
+    bool watching_ = false;
+    bool claimed_ = false;  // claimed_job_ waits to be run
+    std::uint64_t lane_taken_ = 0;
+    JobRecord claimed_job_{};
+    std::vector<std::byte> claimed_payload_;
 };
 
 }  // namespace

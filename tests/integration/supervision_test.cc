@@ -883,8 +883,8 @@ TEST(SupervisionTest, KilledClientsSessionIsReclaimedAndOthersAreServed) {
     EXPECT_GE(s["jobs"]["dropped"].get<std::uint64_t>(), 1u) << "the victim's queued jobs";
     EXPECT_EQ(s["jobs"]["failed"], 0);
     expect_every_job_accounted(s);
-    // Only the pool's segment and this client's session remain in shared memory.
-    EXPECT_EQ(pool.leftover_shm().size(), 2u) << ::testing::PrintToString(pool.leftover_shm());
+    // Only the pool's segment and lane board and this client's session remain in shared memory.
+    EXPECT_EQ(pool.leftover_shm().size(), 3u) << ::testing::PrintToString(pool.leftover_shm());
     EXPECT_TRUE(contains(pool.log(), "client disconnected")) << pool.log();
 }
 
@@ -950,8 +950,9 @@ TEST(SupervisionTest, KilledSupervisorFailsPendingFuturesWithinASecond) {
     Client client = second.connect();
     expect_serving(client);
     const auto now = pool_segment_name(::geteuid(), name);
+    const auto board = lane_board_name(::geteuid(), name);
     for (const auto& old : leftovers) {
-        if (old == now) continue;  // the successor's own pool segment has the same name
+        if (old == now || old == board) continue;  // the successor's own objects have the same names
         EXPECT_FALSE(std::filesystem::exists("/dev/shm/" + old)) << old << " was not cleaned up";
     }
 }

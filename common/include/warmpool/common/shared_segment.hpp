@@ -37,6 +37,8 @@ public:
                                         const SegmentAccess& access);
     // Maps an existing segment. `expected_bytes` (if non-zero) must match its size exactly.
     static Result<SharedSegment> open(const std::string& name, std::size_t expected_bytes = 0);
+    // As open, mapped read-only: a write through data() faults.
+    static Result<SharedSegment> open_read_only(const std::string& name, std::size_t expected_bytes = 0);
     // Unlinks a name; true if it existed.
     static bool remove(const std::string& name);
 
@@ -49,6 +51,8 @@ public:
     void disown() { owner_ = false; }
 
 private:
+    static Result<SharedSegment> open_mode(const std::string& name, std::size_t expected_bytes, bool writable);
+
     std::string name_;
     std::unique_ptr<boost::interprocess::mapped_region> region_;
     bool owner_ = false;

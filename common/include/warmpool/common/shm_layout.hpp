@@ -4,16 +4,23 @@
 // Two kinds of segment:
 //
 //   pool segment "warmpool.<uid>.<pool>"             supervisor + workers only
-//     PoolHeader | WorkerRecord[worker_slots] | inbox ring[worker_slots]
+//     PoolHeader | WorkerRecord[worker_slots] | JobOutcome[worker_slots][kOutcomeEntries]
+//     | LaneOutcome[worker_slots] | active-session bitmap | SessionEntry[session_slots]
+//     | inbox ring[worker_slots]
 //
 //   session segment "warmpool.<uid>.<pool>.s<slot>.<generation>"   one per connected client
-//     SessionHeader | submit ring | control ring | reply ring[worker_slots]
+//     SessionHeader | Lane | submit ring | control ring | reply ring[worker_slots]
+//
+//   lane board "warmpool.<uid>.<pool>.lanes"   written by supervisor and workers, read by clients
+//     LaneBoard
 //
 // Rings are ByteRings (SPSC). Producers and consumers:
 //   submit ring   client -> supervisor   JobRecord + payload
 //   inbox ring    supervisor -> worker    JobRecord + payload (session fields filled in)
 //   reply ring w  worker w -> client      ReplyRecord + payload
 //   control ring  supervisor -> client    ReplyRecord (errors the supervisor decides)
+//
+// And one job at a time straight from a client to an idle worker, the lane (Lane, below).
 //
 // And blobs, one object per large payload, reused (BlobHeader, below):
 //   "<pool segment>.b<session generation>.a<object>"              the client's arguments
@@ -42,7 +49,7 @@ namespace warmpool {
 inline constexpr std::uint64_t kPoolMagic = 0x4c4f4f504d524157ULL;     // "WARMPOOL"
 inline constexpr std::uint64_t kSessionMagic = 0x4e4f53534553504dULL;  // "MPSESSON"
 inline constexpr std::uint64_t kBlobMagic = 0x424f4c424d524157ULL;     // "WARMBLOB"
-inline constexpr std::uint32_t kLayoutVersion = 3;
+inline constexpr std::uint32_t kLayoutVersion = 4;
 inline constexpr std::size_t kFunctionNameMax = 47;  // plus the terminating NUL
 
 constexpr std::size_t align_up(std::size_t n, std::size_t a) { return (n + a - 1) / a * a; }
@@ -91,7 +98,31 @@ struct alignas(64) WorkerRecord {
     std::atomic<std::int64_t> last_run_ns;          // run time of the last job (dispatch policy)
     alignas(64) WakeFlag inbox_wake;                // supervisor -> worker
     std::atomic<std::uint64_t> rss_bytes;           // measured between jobs (recycling, status)
+    // The lane job this worker is taking or running (Lane, below): what a supervisor needs to
+    // settle it if the worker dies. lane_progress is lane jobs taken << 2 | LaneStage, one word
+    // so that taking a job counts it and says so in one store.
+    std::atomic<std::uint64_t> lane_progress;
+    std::atomic<std::uint32_t> lane_session_slot;
+    std::atomic<std::uint64_t> lane_generation;  // of the session
+    std::atomic<std::uint64_t> lane_ticket;      // of the post (Lane::word)
+    std::atomic<std::uint64_t> lane_job_id;      // valid from LaneStage::taken on
+    // Set by the supervisor: the worker watches the lanes only while jobs_done is below it, so
+    // that a worker due for recycling (max_jobs) or being replaced takes jobs only from its inbox.
+    std::atomic<std::uint64_t> lanes_until_jobs;
 };
+
+enum class LaneStage : std::uint64_t {
+    none = 0,
+    claiming = 1,  // about to claim the post lane_ticket; the lane's word says whether it did
+    taken = 2,     // claimed, copied out and counted as taken; running or replying
+};
+constexpr std::uint64_t lane_progress(std::uint64_t taken, LaneStage stage) {
+    return taken << 2 | static_cast<std::uint64_t>(stage);
+}
+constexpr LaneStage lane_progress_stage(std::uint64_t progress) { return static_cast<LaneStage>(progress & 3); }
+constexpr std::uint64_t lane_progress_taken(std::uint64_t progress) { return progress >> 2; }
+// WorkerRecord::running_seq while the worker runs a lane job (it has no inbox sequence number).
+inline constexpr std::uint64_t kLaneRunningSeq = ~std::uint64_t{0};
 
 static_assert(std::is_standard_layout_v<PoolHeader>);
 static_assert(std::is_standard_layout_v<WorkerRecord>);
@@ -105,21 +136,49 @@ struct JobOutcome {
     std::uint32_t counts[kOutcomeSlots];
 };
 static_assert(std::is_trivially_copyable_v<JobOutcome>);
+
+// What a worker's lane jobs came to, counted by the worker after each reply is out: one count per
+// job (lane jobs are single calls), so the sum of `counts` is the number of lane jobs counted, and
+// comparing it with the jobs taken (WorkerRecord::lane_progress) tells a supervisor whether the
+// last one was counted before a death.
+struct alignas(64) LaneOutcome {
+    std::atomic<std::uint64_t> counts[kOutcomeSlots];  // as JobOutcome::counts, cumulative
+    std::atomic<std::uint32_t> last_status;  // outcome slot of the last lane job, before its reply
+};
 // Entries per worker, indexed by inbox sequence number: more than the jobs a worker can hold
 // (prefetch is at most 1024), so an entry is never reused before the supervisor read it.
 inline constexpr std::uint32_t kOutcomeEntries = 2048;
 
+// The session table: which session, if any, each session slot holds now, so that idle workers
+// can watch the sessions' lanes. Written by the supervisor: the generation first, then the
+// slot's bit in the active bitmap; the bit is cleared when the session starts closing.
+struct SessionEntry {
+    std::atomic<std::uint64_t> generation;
+};
+
 struct PoolLayout {
     std::uint32_t worker_slots;
     std::uint64_t inbox_ring_bytes;  // power of two
+    std::uint32_t session_slots;
 
     std::size_t worker_table_offset() const { return align_up(sizeof(PoolHeader), 4096); }
     std::size_t outcome_offset(std::uint32_t slot) const {
         return align_up(worker_table_offset() + worker_slots * sizeof(WorkerRecord), 4096) +
                slot * std::size_t{kOutcomeEntries} * sizeof(JobOutcome);
     }
+    std::size_t lane_outcome_offset(std::uint32_t slot) const {
+        return align_up(outcome_offset(worker_slots), 4096) + slot * sizeof(LaneOutcome);
+    }
+    // std::atomic<std::uint64_t>[active_words()]: bit s set while session slot s is active.
+    std::size_t active_sessions_offset() const {
+        return align_up(lane_outcome_offset(worker_slots), 4096);
+    }
+    std::uint32_t active_words() const { return (session_slots + 63) / 64; }
+    std::size_t session_table_offset() const {
+        return align_up(active_sessions_offset() + active_words() * sizeof(std::uint64_t), 64);
+    }
     std::size_t inbox_offset(std::uint32_t slot) const {
-        return align_up(outcome_offset(worker_slots), 4096) +
+        return align_up(session_table_offset() + session_slots * sizeof(SessionEntry), 4096) +
                slot * align_up(ring_bytes_needed(inbox_ring_bytes), 4096);
     }
     std::size_t total_bytes() const { return inbox_offset(worker_slots); }
@@ -148,22 +207,6 @@ struct alignas(64) SessionHeader {
 };
 static_assert(std::is_standard_layout_v<SessionHeader>);
 
-struct SessionLayout {
-    std::uint32_t worker_slots;
-    std::uint64_t submit_ring_bytes;   // power of two
-    std::uint64_t control_ring_bytes;  // power of two
-    std::uint64_t reply_ring_bytes;    // power of two
-
-    std::size_t submit_offset() const { return align_up(sizeof(SessionHeader), 4096); }
-    std::size_t control_offset() const {
-        return submit_offset() + align_up(ring_bytes_needed(submit_ring_bytes), 4096);
-    }
-    std::size_t reply_offset(std::uint32_t worker_slot) const {
-        return control_offset() + align_up(ring_bytes_needed(control_ring_bytes), 4096) +
-               worker_slot * align_up(ring_bytes_needed(reply_ring_bytes), 4096);
-    }
-    std::size_t total_bytes() const { return reply_offset(worker_slots); }
-};
 
 // ---------------------------------------------------------------------------------------------
 // Records carried in rings
@@ -264,12 +307,77 @@ struct BatchResultItem {
 static_assert(sizeof(BatchResultItem) == 8);
 
 // ---------------------------------------------------------------------------------------------
+// The lane, its board, and where the session segment keeps it
+
+// The lane: one job at a time straight from a client to an idle worker, so that a caller waiting
+// on one call at a time costs two hand-overs between processes instead of three. The client
+// posts a job here only when it has nothing else in flight and the lane board shows a worker
+// watching; a watching worker claims it with one compare-and-swap, copies it out and frees the
+// lane, then runs it like any job and replies through its reply ring. Who claimed what is in
+// the worker's record, so the supervisor settles the job if that worker dies.
+//
+// `word` is ticket << 24 | claimer << 8 | LaneWordState. Only the client moves free -> posted
+// (with a new ticket) and posted -> free (taking a post back); only a claimer moves posted ->
+// claimed; the claimer moves claimed -> free. The record and payload are the client's to write
+// only while the lane is free.
+enum class LaneWordState : std::uint64_t { free = 0, posted = 1, claimed = 2 };
+inline constexpr std::uint64_t kLaneClaimerSupervisor = 0xffff;  // else the worker slot
+inline constexpr std::size_t kLanePayloadMax = 4096;
+constexpr std::uint64_t lane_word(std::uint64_t ticket, std::uint64_t claimer, LaneWordState state) {
+    return ticket << 24 | (claimer & 0xffff) << 8 | static_cast<std::uint64_t>(state);
+}
+constexpr LaneWordState lane_state(std::uint64_t word) { return static_cast<LaneWordState>(word & 0xff); }
+constexpr std::uint64_t lane_ticket(std::uint64_t word) { return word >> 24; }
+
+struct alignas(64) Lane {
+    std::atomic<std::uint64_t> word;
+    alignas(64) JobRecord record;  // session fields are the claimer's to fill in
+    std::byte payload[kLanePayloadMax];
+};
+static_assert(std::is_standard_layout_v<Lane>);
+
+// The lane board: whether lanes may be used, and which workers watch them now. Clients map it
+// read-only; a client posts to its lane only when some worker's bit is set, and re-reads the
+// bits after posting (a full fence between), taking the post back if none is: a worker clears
+// its bit, then (a full fence between) looks at every lane once more before it stops watching.
+// So a post is never left with no one to claim it.
+inline constexpr std::uint32_t kMaxWorkerSlots = 2048;
+struct alignas(64) LaneBoard {
+    std::uint64_t magic;
+    std::uint32_t layout_version;
+    std::atomic<std::uint32_t> open;  // 1: lanes may be used (no run-time limits are configured)
+    alignas(64) std::atomic<std::uint64_t> watching[kMaxWorkerSlots / 64];  // a bit per worker slot
+};
+static_assert(std::is_standard_layout_v<LaneBoard>);
+inline constexpr std::uint64_t kLaneBoardMagic = 0x44524f42454e414cULL;  // "LANEBORD"
+
+struct SessionLayout {
+    std::uint32_t worker_slots;
+    std::uint64_t submit_ring_bytes;   // power of two
+    std::uint64_t control_ring_bytes;  // power of two
+    std::uint64_t reply_ring_bytes;    // power of two
+
+    std::size_t lane_offset() const { return align_up(sizeof(SessionHeader), 4096); }
+    std::size_t submit_offset() const { return lane_offset() + align_up(sizeof(Lane), 4096); }
+    std::size_t control_offset() const {
+        return submit_offset() + align_up(ring_bytes_needed(submit_ring_bytes), 4096);
+    }
+    std::size_t reply_offset(std::uint32_t worker_slot) const {
+        return control_offset() + align_up(ring_bytes_needed(control_ring_bytes), 4096) +
+               worker_slot * align_up(ring_bytes_needed(reply_ring_bytes), 4096);
+    }
+    std::size_t total_bytes() const { return reply_offset(worker_slots); }
+};
+
+// ---------------------------------------------------------------------------------------------
 // Names
 
 // A pool name is 1..64 of [A-Za-z0-9_-]; it becomes part of file and segment names.
 bool valid_pool_name(std::string_view name);
 
 std::string pool_segment_name(uid_t uid, std::string_view pool);
+std::string lane_board_name(uid_t uid, std::string_view pool);  // "<pool segment>.lanes"
+
 std::string session_segment_name(uid_t uid, std::string_view pool, std::uint32_t slot,
                                  std::uint64_t generation);
 // Blob objects of a session: "<pool segment>.b<session generation>.a<object>" for arguments

@@ -90,6 +90,9 @@ private:
         Fifo<InFlightJob> in_flight;
         // Reply-ring bytes set aside per session slot for the replies of the jobs in in_flight.
         std::vector<std::uint64_t> reply_reserved;
+        // Its lane jobs taken, and their outcomes, as far as they are in counters_.
+        std::uint64_t lane_taken_seen = 0;
+        std::uint64_t lane_counts_seen[kOutcomeSlots] = {};
 
         bool member() const { return pid > 0 && !retiring && replace_reason.empty(); }
         bool takes_jobs() const { return pid > 0 && !retiring && stop_seq == 0; }
@@ -139,6 +142,7 @@ private:
         std::uint64_t recycled = 0;
         std::uint64_t timeouts = 0;  // running jobs stopped at their time limit
         std::uint64_t reloads = 0;
+        std::uint64_t direct = 0;  // jobs that went by lane, straight from client to worker
     };
 
 
@@ -146,6 +150,21 @@ private:
     Status take_lock();
     void clean_leftovers();
     Status create_pool_segment();
+
+    // Lanes (supervisor_lanes.cpp)
+    Status create_lane_board();
+    void update_lanes_open();
+    void publish_session(unsigned slot, bool active);
+    LaneOutcome& lane_outcome(unsigned slot) const;
+    Lane& lane(const Session& s) const;
+    void count_lane_outcomes(unsigned slot);
+    std::uint64_t lane_jobs_running(unsigned slot) const;
+    void settle_lane_job(unsigned slot, const std::string& how);
+    void take_unwatched_posts(std::int64_t now);
+    bool cancel_lane_job(std::uint32_t session_slot, std::uint64_t job_id);
+    void check_recycling(unsigned slot);
+    // Validates the job just put at the back of s.queue and counts it, or answers and removes it.
+    void accept_submission(Session& s, int slot, std::int64_t now);
     Status create_event_sources();
     Status resolve_access();
 
@@ -258,7 +277,9 @@ private:
     std::vector<PassSession> pass_sessions_;    // sessions with queued jobs, in turn order
     std::vector<std::uint64_t> pass_room_;      // [row][worker]: reply_room_bytes, or unknown
     std::vector<unsigned char> pass_touched_;   // workers given jobs: publish and wake once
-    std::uint64_t max_reply_bytes_ = 0;  // of the largest reply that goes inline
+    SharedSegment lane_board_segment_;
+    LaneBoard* lane_board_ = nullptr;
+    std::uint64_t reply_room_reserve_ = 0;  // reply_room_bytes()'s allowance: a wrap and a lane reply
     RespawnPolicy respawn_;
     std::int64_t next_spawn_ns_ = 0;  // back-off after failed initialisations
     std::uint64_t config_generation_ = 1;

@@ -20,6 +20,7 @@ struct WorkerSetup {
     PoolLayout pool_layout{};
     SessionLayout session_layout{};
     std::byte* pool_base = nullptr;  // the pool segment, mapped before fork
+    LaneBoard* lane_board = nullptr;  // mapped before fork
     int supervisor_eventfd = -1;
     std::uint32_t inline_max = 0;
     unsigned blob_mode = 0660;
