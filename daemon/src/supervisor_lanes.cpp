@@ -198,6 +198,20 @@ void Supervisor::take_unwatched_posts(std::int64_t now) {
     }
 }
 
+// The function of the lane job a worker runs, for status: the client leaves its lane alone until
+// that job's reply, so the record is still there (checked against the worker's record).
+std::string Supervisor::lane_job_function(unsigned slot) const {
+    const WorkerRecord& rec = record(slot);
+    const std::uint32_t session_slot = rec.lane_session_slot.load(std::memory_order_relaxed);
+    if (session_slot >= sessions_.size()) return {};
+    const Session& s = sessions_[session_slot];
+    if (!s.used || s.generation != rec.lane_generation.load(std::memory_order_relaxed)) return {};
+    JobRecord job;
+    std::memcpy(&job, &lane(s).record, sizeof job);
+    if (job.job_id != rec.lane_job_id.load(std::memory_order_relaxed)) return {};
+    return std::string(function_name(job));
+}
+
 // A forced cancel of a job that came by lane: found through the records of the workers.
 bool Supervisor::cancel_lane_job(std::uint32_t session_slot, std::uint64_t job_id) {
     const Session& s = sessions_[session_slot];

@@ -79,7 +79,10 @@ std::string Supervisor::status_json() const {
         row["init_seconds"] = static_cast<double>(rec.init_ns.load()) / 1e9;
         row["uptime_seconds"] = static_cast<double>(now - w.started_ns) / 1e9;
         row["current_function"] = nullptr;
-        if (running != 0) {
+        if (running == kLaneRunningSeq) {
+            row["current_function"] = lane_job_function(slot);
+            row["by_lane"] = true;
+        } else if (running != 0) {
             for (const auto& job : w.in_flight) {
                 if (job.seq + 1 == running) {
                     row["current_function"] = std::string(function_name(job.job.record));

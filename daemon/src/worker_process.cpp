@@ -219,6 +219,10 @@ private:
             auto peek = inbox_.peek(bytes);
             if (peek == RingConsumer::Peek::record) {
                 stop_watching();
+                if (claimed_) {  // a post seen on the way out goes first; the record waits its turn
+                    run_claimed_lane_job();
+                    continue;
+                }
                 handle(bytes, seq);  // marks the job done
                 inbox_.pop();
                 unreleased_bytes += bytes.size();
@@ -232,7 +236,6 @@ private:
                     untold = 0;
                     pool_header_->supervisor_wake.notify_eventfd(setup_.supervisor_eventfd);
                 }
-                if (claimed_) run_claimed_lane_job();
                 continue;
             }
             inbox_.release();
@@ -318,7 +321,9 @@ private:
                                                      std::memory_order_seq_cst);
         std::atomic_thread_fence(std::memory_order_seq_cst);
         watching_ = false;
-        if (!claimed_) claim_posted_lane_job();
+        // Not while a lane job runs: the record describes that one. A post seen then is left for
+        // the worker that was watching, or for this one once it is idle again.
+        if (!claimed_ && !running_lane_job_) claim_posted_lane_job();
     }
 
     // Claims one posted lane job of any active session, if there is one. The record tells a
@@ -383,6 +388,7 @@ private:
     // Runs the claimed lane job like a job from the inbox and replies through the reply ring.
     void run_claimed_lane_job() {
         claimed_ = false;
+        running_lane_job_ = true;
         const JobRecord& job = claimed_job_;
         const std::span<const std::byte> payload(claimed_payload_);
         SessionView* session = session_for(job);
@@ -420,6 +426,7 @@ private:
         count.store(count.load(std::memory_order_relaxed) + 1, std::memory_order_release);
         record_->running_seq.store(0, std::memory_order_release);
         record_->lane_progress.store(lane_progress(lane_taken_, LaneStage::none), std::memory_order_release);
+        running_lane_job_ = false;
         const std::uint64_t done = record_->jobs_done.load(std::memory_order_relaxed) + 1;
         record_->jobs_done.store(done, std::memory_order_relaxed);
         // Due for recycling: the supervisor, which would not hear of lane jobs, is told now.
@@ -812,6 +819,7 @@ private:
     const SessionEntry* session_table_;
     bool watching_ = false;
     bool claimed_ = false;  // claimed_job_ waits to be run
+    bool running_lane_job_ = false;
     std::uint64_t lane_taken_ = 0;
     JobRecord claimed_job_{};
     std::vector<std::byte> claimed_payload_;

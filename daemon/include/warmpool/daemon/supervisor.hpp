@@ -162,6 +162,7 @@ private:
     void settle_lane_job(unsigned slot, const std::string& how);
     void take_unwatched_posts(std::int64_t now);
     bool cancel_lane_job(std::uint32_t session_slot, std::uint64_t job_id);
+    std::string lane_job_function(unsigned slot) const;
     void check_recycling(unsigned slot);
     // Validates the job just put at the back of s.queue and counts it, or answers and removes it.
     void accept_submission(Session& s, int slot, std::int64_t now);

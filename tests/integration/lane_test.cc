@@ -1,0 +1,235 @@
+// Lanes, end to end against real daemons: a client with nothing in flight hands its call straight
+// to the idle worker watching the lanes (shm_layout.hpp: Lane). These tests check that such calls
+// are answered and counted exactly once, including when their worker is killed with SIGKILL at
+// any moment, that a forced cancel still stops one, and that lanes stay closed while a run-time
+// limit is configured (the supervisor could not enforce it on a job it never sees).
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "expect_job_error.hpp"
+#include "jobs/example_types.hpp"
+#include "test_pool.hpp"
+#include "warmpool/client.hpp"
+#include "warmpool/common/shm_layout.hpp"
+
+namespace warmpool {
+namespace {
+
+using nlohmann::json;
+using testing::expect_job_error;
+using testing::TestPool;
+using testing::wait_until;
+using namespace std::chrono_literals;
+
+TestPool::Options pool_options(unsigned workers, std::vector<std::string> args = {}) {
+    TestPool::Options options;
+    options.workers = workers;
+    options.extra_args = {"--grace-period", "0.5"};
+    options.extra_args.insert(options.extra_args.end(), args.begin(), args.end());
+    return options;
+}
+
+std::uint64_t jobs(const json& status, const char* key) { return status["jobs"][key].get<std::uint64_t>(); }
+
+// The pool at rest: nothing queued or in flight, every configured worker ready.
+json settled(const TestPool& pool) {
+    json last;
+    wait_until(
+        [&] {
+            last = pool.status();
+            return last["jobs"]["queued"] == 0 && last["jobs"]["in_flight"] == 0 &&
+                   last["workers"]["ready"] == last["workers"]["configured"] &&
+                   last["workers"]["live"] == last["workers"]["configured"];
+        },
+        10s);
+    return last;
+}
+
+void expect_every_job_accounted(const json& status) {
+    EXPECT_EQ(jobs(status, "submitted"), jobs(status, "completed") + jobs(status, "failed") + jobs(status, "dropped"))
+        << status["jobs"].dump();
+}
+
+// The pid of the worker running `function` now (by lane or not); 0 if none is.
+pid_t worker_running(const TestPool& pool, const std::string& function) {
+    pid_t pid = 0;
+    wait_until(
+        [&] {
+            const json status = pool.status();
+            for (const auto& row : status["workers"]["rows"]) {
+                if (row["current_function"] == function) pid = row["pid"].get<pid_t>();
+            }
+            return pid > 0;
+        },
+        10s);
+    return pid;
+}
+
+// Calls one at a time until a worker watches the lanes and takes one: the pool has settled.
+void warm_up(Client& client) {
+    for (int i = 0; i < 2000; ++i) ASSERT_EQ(client.call<std::int64_t>("gcd", std::pair<std::int64_t, std::int64_t>{6, 4}), 2);
+}
+
+TEST(LaneTest, CallsOneAtATimeGoByLaneAndAreCountedOnce) {
+    TestPool pool(pool_options(2));
+    Client client = pool.connect();
+    constexpr int kCalls = 20'000;
+    for (int i = 1; i <= kCalls; ++i) {
+        ASSERT_EQ(client.call<std::int64_t>("gcd", std::pair<std::int64_t, std::int64_t>{6 * i, 4 * i}), 2 * i);
+    }
+    // Arguments and results of every size a lane takes, and just past it.
+    for (std::size_t size : {std::size_t{0}, std::size_t{1}, kLanePayloadMax - 9, kLanePayloadMax - 8,
+                             kLanePayloadMax - 7, kLanePayloadMax, kLanePayloadMax + 1}) {
+        const std::string text(size, 'x');
+        EXPECT_EQ(client.call<std::string>("echo", text), text) << size;
+    }
+    expect_job_error([&] { client.call<std::int64_t>("no_such_function", std::int64_t{1}); });
+    const json s = settled(pool);
+    EXPECT_GT(jobs(s, "direct"), kCalls / 2u) << "calls one at a time should mostly go by lane: " << s["jobs"].dump();
+    EXPECT_EQ(jobs(s, "completed"), kCalls + 7u);
+    EXPECT_EQ(s["jobs"]["failed_by_kind"]["unknown_function"], 1);
+    expect_every_job_accounted(s);
+}
+
+TEST(LaneTest, TheBoardIsReadOnlyForClients) {
+    TestPool pool(pool_options(1));
+    struct stat st{};
+    ASSERT_EQ(::stat(("/dev/shm/" + lane_board_name(::geteuid(), pool.name())).c_str(), &st), 0);
+    EXPECT_EQ(st.st_mode & 0222, 0u) << std::oct << st.st_mode;
+}
+
+TEST(LaneTest, AWorkerKilledWhileRunningALaneJobAnswersItWithWorkerCrashed) {
+    TestPool pool(pool_options(2));
+    Client client = pool.connect();
+    // Right after a call, so that the worker that answered it still watches the lanes.
+    warm_up(client);
+    auto sleeper = client.submit<examples::SleepReport>("sleep_report", 30.0);
+    const pid_t victim = worker_running(pool, "sleep_report");
+    ASSERT_GT(victim, 0) << pool.status().dump();
+    json row;
+    const json status = pool.status();
+    for (const auto& r : status["workers"]["rows"]) {
+        if (r["pid"] == victim) row = r;
+    }
+    EXPECT_EQ(row.value("by_lane", false), true) << "the call did not go by lane: " << row.dump();
+    ASSERT_EQ(::kill(victim, SIGKILL), 0);
+    ASSERT_TRUE(sleeper.wait_for(10s)) << "the lane job of a killed worker was never answered";
+    const JobError e = expect_job_error([&] { sleeper.get(); });
+    EXPECT_EQ(e.kind(), ErrorKind::worker_crashed) << e.what();
+    EXPECT_EQ(client.call<std::int64_t>("gcd", std::pair<std::int64_t, std::int64_t>{9, 6}), 3);
+    const json s = settled(pool);
+    EXPECT_EQ(s["jobs"]["failed_by_kind"]["worker_crashed"], 1);
+    expect_every_job_accounted(s);
+}
+
+TEST(LaneTest, AForcedCancelStopsALaneJob) {
+    TestPool pool(pool_options(2));
+    Client client = pool.connect();
+    warm_up(client);
+    auto hang = client.submit<std::int64_t>("hang", std::int64_t{0});
+    const pid_t victim = worker_running(pool, "hang");
+    ASSERT_GT(victim, 0);
+    EXPECT_GT(jobs(pool.status(), "direct"), 0u);
+    const json status = pool.status();
+    for (const auto& r : status["workers"]["rows"]) {
+        if (r["pid"] == victim) {
+            EXPECT_EQ(r.value("by_lane", false), true) << "not by lane: " << r.dump();
+        }
+    }
+    hang.cancel(/*force=*/true);
+    ASSERT_TRUE(hang.wait_for(10s)) << "a forced cancel did not end the running lane job";
+    const JobError e = expect_job_error([&] { hang.get(); });
+    EXPECT_EQ(e.kind(), ErrorKind::cancelled) << e.what();
+    EXPECT_EQ(client.call<std::int64_t>("gcd", std::pair<std::int64_t, std::int64_t>{9, 6}), 3);
+    const json s = settled(pool);
+    EXPECT_EQ(s["jobs"]["failed_by_kind"]["cancelled"], 1);
+    expect_every_job_accounted(s);
+}
+
+TEST(LaneTest, LanesStayClosedWhileARunTimeLimitIsConfigured) {
+    TestPool pool(pool_options(2, {"--default-timeout", "0.3"}));
+    Client client = pool.connect();
+    for (int i = 0; i < 2000; ++i) client.call<std::int64_t>("gcd", std::pair<std::int64_t, std::int64_t>{6, 4});
+    const JobError e = expect_job_error([&] { client.call<std::int64_t>("hang", std::int64_t{0}); });
+    EXPECT_EQ(e.kind(), ErrorKind::timeout) << e.what();
+    const json s = settled(pool);
+    EXPECT_EQ(jobs(s, "direct"), 0u);
+    expect_every_job_accounted(s);
+}
+
+// Clients calling one at a time while workers are killed at random moments: every call ends,
+// with its result or worker_crashed, and every job is counted exactly once.
+TEST(LaneTest, KillingWorkersUnderCallsOneAtATimeLosesNothing) {
+    TestPool pool(pool_options(2));
+    constexpr int kClients = 2;
+    std::atomic<bool> stop{false};
+    std::atomic<std::uint64_t> answered{0}, crashed{0}, hung{0};
+    std::vector<std::thread> clients;
+    for (int c = 0; c < kClients; ++c) {
+        clients.emplace_back([&, c] {
+            Client client = pool.connect();
+            std::int64_t i = 0;
+            while (!stop.load()) {
+                ++i;
+                // Two kinds of call: a typed result, and a string echoed back.
+                try {
+                    if (c == 0) {
+                        auto f = client.submit<std::int64_t>("gcd", std::pair<std::int64_t, std::int64_t>{3 * i, 2 * i});
+                        if (!f.wait_for(20s)) {
+                            ++hung;
+                            return;
+                        }
+                        EXPECT_EQ(f.get(), i);
+                    } else {
+                        auto f = client.submit<std::string>("echo", std::to_string(i));
+                        if (!f.wait_for(20s)) {
+                            ++hung;
+                            return;
+                        }
+                        EXPECT_EQ(f.get(), std::to_string(i));
+                    }
+                    ++answered;
+                } catch (const JobError& e) {
+                    EXPECT_EQ(e.kind(), ErrorKind::worker_crashed) << e.what();
+                    ++crashed;
+                }
+            }
+        });
+    }
+    std::mt19937 random(20261124);
+    const auto until = std::chrono::steady_clock::now() + 4s;
+    int kills = 0;
+    while (std::chrono::steady_clock::now() < until) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(50 + random() % 150));
+        const auto pids = pool.ready_worker_pids();
+        if (pids.empty()) continue;
+        if (::kill(pids[random() % pids.size()], SIGKILL) == 0) ++kills;
+    }
+    stop = true;
+    for (auto& t : clients) t.join();
+    EXPECT_EQ(hung.load(), 0u) << "a call was never answered";
+    EXPECT_GT(kills, 5);
+    EXPECT_GT(answered.load(), 1000u);
+    const json s = settled(pool);
+    EXPECT_GT(jobs(s, "direct"), 0u);
+    EXPECT_EQ(jobs(s, "completed"), answered.load()) << s["jobs"].dump();
+    EXPECT_EQ(s["jobs"]["failed_by_kind"]["worker_crashed"].get<std::uint64_t>(), crashed.load());
+    expect_every_job_accounted(s);
+    std::printf("%llu answered, %llu worker_crashed, %d workers killed, %llu by lane\n",
+                static_cast<unsigned long long>(answered.load()), static_cast<unsigned long long>(crashed.load()),
+                kills, static_cast<unsigned long long>(jobs(s, "direct")));
+}
+
+}  // namespace
+}  // namespace warmpool
