@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <set>
@@ -85,7 +86,18 @@ void expect_pool_layout_sound(const PoolLayout& layout) {
     EXPECT_GE(layout.worker_table_offset(), sizeof(PoolHeader));
     const std::size_t table_end =
         layout.worker_table_offset() + layout.worker_slots * sizeof(WorkerRecord);
-    std::size_t previous_end = table_end;
+    // Outcome entries, lane outcomes, the active-session bitmap and the session table follow in
+    // that order, each after the end of the one before.
+    const std::size_t outcomes_end = layout.outcome_offset(layout.worker_slots);
+    EXPECT_GE(layout.outcome_offset(0), table_end);
+    EXPECT_GE(layout.lane_outcome_offset(0), outcomes_end);
+    EXPECT_EQ(layout.lane_outcome_offset(0) % 64, 0u);
+    EXPECT_GE(layout.active_sessions_offset(), layout.lane_outcome_offset(layout.worker_slots));
+    EXPECT_GE(layout.active_words() * 64u, layout.session_slots);
+    EXPECT_GE(layout.session_table_offset(),
+              layout.active_sessions_offset() + layout.active_words() * sizeof(std::uint64_t));
+    EXPECT_EQ(layout.session_table_offset() % 8, 0u);
+    std::size_t previous_end = layout.session_table_offset() + layout.session_slots * sizeof(SessionEntry);
     for (std::uint32_t slot = 0; slot < layout.worker_slots; ++slot) {
         const std::size_t at = layout.inbox_offset(slot);
         EXPECT_EQ(at % 4096, 0u) << "inbox " << slot;
@@ -103,6 +115,7 @@ void expect_session_layout_sound(const SessionLayout& layout) {
         std::string what;
     };
     std::vector<Span> spans = {{0, sizeof(SessionHeader), "header"}};
+    spans.push_back({layout.lane_offset(), layout.lane_offset() + sizeof(Lane), "lane"});
     spans.push_back({layout.submit_offset(),
                      layout.submit_offset() + ring_bytes_needed(layout.submit_ring_bytes),
                      "submit"});
@@ -128,9 +141,14 @@ TEST(ShmLayout, PoolLayoutOffsetsAreAlignedDisjointAndCovered) {
     for (std::uint32_t slots : {1u, 2u, 3u, 16u, 17u, 64u, 2048u}) {
         for (std::uint64_t ring :
              {std::uint64_t{4096}, std::uint64_t{1} << 16, std::uint64_t{1} << 20}) {
-            expect_pool_layout_sound(PoolLayout{slots, ring});
+            for (std::uint32_t sessions : {1u, 64u, 65u, 4096u}) {
+                expect_pool_layout_sound(PoolLayout{slots, ring, sessions});
+            }
         }
     }
+    // The lane's word and its record share no cache line with each other or with the header.
+    EXPECT_EQ(offsetof(Lane, record) % 64, 0u);
+    EXPECT_EQ(sizeof(LaneOutcome) % 64, 0u);
     // Worker records share no cache line, so one worker's writes never slow another's.
     EXPECT_EQ(sizeof(WorkerRecord) % 64, 0u);
     EXPECT_EQ(alignof(WorkerRecord), 64u);
