@@ -341,7 +341,7 @@ private:
                                         ? &it->second
                                         : nullptr;
                 if (view == nullptr) {
-                    // Mapped only when it posts, so the map is not paid for clients that never do.
+                    // Mapped on first sight: one shm_open and mmap per session, as its first job costs.
                     if (generation == 0) continue;
                     view = session_for(slot, generation);
                     if (view == nullptr) continue;
