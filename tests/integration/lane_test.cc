@@ -17,6 +17,7 @@
 #include <thread>
 #include <vector>
 
+#include "child_process.hpp"
 #include "expect_job_error.hpp"
 #include "jobs/example_types.hpp"
 #include "test_pool.hpp"
@@ -27,6 +28,7 @@ namespace warmpool {
 namespace {
 
 using nlohmann::json;
+using testing::Child;
 using testing::expect_job_error;
 using testing::TestPool;
 using testing::wait_until;
@@ -42,19 +44,7 @@ TestPool::Options pool_options(unsigned workers, std::vector<std::string> args =
 
 std::uint64_t jobs(const json& status, const char* key) { return status["jobs"][key].get<std::uint64_t>(); }
 
-// The pool at rest: nothing queued or in flight, every configured worker ready.
-json settled(const TestPool& pool) {
-    json last;
-    wait_until(
-        [&] {
-            last = pool.status();
-            return last["jobs"]["queued"] == 0 && last["jobs"]["in_flight"] == 0 &&
-                   last["workers"]["ready"] == last["workers"]["configured"] &&
-                   last["workers"]["live"] == last["workers"]["configured"];
-        },
-        10s);
-    return last;
-}
+json settled(const TestPool& pool) { return pool.settled_status(); }
 
 void expect_every_job_accounted(const json& status) {
     EXPECT_EQ(jobs(status, "submitted"), jobs(status, "completed") + jobs(status, "failed") + jobs(status, "dropped"))
@@ -74,6 +64,15 @@ pid_t worker_running(const TestPool& pool, const std::string& function) {
         },
         10s);
     return pid;
+}
+
+// Whether the status shows worker `pid` running a job that came by lane.
+bool runs_by_lane(const TestPool& pool, pid_t pid) {
+    const json status = pool.status();
+    for (const auto& row : status["workers"]["rows"]) {
+        if (row["pid"] == pid) return row.value("by_lane", false);
+    }
+    return false;
 }
 
 // Calls one at a time until a worker watches the lanes and takes one: the pool has settled.
@@ -117,12 +116,7 @@ TEST(LaneTest, AWorkerKilledWhileRunningALaneJobAnswersItWithWorkerCrashed) {
     auto sleeper = client.submit<examples::SleepReport>("sleep_report", 30.0);
     const pid_t victim = worker_running(pool, "sleep_report");
     ASSERT_GT(victim, 0) << pool.status().dump();
-    json row;
-    const json status = pool.status();
-    for (const auto& r : status["workers"]["rows"]) {
-        if (r["pid"] == victim) row = r;
-    }
-    EXPECT_EQ(row.value("by_lane", false), true) << "the call did not go by lane: " << row.dump();
+    EXPECT_TRUE(runs_by_lane(pool, victim)) << "the call did not go by lane: " << pool.status()["workers"].dump();
     ASSERT_EQ(::kill(victim, SIGKILL), 0);
     ASSERT_TRUE(sleeper.wait_for(10s)) << "the lane job of a killed worker was never answered";
     const JobError e = expect_job_error([&] { sleeper.get(); });
@@ -140,13 +134,7 @@ TEST(LaneTest, AForcedCancelStopsALaneJob) {
     auto hang = client.submit<std::int64_t>("hang", std::int64_t{0});
     const pid_t victim = worker_running(pool, "hang");
     ASSERT_GT(victim, 0);
-    EXPECT_GT(jobs(pool.status(), "direct"), 0u);
-    const json status = pool.status();
-    for (const auto& r : status["workers"]["rows"]) {
-        if (r["pid"] == victim) {
-            EXPECT_EQ(r.value("by_lane", false), true) << "not by lane: " << r.dump();
-        }
-    }
+    EXPECT_TRUE(runs_by_lane(pool, victim)) << "the call did not go by lane: " << pool.status()["workers"].dump();
     hang.cancel(/*force=*/true);
     ASSERT_TRUE(hang.wait_for(10s)) << "a forced cancel did not end the running lane job";
     const JobError e = expect_job_error([&] { hang.get(); });
@@ -165,6 +153,30 @@ TEST(LaneTest, LanesStayClosedWhileARunTimeLimitIsConfigured) {
     EXPECT_EQ(e.kind(), ErrorKind::timeout) << e.what();
     const json s = settled(pool);
     EXPECT_EQ(jobs(s, "direct"), 0u);
+    expect_every_job_accounted(s);
+}
+
+TEST(LaneTest, AClientKilledWhileItsLaneJobRunsLeavesNothingBehind) {
+    TestPool pool(pool_options(2));
+    Child victim = Child::start([&pool] {
+        Client c = pool.connect();
+        warm_up(c);
+        auto sleeper = c.submit<examples::SleepReport>("sleep_report", 0.5);
+        for (;;) ::pause();
+        return 0;
+    });
+    const pid_t worker = worker_running(pool, "sleep_report");
+    ASSERT_GT(worker, 0) << pool.status().dump();
+    EXPECT_TRUE(runs_by_lane(pool, worker)) << "the call did not go by lane: " << pool.status()["workers"].dump();
+    victim.kill_and_reap();
+    // The worker finishes the job (its reply goes nowhere); the session's memory goes.
+    Client client = pool.connect();
+    EXPECT_EQ(client.call<std::int64_t>("gcd", std::pair<std::int64_t, std::int64_t>{9, 6}), 3);
+    ASSERT_TRUE(wait_until([&] { return pool.leftover_shm().size() == 3u; }, 10s))
+        << ::testing::PrintToString(pool.leftover_shm());
+    const json s = settled(pool);
+    EXPECT_EQ(jobs(s, "completed"), 2001u + 1u) << s["jobs"].dump();  // the victim's, then ours
+    EXPECT_EQ(jobs(s, "failed"), 0u) << s["jobs"].dump();
     expect_every_job_accounted(s);
 }
 

@@ -119,19 +119,7 @@ pid_t wait_for_worker_running(const TestPool& pool, const std::string& function)
     return pid;
 }
 
-// The pool at rest: nothing queued or in flight, every configured worker ready.
-json settled(const TestPool& pool) {
-    json last;
-    wait_until(
-        [&] {
-            last = pool.status();
-            return last["jobs"]["queued"] == 0 && last["jobs"]["in_flight"] == 0 &&
-                   last["workers"]["ready"] == last["workers"]["configured"] &&
-                   last["workers"]["live"] == last["workers"]["configured"];
-        },
-        10s);
-    return last;
-}
+json settled(const TestPool& pool) { return pool.settled_status(); }
 
 // Every accepted job ended exactly once: completed, failed or dropped.
 void expect_every_job_accounted(const json& status) {

@@ -258,6 +258,19 @@ std::string TestPool::log() const {
     return text.str();
 }
 
+nlohmann::json TestPool::settled_status() const {
+    nlohmann::json last;
+    wait_until(
+        [&] {
+            last = status();
+            return last["jobs"]["queued"] == 0 && last["jobs"]["in_flight"] == 0 &&
+                   last["workers"]["ready"] == last["workers"]["configured"] &&
+                   last["workers"]["live"] == last["workers"]["configured"];
+        },
+        std::chrono::seconds(10));
+    return last;
+}
+
 std::vector<std::string> TestPool::leftover_shm() const {
     const std::string prefix = pool_segment_name(::geteuid(), name_);
     std::vector<std::string> names;

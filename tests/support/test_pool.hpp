@@ -63,6 +63,9 @@ public:
     Client connect() const;
     // The status socket's JSON; throws if it cannot be read.
     nlohmann::json status() const;
+    // The status once the pool is at rest (nothing queued or in flight, every configured worker
+    // live and ready), or the last one seen after 10 s.
+    nlohmann::json settled_status() const;
     // Worker pids that are live and ready, from the status.
     std::vector<pid_t> ready_worker_pids() const;
     bool wait_ready(std::chrono::milliseconds timeout = std::chrono::seconds(30)) const;
