@@ -183,6 +183,8 @@ std::string Supervisor::status_prometheus() const {
            status["jobs"]["submitted"].get<double>());
     metric("warmpool_jobs_completed_total", "counter", "Jobs that returned a result", pool,
            status["jobs"]["completed"].get<double>());
+    metric("warmpool_jobs_direct_total", "counter", "Jobs that went by lane, straight from a client to a worker", pool,
+           status["jobs"]["direct"].get<double>());
     out += "# HELP warmpool_jobs_failed_total Jobs that ended with an error, by kind\n"
            "# TYPE warmpool_jobs_failed_total counter\n";
     for (auto& [kind, count] : status["jobs"]["failed_by_kind"].items()) {

@@ -329,9 +329,16 @@ private:
     // Claims one posted lane job of any active session, if there is one. The record tells a
     // supervisor what this worker claimed before the claim, so that a death at any point leaves
     // the job with exactly one owner.
+    // Sessions are looked at from the one after the last claimed, so none is always last.
     bool claim_posted_lane_job() {
-        for (std::uint32_t w = 0; w < setup_.pool_layout.active_words(); ++w) {
+        const std::uint32_t words = setup_.pool_layout.active_words();
+        const std::uint32_t start_word = (lane_scan_from_ / 64) % words;
+        const std::uint32_t start_bit = lane_scan_from_ % 64;
+        for (std::uint32_t n = 0; n <= words; ++n) {
+            const std::uint32_t w = (start_word + n) % words;
             std::uint64_t bits = active_sessions_[w].load(std::memory_order_acquire);
+            if (n == 0) bits &= ~std::uint64_t{0} << start_bit;  // the start word from its bit on
+            if (n == words) bits &= start_bit == 0 ? 0 : ~std::uint64_t{0} >> (64 - start_bit);  // the rest
             while (bits != 0) {
                 const auto slot = static_cast<std::uint32_t>(w * 64 + std::countr_zero(bits));
                 bits &= bits - 1;
@@ -346,7 +353,10 @@ private:
                     view = session_for(slot, generation);
                     if (view == nullptr) continue;
                 }
-                if (claim(slot, *view)) return true;
+                if (claim(slot, *view)) {
+                    lane_scan_from_ = slot + 1;
+                    return true;
+                }
             }
         }
         return false;
@@ -821,6 +831,7 @@ private:
     bool claimed_ = false;  // claimed_job_ waits to be run
     bool running_lane_job_ = false;
     std::uint64_t lane_taken_ = 0;
+    std::uint32_t lane_scan_from_ = 0;  // session slot the next look at the lanes starts from
     JobRecord claimed_job_{};
     std::vector<std::byte> claimed_payload_;
 };

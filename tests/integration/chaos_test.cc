@@ -924,8 +924,12 @@ TEST(ChaosTest, JobsOfAKilledClientWaitingInAWorkersInboxAreCounted) {
     Steps* step = steps.get();
     Child client = Child::start([&pool, step] {
         Client c = pool.connect();
-        // After short jobs, the worker is given several jobs at once.
-        for (int i = 0; i < 20; ++i) c.call<std::int64_t>("gcd", Pair{12, 18});
+        // After short jobs, the worker is given several jobs at once. They are submitted together
+        // so that they pass through the supervisor, which learns their run time (a call made
+        // alone would go straight to the worker by its lane).
+        std::vector<Future<std::int64_t>> warm;
+        for (int i = 0; i < 20; ++i) warm.push_back(c.submit<std::int64_t>("gcd", Pair{12, 18}));
+        for (auto& f : warm) f.get();
         step->warm = 1;
         while (step->go == 0) std::this_thread::sleep_for(1ms);
         std::vector<Future<std::int64_t>> futures;
