@@ -279,6 +279,12 @@ private:
             run_claimed_lane_job();
             return;
         }
+        // The supervisor did not see the lane jobs end: it may hold jobs back for want of an
+        // idle worker, and this one is idle now.
+        if (lane_jobs_untold_) {
+            lane_jobs_untold_ = false;
+            pool_header_->supervisor_wake.notify_eventfd(setup_.supervisor_eventfd);
+        }
         // Idle: let go of what we keep for sessions that ended (their mappings, our result blobs).
         std::erase_if(sessions_, [](const auto& entry) { return !session_active(entry.second); });
         std::uint32_t token = record_->inbox_wake.prepare_sleep();
@@ -437,6 +443,7 @@ private:
         record_->running_seq.store(0, std::memory_order_release);
         record_->lane_progress.store(lane_progress(lane_taken_, LaneStage::none), std::memory_order_release);
         running_lane_job_ = false;
+        lane_jobs_untold_ = true;
         const std::uint64_t done = record_->jobs_done.load(std::memory_order_relaxed) + 1;
         record_->jobs_done.store(done, std::memory_order_relaxed);
         // Due for recycling: the supervisor, which would not hear of lane jobs, is told now.
@@ -830,6 +837,7 @@ private:
     bool watching_ = false;
     bool claimed_ = false;  // claimed_job_ waits to be run
     bool running_lane_job_ = false;
+    bool lane_jobs_untold_ = false;  // lane jobs ended since the supervisor was last rung
     std::uint64_t lane_taken_ = 0;
     std::uint32_t lane_scan_from_ = 0;  // session slot the next look at the lanes starts from
     JobRecord claimed_job_{};
