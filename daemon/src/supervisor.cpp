@@ -610,7 +610,8 @@ void Supervisor::on_worker_exit(unsigned slot, int wait_status) {
     w.pid = 0;
     w.in_flight.clear();
     last_exits_[slot] = how;
-    take_unwatched_posts(monotonic_ns());
+    // A post only it saw is queued, unless another worker watches (and so will see it).
+    if (!any_worker_watching()) take_posted_lanes(monotonic_ns());
     rec.state.store(static_cast<std::uint32_t>(WorkerState::empty), std::memory_order_release);
 
     if (state_ == State::starting && !was_ready) {
@@ -796,7 +797,7 @@ void Supervisor::supervise_running_jobs() {
                 ++counters_.timeouts;
                 char limit[32];
                 std::snprintf(limit, sizeof limit, "%.3f", static_cast<double>(flight.timeout_ns) / 1e9);
-                stop_running_job(slot, ErrorKind::timeout,
+                stop_running_job(slot, running, ErrorKind::timeout,
                                  "the job ran longer than its time limit of " + std::string(limit) +
                                      " s; worker " + std::to_string(w.pid) + " was stopped and replaced",
                                  SIGTERM);
@@ -833,11 +834,16 @@ std::int64_t Supervisor::next_supervision_ns() const {
 
 // Stops the job a worker is running by stopping the worker: its client gets `kind`. The job
 // is exclusive (nothing queued behind it), so the signal cannot hit another client's job.
-void Supervisor::stop_running_job(unsigned slot, ErrorKind kind, const std::string& message, int signal) {
+void Supervisor::stop_running_job(unsigned slot, std::uint64_t running, ErrorKind kind, const std::string& message,
+                                  int signal) {
     WorkerSlot& w = workers_[slot];
-    const std::uint64_t running = record(slot).running_seq.load(std::memory_order_acquire);
-    if (w.pid <= 0 || running == 0) return;
+    WorkerRecord& rec = record(slot);
+    // The job the decision was about, and no other: it may have ended since.
+    if (w.pid <= 0 || running == 0 || rec.running_seq.load(std::memory_order_acquire) != running) return;
+    // It takes no lane job from now on: the signal is for this one.
+    rec.lanes_until_jobs.store(0, std::memory_order_seq_cst);
     w.stop_seq = running;
+    w.stop_lane_taken = lane_progress_taken(rec.lane_progress.load(std::memory_order_acquire));
     w.stop_kind = kind;
     w.stop_message = message;
     spdlog::warn("worker slot {} pid {}: {}; sending SIG{}", slot, w.pid, message, sigabbrev_np(signal));
@@ -1009,6 +1015,10 @@ void Supervisor::arm_wake_flags(bool armed) {
 
 bool Supervisor::pump(std::int64_t now) {
     bool progress = collect_completions(now);
+    if (pool_header_->lane_posts_left.load(std::memory_order_relaxed) != 0 &&
+        pool_header_->lane_posts_left.exchange(0, std::memory_order_seq_cst) != 0) {
+        take_posted_lanes(now);
+    }
     for (unsigned slot = 0; slot < sessions_end_; ++slot) {
         Session& s = sessions_[slot];
         if (!s.used) continue;
@@ -1066,6 +1076,7 @@ void Supervisor::handle_timer() {
         count_lane_outcomes(slot);
         check_recycling(slot);
     }
+    take_stale_lane_posts(monotonic_ns());
     maintain_workers();
     supervise_running_jobs();
     expire_queued_deadlines();
@@ -1293,7 +1304,10 @@ void Supervisor::handle_cancel(Session& session, const protocol::Cancel& cancel)
     // Already with a worker (or finished). Without force it runs to completion and the client
     // drops the result. With force, a job that is running is stopped by replacing its worker,
     // if it is exclusive on it (a short job queued with others is about to finish anyway).
-    if (!cancel.force) return;
+    if (!cancel.force) {
+        cancel_lane_job(session, cancel.job_id, false);  // still on its lane: cancelled like a queued job
+        return;
+    }
     const auto session_slot = static_cast<std::uint32_t>(&session - sessions_.data());
     for (unsigned slot = 0; slot < workers_.size(); ++slot) {
         WorkerSlot& w = workers_[slot];
@@ -1303,14 +1317,14 @@ void Supervisor::handle_cancel(Session& session, const protocol::Cancel& cancel)
             const JobRecord& r = flight.job.record;
             if (r.session_slot != session_slot || r.job_id != cancel.job_id) continue;
             if (running == flight.seq + 1 && flight.exclusive) {
-                stop_running_job(slot, ErrorKind::cancelled,
+                stop_running_job(slot, running, ErrorKind::cancelled,
                                  "cancelled while running; worker " + std::to_string(w.pid) + " was replaced",
                                  SIGKILL);
             }
             return;
         }
     }
-    cancel_lane_job(session_slot, cancel.job_id);
+    cancel_lane_job(session, cancel.job_id, cancel.force);
 }
 
 void Supervisor::handle_admin(Connection& conn, const protocol::Admin& admin) {
@@ -1526,7 +1540,9 @@ void Supervisor::begin_stop(const std::string& why) {
 void Supervisor::stop_tick() {
     const bool grace_over = monotonic_ns() >= stop_deadline_ns_;
     bool work_left = queued_ > 0;
-    for (auto& w : workers_) work_left |= !w.in_flight.empty();
+    for (unsigned slot = 0; slot < workers_.size(); ++slot) {
+        work_left |= !workers_[slot].in_flight.empty() || lane_jobs_running(slot) > 0;
+    }
     if (grace_over || !work_left) {
         // Queued jobs that will not run now get their terminal reply.
         for (auto& s : sessions_) {
@@ -1542,7 +1558,7 @@ void Supervisor::stop_tick() {
         for (unsigned slot = 0; slot < workers_.size(); ++slot) {
             WorkerSlot& w = workers_[slot];
             if (w.pid <= 0) continue;
-            if (grace_over && !w.in_flight.empty()) {
+            if (grace_over && (!w.in_flight.empty() || lane_jobs_running(slot) > 0)) {
                 ::kill(w.pid, SIGKILL);  // its running job is answered shutting_down by the reaper
             } else {
                 record(slot).state.store(static_cast<std::uint32_t>(WorkerState::exiting));

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <csignal>
 #include <cstring>
+#include <limits>
 
 #include <spdlog/spdlog.h>
 
@@ -64,10 +65,8 @@ void Supervisor::count_lane_outcomes(unsigned slot) {
     WorkerSlot& w = workers_[slot];
     if (w.pid <= 0) return;
     LaneOutcome& outcome = lane_outcome(slot);
-    const std::uint64_t taken = lane_progress_taken(record(slot).lane_progress.load(std::memory_order_acquire));
-    counters_.submitted += taken - w.lane_taken_seen;
-    counters_.direct += taken - w.lane_taken_seen;
-    w.lane_taken_seen = taken;
+    // Outcomes first, then takes: a job taken and counted between the two reads is then seen as
+    // taken and running, never as counted and not taken.
     for (std::size_t k = 0; k < kOutcomeSlots; ++k) {
         const std::uint64_t now = outcome.counts[k].load(std::memory_order_acquire);
         const std::uint64_t delta = now - w.lane_counts_seen[k];
@@ -81,6 +80,10 @@ void Supervisor::count_lane_outcomes(unsigned slot) {
             counters_.failed[k] += delta;
         }
     }
+    const std::uint64_t taken = lane_progress_taken(record(slot).lane_progress.load(std::memory_order_acquire));
+    counters_.submitted += taken - w.lane_taken_seen;
+    counters_.direct += taken - w.lane_taken_seen;
+    w.lane_taken_seen = taken;
 }
 
 std::uint64_t Supervisor::lane_jobs_running(unsigned slot) const {
@@ -120,6 +123,12 @@ void Supervisor::settle_lane_job(unsigned slot, const std::string& how) {
         ++counters_.direct;
     } else {
         job.job_id = rec.lane_job_id.load(std::memory_order_relaxed);
+        // Killed between taking the job and freeing the lane: the lane is the client's again.
+        if (s != nullptr) {
+            std::uint64_t claimed = lane_word(ticket, slot, LaneWordState::claimed);
+            lane(*s).word.compare_exchange_strong(claimed, lane_word(ticket, 0, LaneWordState::free),
+                                                  std::memory_order_acq_rel);
+        }
     }
     if (s == nullptr) {
         ++counters_.dropped;
@@ -136,7 +145,8 @@ void Supervisor::settle_lane_job(unsigned slot, const std::string& how) {
         facts.reply_published = ring->tail.load(std::memory_order_acquire) != rec.running_reply_tail.load();
     }
     facts.pool_stopping = state_ == State::stopping;
-    facts.stopped_on_purpose = w.stop_seq == kLaneRunningSeq;
+    facts.stopped_on_purpose = w.stop_seq == kLaneRunningSeq &&
+                               lane_progress_taken(rec.lane_progress.load()) == w.stop_lane_taken;
     facts.purpose_kind = w.stop_kind;
     facts.purpose_message = w.stop_message;
     facts.how = how;
@@ -170,31 +180,62 @@ void Supervisor::settle_lane_job(unsigned slot, const std::string& how) {
     }
 }
 
-// A worker that died may have been the one a client saw watching when it posted: if no worker
-// watches now, the supervisor takes what is posted and queues it as if it had been submitted.
-void Supervisor::take_unwatched_posts(std::int64_t now) {
+bool Supervisor::any_worker_watching() const {
+    // The fence orders what the caller did before (clearing a dead worker's bit) before these loads
+    // and the lane loads that follow.
+    std::atomic_thread_fence(std::memory_order_seq_cst);
     for (const auto& word : lane_board_->watching) {
-        if (word.load(std::memory_order_seq_cst) != 0) return;  // that worker will see the posts
+        if (word.load(std::memory_order_seq_cst) != 0) return true;
     }
+    return false;
+}
+
+// Takes a post into the session's queue, as if it had been submitted. The compare-and-swap
+// decides between the supervisor, a worker claiming it, and the client taking it back.
+void Supervisor::take_lane_post(Session& s, unsigned slot, std::uint64_t word, std::int64_t now) {
+    Lane& l = lane(s);
+    const std::uint64_t ticket = lane_ticket(word);
+    if (!l.word.compare_exchange_strong(word, lane_word(ticket, kLaneClaimerSupervisor, LaneWordState::claimed),
+                                        std::memory_order_acq_rel)) {
+        return;
+    }
+    JobRecord record;
+    std::memcpy(&record, &l.record, sizeof record);
+    const std::size_t bytes = std::min<std::size_t>(record.payload_bytes, kLanePayloadMax);
+    std::string payload(reinterpret_cast<const char*>(l.payload), bytes);
+    l.word.store(lane_word(ticket, 0, LaneWordState::free), std::memory_order_release);
+    spdlog::debug("session {}: queued lane post {} that no worker took", slot, ticket);
+    s.queue.emplace_back(PendingJob{record, std::move(payload)});
+    accept_submission(s, static_cast<int>(slot), now);
+}
+
+// Queues every post on a lane now: a worker saw posts it could not take, or the worker that
+// watched died.
+void Supervisor::take_posted_lanes(std::int64_t now) {
+    std::atomic_thread_fence(std::memory_order_seq_cst);
     for (unsigned slot = 0; slot < sessions_end_; ++slot) {
         Session& s = sessions_[slot];
         if (!s.used || s.closing) continue;
-        Lane& l = lane(s);
-        std::uint64_t word = l.word.load(std::memory_order_acquire);
-        if (lane_state(word) != LaneWordState::posted) continue;
-        const std::uint64_t ticket = lane_ticket(word);
-        if (!l.word.compare_exchange_strong(word, lane_word(ticket, kLaneClaimerSupervisor, LaneWordState::claimed),
-                                            std::memory_order_acq_rel)) {
-            continue;  // a worker claimed it after all, or the client took it back
+        const std::uint64_t word = lane(s).word.load(std::memory_order_acquire);
+        if (lane_state(word) == LaneWordState::posted) take_lane_post(s, slot, word, now);
+    }
+}
+
+// The backstop, at every housekeeping tick: a post still there, same ticket, since the last tick
+// has no worker coming for it (its watcher may be stopped by a debugger), so it is queued.
+void Supervisor::take_stale_lane_posts(std::int64_t now) {
+    for (unsigned slot = 0; slot < sessions_end_; ++slot) {
+        Session& s = sessions_[slot];
+        if (!s.used || s.closing) continue;
+        const std::uint64_t word = lane(s).word.load(std::memory_order_acquire);
+        if (lane_state(word) != LaneWordState::posted) {
+            s.lane_posted_seen = 0;
+        } else if (word != s.lane_posted_seen) {
+            s.lane_posted_seen = word;
+        } else {
+            s.lane_posted_seen = 0;
+            take_lane_post(s, slot, word, now);
         }
-        JobRecord record;
-        std::memcpy(&record, &l.record, sizeof record);
-        const std::size_t bytes = std::min<std::size_t>(record.payload_bytes, kLanePayloadMax);
-        std::string payload(reinterpret_cast<const char*>(l.payload), bytes);
-        l.word.store(lane_word(ticket, 0, LaneWordState::free), std::memory_order_release);
-        spdlog::debug("session {}: took lane post {} that no worker watched", slot, ticket);
-        s.queue.emplace_back(PendingJob{record, std::move(payload)});
-        accept_submission(s, static_cast<int>(slot), now);
     }
 }
 
@@ -212,23 +253,48 @@ std::string Supervisor::lane_job_function(unsigned slot) const {
     return std::string(function_name(job));
 }
 
-// A forced cancel of a job that came by lane: found through the records of the workers.
-bool Supervisor::cancel_lane_job(std::uint32_t session_slot, std::uint64_t job_id) {
-    const Session& s = sessions_[session_slot];
+// A cancel of a job that came by lane. Still posted: taken off the lane and answered, as a queued
+// job is. Taken by a worker, and `force`: the worker is stopped (a lane job is alone on it).
+void Supervisor::cancel_lane_job(Session& s, std::uint64_t job_id, bool force) {
+    const auto session_slot = static_cast<std::uint32_t>(&s - sessions_.data());
+    Lane& l = lane(s);
+    std::uint64_t word = l.word.load(std::memory_order_acquire);
+    if (lane_state(word) == LaneWordState::posted) {
+        JobRecord record;
+        std::memcpy(&record, &l.record, sizeof record);
+        const std::uint64_t ticket = lane_ticket(word);
+        if (record.job_id == job_id &&
+            l.word.compare_exchange_strong(word, lane_word(ticket, kLaneClaimerSupervisor, LaneWordState::claimed),
+                                           std::memory_order_acq_rel)) {
+            l.word.store(lane_word(ticket, 0, LaneWordState::free), std::memory_order_release);
+            ++counters_.submitted;
+            ++s.submitted;
+            reply_error(s, record, ErrorKind::cancelled, "cancelled before it started", 1);
+            return;
+        }
+    }
+    if (!force) return;
     for (unsigned slot = 0; slot < workers_.size(); ++slot) {
-        const WorkerSlot& w = workers_[slot];
-        const WorkerRecord& rec = record(slot);
+        WorkerSlot& w = workers_[slot];
+        WorkerRecord& rec = record(slot);
         if (w.pid <= 0 || w.stop_seq != 0) continue;
-        if (lane_progress_stage(rec.lane_progress.load(std::memory_order_acquire)) != LaneStage::taken ||
-            rec.lane_session_slot.load() != session_slot || rec.lane_generation.load() != s.generation ||
-            rec.lane_job_id.load() != job_id || rec.running_seq.load() != kLaneRunningSeq) {
+        const std::uint64_t progress = rec.lane_progress.load(std::memory_order_acquire);
+        if (lane_progress_stage(progress) != LaneStage::taken || rec.lane_session_slot.load() != session_slot ||
+            rec.lane_generation.load() != s.generation || rec.lane_job_id.load() != job_id) {
             continue;
         }
-        stop_running_job(slot, ErrorKind::cancelled,
-                         "cancelled while running; worker " + std::to_string(w.pid) + " was replaced", SIGKILL);
-        return true;
+        // Running or about to run: either way the worker goes, and only this job is answered
+        // `cancelled` (settle_lane_job checks the lane job is still the one taken now).
+        rec.lanes_until_jobs.store(0, std::memory_order_seq_cst);
+        w.stop_seq = kLaneRunningSeq;
+        w.stop_lane_taken = lane_progress_taken(progress);
+        w.stop_kind = ErrorKind::cancelled;
+        w.stop_message = "cancelled while running; worker " + std::to_string(w.pid) + " was replaced";
+        spdlog::warn("worker slot {} pid {}: {}; sending SIGKILL", slot, w.pid, w.stop_message);
+        ::kill(w.pid, SIGKILL);
+        w.kill_at_ns = std::numeric_limits<std::int64_t>::max();
+        return;
     }
-    return false;
 }
 
 }  // namespace warmpool

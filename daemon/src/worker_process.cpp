@@ -264,11 +264,17 @@ private:
     // Spins a while for work: a record in the inbox, or, if this worker watches the lanes, a job
     // a client posted to its lane. Then, with nothing found, stops watching and sleeps.
     void wait_for_work() {
-        if (!exiting()) watch();
+        watch();
+        if (claimed_) {  // stepping aside for another watcher, it found a post
+            run_claimed_lane_job();
+            return;
+        }
         const std::int64_t spin_until = monotonic_ns() + kSpinNs;
         while (monotonic_ns() < spin_until) {
             if (!inbox_.empty_now()) return;
+            if (watching_ && !may_take_lane_jobs()) stop_watching();
             if (watching_ && claim_posted_lane_job()) {
+                stop_watching();  // nobody waits behind the job it claimed
                 run_claimed_lane_job();
                 return;
             }
@@ -306,12 +312,15 @@ private:
     // anything, and starts again just before it publishes a lane job's reply, so that the
     // client's next post, made as soon as it has the reply, finds it watching.
 
+    // Lanes open, this worker not exiting, not due for recycling nor being replaced.
+    bool may_take_lane_jobs() const {
+        return board_->open.load(std::memory_order_relaxed) != 0 && !exiting() &&
+               record_->jobs_done.load(std::memory_order_relaxed) <
+                   record_->lanes_until_jobs.load(std::memory_order_relaxed);
+    }
+
     void watch() {
-        if (watching_ || board_->open.load(std::memory_order_relaxed) == 0) return;
-        if (record_->jobs_done.load(std::memory_order_relaxed) >=
-            record_->lanes_until_jobs.load(std::memory_order_relaxed)) {
-            return;
-        }
+        if (watching_ || !may_take_lane_jobs()) return;
         std::atomic<std::uint64_t>& word = board_->watching[setup_.slot / 64];
         const std::uint64_t bit = std::uint64_t{1} << (setup_.slot % 64);
         const std::uint64_t before = word.fetch_or(bit, std::memory_order_seq_cst);
@@ -320,16 +329,37 @@ private:
     }
 
     // Clears this worker's bit, then looks at every lane once more: a client that saw the bit set
-    // may have posted. A post found then is claimed (claimed_), to be run by the caller.
+    // may have posted. A post found then is claimed (claimed_), to be run by the caller, if this
+    // worker may take one now; any other post found is handed to the supervisor, which queues it.
     void stop_watching() {
         if (!watching_) return;
         board_->watching[setup_.slot / 64].fetch_and(~(std::uint64_t{1} << (setup_.slot % 64)),
                                                      std::memory_order_seq_cst);
         std::atomic_thread_fence(std::memory_order_seq_cst);
         watching_ = false;
-        // Not while a lane job runs: the record describes that one. A post seen then is left for
-        // the worker that was watching, or for this one once it is idle again.
-        if (!claimed_ && !running_lane_job_) claim_posted_lane_job();
+        // Not while a lane job runs or waits to (the record describes that one), nor when this
+        // worker may not take lane jobs at all.
+        if (!claimed_ && !running_lane_job_ && may_take_lane_jobs()) claim_posted_lane_job();
+        if (any_posted_lane()) {
+            pool_header_->lane_posts_left.store(1, std::memory_order_seq_cst);
+            pool_header_->supervisor_wake.notify_eventfd(setup_.supervisor_eventfd);
+        }
+    }
+
+    bool any_posted_lane() {
+        for (std::uint32_t w = 0; w < setup_.pool_layout.active_words(); ++w) {
+            std::uint64_t bits = active_sessions_[w].load(std::memory_order_acquire);
+            while (bits != 0) {
+                const auto slot = static_cast<std::uint32_t>(w * 64 + std::countr_zero(bits));
+                bits &= bits - 1;
+                auto it = sessions_.find(slot);
+                if (it == sessions_.end() || it->second.lane == nullptr) continue;  // never mapped: unseen
+                if (lane_state(it->second.lane->word.load(std::memory_order_acquire)) == LaneWordState::posted) {
+                    return true;
+                }
+            }
+        }
+        return false;
     }
 
     // Claims one posted lane job of any active session, if there is one. The record tells a
@@ -372,6 +402,9 @@ private:
         Lane& lane = *view.lane;
         std::uint64_t word = lane.word.load(std::memory_order_acquire);
         if (lane_state(word) != LaneWordState::posted) return false;
+        // A client with nothing in flight has read every reply; one whose ring lacks room for a
+        // reply is not served here (the supervisor queues its post), so no worker ever waits on it.
+        if (view.reply.free_bytes() < lane_reply_room_) return false;
         const std::uint64_t ticket = lane_ticket(word);
         record_->lane_session_slot.store(slot, std::memory_order_relaxed);
         record_->lane_generation.store(view.generation, std::memory_order_relaxed);
@@ -435,7 +468,8 @@ private:
                 scratch_.clear();
             }
             if (published) counted = outcome.status < kOutcomeDropped ? outcome.status : 0;
-            record_->last_run_ns.store(run_ns, std::memory_order_relaxed);
+            // Measured before it is counted, as for an inbox job (max_rss recycling follows it).
+            if (monotonic_ns() - last_rss_ns_ >= kRssIntervalNs) measure_rss();
         }
         // Counted once the reply is out; then the stage goes back to none (shm_layout.hpp).
         std::atomic<std::uint64_t>& count = lane_outcome_->counts[counted];
@@ -839,7 +873,10 @@ private:
     bool running_lane_job_ = false;
     bool lane_jobs_untold_ = false;  // lane jobs ended since the supervisor was last rung
     std::uint64_t lane_taken_ = 0;
-    std::uint32_t lane_scan_from_ = 0;  // session slot the next look at the lanes starts from
+    std::uint32_t lane_scan_from_ = 0;
+    // Reply-ring room a lane reply needs wherever the ring's tail stands: two of the largest.
+    const std::uint64_t lane_reply_room_ =
+        2 * max_reply_bytes(sizeof(ReplyRecord), reply_inline_max(0, setup_.inline_max));  // session slot the next look at the lanes starts from
     JobRecord claimed_job_{};
     std::vector<std::byte> claimed_payload_;
 };

@@ -180,6 +180,68 @@ TEST(LaneTest, AClientKilledWhileItsLaneJobRunsLeavesNothingBehind) {
     expect_every_job_accounted(s);
 }
 
+// While one client's lane job runs long, another client's calls are served at once by the other
+// worker (the busy one does not keep watching, and posts it cannot take go to the supervisor).
+TEST(LaneTest, AnotherClientIsServedWhileALaneJobRunsLong) {
+    TestPool pool(pool_options(2));
+    Client first = pool.connect();
+    Client second = pool.connect();
+    warm_up(first);
+    auto sleeper = first.submit<examples::SleepReport>("sleep_report", 5.0);
+    const pid_t busy = worker_running(pool, "sleep_report");
+    ASSERT_GT(busy, 0);
+    for (int i = 1; i <= 200; ++i) {
+        auto f = second.submit<std::int64_t>("gcd", std::pair<std::int64_t, std::int64_t>{3 * i, 2 * i});
+        ASSERT_TRUE(f.wait_for(10s)) << "call " << i << " waited behind another client's lane job";
+        EXPECT_EQ(f.get(), i);
+    }
+    EXPECT_FALSE(sleeper.wait_for(0s)) << "the long job ended before the other client's calls: the test proves nothing";
+    EXPECT_EQ(sleeper.get().pid, busy);
+    const json s = settled(pool);
+    EXPECT_EQ(jobs(s, "completed"), 2000u + 1u + 200u);
+    expect_every_job_accounted(s);
+}
+
+// A cancel right after the call was made finds it on its lane, taken by a worker but not started,
+// or running; each time the caller gets `cancelled` and nothing else is hit.
+TEST(LaneTest, ACancelRightAfterTheCallEndsItWhereverItIs) {
+    TestPool pool(pool_options(2));
+    Client client = pool.connect();
+    constexpr int kRounds = 20;
+    int cancelled = 0;
+    for (int round = 0; round < kRounds; ++round) {
+        warm_up(client);
+        auto hang = client.submit<std::int64_t>("hang", std::int64_t{0});
+        hang.cancel(/*force=*/true);
+        ASSERT_TRUE(hang.wait_for(10s)) << "round " << round << ": a forced cancel did not end the lane job";
+        const JobError e = expect_job_error([&] { hang.get(); });
+        EXPECT_EQ(e.kind(), ErrorKind::cancelled) << e.what();
+        cancelled += e.kind() == ErrorKind::cancelled;
+    }
+    EXPECT_EQ(client.call<std::int64_t>("gcd", std::pair<std::int64_t, std::int64_t>{9, 6}), 3);
+    const json s = settled(pool);
+    EXPECT_EQ(s["jobs"]["failed_by_kind"]["cancelled"].get<int>(), cancelled);
+    EXPECT_EQ(s["jobs"]["failed_by_kind"]["worker_crashed"], 0);
+    expect_every_job_accounted(s);
+}
+
+// Stopping the pool while a lane job hangs: the job gets shutting_down when the grace period ends
+// and the daemon exits.
+TEST(LaneTest, StoppingThePoolEndsAHangingLaneJob) {
+    TestPool pool(pool_options(2));
+    Client client = pool.connect();
+    warm_up(client);
+    auto hang = client.submit<std::int64_t>("hang", std::int64_t{0});
+    const pid_t victim = worker_running(pool, "hang");
+    ASSERT_GT(victim, 0);
+    EXPECT_TRUE(runs_by_lane(pool, victim));
+    pool.signal(SIGTERM);
+    EXPECT_EQ(pool.wait_exit(20s), 0) << pool.log();
+    ASSERT_TRUE(hang.wait_for(10s));
+    const JobError e = expect_job_error([&] { hang.get(); });
+    EXPECT_EQ(e.kind(), ErrorKind::shutting_down) << e.what();
+}
+
 // Clients calling one at a time while workers are killed at random moments: every call ends,
 // with its result or worker_crashed, and every job is counted exactly once.
 TEST(LaneTest, KillingWorkersUnderCallsOneAtATimeLosesNothing) {

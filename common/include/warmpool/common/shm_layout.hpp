@@ -74,6 +74,8 @@ struct alignas(64) PoolHeader {
     std::uint32_t reserved;
     // Workers -> supervisor: "I finished a job / became ready". The supervisor sleeps in epoll.
     alignas(64) WakeFlag supervisor_wake;
+    // Set by a worker that saw a post on a lane it could not take: the supervisor queues it.
+    std::atomic<std::uint32_t> lane_posts_left;
 };
 
 // Outcome counters per worker: index 0 counts results, index k counts ErrorKind k.
@@ -339,8 +341,10 @@ static_assert(std::is_standard_layout_v<Lane>);
 // The lane board: whether lanes may be used, and which workers watch them now. Clients map it
 // read-only; a client posts to its lane only when some worker's bit is set, and re-reads the
 // bits after posting (a full fence between), taking the post back if none is: a worker clears
-// its bit, then (a full fence between) looks at every lane once more before it stops watching.
-// So a post is never left with no one to claim it.
+// its bit, then (a full fence between) looks at every lane once more before it stops watching,
+// and hands any post it cannot take itself to the supervisor (PoolHeader::lane_posts_left). So a
+// post is never left with no one to claim it; the supervisor also takes any post it finds still
+// posted at two housekeeping ticks in a row (a watcher stopped by a debugger, say).
 inline constexpr std::uint32_t kMaxWorkerSlots = 2048;
 struct alignas(64) LaneBoard {
     std::uint64_t magic;

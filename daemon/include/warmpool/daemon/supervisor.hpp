@@ -83,6 +83,7 @@ private:
         // A running job the supervisor is stopping (timeout, forced cancel): its inbox seq + 1,
         // the reply its client gets, and when SIGKILL follows the SIGTERM.
         std::uint64_t stop_seq = 0;
+        std::uint64_t stop_lane_taken = 0;  // with stop_seq kLaneRunningSeq: which lane job (taken count)
         ErrorKind stop_kind = ErrorKind::timeout;
         std::string stop_message;
         std::int64_t kill_at_ns = -1;
@@ -117,6 +118,7 @@ private:
         FunctionStats* last_stats = nullptr;
         std::deque<std::string> control_backlog;  // replies waiting for control-ring space
         std::uint64_t in_flight = 0;              // jobs in workers' inboxes
+        std::uint64_t lane_posted_seen = 0;       // lane word seen posted at the last tick, or 0
         std::uint64_t submitted = 0;
     };
 
@@ -160,8 +162,11 @@ private:
     void count_lane_outcomes(unsigned slot);
     std::uint64_t lane_jobs_running(unsigned slot) const;
     void settle_lane_job(unsigned slot, const std::string& how);
-    void take_unwatched_posts(std::int64_t now);
-    bool cancel_lane_job(std::uint32_t session_slot, std::uint64_t job_id);
+    bool any_worker_watching() const;
+    void take_posted_lanes(std::int64_t now);
+    void take_stale_lane_posts(std::int64_t now);
+    void take_lane_post(Session& s, unsigned slot, std::uint64_t word, std::int64_t now);
+    void cancel_lane_job(Session& s, std::uint64_t job_id, bool force);
     std::string lane_job_function(unsigned slot) const;
     void check_recycling(unsigned slot);
     // Validates the job just put at the back of s.queue and counts it, or answers and removes it.
@@ -214,7 +219,9 @@ private:
     void check_startup_complete();
     void supervise_running_jobs();
     std::int64_t next_supervision_ns() const;
-    void stop_running_job(unsigned slot, ErrorKind kind, const std::string& message, int signal);
+    // Stops the job the worker runs, if it still is `running` (its running_seq).
+    void stop_running_job(unsigned slot, std::uint64_t running, ErrorKind kind, const std::string& message,
+                          int signal);
     void expire_queued_deadlines();
     void begin_reload(const std::string& why);
     void abandon_reload(const std::string& why);
