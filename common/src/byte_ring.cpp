@@ -83,6 +83,11 @@ bool RingConsumer::empty_now() {
     return cached_tail_ == local_head_ + pending_pop_;
 }
 
+bool RingConsumer::only_peeked_left() {
+    cached_tail_ = ring_.control->tail.load(std::memory_order_acquire);
+    return cached_tail_ == local_head_ + pending_pop_ + peeked_bytes_;
+}
+
 RingConsumer::Peek RingConsumer::peek(std::span<const std::byte>& out) {
     for (;;) {
         std::uint64_t head = local_head_ + pending_pop_;

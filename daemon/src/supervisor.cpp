@@ -598,6 +598,7 @@ void Supervisor::on_worker_exit(unsigned slot, int wait_status) {
 
     // It watches no lane any more; a post only it saw goes to the supervisor's queue.
     lane_board_->watching[slot / 64].fetch_and(~(std::uint64_t{1} << (slot % 64)), std::memory_order_seq_cst);
+    lane_board_->watcher_role[slot / 64].fetch_and(~(std::uint64_t{1} << (slot % 64)), std::memory_order_seq_cst);
     settle_lane_job(slot, how);
     resolve_jobs_of_dead_worker(slot, how);
     // Its result blobs (kept for reuse) have no owner any more; clients keep what they mapped.

@@ -32,6 +32,9 @@ namespace {
 // How long an idle worker spins on its inbox before sleeping on the futex. Short: on a small
 // machine a spinning worker takes a core from the client and the supervisor.
 constexpr std::int64_t kSpinNs = 20'000;
+// The watcher of the lanes spins longer: the client it serves is the only other process spinning,
+// and a call that finds no watcher pays two wake-ups through the supervisor instead.
+constexpr std::int64_t kWatcherSpinNs = 100'000;
 constexpr std::int64_t kIdleSleepNs = 1'000'000'000;
 constexpr std::int64_t kReplySpaceWaitNs = 100'000'000;
 // The dispatcher reserves reply-ring room for every job it gives us, so waiting for room only
@@ -269,12 +272,12 @@ private:
             run_claimed_lane_job();
             return;
         }
-        const std::int64_t spin_until = monotonic_ns() + kSpinNs;
+        const std::int64_t spin_until = monotonic_ns() + (watching_ ? kWatcherSpinNs : kSpinNs);
         while (monotonic_ns() < spin_until) {
             if (!inbox_.empty_now()) return;
             if (watching_ && !may_take_lane_jobs()) stop_watching();
             if (watching_ && claim_posted_lane_job()) {
-                stop_watching();  // nobody waits behind the job it claimed
+                stop_watching(/*keep_role=*/true);  // nobody waits behind the job it claimed
                 run_claimed_lane_job();
                 return;
             }
@@ -319,30 +322,45 @@ private:
                    record_->lanes_until_jobs.load(std::memory_order_relaxed);
     }
 
+    // Takes the watcher's role unless another worker holds it, then shows clients it watches.
+    // The role outlives a lane job the watcher runs (it stops showing itself meanwhile), so
+    // another idle worker does not start spinning beside it.
     void watch() {
         if (watching_ || !may_take_lane_jobs()) return;
-        std::atomic<std::uint64_t>& word = board_->watching[setup_.slot / 64];
         const std::uint64_t bit = std::uint64_t{1} << (setup_.slot % 64);
-        const std::uint64_t before = word.fetch_or(bit, std::memory_order_seq_cst);
+        if (!watcher_role_) {
+            std::atomic<std::uint64_t>& role = board_->watcher_role[setup_.slot / 64];
+            if ((role.fetch_or(bit, std::memory_order_seq_cst) & ~bit) != 0) {
+                role.fetch_and(~bit, std::memory_order_seq_cst);  // another worker has it
+                return;
+            }
+            watcher_role_ = true;
+        }
+        board_->watching[setup_.slot / 64].fetch_or(bit, std::memory_order_seq_cst);
         watching_ = true;
-        if ((before & ~bit) != 0) stop_watching();  // another worker watches already
     }
 
     // Clears this worker's bit, then looks at every lane once more: a client that saw the bit set
     // may have posted. A post found then is claimed (claimed_), to be run by the caller, if this
     // worker may take one now; any other post found is handed to the supervisor, which queues it.
-    void stop_watching() {
-        if (!watching_) return;
-        board_->watching[setup_.slot / 64].fetch_and(~(std::uint64_t{1} << (setup_.slot % 64)),
-                                                     std::memory_order_seq_cst);
-        std::atomic_thread_fence(std::memory_order_seq_cst);
-        watching_ = false;
-        // Not while a lane job runs or waits to (the record describes that one), nor when this
-        // worker may not take lane jobs at all.
-        if (!claimed_ && !running_lane_job_ && may_take_lane_jobs()) claim_posted_lane_job();
-        if (any_posted_lane()) {
-            pool_header_->lane_posts_left.store(1, std::memory_order_seq_cst);
-            pool_header_->supervisor_wake.notify_eventfd(setup_.supervisor_eventfd);
+    // keep_role: it runs the lane job it just claimed, and will show itself again before replying.
+    void stop_watching(bool keep_role = false) {
+        const std::uint64_t bit = std::uint64_t{1} << (setup_.slot % 64);
+        if (watching_) {
+            board_->watching[setup_.slot / 64].fetch_and(~bit, std::memory_order_seq_cst);
+            std::atomic_thread_fence(std::memory_order_seq_cst);
+            watching_ = false;
+            // Not while a lane job runs or waits to (the record describes that one), nor when this
+            // worker may not take lane jobs at all.
+            if (!claimed_ && !running_lane_job_ && may_take_lane_jobs()) claim_posted_lane_job();
+            if (any_posted_lane()) {
+                pool_header_->lane_posts_left.store(1, std::memory_order_seq_cst);
+                pool_header_->supervisor_wake.notify_eventfd(setup_.supervisor_eventfd);
+            }
+        }
+        if (watcher_role_ && !keep_role) {
+            board_->watcher_role[setup_.slot / 64].fetch_and(~bit, std::memory_order_seq_cst);
+            watcher_role_ = false;
         }
     }
 
@@ -352,9 +370,9 @@ private:
             while (bits != 0) {
                 const auto slot = static_cast<std::uint32_t>(w * 64 + std::countr_zero(bits));
                 bits &= bits - 1;
-                auto it = sessions_.find(slot);
-                if (it == sessions_.end() || it->second.lane == nullptr) continue;  // never mapped: unseen
-                if (lane_state(it->second.lane->word.load(std::memory_order_acquire)) == LaneWordState::posted) {
+                const SessionView* view = watched_session(slot);
+                if (view != nullptr &&
+                    lane_state(view->lane->word.load(std::memory_order_acquire)) == LaneWordState::posted) {
                     return true;
                 }
             }
@@ -378,17 +396,8 @@ private:
             while (bits != 0) {
                 const auto slot = static_cast<std::uint32_t>(w * 64 + std::countr_zero(bits));
                 bits &= bits - 1;
-                const std::uint64_t generation = session_table_[slot].generation.load(std::memory_order_relaxed);
-                auto it = sessions_.find(slot);
-                SessionView* view = it != sessions_.end() && it->second.generation == generation
-                                        ? &it->second
-                                        : nullptr;
-                if (view == nullptr) {
-                    // Mapped on first sight: one shm_open and mmap per session, as its first job costs.
-                    if (generation == 0) continue;
-                    view = session_for(slot, generation);
-                    if (view == nullptr) continue;
-                }
+                SessionView* view = watched_session(slot);
+                if (view == nullptr) continue;
                 if (claim(slot, *view)) {
                     lane_scan_from_ = slot + 1;
                     return true;
@@ -396,6 +405,16 @@ private:
             }
         }
         return false;
+    }
+
+    // The active session in `slot`, mapped on first sight: one shm_open and mmap per session, as
+    // its first job would cost. Null if it is gone.
+    SessionView* watched_session(std::uint32_t slot) {
+        const std::uint64_t generation = session_table_[slot].generation.load(std::memory_order_relaxed);
+        auto it = sessions_.find(slot);
+        if (it != sessions_.end() && it->second.generation == generation) return &it->second;
+        if (generation == 0) return nullptr;
+        return session_for(slot, generation);
     }
 
     bool claim(std::uint32_t slot, SessionView& view) {
@@ -523,6 +542,9 @@ private:
         // Recorded before the reply goes out: whoever sees the reply or the done mark may count it.
         JobOutcome& entry = outcome_entry(seq);
         std::copy(outcome.counts.begin(), outcome.counts.end(), entry.counts);
+        // The last job in the inbox: watching the lanes before the reply, so that a caller making
+        // one call at a time finds a watcher for its next call.
+        if (inbox_.only_peeked_left() && !exiting()) watch();
         const bool published = publish(*session, job, outcome, start - job.enqueued_ns, run_ns);
         if (outcome.blob && !published) session->results.release(outcome.blob->ref.object);
         // Results a client keeps (Bytes) pile up beyond the limits: let go of those, it has its
@@ -868,7 +890,8 @@ private:
     LaneOutcome* lane_outcome_;
     const std::atomic<std::uint64_t>* active_sessions_;
     const SessionEntry* session_table_;
-    bool watching_ = false;
+    bool watching_ = false;      // its bit in LaneBoard::watching is set
+    bool watcher_role_ = false;  // its bit in LaneBoard::watcher_role is set
     bool claimed_ = false;  // claimed_job_ waits to be run
     bool running_lane_job_ = false;
     bool lane_jobs_untold_ = false;  // lane jobs ended since the supervisor was last rung

@@ -92,6 +92,8 @@ public:
     // Hands consumed space back to the producer (one release-store) and wakes it if it waits.
     void release();
     bool empty_now();  // true if no published record is pending beyond what we consumed
+    // True if nothing is published beyond the record the last peek returned (not popped yet).
+    bool only_peeked_left();
     RingControl* control() const { return ring_.control; }
 
 private:

@@ -351,6 +351,9 @@ struct alignas(64) LaneBoard {
     std::uint32_t layout_version;
     std::atomic<std::uint32_t> open;  // 1: lanes may be used (no run-time limits are configured)
     alignas(64) std::atomic<std::uint64_t> watching[kMaxWorkerSlots / 64];  // a bit per worker slot
+    // Workers only: the worker that is the watcher, including while it runs a lane job it claimed
+    // (its `watching` bit is clear then), so that no second idle worker starts spinning beside it.
+    alignas(64) std::atomic<std::uint64_t> watcher_role[kMaxWorkerSlots / 64];
 };
 static_assert(std::is_standard_layout_v<LaneBoard>);
 inline constexpr std::uint64_t kLaneBoardMagic = 0x44524f42454e414cULL;  // "LANEBORD"
