@@ -75,6 +75,20 @@ bool runs_by_lane(const TestPool& pool, pid_t pid) {
     return false;
 }
 
+// The worker running `function` now, which must have come by lane; 0 if none runs it.
+pid_t lane_worker_running(const TestPool& pool, const std::string& function) {
+    const pid_t pid = worker_running(pool, function);
+    EXPECT_GT(pid, 0) << "no worker runs " << function << ": " << pool.status().dump();
+    if (pid > 0) {
+        EXPECT_TRUE(runs_by_lane(pool, pid)) << "the call did not go by lane: " << pool.status()["workers"].dump();
+    }
+    return pid;
+}
+
+void expect_serving(Client& client) {
+    EXPECT_EQ(client.call<std::int64_t>("gcd", std::pair<std::int64_t, std::int64_t>{9, 6}), 3);
+}
+
 // Calls one at a time until a worker watches the lanes and takes one: the pool has settled.
 void warm_up(Client& client) {
     for (int i = 0; i < 2000; ++i) ASSERT_EQ(client.call<std::int64_t>("gcd", std::pair<std::int64_t, std::int64_t>{6, 4}), 2);
@@ -114,14 +128,13 @@ TEST(LaneTest, AWorkerKilledWhileRunningALaneJobAnswersItWithWorkerCrashed) {
     // Right after a call, so that the worker that answered it still watches the lanes.
     warm_up(client);
     auto sleeper = client.submit<examples::SleepReport>("sleep_report", 30.0);
-    const pid_t victim = worker_running(pool, "sleep_report");
-    ASSERT_GT(victim, 0) << pool.status().dump();
-    EXPECT_TRUE(runs_by_lane(pool, victim)) << "the call did not go by lane: " << pool.status()["workers"].dump();
+    const pid_t victim = lane_worker_running(pool, "sleep_report");
+    ASSERT_GT(victim, 0);
     ASSERT_EQ(::kill(victim, SIGKILL), 0);
     ASSERT_TRUE(sleeper.wait_for(10s)) << "the lane job of a killed worker was never answered";
     const JobError e = expect_job_error([&] { sleeper.get(); });
     EXPECT_EQ(e.kind(), ErrorKind::worker_crashed) << e.what();
-    EXPECT_EQ(client.call<std::int64_t>("gcd", std::pair<std::int64_t, std::int64_t>{9, 6}), 3);
+    expect_serving(client);
     const json s = settled(pool);
     EXPECT_EQ(s["jobs"]["failed_by_kind"]["worker_crashed"], 1);
     expect_every_job_accounted(s);
@@ -132,14 +145,13 @@ TEST(LaneTest, AForcedCancelStopsALaneJob) {
     Client client = pool.connect();
     warm_up(client);
     auto hang = client.submit<std::int64_t>("hang", std::int64_t{0});
-    const pid_t victim = worker_running(pool, "hang");
+    const pid_t victim = lane_worker_running(pool, "hang");
     ASSERT_GT(victim, 0);
-    EXPECT_TRUE(runs_by_lane(pool, victim)) << "the call did not go by lane: " << pool.status()["workers"].dump();
     hang.cancel(/*force=*/true);
     ASSERT_TRUE(hang.wait_for(10s)) << "a forced cancel did not end the running lane job";
     const JobError e = expect_job_error([&] { hang.get(); });
     EXPECT_EQ(e.kind(), ErrorKind::cancelled) << e.what();
-    EXPECT_EQ(client.call<std::int64_t>("gcd", std::pair<std::int64_t, std::int64_t>{9, 6}), 3);
+    expect_serving(client);
     const json s = settled(pool);
     EXPECT_EQ(s["jobs"]["failed_by_kind"]["cancelled"], 1);
     expect_every_job_accounted(s);
@@ -165,13 +177,12 @@ TEST(LaneTest, AClientKilledWhileItsLaneJobRunsLeavesNothingBehind) {
         for (;;) ::pause();
         return 0;
     });
-    const pid_t worker = worker_running(pool, "sleep_report");
-    ASSERT_GT(worker, 0) << pool.status().dump();
-    EXPECT_TRUE(runs_by_lane(pool, worker)) << "the call did not go by lane: " << pool.status()["workers"].dump();
+    const pid_t worker = lane_worker_running(pool, "sleep_report");
+    ASSERT_GT(worker, 0);
     victim.kill_and_reap();
     // The worker finishes the job (its reply goes nowhere); the session's memory goes.
     Client client = pool.connect();
-    EXPECT_EQ(client.call<std::int64_t>("gcd", std::pair<std::int64_t, std::int64_t>{9, 6}), 3);
+    expect_serving(client);
     ASSERT_TRUE(wait_until([&] { return pool.leftover_shm().size() == 3u; }, 10s))
         << ::testing::PrintToString(pool.leftover_shm());
     const json s = settled(pool);
@@ -218,7 +229,7 @@ TEST(LaneTest, ACancelRightAfterTheCallEndsItWhereverItIs) {
         EXPECT_EQ(e.kind(), ErrorKind::cancelled) << e.what();
         cancelled += e.kind() == ErrorKind::cancelled;
     }
-    EXPECT_EQ(client.call<std::int64_t>("gcd", std::pair<std::int64_t, std::int64_t>{9, 6}), 3);
+    expect_serving(client);
     const json s = settled(pool);
     EXPECT_EQ(s["jobs"]["failed_by_kind"]["cancelled"].get<int>(), cancelled);
     EXPECT_EQ(s["jobs"]["failed_by_kind"]["worker_crashed"], 0);
@@ -232,9 +243,8 @@ TEST(LaneTest, StoppingThePoolEndsAHangingLaneJob) {
     Client client = pool.connect();
     warm_up(client);
     auto hang = client.submit<std::int64_t>("hang", std::int64_t{0});
-    const pid_t victim = worker_running(pool, "hang");
+    const pid_t victim = lane_worker_running(pool, "hang");
     ASSERT_GT(victim, 0);
-    EXPECT_TRUE(runs_by_lane(pool, victim));
     pool.signal(SIGTERM);
     EXPECT_EQ(pool.wait_exit(20s), 0) << pool.log();
     ASSERT_TRUE(hang.wait_for(10s));
