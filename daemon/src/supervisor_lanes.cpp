@@ -190,21 +190,29 @@ bool Supervisor::any_worker_watching() const {
     return false;
 }
 
-// Takes a post into the session's queue, as if it had been submitted. The compare-and-swap
-// decides between the supervisor, a worker claiming it, and the client taking it back.
-void Supervisor::take_lane_post(Session& s, unsigned slot, std::uint64_t word, std::int64_t now) {
+// Takes the post `word` off the session's lane, if the lane still holds it: its record and
+// arguments are copied out, then the lane is the client's again. The compare-and-swap decides
+// between the supervisor, a worker claiming the post, and the client taking it back.
+bool Supervisor::take_off_lane(Session& s, std::uint64_t word, JobRecord& record, std::string& payload) {
     Lane& l = lane(s);
     const std::uint64_t ticket = lane_ticket(word);
     if (!l.word.compare_exchange_strong(word, lane_word(ticket, kLaneClaimerSupervisor, LaneWordState::claimed),
                                         std::memory_order_acq_rel)) {
-        return;
+        return false;
     }
-    JobRecord record;
     std::memcpy(&record, &l.record, sizeof record);
     const std::size_t bytes = std::min<std::size_t>(record.payload_bytes, kLanePayloadMax);
-    std::string payload(reinterpret_cast<const char*>(l.payload), bytes);
+    payload.assign(reinterpret_cast<const char*>(l.payload), bytes);
     l.word.store(lane_word(ticket, 0, LaneWordState::free), std::memory_order_release);
-    spdlog::debug("session {}: queued lane post {} that no worker took", slot, ticket);
+    return true;
+}
+
+// Takes a post into the session's queue, as if it had been submitted.
+void Supervisor::take_lane_post(Session& s, unsigned slot, std::uint64_t word, std::int64_t now) {
+    JobRecord record;
+    std::string payload;
+    if (!take_off_lane(s, word, record, payload)) return;
+    spdlog::debug("session {}: queued lane post {} that no worker took", slot, lane_ticket(word));
     s.queue.emplace_back(PendingJob{record, std::move(payload)});
     accept_submission(s, static_cast<int>(slot), now);
 }
@@ -258,20 +266,16 @@ std::string Supervisor::lane_job_function(unsigned slot) const {
 void Supervisor::cancel_lane_job(Session& s, std::uint64_t job_id, bool force) {
     const auto session_slot = static_cast<std::uint32_t>(&s - sessions_.data());
     Lane& l = lane(s);
-    std::uint64_t word = l.word.load(std::memory_order_acquire);
-    if (lane_state(word) == LaneWordState::posted) {
-        JobRecord record;
-        std::memcpy(&record, &l.record, sizeof record);
-        const std::uint64_t ticket = lane_ticket(word);
-        if (record.job_id == job_id &&
-            l.word.compare_exchange_strong(word, lane_word(ticket, kLaneClaimerSupervisor, LaneWordState::claimed),
-                                           std::memory_order_acq_rel)) {
-            l.word.store(lane_word(ticket, 0, LaneWordState::free), std::memory_order_release);
-            ++counters_.submitted;
-            ++s.submitted;
-            reply_error(s, record, ErrorKind::cancelled, "cancelled before it started", 1);
-            return;
-        }
+    const std::uint64_t word = l.word.load(std::memory_order_acquire);
+    // The record of a post stays put until it is taken: its job id says whether it is this job.
+    JobRecord posted;
+    std::string payload;
+    if (lane_state(word) == LaneWordState::posted && l.record.job_id == job_id &&
+        take_off_lane(s, word, posted, payload)) {
+        ++counters_.submitted;
+        ++s.submitted;
+        reply_error(s, posted, ErrorKind::cancelled, "cancelled before it started", 1);
+        return;
     }
     if (!force) return;
     for (unsigned slot = 0; slot < workers_.size(); ++slot) {

@@ -365,29 +365,30 @@ private:
     }
 
     bool any_posted_lane() {
-        for (std::uint32_t w = 0; w < setup_.pool_layout.active_words(); ++w) {
-            std::uint64_t bits = active_sessions_[w].load(std::memory_order_acquire);
-            while (bits != 0) {
-                const auto slot = static_cast<std::uint32_t>(w * 64 + std::countr_zero(bits));
-                bits &= bits - 1;
-                const SessionView* view = watched_session(slot);
-                if (view != nullptr &&
-                    lane_state(view->lane->word.load(std::memory_order_acquire)) == LaneWordState::posted) {
-                    return true;
-                }
-            }
-        }
-        return false;
+        return any_active_session(0, [](std::uint32_t, SessionView& view) {
+            return lane_state(view.lane->word.load(std::memory_order_acquire)) == LaneWordState::posted;
+        });
     }
 
     // Claims one posted lane job of any active session, if there is one. The record tells a
     // supervisor what this worker claimed before the claim, so that a death at any point leaves
-    // the job with exactly one owner.
-    // Sessions are looked at from the one after the last claimed, so none is always last.
+    // the job with exactly one owner. Sessions are looked at from the one after the last claimed,
+    // so none is always last.
     bool claim_posted_lane_job() {
+        return any_active_session(lane_scan_from_, [this](std::uint32_t slot, SessionView& view) {
+            if (!claim(slot, view)) return false;
+            lane_scan_from_ = slot + 1;
+            return true;
+        });
+    }
+
+    // Whether `found(slot, view)` holds for an active session, asked of each in turn from session
+    // slot `from` round to the one before it.
+    template <class Found>
+    bool any_active_session(std::uint32_t from, Found&& found) {
         const std::uint32_t words = setup_.pool_layout.active_words();
-        const std::uint32_t start_word = (lane_scan_from_ / 64) % words;
-        const std::uint32_t start_bit = lane_scan_from_ % 64;
+        const std::uint32_t start_word = (from / 64) % words;
+        const std::uint32_t start_bit = from % 64;
         for (std::uint32_t n = 0; n <= words; ++n) {
             const std::uint32_t w = (start_word + n) % words;
             std::uint64_t bits = active_sessions_[w].load(std::memory_order_acquire);
@@ -397,11 +398,7 @@ private:
                 const auto slot = static_cast<std::uint32_t>(w * 64 + std::countr_zero(bits));
                 bits &= bits - 1;
                 SessionView* view = watched_session(slot);
-                if (view == nullptr) continue;
-                if (claim(slot, *view)) {
-                    lane_scan_from_ = slot + 1;
-                    return true;
-                }
+                if (view != nullptr && found(slot, *view)) return true;
             }
         }
         return false;

@@ -165,6 +165,7 @@ private:
     bool any_worker_watching() const;
     void take_posted_lanes(std::int64_t now);
     void take_stale_lane_posts(std::int64_t now);
+    bool take_off_lane(Session& s, std::uint64_t word, JobRecord& record, std::string& payload);
     void take_lane_post(Session& s, unsigned slot, std::uint64_t word, std::int64_t now);
     void cancel_lane_job(Session& s, std::uint64_t job_id, bool force);
     std::string lane_job_function(unsigned slot) const;
