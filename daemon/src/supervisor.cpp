@@ -844,7 +844,7 @@ void Supervisor::stop_running_job(unsigned slot, std::uint64_t running, ErrorKin
     // It takes no lane job from now on: the signal is for this one.
     rec.lanes_until_jobs.store(0, std::memory_order_seq_cst);
     w.stop_seq = running;
-    w.stop_lane_taken = lane_progress_taken(rec.lane_progress.load(std::memory_order_acquire));
+    w.stop_lane = lane_job_key(rec);
     w.stop_kind = kind;
     w.stop_message = message;
     spdlog::warn("worker slot {} pid {}: {}; sending SIG{}", slot, w.pid, message, sigabbrev_np(signal));

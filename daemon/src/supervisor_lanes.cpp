@@ -145,8 +145,7 @@ void Supervisor::settle_lane_job(unsigned slot, const std::string& how) {
         facts.reply_published = ring->tail.load(std::memory_order_acquire) != rec.running_reply_tail.load();
     }
     facts.pool_stopping = state_ == State::stopping;
-    facts.stopped_on_purpose = w.stop_seq == kLaneRunningSeq &&
-                               lane_progress_taken(rec.lane_progress.load()) == w.stop_lane_taken;
+    facts.stopped_on_purpose = w.stop_seq == kLaneRunningSeq && lane_job_key(rec) == w.stop_lane;
     facts.purpose_kind = w.stop_kind;
     facts.purpose_message = w.stop_message;
     facts.how = how;
@@ -178,6 +177,11 @@ void Supervisor::settle_lane_job(unsigned slot, const std::string& how) {
             ++counters_.dropped;
             break;
     }
+}
+
+Supervisor::LaneJobKey Supervisor::lane_job_key(const WorkerRecord& rec) {
+    return {rec.lane_session_slot.load(std::memory_order_relaxed), rec.lane_generation.load(std::memory_order_relaxed),
+            rec.lane_ticket.load(std::memory_order_relaxed)};
 }
 
 bool Supervisor::any_worker_watching() const {
@@ -282,16 +286,22 @@ void Supervisor::cancel_lane_job(Session& s, std::uint64_t job_id, bool force) {
         WorkerSlot& w = workers_[slot];
         WorkerRecord& rec = record(slot);
         if (w.pid <= 0 || w.stop_seq != 0) continue;
-        const std::uint64_t progress = rec.lane_progress.load(std::memory_order_acquire);
-        if (lane_progress_stage(progress) != LaneStage::taken || rec.lane_session_slot.load() != session_slot ||
-            rec.lane_generation.load() != s.generation || rec.lane_job_id.load() != job_id) {
-            continue;
-        }
+        const LaneJobKey key = lane_job_key(rec);
+        if (key.session_slot != session_slot || key.generation != s.generation) continue;
+        // Taken (its job id is in the record), or still being claimed (the lane says claimed by
+        // this worker, and the record in the lane is still the job's).
+        const LaneStage stage = lane_progress_stage(rec.lane_progress.load(std::memory_order_acquire));
+        const bool taken = stage == LaneStage::taken && rec.lane_job_id.load() == job_id;
+        const bool claiming = stage == LaneStage::claiming &&
+                              l.word.load(std::memory_order_acquire) ==
+                                  lane_word(key.ticket, slot, LaneWordState::claimed) &&
+                              l.record.job_id == job_id;
+        if (!taken && !claiming) continue;
         // Running or about to run: either way the worker goes, and only this job is answered
-        // `cancelled` (settle_lane_job checks the lane job is still the one taken now).
+        // `cancelled` (settle_lane_job checks the record still names this post).
         rec.lanes_until_jobs.store(0, std::memory_order_seq_cst);
         w.stop_seq = kLaneRunningSeq;
-        w.stop_lane_taken = lane_progress_taken(progress);
+        w.stop_lane = key;
         w.stop_kind = ErrorKind::cancelled;
         w.stop_message = "cancelled while running; worker " + std::to_string(w.pid) + " was replaced";
         spdlog::warn("worker slot {} pid {}: {}; sending SIGKILL", slot, w.pid, w.stop_message);

@@ -66,6 +66,15 @@ public:
     int run();
 
 private:
+    // Which lane job a worker record describes: a session's post, by its ticket.
+    struct LaneJobKey {
+        std::uint32_t session_slot = 0;
+        std::uint64_t generation = 0;
+        std::uint64_t ticket = 0;
+        bool operator==(const LaneJobKey&) const = default;
+    };
+    static LaneJobKey lane_job_key(const WorkerRecord& rec);
+
     // One of the pool's worker slots. A slot's worker is a member (counted towards `workers`),
     // being replaced (`replace_reason` set: it serves until its replacement is ready), or
     // retiring (takes no new jobs and exits once its inbox is done).
@@ -83,7 +92,7 @@ private:
         // A running job the supervisor is stopping (timeout, forced cancel): its inbox seq + 1,
         // the reply its client gets, and when SIGKILL follows the SIGTERM.
         std::uint64_t stop_seq = 0;
-        std::uint64_t stop_lane_taken = 0;  // with stop_seq kLaneRunningSeq: which lane job (taken count)
+        LaneJobKey stop_lane;  // with stop_seq kLaneRunningSeq: which lane job
         ErrorKind stop_kind = ErrorKind::timeout;
         std::string stop_message;
         std::int64_t kill_at_ns = -1;
