@@ -20,6 +20,7 @@
 #include "child_process.hpp"
 #include "expect_job_error.hpp"
 #include "jobs/example_types.hpp"
+#include "shared_value.hpp"
 #include "test_pool.hpp"
 #include "warmpool/client.hpp"
 #include "warmpool/common/shm_layout.hpp"
@@ -30,6 +31,7 @@ namespace {
 using nlohmann::json;
 using testing::Child;
 using testing::expect_job_error;
+using testing::Shared;
 using testing::TestPool;
 using testing::wait_until;
 using namespace std::chrono_literals;
@@ -170,13 +172,19 @@ TEST(LaneTest, LanesStayClosedWhileARunTimeLimitIsConfigured) {
 
 TEST(LaneTest, AClientKilledWhileItsLaneJobRunsLeavesNothingBehind) {
     TestPool pool(pool_options(2));
-    Child victim = Child::start([&pool] {
+    // The status is not asked until the call is made: answering it takes the supervisor a core,
+    // which can keep the watcher from its lane just then.
+    Shared<std::atomic<int>> called;
+    std::atomic<int>* flag = called.get();
+    Child victim = Child::start([&pool, flag] {
         Client c = pool.connect();
         warm_up(c);
         auto sleeper = c.submit<examples::SleepReport>("sleep_report", 0.5);
+        flag->store(1);
         for (;;) ::pause();
         return 0;
     });
+    ASSERT_TRUE(wait_until([&] { return flag->load() == 1; }, 30s));
     const pid_t worker = lane_worker_running(pool, "sleep_report");
     ASSERT_GT(worker, 0);
     victim.kill_and_reap();
