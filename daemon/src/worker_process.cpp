@@ -476,13 +476,7 @@ private:
                                              std::memory_order_relaxed);
             // Watching again before the reply: the client may post its next call the moment it has it.
             if (inbox_.empty_now() && !exiting()) watch();
-            const bool published = publish(*session, job, outcome, 0, run_ns);
-            if (outcome.blob && !published) session->results.release(outcome.blob->ref.object);
-            if (outcome.blob) session->results.trim(true);
-            if (outcome.payload.capacity() <= kScratchKeepBytes) {
-                scratch_ = std::move(outcome.payload);
-                scratch_.clear();
-            }
+            const bool published = reply(*session, job, outcome, 0, run_ns);
             if (published) counted = outcome.status < kOutcomeDropped ? outcome.status : 0;
             // Measured before it is counted, as for an inbox job (max_rss recycling follows it).
             if (monotonic_ns() - last_rss_ns_ >= kRssIntervalNs) measure_rss();
@@ -542,16 +536,7 @@ private:
         // The last job in the inbox: watching the lanes before the reply, so that a caller making
         // one call at a time finds a watcher for its next call.
         if (inbox_.only_peeked_left() && !exiting()) watch();
-        const bool published = publish(*session, job, outcome, start - job.enqueued_ns, run_ns);
-        if (outcome.blob && !published) session->results.release(outcome.blob->ref.object);
-        // Results a client keeps (Bytes) pile up beyond the limits: let go of those, it has its
-        // own mapping of them.
-        if (outcome.blob) session->results.trim(true);
-        // The buffer goes back for the next job, unless a huge result grew it.
-        if (outcome.payload.capacity() <= kScratchKeepBytes) {
-            scratch_ = std::move(outcome.payload);
-            scratch_.clear();
-        }
+        const bool published = reply(*session, job, outcome, start - job.enqueued_ns, run_ns);
         if (!published) {
             entry = JobOutcome{};
             entry.counts[kOutcomeDropped] = batch_items(job, payload);
@@ -566,6 +551,24 @@ private:
         record_->running_seq.store(0, std::memory_order_release);
         // Only this process writes it: no read-modify-write needed.
         record_->jobs_done.store(record_->jobs_done.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+    }
+
+    // Publishes a sealed outcome (publish()), then lets go of what it held: a result blob nobody
+    // will read goes back to the pool, and the buffer is kept for the next job. False if the
+    // reply could not be delivered.
+    bool reply(SessionView& session, const JobRecord& job, Outcome& outcome, std::int64_t queue_ns,
+               std::int64_t run_ns) {
+        const bool published = publish(session, job, outcome, queue_ns, run_ns);
+        if (outcome.blob && !published) session.results.release(outcome.blob->ref.object);
+        // Results a client keeps (Bytes) pile up beyond the limits: let go of those, it has its
+        // own mapping of them.
+        if (outcome.blob) session.results.trim(true);
+        // The buffer goes back for the next job, unless a huge result grew it.
+        if (outcome.payload.capacity() <= kScratchKeepBytes) {
+            scratch_ = std::move(outcome.payload);
+            scratch_.clear();
+        }
+        return published;
     }
 
     // Calls a job carries: a batch's item count, else one.
