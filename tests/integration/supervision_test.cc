@@ -1176,6 +1176,9 @@ TEST(SupervisionTest, CliCallTimeoutAndDeadline) {
     EXPECT_EQ(timed_out.exit_code, 1) << describe(timed_out);
     EXPECT_EQ(timed_out.out, "");
     EXPECT_EQ(timed_out.err.rfind("error: timeout: ", 0), 0u) << describe(timed_out);
+    // The timed-out worker is killed up to kill_grace later and then replaced; until then one
+    // worker would run both jobs below one after the other.
+    settled(pool);
 
     Client client = pool.connect();
     auto a = client.submit<examples::SleepReport>("sleep_report", 1.0);
