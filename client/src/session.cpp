@@ -324,23 +324,36 @@ bool Session::wait(JobSlot& slot, std::int64_t deadline_ns) {
 }
 
 void Session::drain_until(JobSlot* target, std::int64_t deadline_ns) {
-    std::int64_t spin_until = monotonic_ns() + kSpinNs;
+    bool waiting = false;  // the last look found nothing new
+    bool spin = false;     // this wait spins until spin_until (reply_spin_ decides)
+    std::int64_t spin_until = 0;
     for (;;) {
         const std::size_t delivered = deliver_available();
-        if (target != nullptr && target->done.load(std::memory_order_acquire)) return;
-        const std::int64_t now = monotonic_ns();
-        if (delivered > 0) {
-            spin_until = now + kSpinNs;
-            continue;
+        const bool target_done = target != nullptr && target->done.load(std::memory_order_acquire);
+        if (delivered > 0 || target_done) {
+            if (waiting && spin) reply_spin_.found();
+            waiting = false;
         }
+        if (target_done) return;
+        if (delivered > 0) continue;
+        const std::int64_t now = monotonic_ns();
         if (deadline_ns >= 0 && now >= deadline_ns) return;
         {
             std::lock_guard lock(mu_);
             if (stopping_ || lost_) return;
         }
+        if (!waiting) {
+            waiting = true;
+            spin = reply_spin_.spin_now();
+            spin_until = spin ? now + kSpinNs : 0;
+        }
         if (now < spin_until) {
             spin_relax();
             continue;
+        }
+        if (spin) {
+            reply_spin_.missed();
+            spin = false;
         }
         std::uint32_t token = header_->client_wake.prepare_sleep();
         if (replies_pending()) {
@@ -350,7 +363,7 @@ void Session::drain_until(JobSlot* target, std::int64_t deadline_ns) {
         const std::int64_t sleep = deadline_ns >= 0 ? std::min(deadline_ns - now, kLivenessCheckNs) : kLivenessCheckNs;
         header_->client_wake.sleep_futex(token, sleep);
         if (!replies_pending() && !check_alive()) return;
-        spin_until = monotonic_ns() + kSpinNs;
+        waiting = false;
     }
 }
 

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "warmpool/call_options.hpp"
+#include "warmpool/common/adaptive_spin.hpp"
 #include "warmpool/common/blob_mappings.hpp"
 #include "warmpool/common/blob_pool.hpp"
 #include "warmpool/common/byte_ring.hpp"
@@ -128,6 +129,7 @@ private:
     std::string lost_reason_;
     std::int64_t last_drain_ns_ = 0;
     std::atomic<std::uint64_t> next_id_{1};
+    AdaptiveSpin reply_spin_;  // whether drain_until() spins before it sleeps (any thread)
     std::thread background_;
 };
 

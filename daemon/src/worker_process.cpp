@@ -13,6 +13,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "warmpool/common/adaptive_spin.hpp"
 #include "warmpool/common/blob_fault_guard.hpp"
 #include "warmpool/common/blob_mappings.hpp"
 #include "warmpool/common/blob_pool.hpp"
@@ -23,6 +24,7 @@
 #include "warmpool/daemon/dispatch_policy.hpp"
 #include "warmpool/daemon/job_library.hpp"
 #include "warmpool/daemon/logging.hpp"
+#include "warmpool/daemon/scheduler_slice.hpp"
 #include "warmpool/error_kind.hpp"
 
 namespace warmpool {
@@ -272,17 +274,23 @@ private:
             run_claimed_lane_job();
             return;
         }
-        const std::int64_t spin_until = monotonic_ns() + (watching_ ? kWatcherSpinNs : kSpinNs);
+        const bool spin = idle_spin_.spin_now();
+        const std::int64_t spin_until = !spin ? 0 : monotonic_ns() + (watching_ ? kWatcherSpinNs : kSpinNs);
         while (monotonic_ns() < spin_until) {
-            if (!inbox_.empty_now()) return;
+            if (!inbox_.empty_now()) {
+                idle_spin_.found();
+                return;
+            }
             if (watching_ && !may_take_lane_jobs()) stop_watching();
             if (watching_ && claim_posted_lane_job()) {
+                idle_spin_.found();
                 stop_watching(/*keep_role=*/true);  // nobody waits behind the job it claimed
                 run_claimed_lane_job();
                 return;
             }
             spin_relax();
         }
+        if (spin) idle_spin_.missed();
         stop_watching();
         if (claimed_) {
             run_claimed_lane_job();
@@ -885,6 +893,7 @@ private:
     std::int64_t last_rss_ns_ = 0;
     std::unordered_map<std::uint32_t, SessionView> sessions_;
     std::string scratch_;  // result buffer, kept between jobs so its pages stay warm
+    AdaptiveSpin idle_spin_;  // whether wait_for_work() spins before it sleeps
     // Lanes
     LaneBoard* board_;
     LaneOutcome* lane_outcome_;
@@ -908,6 +917,10 @@ private:
 
 void run_worker(const WorkerSetup& setup) {
     init_logging(setup.pool_name, "worker", setup.log_level);
+    // fork() handed down the supervisor's short slice; jobs run with the daemon's own.
+    if (auto s = set_scheduler_slice_ns(setup.slice_ns); !s) {
+        spdlog::warn("cannot restore the worker's time slice: {}", s.error().message());
+    }
     Worker worker(setup);
     worker.run();
 }

@@ -31,6 +31,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "warmpool/common/adaptive_spin.hpp"
 #include "warmpool/common/protocol.hpp"
 #include "warmpool/common/shared_segment.hpp"
 #include "warmpool/common/shm_layout.hpp"
@@ -257,6 +258,8 @@ private:
     std::int64_t started_wall_ns_ = 0;
     std::int64_t stop_deadline_ns_ = 0;
     std::uint64_t pool_generation_ = 0;
+    std::uint64_t worker_slice_ns_ = 0;
+    AdaptiveSpin idle_spin_;  // whether run() spins before it sleeps  // the scheduler slice we were started with (0: default)
     std::uint64_t session_counter_ = 0;
 
     std::string control_path_;
