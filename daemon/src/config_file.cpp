@@ -31,6 +31,8 @@ constexpr std::array kSettings = {
             "or /tmp/warmpool-$UID)"},
     Setting{"log_level", "-l,--log-level", Kind::text, &PoolConfig::log_level,
             "trace, debug, info, warn, error, critical, off"},
+    Setting{"cpu_affinity", "--cpu-affinity", Kind::text, &PoolConfig::cpu_affinity,
+            "none, or spread: pin each worker to a CPU of its own"},
 
     Setting{"limits.max_sessions", "--max-sessions", Kind::count, &PoolConfig::max_sessions,
             "Clients connected at once (1..4096)"},

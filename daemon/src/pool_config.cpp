@@ -34,6 +34,9 @@ Status PoolConfig::finalise() {
     if (workers > 1024) return invalid("workers must be at most 1024");
     if (runtime_dir.empty()) runtime_dir = default_runtime_dir();
     if (!valid_log_level(log_level)) return invalid("unknown log level '" + log_level + "'");
+    if (cpu_affinity != "none" && cpu_affinity != "spread") {
+        return invalid("cpu_affinity must be \"none\" or \"spread\", not '" + cpu_affinity + "'");
+    }
     if (max_sessions == 0 || max_sessions > 4096) return invalid("max_sessions must be 1..4096");
     if (prefetch == 0 || prefetch > 1024) return invalid("prefetch must be 1..1024");
     if (queue_capacity == 0) return invalid("queue_capacity must be positive");

@@ -137,6 +137,7 @@ Status Supervisor::start() {
     random_.seed(pool_generation_);
     // scheduler_slice.hpp says why; workers get back the slice we were started with.
     if (auto slice = scheduler_slice_ns(); slice) worker_slice_ns_ = slice.value();
+    allowed_cpus_ = allowed_cpus();
     if (auto s = set_scheduler_slice_ns(kSupervisorSliceNs); !s) {
         spdlog::warn("cannot shorten the supervisor's time slice: {}", s.error().message());
     }
@@ -305,6 +306,13 @@ Status Supervisor::spawn_worker(unsigned slot) {
     setup.blob_mode = config_.socket_mode;
     setup.blob_gid = group_;
     setup.slice_ns = worker_slice_ns_;
+    if (config_.cpu_affinity == "spread") {
+        std::vector<int> member_cpus;
+        for (const WorkerSlot& other : workers_) {
+            if (other.member() && other.cpu >= 0) member_cpus.push_back(other.cpu);
+        }
+        setup.cpu = pick_cpu(allowed_cpus_, member_cpus);
+    }
 
     const pid_t parent = getpid();
     const pid_t pid = ::fork();
@@ -323,9 +331,14 @@ Status Supervisor::spawn_worker(unsigned slot) {
         run_worker(setup);
     }
     w.pid = pid;
+    w.cpu = setup.cpu;
     w.started_ns = monotonic_ns();
     rec.pid.store(pid, std::memory_order_relaxed);
-    spdlog::info("worker slot {} started: pid {}", slot, pid);
+    if (setup.cpu >= 0) {
+        spdlog::info("worker slot {} started: pid {}, on CPU {}", slot, pid, setup.cpu);
+    } else {
+        spdlog::info("worker slot {} started: pid {}", slot, pid);
+    }
     return {};
 }
 

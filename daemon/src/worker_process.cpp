@@ -921,6 +921,14 @@ void run_worker(const WorkerSetup& setup) {
     if (auto s = set_scheduler_slice_ns(setup.slice_ns); !s) {
         spdlog::warn("cannot restore the worker's time slice: {}", s.error().message());
     }
+    if (setup.cpu >= 0) {
+        cpu_set_t set;
+        CPU_ZERO(&set);
+        CPU_SET(setup.cpu, &set);
+        if (::sched_setaffinity(0, sizeof set, &set) != 0) {
+            spdlog::warn("cannot pin worker slot {} to CPU {}: {}", setup.slot, setup.cpu, std::strerror(errno));
+        }
+    }
     Worker worker(setup);
     worker.run();
 }

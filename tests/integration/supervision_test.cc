@@ -25,6 +25,7 @@
 #include <numeric>
 #include <random>
 #include <set>
+#include <sstream>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -1276,6 +1277,64 @@ TEST(SupervisionTest, SupervisorTakesAShortTimeSliceAndItsWorkersKeepTheDaemons)
     for (pid_t worker : now) EXPECT_EQ(slice_of(worker), own) << "worker " << worker;
     auto pool_client = pool.connect();
     EXPECT_EQ(pool_client.call<std::int64_t>("gcd", Pair{12, 18}), 6);
+}
+
+// The CPUs `pid` may run on, from /proc/PID/status ("0-1", "3", "0,2-3").
+std::set<int> cpus_allowed(pid_t pid) {
+    std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+    std::string line;
+    std::set<int> cpus;
+    while (std::getline(status, line)) {
+        if (line.rfind("Cpus_allowed_list:", 0) != 0) continue;
+        std::istringstream list(line.substr(line.find(':') + 1));
+        std::string range;
+        while (std::getline(list, range, ',')) {
+            const auto dash = range.find('-');
+            const int first = std::stoi(range.substr(0, dash));
+            const int last = dash == std::string::npos ? first : std::stoi(range.substr(dash + 1));
+            for (int cpu = first; cpu <= last; ++cpu) cpus.insert(cpu);
+        }
+    }
+    return cpus;
+}
+
+// cpu_affinity = "spread" pins each worker to a CPU of its own, and a replacement to the CPU its
+// predecessor left; the default leaves workers where the daemon may run.
+TEST(SupervisionTest, SpreadAffinityPinsEachWorkerToACpuOfItsOwn) {
+    const std::set<int> own = cpus_allowed(::getpid());
+    if (own.size() < 2) GTEST_SKIP() << "needs at least 2 CPUs to run on";
+    {
+        TestPool plain(pool_options(2));
+        for (pid_t worker : plain.ready_worker_pids()) EXPECT_EQ(cpus_allowed(worker), own);
+    }
+    TestPool pool(pool_options(2, {"--cpu-affinity", "spread"}));
+    auto pinned = [&](const std::vector<pid_t>& workers) {
+        std::set<int> used;
+        for (pid_t worker : workers) {
+            const std::set<int> cpus = cpus_allowed(worker);
+            EXPECT_EQ(cpus.size(), 1u) << "worker " << worker;
+            if (cpus.size() == 1) used.insert(*cpus.begin());
+        }
+        return used;
+    };
+    const auto workers = pool.ready_worker_pids();
+    ASSERT_EQ(workers.size(), 2u);
+    const std::set<int> first = pinned(workers);
+    EXPECT_EQ(first.size(), 2u);
+    for (int cpu : first) EXPECT_EQ(own.count(cpu), 1u) << cpu;
+
+    ASSERT_EQ(::kill(workers[0], SIGKILL), 0);
+    std::vector<pid_t> now;
+    ASSERT_TRUE(wait_until(
+        [&] {
+            now = pool.ready_worker_pids();
+            return now.size() == 2 && std::find(now.begin(), now.end(), workers[0]) == now.end();
+        },
+        10s))
+        << pool.status().dump();
+    EXPECT_EQ(pinned(now), first);
+    auto client = pool.connect();
+    EXPECT_EQ(client.call<std::int64_t>("gcd", Pair{12, 18}), 6);
 }
 
 }  // namespace

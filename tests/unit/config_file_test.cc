@@ -70,6 +70,7 @@ workers = 5
 jobs = "/opt/jobs/libmine.so"
 runtime_dir = "/srv/warmpool"
 log_level = "debug"
+cpu_affinity = "spread"
 
 [limits]
 max_sessions = 12
@@ -113,6 +114,7 @@ TEST(ConfigFile, EveryKeyIsRead) {
     EXPECT_EQ(c.jobs_library, "/opt/jobs/libmine.so");
     EXPECT_EQ(c.runtime_dir, "/srv/warmpool");
     EXPECT_EQ(c.log_level, "debug");
+    EXPECT_EQ(c.cpu_affinity, "spread");
     EXPECT_EQ(c.max_sessions, 12u);
     EXPECT_EQ(c.prefetch, 4u);
     EXPECT_EQ(c.queue_capacity, 5000u);
@@ -150,7 +152,7 @@ TEST(ConfigFile, EverySettingHasAKeyAndAFlag) {
         EXPECT_TRUE(std::string(s.long_flag()).starts_with("--")) << s.key;
         EXPECT_FALSE(s.help.empty()) << s.key;
     }
-    EXPECT_EQ(keys.size(), 24u);
+    EXPECT_EQ(keys.size(), 25u);
     std::sort(keys.begin(), keys.end());
     std::sort(flags.begin(), flags.end());
     EXPECT_EQ(std::adjacent_find(keys.begin(), keys.end()), keys.end());

@@ -135,6 +135,17 @@ TEST(PoolConfig, LogLevelMustBeKnown) {
     }
 }
 
+TEST(PoolConfig, CpuAffinityIsNoneOrSpread) {
+    EXPECT_EQ(PoolConfig{}.cpu_affinity, "none");
+    for (const char* value : {"", "Spread", "all", "0", "spread "}) {
+        expect_invalid([&](PoolConfig& c) { c.cpu_affinity = value; },
+                       std::string("cpu_affinity ") + value);
+    }
+    for (const char* value : {"none", "spread"}) {
+        EXPECT_TRUE(finalise_with([&](PoolConfig& c) { c.cpu_affinity = value; }).ok()) << value;
+    }
+}
+
 TEST(PoolConfig, OtherLimitsAreChecked) {
     expect_invalid([](PoolConfig& c) { c.workers = 1025; }, "1025 workers");
     EXPECT_TRUE(finalise_with([](PoolConfig& c) { c.workers = 1024; }).ok());

@@ -24,6 +24,9 @@ struct PoolConfig {
     std::string jobs_library;      // empty: the bundled example jobs
     std::string runtime_dir;       // empty: default_runtime_dir()
     std::string log_level = "info";
+    // "none": workers run wherever the kernel puts them; "spread": each worker is pinned to a
+    // CPU of its own while there are enough (cpu_placement.hpp says when that helps).
+    std::string cpu_affinity = "none";
 
     // Limits and sizes. Ring sizes are powers of two; inline_max must fit a quarter of each.
     unsigned max_sessions = 64;

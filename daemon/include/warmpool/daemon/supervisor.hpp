@@ -38,6 +38,7 @@
 #include "warmpool/common/sys_result.hpp"
 #include "warmpool/common/unique_fd.hpp"
 #include "warmpool/common/unix_socket.hpp"
+#include "warmpool/daemon/cpu_placement.hpp"
 #include "warmpool/daemon/dispatch_policy.hpp"
 #include "warmpool/daemon/fifo.hpp"
 #include "warmpool/daemon/job_fate.hpp"
@@ -87,6 +88,7 @@ private:
         std::uint64_t config_generation = 0;
         std::uint64_t recycle_after = 0;  // jobs before recycling (max_jobs with jitter); 0: never
         std::int64_t started_ns = 0;
+        int cpu = -1;                     // the CPU it is pinned to; -1: none
         std::uint64_t dispatched = 0;     // inbox records written
         std::uint64_t exclusive_held = 0;  // exclusive jobs among in_flight
         std::int64_t last_completion_ns = 0;
@@ -259,7 +261,8 @@ private:
     std::int64_t stop_deadline_ns_ = 0;
     std::uint64_t pool_generation_ = 0;
     std::uint64_t worker_slice_ns_ = 0;
-    AdaptiveSpin idle_spin_;  // whether run() spins before it sleeps  // the scheduler slice we were started with (0: default)
+    AdaptiveSpin idle_spin_;
+    std::vector<int> allowed_cpus_;  // where workers may be pinned (cpu_affinity "spread")  // whether run() spins before it sleeps  // the scheduler slice we were started with (0: default)
     std::uint64_t session_counter_ = 0;
 
     std::string control_path_;

@@ -25,6 +25,7 @@ struct WorkerSetup {
     std::uint32_t inline_max = 0;
     unsigned blob_mode = 0660;
     gid_t blob_gid = static_cast<gid_t>(-1);
+    int cpu = -1;                // the CPU to pin the worker to (cpu_affinity "spread"); -1: none
     std::uint64_t slice_ns = 0;  // the scheduler slice to run with (scheduler_slice.hpp); 0: default
 };
 
