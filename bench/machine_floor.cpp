@@ -1,5 +1,6 @@
 #include "machine_floor.hpp"
 
+#include <fcntl.h>
 #include <linux/futex.h>
 #include <sched.h>
 #include <signal.h>
@@ -257,6 +258,86 @@ double parallel_speedup(int processes, double unit_seconds) {
     const double parallel = seconds_since(start);
     if (!ok) throw Failure("parallel speed-up: a child process failed");
     return serial / parallel;
+}
+
+ClassicTiming ideal_pool_timing(int processes, std::size_t jobs,
+                                const std::function<void(std::size_t)>& run_job) {
+    auto start = Clock::now();
+    for (std::size_t i = 0; i < jobs; ++i) run_job(i);
+    const double serial = seconds_since(start);
+
+    Mapping region = map_anonymous(sizeof(std::atomic<std::uint64_t>), MAP_SHARED);
+    auto* next_job = new (region.data) std::atomic<std::uint64_t>(0);
+    int go[2], reports[2];
+    if (::pipe2(go, O_CLOEXEC) != 0) throw std::system_error(errno, std::generic_category(), "pipe");
+    UniqueFd go_read(go[0]), go_write(go[1]);
+    if (::pipe2(reports, O_CLOEXEC) != 0) throw std::system_error(errno, std::generic_category(), "pipe");
+    UniqueFd report_read(reports[0]), report_write(reports[1]);
+
+    // A child runs rounds: it sleeps until released (one byte on `go`), takes jobs until none is
+    // left, reporting 'j' for each, then reports 'w' (waiting for the next round).
+    std::vector<pid_t> children;
+    auto stop_children = [&] {
+        for (const pid_t c : children) ::kill(c, SIGKILL);
+        for (const pid_t c : children) ::waitpid(c, nullptr, 0);
+    };
+    for (int i = 0; i < processes; ++i) {
+        const pid_t child = ::fork();
+        if (child < 0) {
+            stop_children();
+            throw std::system_error(errno, std::generic_category(), "fork");
+        }
+        if (child == 0) {
+            ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+            go_write.reset();
+            report_read.reset();
+            char byte = 0;
+            while (::read(go_read.get(), &byte, 1) == 1) {
+                for (std::uint64_t job; (job = next_job->fetch_add(1)) < jobs;) {
+                    run_job(static_cast<std::size_t>(job));
+                    if (::write(report_write.get(), "j", 1) != 1) ::_exit(1);
+                }
+                if (::write(report_write.get(), "w", 1) != 1) ::_exit(1);
+            }
+            ::_exit(0);  // end of file on `go`: no more rounds
+        }
+        children.push_back(child);
+    }
+    report_write.reset();  // so a read sees end of file if every child died
+
+    // One round: release the children, then read every job's report and every child's 'w'.
+    // Returns the seconds until the last job's report.
+    auto round = [&]() -> double {
+        next_job->store(0);
+        const auto round_start = Clock::now();
+        const std::string release(static_cast<std::size_t>(processes), 'g');
+        if (::write(go_write.get(), release.data(), release.size()) != static_cast<ssize_t>(release.size())) {
+            return -1;
+        }
+        double last_job = -1;
+        std::size_t reported = 0, waiting = 0;
+        while (reported < jobs || waiting < static_cast<std::size_t>(processes)) {
+            char byte = 0;
+            const ssize_t n = ::read(report_read.get(), &byte, 1);
+            if (n == 1 && byte == 'j' && ++reported == jobs) last_job = seconds_since(round_start);
+            if (n == 1 && byte == 'w') ++waiting;
+            if (n == 0 || (n < 0 && errno != EINTR)) return -1;
+        }
+        return last_job;
+    };
+    // The first round is untimed: warm workers, as a pool's are after their first jobs.
+    const double warm = round();
+    const double pooled = warm < 0 ? warm : round();
+    go_write.reset();
+    bool ok = pooled > 0;
+    for (const pid_t c : children) {
+        int status = 0;
+        while (::waitpid(c, &status, 0) < 0 && errno == EINTR) {
+        }
+        ok = ok && WIFEXITED(status) && WEXITSTATUS(status) == 0;
+    }
+    if (!ok) throw Failure("ideal pool: a child process failed");
+    return {serial, pooled};
 }
 
 }  // namespace warmpool::bench

@@ -9,7 +9,9 @@
 //   * memcpy bandwidth for a large buffer, into memory already touched and into a freshly
 //     created shared-memory segment (which adds the first-touch page faults);
 //   * the speed-up that bare processes get from running a CPU-bound loop side by side instead
-//     of one after another (on a machine shared with other work, less than its core count).
+//     of one after another (on a machine shared with other work, less than its core count),
+//     and the speed-up of an ideal pool of bare processes on a given list of jobs (what no pool
+//     can beat with those very jobs: their sizes may not split evenly across the workers).
 //
 // Each function runs alone, reaps the helper children it forks before returning, and
 // is not thread-safe. The child only touches atomics and makes system calls, so forking from a
@@ -18,7 +20,10 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <vector>
+
+#include "bench_support.hpp"
 
 namespace warmpool::bench {
 
@@ -43,5 +48,16 @@ std::vector<double> memcpy_gbps(std::size_t bytes, int reps, bool fresh_destinat
 // `unit_seconds` each, calibrated here): first run one after another in this process, then
 // each in its own forked child, all at once. Throws Failure if a child fails.
 double parallel_speedup(int processes, double unit_seconds);
+
+// Serial and pooled time of `jobs` jobs (`run_job(i)` runs job i) through an ideal pool:
+// first one after another in this process, then by `processes` children forked beforehand,
+// each taking the next job index from a shared counter as soon as it is free (so in the order
+// given, each to the first free worker) and reporting every job done through a pipe that this
+// process reads, as a pool's caller collects results. The children run all the jobs once
+// untimed first (warm, as a pool's workers are); the time runs from releasing them to the last
+// report. Throws std::system_error if a child or pipe cannot be made and Failure if a child
+// fails.
+ClassicTiming ideal_pool_timing(int processes, std::size_t jobs,
+                                const std::function<void(std::size_t)>& run_job);
 
 }  // namespace warmpool::bench

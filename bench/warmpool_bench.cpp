@@ -434,7 +434,12 @@ void floor_scenario(const Settings& s) {
     for (const std::int64_t mib : s.payload_mib) sizes += " --payload-mib " + std::to_string(mib);
     r.command = shell_quote(s.program) + " --scenario floor --count " + std::to_string(n) +
                 " --warmup " + std::to_string(s.warmup) + " --spin-us " +
-                std::to_string(s.spin_us) + sizes + " --reps " + std::to_string(s.reps);
+                std::to_string(s.spin_us) + sizes + " --reps " + std::to_string(s.reps) +
+                " --gcd-pairs " + std::to_string(s.classic.gcd_pairs) + " --md5-jobs " +
+                std::to_string(s.classic.md5_jobs) + " --md5-rounds " +
+                std::to_string(s.classic.md5_rounds) + " --triple-n " +
+                std::to_string(s.classic.triple_n) + " --triple-jobs " +
+                std::to_string(s.classic.triple_jobs);
     auto ring = [&](const std::string& name, int processes, std::int64_t spin_ns, bool yield) {
         std::vector<double> us = futex_ring_us(processes, n, s.warmup, spin_ns, yield);
         std::sort(us.begin(), us.end());
@@ -455,6 +460,36 @@ void floor_scenario(const Settings& s) {
         }
     }
     r.metrics.emplace_back("cpu_speedup_2proc", parallel_speedup(2, 0.5));
+    // The classic workloads through an ideal pool of 2 bare processes: the best speed-up these
+    // very jobs allow on this machine.
+    namespace ex = warmpool::examples;
+    const ClassicParams& p = s.classic;
+    const auto gcd_inputs = classic_gcd_inputs(p);
+    const auto triple_inputs = classic_triple_inputs(p);
+    const ex::Md5Args md5_args{"Hello World", p.md5_rounds};
+    double serial_total = 0, pooled_total = 0;
+    auto ideal = [&](const std::string& name, std::size_t jobs,
+                     const std::function<void(std::size_t)>& run_job) {
+        const ClassicTiming t = ideal_pool_timing(2, jobs, run_job);
+        r.metrics.emplace_back("ideal_speedup_" + name, t.serial_s / t.pooled_s);
+        serial_total += t.serial_s;
+        pooled_total += t.pooled_s;
+    };
+    ideal("gcd", gcd_inputs.size(), [&](std::size_t i) {
+        volatile std::int64_t sink = ex::brute_force_gcd(gcd_inputs[i].first, gcd_inputs[i].second);
+        (void)sink;
+    });
+    ideal("md5_chain", static_cast<std::size_t>(p.md5_jobs), [&](std::size_t) {
+        const std::string digest = ex::md5_chain(md5_args.msg, md5_args.rounds);
+        volatile char sink = digest.empty() ? 0 : digest[0];
+        (void)sink;
+    });
+    ideal("triple_product", triple_inputs.size(), [&](std::size_t i) {
+        const std::string text = triple_text(triple_inputs[i]);
+        volatile char sink = text.empty() ? 0 : text[0];
+        (void)sink;
+    });
+    r.metrics.emplace_back("ideal_speedup_total", serial_total / pooled_total);
     r.params = {{"count", std::to_string(n)},
                 {"spin_us", std::to_string(s.spin_us)},
                 {"reps", std::to_string(s.reps)}};
