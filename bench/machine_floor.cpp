@@ -126,6 +126,48 @@ std::uint64_t spin_work(std::uint64_t iterations) {
     return x;
 }
 
+// Helper processes forked from this one: each dies with this process (PR_SET_PDEATHSIG), and
+// those not yet waited for are killed and reaped on destruction, so no error path leaves one.
+class Children {
+public:
+    Children() = default;
+    Children(const Children&) = delete;
+    Children& operator=(const Children&) = delete;
+    ~Children() {
+        for (const pid_t c : pids_) ::kill(c, SIGKILL);
+        wait_all();
+    }
+
+    // Forks a child that runs `body` and exits 0 (or whatever `body` exits with).
+    template <class Body>
+    void spawn(Body&& body) {
+        const pid_t child = ::fork();
+        if (child < 0) throw std::system_error(errno, std::generic_category(), "fork");
+        if (child == 0) {
+            ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+            body();
+            ::_exit(0);
+        }
+        pids_.push_back(child);
+    }
+
+    // Waits for every child; true if each exited with status 0.
+    bool wait_all() {
+        bool ok = true;
+        for (const pid_t c : pids_) {
+            int status = 0;
+            while (::waitpid(c, &status, 0) < 0 && errno == EINTR) {
+            }
+            ok = ok && WIFEXITED(status) && WEXITSTATUS(status) == 0;
+        }
+        pids_.clear();
+        return ok;
+    }
+
+private:
+    std::vector<pid_t> pids_;
+};
+
 }  // namespace
 
 std::vector<double> futex_ring_us(int processes, std::int64_t count, std::int64_t warmup,
@@ -134,19 +176,9 @@ std::vector<double> futex_ring_us(int processes, std::int64_t count, std::int64_
     Mapping region = map_anonymous(sizeof(Ring), MAP_SHARED);
     auto* ring = new (region.data) Ring();
     const pid_t parent = ::getpid();
-    std::vector<pid_t> children;
-    auto stop_children = [&] {
-        for (const pid_t c : children) ::kill(c, SIGKILL);
-        for (const pid_t c : children) ::waitpid(c, nullptr, 0);
-    };
+    Children children;
     for (int i = 1; i < processes; ++i) {
-        const pid_t child = ::fork();
-        if (child < 0) {
-            stop_children();
-            throw std::system_error(errno, std::generic_category(), "fork");
-        }
-        if (child == 0) relay_loop(ring, i, processes, parent, spin_ns, yield);
-        children.push_back(child);
+        children.spawn([&] { relay_loop(ring, i, processes, parent, spin_ns, yield); });
     }
 
     std::vector<double> us;
@@ -164,19 +196,9 @@ std::vector<double> futex_ring_us(int processes, std::int64_t count, std::int64_
         }
         if (i > warmup) us.push_back(std::chrono::duration<double, std::micro>(elapsed).count());
     }
-    if (!failure.empty()) {
-        stop_children();
-        throw Failure(failure);
-    }
+    if (!failure.empty()) throw Failure(failure);  // ~Children kills the ring
     send(ring->hop[1], kStop);  // passed round the ring; each child exits after passing it on
-    bool ok = true;
-    for (const pid_t c : children) {
-        int status = 0;
-        while (::waitpid(c, &status, 0) < 0 && errno == EINTR) {
-        }
-        ok = ok && WIFEXITED(status) && WEXITSTATUS(status) == 0;
-    }
-    if (!ok) throw Failure("futex ring: a child ended abnormally");
+    if (!children.wait_all()) throw Failure("futex ring: a child ended abnormally");
     return us;
 }
 
@@ -232,29 +254,14 @@ double parallel_speedup(int processes, double unit_seconds) {
     const double serial = seconds_since(start);
 
     start = Clock::now();
-    std::vector<pid_t> children;
+    Children children;
     for (int i = 0; i < processes; ++i) {
-        const pid_t child = ::fork();
-        if (child < 0) {
-            for (const pid_t c : children) ::kill(c, SIGKILL);
-            for (const pid_t c : children) ::waitpid(c, nullptr, 0);
-            throw std::system_error(errno, std::generic_category(), "fork");
-        }
-        if (child == 0) {
-            ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+        children.spawn([&] {
             volatile std::uint64_t sink = spin_work(iterations);
             (void)sink;
-            ::_exit(0);
-        }
-        children.push_back(child);
+        });
     }
-    bool ok = true;
-    for (const pid_t c : children) {
-        int status = 0;
-        while (::waitpid(c, &status, 0) < 0 && errno == EINTR) {
-        }
-        ok = ok && WIFEXITED(status) && WEXITSTATUS(status) == 0;
-    }
+    const bool ok = children.wait_all();
     const double parallel = seconds_since(start);
     if (!ok) throw Failure("parallel speed-up: a child process failed");
     return serial / parallel;
@@ -276,32 +283,20 @@ ClassicTiming ideal_pool_timing(int processes, std::size_t jobs,
 
     // A child runs rounds: it sleeps until released (one byte on `go`), takes jobs until none is
     // left, reporting 'j' for each, then reports 'w' (waiting for the next round).
-    std::vector<pid_t> children;
-    auto stop_children = [&] {
-        for (const pid_t c : children) ::kill(c, SIGKILL);
-        for (const pid_t c : children) ::waitpid(c, nullptr, 0);
-    };
+    Children children;
     for (int i = 0; i < processes; ++i) {
-        const pid_t child = ::fork();
-        if (child < 0) {
-            stop_children();
-            throw std::system_error(errno, std::generic_category(), "fork");
-        }
-        if (child == 0) {
-            ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+        children.spawn([&] {
             go_write.reset();
             report_read.reset();
             char byte = 0;
-            while (::read(go_read.get(), &byte, 1) == 1) {
+            while (::read(go_read.get(), &byte, 1) == 1) {  // end of file: no more rounds
                 for (std::uint64_t job; (job = next_job->fetch_add(1)) < jobs;) {
                     run_job(static_cast<std::size_t>(job));
                     if (::write(report_write.get(), "j", 1) != 1) ::_exit(1);
                 }
                 if (::write(report_write.get(), "w", 1) != 1) ::_exit(1);
             }
-            ::_exit(0);  // end of file on `go`: no more rounds
-        }
-        children.push_back(child);
+        });
     }
     report_write.reset();  // so a read sees end of file if every child died
 
@@ -329,13 +324,7 @@ ClassicTiming ideal_pool_timing(int processes, std::size_t jobs,
     const double warm = round();
     const double pooled = warm < 0 ? warm : round();
     go_write.reset();
-    bool ok = pooled > 0;
-    for (const pid_t c : children) {
-        int status = 0;
-        while (::waitpid(c, &status, 0) < 0 && errno == EINTR) {
-        }
-        ok = ok && WIFEXITED(status) && WEXITSTATUS(status) == 0;
-    }
+    const bool ok = children.wait_all() && pooled > 0;
     if (!ok) throw Failure("ideal pool: a child process failed");
     return {serial, pooled};
 }

@@ -1237,6 +1237,21 @@ TEST(SupervisionTest, CliReloadIsRefusedWhileThePoolStarts) {
 
 // ---- scheduling ------------------------------------------------------------------------------
 
+// Kills worker `victim` with SIGKILL and returns the ready workers once its replacement is among
+// them (empty if that takes over 10 s).
+std::vector<pid_t> kill_and_await_replacement(const TestPool& pool, pid_t victim) {
+    const std::size_t workers = pool.ready_worker_pids().size();
+    EXPECT_EQ(::kill(victim, SIGKILL), 0);
+    std::vector<pid_t> now;
+    const bool replaced = wait_until(
+        [&] {
+            now = pool.ready_worker_pids();
+            return now.size() == workers && std::find(now.begin(), now.end(), victim) == now.end();
+        },
+        10s);
+    return replaced ? now : std::vector<pid_t>{};
+}
+
 // The scheduler slice of `pid` as the kernel reports it (scheduler_slice.hpp); 0 where this
 // kernel has no custom slices, or `pid` is gone.
 std::uint64_t slice_of(pid_t pid) {
@@ -1265,15 +1280,8 @@ TEST(SupervisionTest, SupervisorTakesAShortTimeSliceAndItsWorkersKeepTheDaemons)
     ASSERT_EQ(workers.size(), 2u);
     for (pid_t worker : workers) EXPECT_EQ(slice_of(worker), own) << "worker " << worker;
 
-    ASSERT_EQ(::kill(workers[0], SIGKILL), 0);
-    std::vector<pid_t> now;
-    ASSERT_TRUE(wait_until(
-        [&] {
-            now = pool.ready_worker_pids();
-            return now.size() == 2 && std::find(now.begin(), now.end(), workers[0]) == now.end();
-        },
-        10s))
-        << pool.status().dump();
+    const std::vector<pid_t> now = kill_and_await_replacement(pool, workers[0]);
+    ASSERT_EQ(now.size(), 2u) << pool.status().dump();
     for (pid_t worker : now) EXPECT_EQ(slice_of(worker), own) << "worker " << worker;
     auto pool_client = pool.connect();
     EXPECT_EQ(pool_client.call<std::int64_t>("gcd", Pair{12, 18}), 6);
@@ -1323,15 +1331,8 @@ TEST(SupervisionTest, SpreadAffinityPinsEachWorkerToACpuOfItsOwn) {
     EXPECT_EQ(first.size(), 2u);
     for (int cpu : first) EXPECT_EQ(own.count(cpu), 1u) << cpu;
 
-    ASSERT_EQ(::kill(workers[0], SIGKILL), 0);
-    std::vector<pid_t> now;
-    ASSERT_TRUE(wait_until(
-        [&] {
-            now = pool.ready_worker_pids();
-            return now.size() == 2 && std::find(now.begin(), now.end(), workers[0]) == now.end();
-        },
-        10s))
-        << pool.status().dump();
+    const std::vector<pid_t> now = kill_and_await_replacement(pool, workers[0]);
+    ASSERT_EQ(now.size(), 2u) << pool.status().dump();
     EXPECT_EQ(pinned(now), first);
     auto client = pool.connect();
     EXPECT_EQ(client.call<std::int64_t>("gcd", Pair{12, 18}), 6);
