@@ -137,10 +137,10 @@ Status Supervisor::start() {
     random_.seed(pool_generation_);
     // scheduler_slice.hpp says why; workers get back the slice we were started with.
     if (auto slice = scheduler_slice_ns(); slice) worker_slice_ns_ = slice.value();
-    allowed_cpus_ = allowed_cpus();
     if (auto s = set_scheduler_slice_ns(kSupervisorSliceNs); !s) {
         spdlog::warn("cannot shorten the supervisor's time slice: {}", s.error().message());
     }
+    allowed_cpus_ = allowed_cpus();
     spdlog::info("pool '{}' starting {} workers (job library {}, runtime dir {})", config_.name,
                  config_.workers, config_.jobs_library, config_.runtime_dir);
     sd_notifyf(0, "STATUS=starting %u workers", config_.workers);
