@@ -324,14 +324,14 @@ bool Session::wait(JobSlot& slot, std::int64_t deadline_ns) {
 }
 
 void Session::drain_until(JobSlot* target, std::int64_t deadline_ns) {
-    bool waiting = false;  // the last look found nothing new
-    bool spin = false;     // this wait spins until spin_until (reply_spin_ decides)
-    std::int64_t spin_until = 0;
+    bool waiting = false;  // no reply came since wait_start
+    std::int64_t wait_start = 0;
+    std::int64_t spin_until = 0;  // reply_spin_ decides whether a wait spins
     for (;;) {
         const std::size_t delivered = deliver_available();
         const bool target_done = target != nullptr && target->done.load(std::memory_order_acquire);
         if (delivered > 0 || target_done) {
-            if (waiting && spin) reply_spin_.found();
+            if (waiting) reply_spin_.waited(monotonic_ns() - wait_start, kSpinNs);
             waiting = false;
         }
         if (target_done) return;
@@ -344,16 +344,12 @@ void Session::drain_until(JobSlot* target, std::int64_t deadline_ns) {
         }
         if (!waiting) {
             waiting = true;
-            spin = reply_spin_.spin_now();
-            spin_until = spin ? now + kSpinNs : 0;
+            wait_start = now;
+            spin_until = reply_spin_.spin_now() ? now + kSpinNs : 0;
         }
         if (now < spin_until) {
             spin_relax();
             continue;
-        }
-        if (spin) {
-            reply_spin_.missed();
-            spin = false;
         }
         std::uint32_t token = header_->client_wake.prepare_sleep();
         if (replies_pending()) {
@@ -363,7 +359,6 @@ void Session::drain_until(JobSlot* target, std::int64_t deadline_ns) {
         const std::int64_t sleep = deadline_ns >= 0 ? std::min(deadline_ns - now, kLivenessCheckNs) : kLivenessCheckNs;
         header_->client_wake.sleep_futex(token, sleep);
         if (!replies_pending() && !check_alive()) return;
-        waiting = false;
     }
 }
 

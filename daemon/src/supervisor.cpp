@@ -26,7 +26,6 @@
 #include "warmpool/common/spin_relax.hpp"
 #include "warmpool/common/runtime_paths.hpp"
 #include "warmpool/daemon/job_library.hpp"
-#include "warmpool/daemon/scheduler_slice.hpp"
 #include "warmpool/daemon/worker_process.hpp"
 
 namespace warmpool {
@@ -135,11 +134,6 @@ Status Supervisor::start() {
     reply_room_reserve_ = max_reply_bytes(sizeof(ReplyRecord), config_.inline_max) +
                           max_reply_bytes(sizeof(ReplyRecord), reply_inline_max(0, config_.inline_max));
     random_.seed(pool_generation_);
-    // scheduler_slice.hpp says why; workers get back the slice we were started with.
-    if (auto slice = scheduler_slice_ns(); slice) worker_slice_ns_ = slice.value();
-    if (auto s = set_scheduler_slice_ns(kSupervisorSliceNs); !s) {
-        spdlog::warn("cannot shorten the supervisor's time slice: {}", s.error().message());
-    }
     allowed_cpus_ = allowed_cpus();
     spdlog::info("pool '{}' starting {} workers (job library {}, runtime dir {})", config_.name,
                  config_.workers, config_.jobs_library, config_.runtime_dir);
@@ -305,7 +299,6 @@ Status Supervisor::spawn_worker(unsigned slot) {
     setup.inline_max = config_.inline_max;
     setup.blob_mode = config_.socket_mode;
     setup.blob_gid = group_;
-    setup.slice_ns = worker_slice_ns_;
     if (config_.cpu_affinity == "spread") {
         std::vector<int> member_cpus;
         for (const WorkerSlot& other : workers_) {
@@ -979,12 +972,13 @@ void Supervisor::abandon_reload(const std::string& why) {
 int Supervisor::run() {
     std::int64_t last_work = monotonic_ns();
     unsigned since_poll = 0;
-    bool waiting = false;  // pump has found nothing since last_work
-    bool spin = true;      // spin this wait (idle_spin_)
+    bool waiting = false;  // pump has found nothing since wait_start
+    std::int64_t wait_start = 0;
+    bool spin = true;  // spin this wait (idle_spin_)
     while (state_ != State::done) {
         const std::int64_t now = monotonic_ns();
         if (pump(now)) {
-            if (waiting && spin) idle_spin_.found();
+            if (waiting) idle_spin_.waited(now - wait_start, kSpinNs);
             waiting = false;
             last_work = now;
             // Keep sockets and signals served while busy, without a system call per job.
@@ -1001,19 +995,20 @@ int Supervisor::run() {
         }
         if (!waiting) {
             waiting = true;
+            wait_start = last_work;
             spin = idle_spin_.spin_now();
         }
         if (spin && now - last_work < kSpinNs) {
             spin_relax();
             continue;
         }
-        if (spin) idle_spin_.missed();
         // Announce the sleep, look once more, then sleep in epoll until something rings or a
         // running job's time limit comes.
         arm_wake_flags(true);
         if (pump(monotonic_ns())) {
             arm_wake_flags(false);
             last_work = monotonic_ns();
+            idle_spin_.waited(last_work - wait_start, kSpinNs);
             waiting = false;
             continue;
         }
@@ -1022,8 +1017,7 @@ int Supervisor::run() {
         poll_events(timeout_ms);
         arm_wake_flags(false);
         since_poll = 0;
-        last_work = monotonic_ns();
-        waiting = false;
+        last_work = monotonic_ns();  // the wait goes on until pump finds something
     }
     sd_notify(0, "STOPPING=1\nSTATUS=stopped");
     spdlog::info("pool '{}' stopped", config_.name);

@@ -1,6 +1,7 @@
 #include "warmpool/daemon/worker_process.hpp"
 
 #include <fcntl.h>
+#include <sched.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
@@ -24,7 +25,6 @@
 #include "warmpool/daemon/dispatch_policy.hpp"
 #include "warmpool/daemon/job_library.hpp"
 #include "warmpool/daemon/logging.hpp"
-#include "warmpool/daemon/scheduler_slice.hpp"
 #include "warmpool/error_kind.hpp"
 
 namespace warmpool {
@@ -274,25 +274,27 @@ private:
             run_claimed_lane_job();
             return;
         }
-        const bool spin = idle_spin_.spin_now();
-        const std::int64_t spin_until = !spin ? 0 : monotonic_ns() + (watching_ ? kWatcherSpinNs : kSpinNs);
+        const std::int64_t wait_start = monotonic_ns();
+        const std::int64_t window = watching_ ? kWatcherSpinNs : kSpinNs;
+        auto wait_ended = [&] { idle_spin_.waited(monotonic_ns() - wait_start, window); };
+        const std::int64_t spin_until = idle_spin_.spin_now() ? wait_start + window : 0;
         while (monotonic_ns() < spin_until) {
             if (!inbox_.empty_now()) {
-                idle_spin_.found();
+                wait_ended();
                 return;
             }
             if (watching_ && !may_take_lane_jobs()) stop_watching();
             if (watching_ && claim_posted_lane_job()) {
-                idle_spin_.found();
+                wait_ended();
                 stop_watching(/*keep_role=*/true);  // nobody waits behind the job it claimed
                 run_claimed_lane_job();
                 return;
             }
             spin_relax();
         }
-        if (spin) idle_spin_.missed();
         stop_watching();
         if (claimed_) {
+            wait_ended();
             run_claimed_lane_job();
             return;
         }
@@ -307,9 +309,11 @@ private:
         std::uint32_t token = record_->inbox_wake.prepare_sleep();
         if (!inbox_.empty_now() || exiting()) {
             record_->inbox_wake.cancel_sleep();
+            wait_ended();
             return;
         }
         record_->inbox_wake.sleep_futex(token, kIdleSleepNs);
+        wait_ended();  // woken for work, or a second with none: a long wait either way
     }
 
     bool exiting() const {
@@ -917,10 +921,6 @@ private:
 
 void run_worker(const WorkerSetup& setup) {
     init_logging(setup.pool_name, "worker", setup.log_level);
-    // fork() handed down the supervisor's short slice; jobs run with the daemon's own.
-    if (auto s = set_scheduler_slice_ns(setup.slice_ns); !s) {
-        spdlog::warn("cannot restore the worker's time slice: {}", s.error().message());
-    }
     if (setup.cpu >= 0) {
         cpu_set_t set;
         CPU_ZERO(&set);

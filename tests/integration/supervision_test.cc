@@ -9,7 +9,6 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/mman.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -1235,7 +1234,7 @@ TEST(SupervisionTest, CliReloadIsRefusedWhileThePoolStarts) {
 }
 
 
-// ---- scheduling ------------------------------------------------------------------------------
+// ---- CPU placement ---------------------------------------------------------------------------
 
 // Kills worker `victim` with SIGKILL and returns the ready workers once its replacement is among
 // them (empty if that takes over 10 s).
@@ -1250,41 +1249,6 @@ std::vector<pid_t> kill_and_await_replacement(const TestPool& pool, pid_t victim
         },
         10s);
     return replaced ? now : std::vector<pid_t>{};
-}
-
-// The scheduler slice of `pid` as the kernel reports it (scheduler_slice.hpp); 0 where this
-// kernel has no custom slices, or `pid` is gone.
-std::uint64_t slice_of(pid_t pid) {
-    struct {  // struct sched_attr
-        std::uint32_t size, policy;
-        std::uint64_t flags;
-        std::int32_t nice;
-        std::uint32_t priority;
-        std::uint64_t runtime, deadline, period;
-        std::uint32_t util_min, util_max;
-    } attr{};
-    attr.size = sizeof attr;
-    if (::syscall(SYS_sched_getattr, pid, &attr, sizeof attr, 0) != 0) return 0;
-    return attr.runtime;
-}
-
-// The supervisor asks for a short time slice, so that its wake-ups between jobs pre-empt a
-// CPU-bound worker; its workers, replacements included, run with the slice the daemon was
-// started with (this test's own, which the daemon inherits).
-TEST(SupervisionTest, SupervisorTakesAShortTimeSliceAndItsWorkersKeepTheDaemons) {
-    const std::uint64_t own = slice_of(::getpid());
-    if (own == 0) GTEST_SKIP() << "this kernel reports no scheduler slice (custom slices: Linux 6.12+)";
-    TestPool pool(pool_options(2));
-    EXPECT_EQ(slice_of(pool.pid()), 100'000u);
-    const auto workers = pool.ready_worker_pids();
-    ASSERT_EQ(workers.size(), 2u);
-    for (pid_t worker : workers) EXPECT_EQ(slice_of(worker), own) << "worker " << worker;
-
-    const std::vector<pid_t> now = kill_and_await_replacement(pool, workers[0]);
-    ASSERT_EQ(now.size(), 2u) << pool.status().dump();
-    for (pid_t worker : now) EXPECT_EQ(slice_of(worker), own) << "worker " << worker;
-    auto pool_client = pool.connect();
-    EXPECT_EQ(pool_client.call<std::int64_t>("gcd", Pair{12, 18}), 6);
 }
 
 // The CPUs `pid` may run on, from /proc/PID/status ("0-1", "3", "0,2-3").

@@ -1,6 +1,6 @@
-// Tests for AdaptiveSpin (adaptive_spin.hpp): a waiter spins while spinning finds what it waits
-// for, stops after kMissesToStop misses in a row, still probes every kProbeEvery-th wait, and
-// spins again as soon as a probe finds something.
+// Tests for AdaptiveSpin (adaptive_spin.hpp): a waiter keeps spinning while its waits end within
+// a few spin windows, stops after kMissesToStop longer waits in a row, and spins again after the
+// first wait that is short again.
 
 #include "warmpool/common/adaptive_spin.hpp"
 
@@ -9,56 +9,49 @@
 namespace warmpool {
 namespace {
 
-// Counts how many of the next `waits` waits would spin, each of them missing.
-unsigned spins_among_missed_waits(AdaptiveSpin& spin, unsigned waits) {
-    unsigned spun = 0;
-    for (unsigned i = 0; i < waits; ++i) {
-        if (spin.spin_now()) {
-            ++spun;
-            spin.missed();
+constexpr std::int64_t kWindow = 50'000;
+constexpr std::int64_t kNear = AdaptiveSpin::kNearMissFactor * kWindow;  // longest near miss
+constexpr std::int64_t kLong = 4'000'000;                                // a millisecond job
+
+TEST(AdaptiveSpinTest, ShortAndNearMissWaitsKeepItSpinning) {
+    AdaptiveSpin spin;
+    for (const std::int64_t waited : {std::int64_t{0}, kWindow / 2, kWindow, 2 * kWindow, kNear}) {
+        for (int i = 0; i < 100; ++i) {
+            ASSERT_TRUE(spin.spin_now()) << waited;
+            spin.waited(waited, kWindow);
         }
     }
-    return spun;
 }
 
-TEST(AdaptiveSpinTest, SpinsWhileSpinningFinds) {
+TEST(AdaptiveSpinTest, StopsAfterLongWaitsInARow) {
     AdaptiveSpin spin;
-    for (int i = 0; i < 1000; ++i) {
-        ASSERT_TRUE(spin.spin_now());
-        spin.found();
+    for (std::uint32_t i = 0; i < AdaptiveSpin::kMissesToStop; ++i) {
+        ASSERT_TRUE(spin.spin_now()) << i;
+        spin.waited(kLong, kWindow);
     }
+    EXPECT_FALSE(spin.spin_now());
+    spin.waited(kNear + 1, kWindow);  // just past a near miss: still long
+    EXPECT_FALSE(spin.spin_now());
 }
 
-TEST(AdaptiveSpinTest, MissesBelowTheLimitKeepItSpinning) {
+TEST(AdaptiveSpinTest, AShortWaitBetweenLongOnesStartsTheCountAgain) {
     AdaptiveSpin spin;
     for (int round = 0; round < 100; ++round) {
         for (std::uint32_t i = 0; i + 1 < AdaptiveSpin::kMissesToStop; ++i) {
             ASSERT_TRUE(spin.spin_now());
-            spin.missed();
+            spin.waited(kLong, kWindow);
         }
         ASSERT_TRUE(spin.spin_now());
-        spin.found();
+        spin.waited(kWindow, kWindow);
     }
 }
 
-TEST(AdaptiveSpinTest, StopsAfterMissesInARowAndThenOnlyProbes) {
+TEST(AdaptiveSpinTest, OneShortWaitRestoresSpinning) {
     AdaptiveSpin spin;
-    EXPECT_EQ(spins_among_missed_waits(spin, AdaptiveSpin::kMissesToStop), AdaptiveSpin::kMissesToStop);
-    // From here on, one wait in kProbeEvery spins.
-    EXPECT_EQ(spins_among_missed_waits(spin, 10 * AdaptiveSpin::kProbeEvery), 10u);
-}
-
-TEST(AdaptiveSpinTest, AProbeThatFindsRestoresSpinning) {
-    AdaptiveSpin spin;
-    spins_among_missed_waits(spin, AdaptiveSpin::kMissesToStop);
-    unsigned waits = 0;
-    while (!spin.spin_now()) ASSERT_LE(++waits, AdaptiveSpin::kProbeEvery);
-    spin.found();
-    for (std::uint32_t i = 0; i < AdaptiveSpin::kMissesToStop; ++i) {
-        ASSERT_TRUE(spin.spin_now());
-        spin.missed();
-    }
-    EXPECT_FALSE(spin.spin_now());
+    for (std::uint32_t i = 0; i < AdaptiveSpin::kMissesToStop; ++i) spin.waited(kLong, kWindow);
+    ASSERT_FALSE(spin.spin_now());
+    spin.waited(kNear, kWindow);  // timed while sleeping: waits got short again
+    EXPECT_TRUE(spin.spin_now());
 }
 
 }  // namespace

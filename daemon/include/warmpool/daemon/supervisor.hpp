@@ -260,7 +260,6 @@ private:
     std::int64_t started_wall_ns_ = 0;
     std::int64_t stop_deadline_ns_ = 0;
     std::uint64_t pool_generation_ = 0;
-    std::uint64_t worker_slice_ns_ = 0;  // the scheduler slice we were started with (0: default)
     AdaptiveSpin idle_spin_;             // whether run() spins before it sleeps
     std::vector<int> allowed_cpus_;      // where workers may be pinned (cpu_affinity "spread")
     std::uint64_t session_counter_ = 0;

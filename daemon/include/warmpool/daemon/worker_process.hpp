@@ -26,7 +26,6 @@ struct WorkerSetup {
     unsigned blob_mode = 0660;
     gid_t blob_gid = static_cast<gid_t>(-1);
     int cpu = -1;                // the CPU to pin the worker to (cpu_affinity "spread"); -1: none
-    std::uint64_t slice_ns = 0;  // the scheduler slice to run with (scheduler_slice.hpp); 0: default
 };
 
 // Exit codes a worker reports; the supervisor's reaper interprets them.
