@@ -1,6 +1,7 @@
 #include "session.hpp"
 
 #include <poll.h>
+#include <unistd.h>
 
 #include <cstring>
 
@@ -23,6 +24,10 @@ constexpr std::size_t kReusedPayloadMin = 4096;
 constexpr std::size_t kSparePayloadsMax = 16;
 // How often a sleeping drainer wakes to check that the daemon is still there.
 constexpr std::int64_t kLivenessCheckNs = 100'000'000;
+// How long the drainer waits for the supervisor to answer for a result blob: it answers at once
+// from its loop, so this only bounds a supervisor that stopped.
+constexpr int kBlobAnswerTimeoutMs = 5'000;
+
 // The background thread drains only when nobody else has for this long.
 constexpr std::int64_t kBackgroundIdleNs = 5'000'000;
 constexpr std::int64_t kBackgroundSliceNs = 50'000'000;
@@ -64,7 +69,7 @@ std::shared_ptr<Session> Session::connect(const std::string& socket_path, const 
     if (auto st = send_message(fd->get(), protocol::Hello{protocol::kProtocolVersion, client_name}); !st) {
         throw ConnectError("cannot greet the pool at " + socket_path + ": " + st.error().message());
     }
-    UniqueFd passed;
+    std::vector<UniqueFd> passed;
     auto frame = receive_frame(fd->get(), timeout_ms, &passed);
     if (!frame) throw ConnectError("no answer from the pool at " + socket_path + ": " + frame.error().message());
     if (!frame.value()) throw ConnectError("the pool at " + socket_path + " closed the connection during set-up");
@@ -75,7 +80,7 @@ std::shared_ptr<Session> Session::connect(const std::string& socket_path, const 
     }
     auto welcome = protocol::decode<protocol::Welcome>(*frame.value());
     if (!welcome) throw ConnectError("bad welcome from the pool: " + welcome.error().message());
-    if (!passed) throw ConnectError("the pool did not pass its doorbell");
+    if (passed.size() != protocol::kWelcomeFds) throw ConnectError("the pool did not pass the session's descriptors");
 
     const protocol::Welcome& w = welcome.value();
     if (w.worker_slots == 0 || w.worker_slots > 4096 || !power_of_two_in_range(w.submit_ring_bytes) ||
@@ -83,13 +88,14 @@ std::shared_ptr<Session> Session::connect(const std::string& socket_path, const 
         throw ConnectError("the pool announced an impossible session layout");
     }
     const SessionLayout layout{w.worker_slots, w.submit_ring_bytes, w.control_ring_bytes, w.reply_ring_bytes};
-    auto segment = SharedSegment::open(w.session_segment, layout.total_bytes());
+    auto segment = SharedSegment::adopt(std::move(passed[0]), layout.total_bytes(),
+                                        SharedSegment::Access::read_write, "session");
     if (!segment) throw ConnectError("cannot map the session memory: " + segment.error().message());
 
     std::shared_ptr<Session> session(new Session());
     session->welcome_ = w;
     session->control_ = std::move(fd.value());
-    session->doorbell_ = std::move(passed);
+    session->doorbell_ = std::move(passed[1]);
     session->segment_ = std::move(segment.value());
     session->header_ = reinterpret_cast<SessionHeader*>(session->segment_.data());
     if (session->header_->magic != kSessionMagic || session->header_->generation != w.session_generation) {
@@ -98,7 +104,8 @@ std::shared_ptr<Session> Session::connect(const std::string& socket_path, const 
     std::byte* base = session->segment_.data();
     session->lane_ = reinterpret_cast<Lane*>(base + layout.lane_offset());
     // Without the board (it could not be mapped) every job goes through the submit ring.
-    if (auto board = SharedSegment::open_read_only(lane_board_name(w.owner_uid, w.pool_name), sizeof(LaneBoard));
+    if (auto board = SharedSegment::adopt(std::move(passed[2]), sizeof(LaneBoard), SharedSegment::Access::read_only,
+                                          "lane board");
         board && reinterpret_cast<const LaneBoard*>(board->data())->magic == kLaneBoardMagic) {
         session->board_segment_ = std::move(board.value());
         session->board_ = reinterpret_cast<const LaneBoard*>(session->board_segment_.data());
@@ -109,11 +116,20 @@ std::shared_ptr<Session> Session::connect(const std::string& socket_path, const 
     for (std::uint32_t slot = 0; slot < w.worker_slots; ++slot) {
         session->replies_.emplace_back(RingView::at(base + layout.reply_offset(slot), layout.reply_ring_bytes));
     }
+    // Each new argument blob's memfd goes to the supervisor before a job names it (the worker
+    // that runs the job gets it from there); retired ones are let go of.
+    Session* raw = session.get();
     session->arguments_ = BlobPool(
-        [uid = w.owner_uid, pool = w.pool_name, gen = w.session_generation](std::uint64_t object) {
-            return blob_name(uid, pool, gen, 'a', object);
-        },
-        SegmentAccess{w.blob_mode, w.blob_gid}, kArgumentBlobLimits);
+        segment_label(w.pool_name, "arguments." + std::to_string(::getpid())),
+        BlobPool::Broker{[raw](std::uint64_t object, int blob_fd) -> Status {
+                             std::lock_guard lock(raw->socket_mu_);
+                             return send_message(raw->control_.get(), protocol::BlobOffer{object}, blob_fd);
+                         },
+                         [raw](std::uint64_t object) {
+                             std::lock_guard lock(raw->socket_mu_);
+                             [[maybe_unused]] auto st = send_message(raw->control_.get(), protocol::BlobRetire{object});
+                         }},
+        kArgumentBlobLimits);
     session->background_ = std::thread([raw = session.get()] { raw->background_loop(); });
     return session;
 }
@@ -429,10 +445,7 @@ void Session::deliver(const ReplyRecord& reply, std::span<const std::byte> paylo
         if ((reply.flags & kJobBlob) != 0 && payload.size() == sizeof ref && reply.worker_pid > 0) {
             // Nobody will read the result: hand its blob straight back to the worker.
             std::memcpy(&ref, payload.data(), sizeof ref);
-            if (auto mapped = results_.map(result_blob_name(welcome_.owner_uid, welcome_.pool_name,
-                                                            welcome_.session_generation, reply.worker_pid,
-                                                            ref.object),
-                                           ref)) {
+            if (auto mapped = map_result(reply.worker_pid, ref)) {
                 mapped->header->state.store(static_cast<std::uint32_t>(BlobState::free), std::memory_order_release);
             }
         }
@@ -447,9 +460,7 @@ void Session::deliver(const ReplyRecord& reply, std::span<const std::byte> paylo
         std::optional<std::string> error;
         if (payload.size() == sizeof ref && reply.worker_pid > 0) {
             std::memcpy(&ref, payload.data(), sizeof ref);
-            auto mapped = results_.map(result_blob_name(welcome_.owner_uid, welcome_.pool_name,
-                                                        welcome_.session_generation, reply.worker_pid, ref.object),
-                                       ref);
+            auto mapped = map_result(reply.worker_pid, ref);
             if (mapped) {
                 // Taken: the worker leaves it alone until the lease is gone.
                 mapped->header->state.store(static_cast<std::uint32_t>(BlobState::taken), std::memory_order_relaxed);
@@ -480,11 +491,37 @@ void Session::deliver(const ReplyRecord& reply, std::span<const std::byte> paylo
     if (waiters_ > 0) cv_.notify_all();
 }
 
+Result<BlobMappings::Mapped> Session::map_result(std::int32_t worker_pid, const BlobRef& ref) {
+    return results_.map("r" + std::to_string(worker_pid) + "." + std::to_string(ref.object), ref,
+                        [&] { return want_result_blob(worker_pid, ref.object); });
+}
+
+Result<UniqueFd> Session::want_result_blob(std::int32_t worker_pid, std::uint64_t object) {
+    // Only the drainer reads the control socket after the welcome, and only for this answer.
+    {
+        std::lock_guard lock(socket_mu_);
+        if (auto st = send_message(control_.get(), protocol::BlobWant{worker_pid, object}); !st) return st.error();
+    }
+    std::vector<UniqueFd> fds;
+    auto frame = receive_frame(control_.get(), kBlobAnswerTimeoutMs, &fds);
+    if (!frame) return frame.error();
+    if (!frame.value()) return make_error(SysError::Code::io, "the pool closed the session");
+    auto give = protocol::decode<protocol::BlobGive>(*frame.value());
+    if (!give) return give.error();
+    if (give->worker_pid != worker_pid || give->object != object) {
+        return make_error(SysError::Code::protocol, "the pool answered for another blob");
+    }
+    if (!give->found || fds.size() != 1) {
+        return make_error(SysError::Code::not_found, "the pool has no such result blob: " + give->message);
+    }
+    return std::move(fds.front());
+}
+
 bool Session::check_alive() {
-    pollfd p{control_.get(), POLLIN | POLLRDHUP, 0};
+    pollfd p{control_.get(), POLLRDHUP, 0};
     int rc = ::poll(&p, 1, 0);
-    // The supervisor never writes after the welcome: readable means closed (or gone).
-    if (rc == 0) return true;
+    // Readable alone is the answer to a request of the drainer's; a hang-up is the end.
+    if (rc == 0 || (p.revents & (POLLRDHUP | POLLHUP | POLLERR)) == 0) return true;
     if (rc < 0 && errno == EINTR) return true;
     fail_all("connection to pool '" + welcome_.pool_name + "' lost: the daemon stopped or dropped this session");
     return false;

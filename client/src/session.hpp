@@ -90,6 +90,10 @@ private:
     std::size_t deliver_available();
     void deliver(const ReplyRecord& reply, std::span<const std::byte> payload);
     bool replies_pending();
+    // A worker's result blob, mapped through results_ (its memfd asked of the supervisor the
+    // first time). Drainer only.
+    Result<BlobMappings::Mapped> map_result(std::int32_t worker_pid, const BlobRef& ref);
+    Result<UniqueFd> want_result_blob(std::int32_t worker_pid, std::uint64_t object);
     // False (and every pending job failed) if the daemon has gone away.
     bool check_alive();
     void fail_all(const std::string& why);

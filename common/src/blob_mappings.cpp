@@ -10,7 +10,7 @@ namespace warmpool {
 Result<BlobMappings::Mapped> BlobMappings::check(const std::shared_ptr<SharedSegment>& segment, const BlobRef& ref) {
     const std::size_t size = segment->size();
     if (size < kBlobDataOffset || ref.bytes > size - kBlobDataOffset) {
-        return make_error(SysError::Code::protocol, "blob " + segment->name() + " of " + std::to_string(size) +
+        return make_error(SysError::Code::protocol, "blob " + segment->label() + " of " + std::to_string(size) +
                                                         " bytes cannot hold " + std::to_string(ref.bytes));
     }
     auto* header = reinterpret_cast<BlobHeader*>(segment->data());
@@ -22,17 +22,18 @@ Result<BlobMappings::Mapped> BlobMappings::check(const std::shared_ptr<SharedSeg
         std::memcpy(&magic, &header->magic, sizeof magic);
         std::memcpy(&serial, &header->serial, sizeof serial);
         if (guard.shrank()) {
-            return make_error(SysError::Code::protocol, "blob " + segment->name() + " shrank under its mapping");
+            return make_error(SysError::Code::protocol, "blob " + segment->label() + " shrank under its mapping");
         }
     }
     if (magic != kBlobMagic || serial != ref.serial) {
-        return make_error(SysError::Code::protocol, "blob " + segment->name() + " is not the one referenced");
+        return make_error(SysError::Code::protocol, "blob " + segment->label() + " is not the one referenced");
     }
     return Mapped{segment, header,
                   std::string_view(reinterpret_cast<const char*>(segment->data() + kBlobDataOffset), ref.bytes)};
 }
 
-Result<BlobMappings::Mapped> BlobMappings::map(const std::string& name, const BlobRef& ref) {
+Result<BlobMappings::Mapped> BlobMappings::map(const std::string& name, const BlobRef& ref, const Fetch& fetch,
+                                               SharedSegment::Access access) {
     auto it = std::find_if(entries_.begin(), entries_.end(), [&](const Entry& e) { return e.name == name; });
     if (it != entries_.end()) {
         if (auto mapped = check(it->segment, ref)) {
@@ -41,7 +42,9 @@ Result<BlobMappings::Mapped> BlobMappings::map(const std::string& name, const Bl
         }
         entries_.erase(it);  // stale: the name now belongs to another object, never did, or shrank
     }
-    auto opened = SharedSegment::open(name);
+    auto fd = fetch();
+    if (!fd) return fd.error();
+    auto opened = SharedSegment::adopt(std::move(fd.value()), 0, access, name);
     if (!opened) return opened.error();
     auto segment = std::make_shared<SharedSegment>(std::move(opened.value()));
     auto mapped = check(segment, ref);

@@ -29,8 +29,29 @@ std::size_t blob_capacity_for(std::size_t bytes) {
     return (bytes + quarter - 1) / quarter * quarter;
 }
 
-BlobPool::BlobPool(NameOf name_of, SegmentAccess access, Limits limits)
-    : name_of_(std::move(name_of)), access_(access), limits_(limits) {}
+BlobPool::BlobPool(std::string label, Broker broker, Limits limits)
+    : label_(std::move(label)), broker_(std::move(broker)), limits_(limits) {}
+
+BlobPool& BlobPool::operator=(BlobPool&& other) noexcept {
+    if (this != &other) {
+        retire_all();
+        label_ = std::move(other.label_);
+        broker_ = std::move(other.broker_);
+        limits_ = other.limits_;
+        entries_ = std::move(other.entries_);
+        next_object_ = other.next_object_;
+        clock_ = other.clock_;
+        other.entries_.clear();
+    }
+    return *this;
+}
+
+BlobPool::~BlobPool() { retire_all(); }
+
+void BlobPool::retire_all() {
+    for (const auto& e : entries_) retire(e);
+    entries_.clear();
+}
 
 std::uint64_t BlobPool::bytes() const {
     std::uint64_t total = 0;
@@ -63,17 +84,14 @@ BlobPool::Blob BlobPool::blob_of(const Entry& entry) {
                 entry.capacity, entry.segment};
 }
 
-void BlobPool::unlink(Entry& entry) {
+void BlobPool::retire(const Entry& entry) {
     // Now, not when the last Blob sharing the mapping goes: a dropped object is nobody's to reuse.
-    if (entry.segment->owner()) {
-        SharedSegment::remove(entry.segment->name());
-        entry.segment->disown();
-    }
+    if (broker_.retire) broker_.retire(entry.object);
 }
 
 void BlobPool::drop_shrunk() {
-    std::erase_if(entries_, [](Entry& e) {
-        if (e.shrank) unlink(e);
+    std::erase_if(entries_, [this](Entry& e) {
+        if (e.shrank) retire(e);
         return e.shrank;  // unmapped once no Blob holds it
     });
 }
@@ -100,14 +118,8 @@ Result<BlobPool::Blob> BlobPool::acquire(std::size_t bytes) {
     entry.serial = random_serial();
     entry.capacity = blob_capacity_for(bytes);
     entry.last_used = ++clock_;
-    Result<SharedSegment> segment = make_error(SysError::Code::exists, "blob");
-    // A name can exist already if a dead producer of the same pid left a blob its consumer
-    // had not taken yet (kept until the session ends): skip past it.
-    for (int attempt = 0; attempt < 8; ++attempt) {
-        entry.object = next_object_++;
-        segment = SharedSegment::create(name_of_(entry.object), kBlobDataOffset + entry.capacity, access_);
-        if (segment || segment.error().code != SysError::Code::exists) break;
-    }
+    entry.object = next_object_++;
+    auto segment = SharedSegment::create(label_, kBlobDataOffset + entry.capacity);
     if (!segment) return segment.error();
     entry.segment = std::make_shared<SharedSegment>(std::move(segment.value()));
     // Nobody else has opened the new object yet: its header needs no guard.
@@ -116,6 +128,10 @@ Result<BlobPool::Blob> BlobPool::acquire(std::size_t bytes) {
     header->serial = entry.serial;
     header->capacity = entry.capacity;
     header->state.store(static_cast<std::uint32_t>(BlobState::writing), std::memory_order_relaxed);
+    if (broker_.offer) {
+        if (auto offered = broker_.offer(entry.object, entry.segment->fd()); !offered) return offered.error();
+    }
+    entry.segment->close_fd();  // the broker holds what others need of it
     entries_.push_back(std::move(entry));
     const Blob blob = blob_of(entries_.back());
     trim(false);  // the new entry is being written, so it stays
@@ -155,7 +171,7 @@ void BlobPool::trim(bool drop_taken) {
         }
         if (victim == entries_.end()) break;  // everything left is in use
         total -= victim->capacity;
-        unlink(*victim);
+        retire(*victim);
         entries_.erase(victim);  // unmaps, once no Blob holds it
     }
     drop_shrunk();

@@ -68,23 +68,49 @@ Result<PeerCredentials> peer_credentials(int fd) {
     return PeerCredentials{cred.pid, cred.uid, cred.gid};
 }
 
-Status send_all(int fd, const std::string& bytes, int pass_fd) {
+namespace {
+
+// Moves the descriptors an SCM_RIGHTS message carried into `out` (closing them if `out` is
+// null). False if the kernel had to drop some for want of room (MSG_CTRUNC).
+bool take_passed_fds(msghdr& msg, std::vector<UniqueFd>* out) {
+    for (cmsghdr* cm = CMSG_FIRSTHDR(&msg); cm != nullptr; cm = CMSG_NXTHDR(&msg, cm)) {
+        if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS) continue;
+        const std::size_t count = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        for (std::size_t i = 0; i < count; ++i) {
+            int passed = -1;
+            std::memcpy(&passed, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
+            if (out != nullptr) {
+                out->emplace_back(passed);
+            } else {
+                ::close(passed);
+            }
+        }
+    }
+    return (msg.msg_flags & MSG_CTRUNC) == 0;
+}
+
+using PassedControl = char[CMSG_SPACE(sizeof(int) * kMaxPassedFds)];
+
+}  // namespace
+
+Status send_all(int fd, const std::string& bytes, std::span<const int> pass_fds) {
+    if (pass_fds.size() > kMaxPassedFds) return make_error(SysError::Code::invalid, "too many descriptors to pass");
     std::size_t sent = 0;
     while (sent < bytes.size()) {
         iovec iov{const_cast<char*>(bytes.data() + sent), bytes.size() - sent};
         msghdr msg{};
         msg.msg_iov = &iov;
         msg.msg_iovlen = 1;
-        alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))];
-        if (pass_fd >= 0 && sent == 0) {
+        alignas(cmsghdr) PassedControl control;
+        if (!pass_fds.empty() && sent == 0) {
             std::memset(control, 0, sizeof control);
             msg.msg_control = control;
-            msg.msg_controllen = sizeof control;
+            msg.msg_controllen = CMSG_SPACE(sizeof(int) * pass_fds.size());
             cmsghdr* cm = CMSG_FIRSTHDR(&msg);
             cm->cmsg_level = SOL_SOCKET;
             cm->cmsg_type = SCM_RIGHTS;
-            cm->cmsg_len = CMSG_LEN(sizeof(int));
-            std::memcpy(CMSG_DATA(cm), &pass_fd, sizeof(int));
+            cm->cmsg_len = CMSG_LEN(sizeof(int) * pass_fds.size());
+            std::memcpy(CMSG_DATA(cm), pass_fds.data(), sizeof(int) * pass_fds.size());
         }
         ssize_t n = ::sendmsg(fd, &msg, MSG_NOSIGNAL);
         if (n < 0) {
@@ -101,12 +127,66 @@ Status send_all(int fd, const std::string& bytes, int pass_fd) {
     return {};
 }
 
+Status send_all(int fd, const std::string& bytes, int pass_fd) {
+    if (pass_fd < 0) return send_all(fd, bytes, std::span<const int>{});
+    return send_all(fd, bytes, std::span<const int>(&pass_fd, 1));
+}
+
+Status send_now(int fd, const std::string& bytes, std::span<const int> pass_fds) {
+    if (pass_fds.size() > kMaxPassedFds) return make_error(SysError::Code::invalid, "too many descriptors to pass");
+    iovec iov{const_cast<char*>(bytes.data()), bytes.size()};
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    alignas(cmsghdr) PassedControl control;
+    if (!pass_fds.empty()) {
+        std::memset(control, 0, sizeof control);
+        msg.msg_control = control;
+        msg.msg_controllen = CMSG_SPACE(sizeof(int) * pass_fds.size());
+        cmsghdr* cm = CMSG_FIRSTHDR(&msg);
+        cm->cmsg_level = SOL_SOCKET;
+        cm->cmsg_type = SCM_RIGHTS;
+        cm->cmsg_len = CMSG_LEN(sizeof(int) * pass_fds.size());
+        std::memcpy(CMSG_DATA(cm), pass_fds.data(), sizeof(int) * pass_fds.size());
+    }
+    ssize_t n;
+    do {
+        n = ::sendmsg(fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+    } while (n < 0 && errno == EINTR);
+    if (n < 0) return errno_error("send");
+    if (static_cast<std::size_t>(n) != bytes.size()) {
+        return make_error(SysError::Code::io, "the peer has no room for a message it asked for");
+    }
+    return {};
+}
+
+Result<std::size_t> receive_available(int fd, char* out, std::size_t n, std::vector<UniqueFd>& fds) {
+    for (;;) {
+        iovec iov{out, n};
+        msghdr msg{};
+        msg.msg_iov = &iov;
+        msg.msg_iovlen = 1;
+        alignas(cmsghdr) PassedControl control;
+        msg.msg_control = control;
+        msg.msg_controllen = sizeof control;
+        const ssize_t r = ::recvmsg(fd, &msg, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+        if (r < 0) {
+            if (errno == EINTR) continue;
+            return errno_error("recv");
+        }
+        if (!take_passed_fds(msg, &fds)) {
+            return make_error(SysError::Code::protocol, "peer passed more descriptors than a message may carry");
+        }
+        return static_cast<std::size_t>(r);
+    }
+}
+
 namespace {
 
 // Reads exactly n bytes before `deadline` (monotonic ns, <0 none). false + errno on failure;
 // true with *closed set if the peer closed first.
 Status read_exact(int fd, char* out, std::size_t n, std::int64_t deadline, bool* closed,
-                  UniqueFd* received_fd) {
+                  std::vector<UniqueFd>* received_fds) {
     std::size_t got = 0;
     *closed = false;
     while (got < n) {
@@ -122,7 +202,7 @@ Status read_exact(int fd, char* out, std::size_t n, std::int64_t deadline, bool*
         msghdr msg{};
         msg.msg_iov = &iov;
         msg.msg_iovlen = 1;
-        alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))];
+        alignas(cmsghdr) PassedControl control;
         msg.msg_control = control;
         msg.msg_controllen = sizeof control;
         ssize_t r = ::recvmsg(fd, &msg, MSG_CMSG_CLOEXEC);
@@ -138,16 +218,8 @@ Status read_exact(int fd, char* out, std::size_t n, std::int64_t deadline, bool*
             *closed = true;
             return {};
         }
-        for (cmsghdr* cm = CMSG_FIRSTHDR(&msg); cm != nullptr; cm = CMSG_NXTHDR(&msg, cm)) {
-            if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS) {
-                int passed = -1;
-                std::memcpy(&passed, CMSG_DATA(cm), sizeof(int));
-                if (received_fd != nullptr) {
-                    received_fd->reset(passed);
-                } else {
-                    ::close(passed);
-                }
-            }
+        if (!take_passed_fds(msg, received_fds)) {
+            return make_error(SysError::Code::protocol, "peer passed more descriptors than a message may carry");
         }
         got += static_cast<std::size_t>(r);
     }
@@ -156,13 +228,13 @@ Status read_exact(int fd, char* out, std::size_t n, std::int64_t deadline, bool*
 
 }  // namespace
 
-Result<std::optional<protocol::Frame>> receive_frame(int fd, int timeout_ms, UniqueFd* received_fd) {
+Result<std::optional<protocol::Frame>> receive_frame(int fd, int timeout_ms, std::vector<UniqueFd>* received_fds) {
     const std::int64_t deadline =
         timeout_ms < 0 ? -1 : monotonic_ns() + std::int64_t{timeout_ms} * 1'000'000;
     protocol::FrameHeader header;
     bool closed = false;
     if (auto st = read_exact(fd, reinterpret_cast<char*>(&header), sizeof header, deadline, &closed,
-                             received_fd);
+                             received_fds);
         !st) {
         return st.error();
     }
@@ -171,7 +243,7 @@ Result<std::optional<protocol::Frame>> receive_frame(int fd, int timeout_ms, Uni
     reader.feed(reinterpret_cast<const char*>(&header), sizeof header);
     if (header.magic == protocol::kFrameMagic && header.length <= protocol::kMaxFrameBody) {
         std::string body(header.length, '\0');
-        if (auto st = read_exact(fd, body.data(), body.size(), deadline, &closed, received_fd); !st) {
+        if (auto st = read_exact(fd, body.data(), body.size(), deadline, &closed, received_fds); !st) {
             return st.error();
         }
         if (closed) return make_error(SysError::Code::protocol, "connection closed mid-frame");
@@ -181,6 +253,14 @@ Result<std::optional<protocol::Frame>> receive_frame(int fd, int timeout_ms, Uni
     if (!frame) return frame.error();
     if (!frame.value()) return make_error(SysError::Code::protocol, "incomplete frame");
     return std::move(frame.value());
+}
+
+
+Result<std::optional<protocol::Frame>> receive_frame(int fd, int timeout_ms, UniqueFd* received_fd) {
+    std::vector<UniqueFd> fds;
+    auto frame = receive_frame(fd, timeout_ms, received_fd != nullptr ? &fds : nullptr);
+    if (received_fd != nullptr && !fds.empty()) *received_fd = std::move(fds.front());
+    return frame;
 }
 
 }  // namespace warmpool

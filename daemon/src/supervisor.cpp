@@ -21,20 +21,18 @@
 #include <cstring>
 #include <random>
 
-#include "warmpool/common/blob.hpp"
 #include "warmpool/common/clock.hpp"
 #include "warmpool/common/spin_relax.hpp"
 #include "warmpool/common/runtime_paths.hpp"
 #include "warmpool/daemon/job_library.hpp"
 #include "warmpool/daemon/worker_process.hpp"
+#include "epoll_tags.hpp"
 
 namespace warmpool {
 
 namespace {
 
-// epoll tags: the high 32 bits of epoll_event.data.u64 say what kind of source it is.
-enum Tag : std::uint64_t { kControlListen = 1, kStatusListen, kSignal, kTimer, kDoorbell, kConnection };
-std::uint64_t tagged(Tag tag, int fd = 0) { return (std::uint64_t{tag} << 32) | static_cast<std::uint32_t>(fd); }
+using namespace epoll_tag;
 
 constexpr std::int64_t kSpinNs = 50'000;            // keep pumping this long after the last work
 constexpr std::int64_t kTickMs = 200;               // housekeeping timer
@@ -72,9 +70,6 @@ Supervisor::~Supervisor() {
     }
     for (auto& w : workers_) {
         if (w.pid > 0) ::waitpid(w.pid, nullptr, 0);
-    }
-    for (auto& s : sessions_) {
-        if (s.used) sweep_blobs(blob_prefix(uid_, config_.name, s.generation));
     }
     if (!sockets_removed_) {
         if (!control_path_.empty()) ::unlink(control_path_.c_str());
@@ -115,10 +110,14 @@ Status Supervisor::start() {
     if (auto s = create_lane_board(); !s) return s;
     if (auto s = create_event_sources(); !s) return s;
 
-    auto control = listen_unix(control_path_, config_.socket_mode, group_);
+    // With users or groups allowed besides the socket's own, anyone may connect: the peer's
+    // credentials (SO_PEERCRED) are the one decision, and a session's memory is its own anyway.
+    const bool others_allowed = !config_.allow_users.empty() || !config_.allow_groups.empty();
+    const unsigned socket_mode = others_allowed ? 0666u : config_.socket_mode;
+    auto control = listen_unix(control_path_, socket_mode, group_);
     if (!control) return control.error();
     control_listen_ = std::move(control.value());
-    auto status = listen_unix(status_path_, config_.socket_mode, group_);
+    auto status = listen_unix(status_path_, socket_mode, group_);
     if (!status) return status.error();
     status_listen_ = std::move(status.value());
     for (auto [fd, tag] : {std::pair{control_listen_.get(), kControlListen},
@@ -192,9 +191,7 @@ void Supervisor::clean_leftovers() {
     for (const auto& path : {control_path_, status_path_}) {
         if (::unlink(path.c_str()) == 0) any = true;
     }
-    const std::string segment = pool_segment_name(uid_, config_.name);
-    if (SharedSegment::remove(segment)) any = true;
-    if (sweep_blobs(segment + ".") > 0) any = true;  // sessions and blobs
+    // (Its shared memory went with its last process: nothing of it has a name.)
     if (any) spdlog::warn("removed leftovers of a previous '{}' daemon that did not stop cleanly", config_.name);
 }
 
@@ -202,11 +199,12 @@ Status Supervisor::create_pool_segment() {
     pool_layout_ = PoolLayout{config_.worker_slots(), config_.inbox_ring_bytes, config_.max_sessions};
     session_layout_ = SessionLayout{config_.worker_slots(), config_.submit_ring_bytes,
                                     config_.control_ring_bytes, config_.reply_ring_bytes};
-    // The pool segment is for the supervisor and its workers only: no group access.
-    auto segment = SharedSegment::create(pool_segment_name(uid_, config_.name),
-                                         pool_layout_.total_bytes(), SegmentAccess{0600});
+    // For the supervisor and its workers only: they inherit the mapping across fork, and no
+    // descriptor of it ever leaves the supervisor.
+    auto segment = SharedSegment::create(segment_label(config_.name, "pool"), pool_layout_.total_bytes());
     if (!segment) return segment.error();
     pool_segment_ = std::move(segment.value());
+    pool_segment_.close_fd();
     pool_header_ = new (pool_segment_.data()) PoolHeader{};
     pool_header_->magic = kPoolMagic;
     pool_header_->layout_version = kLayoutVersion;
@@ -290,15 +288,12 @@ Status Supervisor::spawn_worker(unsigned slot) {
     setup.pool_name = config_.name;
     setup.jobs_library = config_.jobs_library;
     setup.log_level = config_.log_level;
-    setup.owner_uid = uid_;
     setup.slot = slot;
     setup.pool_layout = pool_layout_;
     setup.session_layout = session_layout_;
     setup.pool_base = pool_segment_.data();
     setup.lane_board = lane_board_;
     setup.inline_max = config_.inline_max;
-    setup.blob_mode = config_.socket_mode;
-    setup.blob_gid = group_;
     if (config_.cpu_affinity == "spread") {
         std::vector<int> member_cpus;
         for (const WorkerSlot& other : workers_) {
@@ -307,21 +302,30 @@ Status Supervisor::spawn_worker(unsigned slot) {
         setup.cpu = pick_cpu(allowed_cpus_, member_cpus);
     }
 
+    int pair[2];
+    if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) != 0) return errno_error("socketpair");
+    UniqueFd ours(pair[0]);
+    UniqueFd theirs(pair[1]);
     const pid_t parent = getpid();
     const pid_t pid = ::fork();
     if (pid < 0) return errno_error("fork");
     if (pid == 0) {
-        // The child keeps the pool mapping and the doorbell, and nothing else of ours.
+        // The child keeps the pool mapping, the doorbell and its channel, and nothing else of ours.
         ::prctl(PR_SET_PDEATHSIG, SIGKILL);
         if (::getppid() != parent) ::_exit(1);
-        if (::dup2(doorbell_.get(), 3) < 0) ::_exit(1);
-        ::syscall(SYS_close_range, 4U, ~0U, 0U);
+        if (::dup2(doorbell_.get(), 3) < 0 || ::dup2(theirs.get(), 4) < 0) ::_exit(1);
+        ::syscall(SYS_close_range, 5U, ~0U, 0U);
         setup.supervisor_eventfd = 3;
+        setup.supervisor_channel = 4;
         sigset_t none;
         sigemptyset(&none);
         ::sigprocmask(SIG_SETMASK, &none, nullptr);
         ::signal(SIGPIPE, SIG_DFL);
         run_worker(setup);
+    }
+    theirs.reset();
+    if (auto st = open_worker_channel(slot, std::move(ours)); !st) {
+        spdlog::error("worker slot {}: no channel to pid {}: {}", slot, pid, st.error().message());
     }
     w.pid = pid;
     w.cpu = setup.cpu;
@@ -614,10 +618,14 @@ void Supervisor::on_worker_exit(unsigned slot, int wait_status) {
     lane_board_->watcher_role[slot / 64].fetch_and(~(std::uint64_t{1} << (slot % 64)), std::memory_order_seq_cst);
     settle_lane_job(slot, how);
     resolve_jobs_of_dead_worker(slot, how);
-    // Its result blobs (kept for reuse) have no owner any more; clients keep what they mapped.
-    // Those a published reply names but its client has not mapped yet go with the session.
-    for (const auto& session : sessions_) {
-        if (session.used) sweep_blobs(result_blob_prefix(uid_, config_.name, session.generation, w.pid), true);
+    // Its result blobs (kept for reuse) have no owner any more; clients keep what they have.
+    // Those a published reply names but its client has not asked for yet go with the session.
+    // (Offers still in its channel are read first: it sent each before the reply naming it.)
+    handle_worker_channel(slot);
+    forget_results_of(w.pid);
+    if (w.channel) {
+        ::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, w.channel.get(), nullptr);
+        w.channel.reset();
     }
     const std::uint64_t generation = w.config_generation;
     const bool was_replacing = !w.replace_reason.empty() || w.retiring;
@@ -1074,6 +1082,12 @@ void Supervisor::poll_events(int timeout_ms) {
                 break;
             }
             case kConnection: handle_connection(fd); break;
+            case kSessionDoorbell: {
+                std::uint64_t count;
+                [[maybe_unused]] ssize_t r = ::read(fd, &count, sizeof count);
+                break;
+            }
+            case kWorkerChannel: handle_worker_channel(static_cast<unsigned>(fd)); break;
         }
         if (state_ == State::done) return;
     }
@@ -1150,7 +1164,10 @@ void Supervisor::handle_connection(int fd) {
     Connection& conn = it->second;
     char buf[4096];
     for (;;) {
-        ssize_t n = ::read(fd, buf, sizeof buf);
+        auto received = receive_available(fd, buf, sizeof buf, conn.passed_fds);
+        const ssize_t n = received ? static_cast<ssize_t>(received.value()) : -1;
+        if (!received) errno = received.error().errno_value;
+        if (conn.status) conn.passed_fds.clear();  // nothing is ever passed to a status socket
         if (n > 0) {
             if (conn.status) {
                 conn.status_request.append(buf, static_cast<std::size_t>(n));
@@ -1177,6 +1194,12 @@ void Supervisor::handle_connection(int fd) {
                 if (!frame.value()) break;
                 on_frame(conn, *frame.value());
                 if (connections_.find(fd) == connections_.end()) return;  // closed by the frame
+            }
+            // A descriptor belongs to the frame it came with: left over with no frame pending,
+            // or more than one frame could carry, it came with none.
+            if ((conn.reader.buffered() == 0 && !conn.passed_fds.empty()) || conn.passed_fds.size() > kMaxPassedFds) {
+                close_connection(fd, "descriptors passed without a message that takes them");
+                return;
             }
             continue;
         }
@@ -1217,6 +1240,16 @@ void Supervisor::on_frame(Connection& conn, const protocol::Frame& frame) {
             return;
         }
         case protocol::MessageType::goodbye: close_connection(fd, "client said goodbye"); return;
+        case protocol::MessageType::blob_offer:
+        case protocol::MessageType::blob_retire:
+        case protocol::MessageType::blob_want: {
+            std::string why;
+            if (!on_blob_frame(conn, session, frame, why)) {
+                spdlog::warn("session {} (pid {}): {}; closing it", conn.session, conn.peer.pid, why);
+                close_connection(fd, why);
+            }
+            return;
+        }
         default: close_connection(fd, "unexpected message"); return;
     }
 }
@@ -1265,11 +1298,21 @@ void Supervisor::open_session(Connection& conn, const protocol::Hello& hello) {
 
     Session& s = sessions_[slot];
     s = Session{};
+    // Generations only tell one session of a slot from the next; nothing is named after them.
     s.generation = pool_generation_ + (++session_counter_ * 0x9e3779b97f4a7c15ULL);
-    auto segment = SharedSegment::create(
-        session_segment_name(uid_, config_.name, static_cast<std::uint32_t>(slot), s.generation),
-        session_layout_.total_bytes(), SegmentAccess{config_.socket_mode, group_});
-    if (!segment) return refuse("overloaded", "cannot create session memory: " + segment.error().message());
+    auto segment = SharedSegment::create(segment_label(config_.name, "session." + std::to_string(slot)), session_layout_.total_bytes());
+    if (!segment) {
+        spdlog::error("cannot create the memory of a session for pid {}: {}", conn.peer.pid, segment.error().message());
+        return refuse("overloaded", "cannot create session memory: " + segment.error().message());
+    }
+    UniqueFd doorbell(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
+    auto board = lane_board_segment_.share(SharedSegment::Access::read_only);
+    if (!doorbell || !board) return refuse("overloaded", "cannot set up a session: out of descriptors");
+    epoll_event ev{EPOLLIN, {.u64 = tagged(kSessionDoorbell, static_cast<std::uint32_t>(doorbell.get()))}};
+    if (::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, doorbell.get(), &ev) != 0) {
+        return refuse("overloaded", "cannot watch a session's doorbell");
+    }
+    s.doorbell = std::move(doorbell);
     s.segment = std::move(segment.value());
     s.header = new (s.segment.data()) SessionHeader{};
     s.header->magic = kSessionMagic;
@@ -1295,11 +1338,7 @@ void Supervisor::open_session(Connection& conn, const protocol::Hello& hello) {
     protocol::Welcome welcome;
     welcome.session_slot = static_cast<std::uint32_t>(slot);
     welcome.session_generation = s.generation;
-    welcome.session_segment = s.segment.name();
     welcome.pool_name = config_.name;
-    welcome.owner_uid = uid_;
-    welcome.blob_gid = group_ == static_cast<gid_t>(-1) ? getegid() : group_;
-    welcome.blob_mode = config_.socket_mode;
     welcome.supervisor_pid = getpid();
     welcome.worker_slots = session_layout_.worker_slots;
     welcome.submit_ring_bytes = session_layout_.submit_ring_bytes;
@@ -1308,7 +1347,13 @@ void Supervisor::open_session(Connection& conn, const protocol::Hello& hello) {
     welcome.inline_max = config_.inline_max;
     conn.session = slot;
     // The socket is blocking-free (non-blocking); a Welcome is small and fits the socket buffer.
-    if (auto st = send_message(fd, welcome, doorbell_.get()); !st) {
+    auto segment_fd = s.segment.share(SharedSegment::Access::read_write);
+    if (!segment_fd) {
+        close_connection(fd, "cannot share the session memory: " + segment_fd.error().message());
+        return;
+    }
+    const int passed[protocol::kWelcomeFds] = {segment_fd->get(), s.doorbell.get(), board->get()};
+    if (auto st = send_message(fd, welcome, std::span<const int>(passed)); !st) {
         close_connection(fd, "cannot send welcome: " + st.error().message());
         return;
     }
@@ -1382,6 +1427,9 @@ void Supervisor::begin_close_session(int slot, const std::string& why) {
     s.closing = true;
     publish_session(static_cast<unsigned>(slot), false);
     s.header->state.store(static_cast<std::uint32_t>(SessionState::closing), std::memory_order_release);
+    // Explicitly: the client's copy of the eventfd would keep it in our epoll set.
+    if (s.doorbell) ::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, s.doorbell.get(), nullptr);
+    s.argument_blobs.clear();
     // Workers blocked on this client's full reply ring see the state change within their wait.
     for (const auto& job : s.queue) {
         counters_.dropped += job.items;
@@ -1399,9 +1447,9 @@ void Supervisor::finish_closed_sessions() {
     for (unsigned slot = 0; slot < sessions_end_; ++slot) {
         Session& s = sessions_[slot];
         if (!s.used || !s.closing || s.in_flight > 0) continue;
-        // No worker holds a job of this session any more: nobody can touch its memory.
-        sweep_blobs(blob_prefix(uid_, config_.name, s.generation));
-        s = Session{};  // unmaps and unlinks the segment
+        // No worker holds a job of this session any more: its memory can go (the memfds go with
+        // the last process that maps them).
+        s = Session{};  // unmaps the segment, closes the doorbell (leaving epoll) and the blobs
     }
     while (sessions_end_ > 0 && !sessions_[sessions_end_ - 1].used) --sessions_end_;
 }

@@ -15,9 +15,9 @@
 namespace warmpool {
 
 Status Supervisor::create_lane_board() {
-    // Clients map it read-only: they may read whether a worker watches, never say so.
-    auto segment = SharedSegment::create(lane_board_name(uid_, config_.name), sizeof(LaneBoard),
-                                         SegmentAccess{config_.socket_mode & 0440u, group_});
+    // Workers inherit the mapping; clients get a read-only descriptor with their Welcome: they
+    // may read whether a worker watches, never say so.
+    auto segment = SharedSegment::create(segment_label(config_.name, "lanes"), sizeof(LaneBoard));
     if (!segment) return segment.error();
     lane_board_segment_ = std::move(segment.value());
     lane_board_ = new (lane_board_segment_.data()) LaneBoard{};

@@ -25,6 +25,7 @@
 #include "warmpool/daemon/dispatch_policy.hpp"
 #include "warmpool/daemon/job_library.hpp"
 #include "warmpool/daemon/logging.hpp"
+#include "warmpool/daemon/supervisor_channel.hpp"
 #include "warmpool/error_kind.hpp"
 
 namespace warmpool {
@@ -639,9 +640,11 @@ private:
         if (payload.size() != sizeof ref) return fail(ErrorKind::bad_request, "malformed blob reference");
         std::memcpy(&ref, payload.data(), sizeof ref);
         // Freed by the client when it has our reply; a retry on another worker may need it.
-        const std::string object =
-            blob_name(setup_.owner_uid, setup_.pool_name, session.generation, 'a', ref.object);
-        auto mapped = session.arguments.map(object, ref);
+        const std::string object = "a" + std::to_string(ref.object);
+        auto mapped = session.arguments.map(
+            object, ref,
+            [&] { return channel_.argument_blob(job.session_slot, session.generation, ref.object); },
+            SharedSegment::Access::read_only);
         if (!mapped) return fail(ErrorKind::bad_request, "argument blob: " + mapped.error().message());
         // The job reads the client's object in place, and the client may shrink it meanwhile:
         // the guard turns the reads past its new end into zeros instead of a SIGBUS that kills us.
@@ -762,11 +765,17 @@ private:
         auto it = sessions_.find(slot);
         if (it == sessions_.end() || it->second.generation != generation) {
             if (it != sessions_.end()) sessions_.erase(it);
-            auto segment = SharedSegment::open(
-                session_segment_name(setup_.owner_uid, setup_.pool_name, slot, generation),
-                setup_.session_layout.total_bytes());
+            if (auto gone = gone_sessions_.find(slot); gone != gone_sessions_.end() && gone->second == generation) {
+                return nullptr;
+            }
+            auto fd = channel_.session(slot, generation);
+            Result<SharedSegment> segment =
+                fd ? SharedSegment::adopt(std::move(fd.value()), setup_.session_layout.total_bytes(),
+                                          SharedSegment::Access::read_write, "session " + std::to_string(slot))
+                   : Result<SharedSegment>(fd.error());
             if (!segment) {
                 spdlog::debug("session {} is gone: {}", slot, segment.error().message());
+                gone_sessions_[slot] = generation;
                 return nullptr;
             }
             SessionView view;
@@ -780,12 +789,17 @@ private:
             view.reply = RingProducer(RingView::at(
                 view.segment.data() + setup_.session_layout.reply_offset(setup_.slot),
                 setup_.session_layout.reply_ring_bytes));
+            const SupervisorChannel channel = channel_;
             view.results = BlobPool(
-                [uid = setup_.owner_uid, pool = setup_.pool_name, gen = generation,
-                 pid = context_.pid](std::uint64_t object) {
-                    return result_blob_name(uid, pool, gen, pid, object);
-                },
-                SegmentAccess{setup_.blob_mode, setup_.blob_gid}, kResultBlobLimits);
+                segment_label(setup_.pool_name, "results." + std::to_string(context_.pid)),
+                BlobPool::Broker{
+                    [channel, slot, generation](std::uint64_t object, int fd) {
+                        return channel.offer_result(slot, generation, object, fd);
+                    },
+                    [channel, slot, generation](std::uint64_t object) {
+                        channel.retire_result(slot, generation, object);
+                    }},
+                kResultBlobLimits);
             it = sessions_.emplace(slot, std::move(view)).first;
         }
         if (!session_active(it->second)) return nullptr;
@@ -888,6 +902,7 @@ private:
     }
 
     const WorkerSetup& setup_;
+    SupervisorChannel channel_{setup_.supervisor_channel};
     PoolHeader* pool_header_;
     WorkerRecord* record_;
     RingConsumer inbox_;
@@ -896,6 +911,8 @@ private:
     UniqueFd statm_;
     std::int64_t last_rss_ns_ = 0;
     std::unordered_map<std::uint32_t, SessionView> sessions_;
+    // Per session slot, the generation the supervisor last said is gone: not asked for again.
+    std::unordered_map<std::uint32_t, std::uint64_t> gone_sessions_;
     std::string scratch_;  // result buffer, kept between jobs so its pages stay warm
     AdaptiveSpin idle_spin_;  // whether wait_for_work() spins before it sleeps
     // Lanes

@@ -23,7 +23,9 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <deque>
 #include <filesystem>
 #include <fstream>
@@ -906,6 +908,22 @@ std::uint64_t terminal(const json& jobs) {
            jobs["dropped"].get<std::uint64_t>();
 }
 
+// The path through which process `pid`'s mapping of the pool segment of `pool` can be opened
+// (/proc/<pid>/map_files/<start>-<end>, root only), or "" if it maps none.
+std::string pool_segment_mapping(pid_t pid, const std::string& pool) {
+    std::ifstream maps("/proc/" + std::to_string(pid) + "/maps");
+    const std::string label = "/memfd:warmpool." + pool + ".pool ";
+    for (std::string line; std::getline(maps, line);) {
+        if (line.find(label) == std::string::npos) continue;
+        std::istringstream fields(line);
+        std::string range, perms, offset;
+        fields >> range >> perms >> offset;
+        if (std::stoull(offset, nullptr, 16) != 0) continue;
+        return "/proc/" + std::to_string(pid) + "/map_files/" + range;
+    }
+    return {};
+}
+
 void set_stopped(pid_t pid, bool stopped) {
     ASSERT_EQ(::kill(pid, stopped ? SIGSTOP : SIGCONT), 0);
 }
@@ -1050,10 +1068,12 @@ TEST(ChaosTest, AWorkerKilledAnywhereInAJobLeavesItExactlyOneReply) {
         return 0;
     });
 
-    // Workers' records in the pool segment (0600, readable here as the daemon's user).
-    const std::string segment = "/dev/shm/" + pool_segment_name(::geteuid(), pool.name());
+    // Workers' records in the pool segment. It has no name: as root, we open the supervisor's
+    // own mapping of its memfd.
+    const std::string segment = pool_segment_mapping(pool.pid(), pool.name());
+    ASSERT_FALSE(segment.empty()) << "no mapping of the pool segment in the supervisor's maps";
     const int fd = ::open(segment.c_str(), O_RDONLY | O_CLOEXEC);
-    ASSERT_GE(fd, 0) << segment;
+    ASSERT_GE(fd, 0) << segment << ": " << std::strerror(errno) << " (needs root)";
     const PoolLayout layout{2, 1u << 20};  // one worker: two slots; the default inbox size
     const std::size_t mapped = layout.worker_table_offset() + 2 * sizeof(WorkerRecord);
     void* map = ::mmap(nullptr, mapped, PROT_READ, MAP_SHARED, fd, 0);

@@ -4,12 +4,16 @@
 // any moment, that a forced cancel still stops one, and that lanes stay closed while a run-time
 // limit is configured (the supervisor could not enforce it on a job it never sees).
 #include <gtest/gtest.h>
+#include <fcntl.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <cstdint>
 #include <nlohmann/json.hpp>
 #include <random>
@@ -20,6 +24,7 @@
 #include "child_process.hpp"
 #include "expect_job_error.hpp"
 #include "jobs/example_types.hpp"
+#include "raw_session.hpp"
 #include "shared_value.hpp"
 #include "test_pool.hpp"
 #include "warmpool/client.hpp"
@@ -31,6 +36,7 @@ namespace {
 using nlohmann::json;
 using testing::Child;
 using testing::expect_job_error;
+using testing::RawSession;
 using testing::Shared;
 using testing::TestPool;
 using testing::wait_until;
@@ -128,11 +134,34 @@ TEST(LaneTest, CallsOneAtATimeGoByLaneAndAreCountedOnce) {
     expect_every_job_accounted(s);
 }
 
+// The board comes with the Welcome as a read-only descriptor (a fresh read-only open of the
+// supervisor's memfd): a client can map it for reading, never for writing, nor seal it.
 TEST(LaneTest, TheBoardIsReadOnlyForClients) {
     TestPool pool(pool_options(1));
-    struct stat st{};
-    ASSERT_EQ(::stat(("/dev/shm/" + lane_board_name(::geteuid(), pool.name())).c_str(), &st), 0);
-    EXPECT_EQ(st.st_mode & 0222, 0u) << std::oct << st.st_mode;
+    RawSession session(pool.control_socket());
+    const int board = session.board_fd();
+    ASSERT_GE(board, 0);
+    EXPECT_EQ(::fcntl(board, F_GETFL) & O_ACCMODE, O_RDONLY);
+
+    errno = 0;
+    EXPECT_EQ(::mmap(nullptr, sizeof(LaneBoard), PROT_READ | PROT_WRITE, MAP_SHARED, board, 0), MAP_FAILED);
+    EXPECT_EQ(errno, EACCES) << std::strerror(errno);
+    void* readable = ::mmap(nullptr, sizeof(LaneBoard), PROT_READ, MAP_SHARED, board, 0);
+    ASSERT_NE(readable, MAP_FAILED) << std::strerror(errno);
+    EXPECT_EQ(static_cast<const LaneBoard*>(readable)->magic, kLaneBoardMagic);
+    errno = 0;
+    EXPECT_NE(::mprotect(readable, sizeof(LaneBoard), PROT_READ | PROT_WRITE), 0) << "a read-only mapping made writable";
+    EXPECT_EQ(errno, EACCES) << std::strerror(errno);
+    ::munmap(readable, sizeof(LaneBoard));
+
+    errno = 0;
+    EXPECT_NE(::fcntl(board, F_ADD_SEALS, F_SEAL_WRITE), 0) << "the board sealed through a client's descriptor";
+    EXPECT_EQ(errno, EPERM) << std::strerror(errno);
+    EXPECT_NE(::ftruncate(board, 0), 0) << "the board resized through a client's descriptor";
+
+    // The pool serves on, the board still open to lanes.
+    Client client = pool.connect();
+    expect_serving(client);
 }
 
 TEST(LaneTest, AWorkerKilledWhileRunningALaneJobAnswersItWithWorkerCrashed) {
@@ -199,7 +228,9 @@ TEST(LaneTest, AClientKilledWhileItsLaneJobRunsLeavesNothingBehind) {
     const pid_t worker = lane_worker_running(pool, "sleep_report");
     ASSERT_GT(worker, 0);
     victim.kill_and_reap();
-    // The worker finishes the job (its reply goes nowhere); the session's memory goes.
+    // The worker finishes the job (its reply goes nowhere); the session's memory goes. What is
+    // left: the pool segment and the lane board (the supervisor's and its workers'), and our
+    // session's segment (the supervisor's and ours). Small calls make no blobs.
     Client client = pool.connect();
     expect_serving(client);
     ASSERT_TRUE(wait_until([&] { return pool.leftover_shm().size() == 3u; }, 10s))

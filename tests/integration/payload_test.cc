@@ -1,12 +1,17 @@
 // Large payloads against a real warmpoold: blobs reused on both sides, results read in place
-// (warmpool::Bytes), and what happens to blobs when clients and workers die, lie, or shrink them.
+// (warmpool::Bytes), and what happens to blobs when clients and workers die or lie, and that
+// nobody can shrink them.
 //
-// Each test checks bytes end to end (echo), and the shared-memory objects left in /dev/shm:
-// a session's blobs may stay while it lives (they are reused), never after it ended; a dead
-// worker's result blobs go when it is reaped.
+// Each test checks bytes end to end (echo), and the blob memfds that still exist (held open or
+// mapped by any process, test_pool.hpp): a session's blobs may stay while it lives (they are
+// reused), never after it ended, except those a consumer still maps; a dead worker's result
+// blobs are let go of by the supervisor when it is reaped.
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -15,15 +20,20 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <fstream>
+#include <functional>
 #include <optional>
 #include <random>
-#include <regex>
+#include <set>
+#include <sstream>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
 #include "expect_job_error.hpp"
 #include "jobs/example_types.hpp"
+#include "raw_session.hpp"
 #include "test_pool.hpp"
 #include "warmpool/bytes.hpp"
 #include "warmpool/client.hpp"
@@ -37,6 +47,7 @@ namespace warmpool {
 namespace {
 
 using examples::SleepReport;
+using testing::RawSession;
 using testing::TestPool;
 using testing::expect_job_error;
 using testing::wait_until;
@@ -63,46 +74,146 @@ void expect_serving(Client& client) {
     EXPECT_TRUE(client.call<Bytes>("echo", big) == big);
 }
 
-// Objects of the pool whose names contain `part`.
+// Objects of the pool (pool_shared_memory(): "memfd:warmpool.<pool>.<what>#<inode>") whose
+// label or inode contains `part`.
 std::vector<std::string> shm_with(const TestPool& pool, const std::string& part) {
     std::vector<std::string> found;
-    for (const auto& name : pool.leftover_shm()) {
-        if (name.find(part) != std::string::npos) found.push_back(name);
+    for (const auto& object : pool.leftover_shm()) {
+        if (object.find(part) != std::string::npos) found.push_back(object);
     }
     return found;
 }
 
-// Objects of the pool that are blobs of the given shape, by the names shm_layout.hpp documents:
-// "….b<16 hex digits>.a<object>" for arguments, "….b<16 hex digits>.r<pid>.<object>" for
-// results. Matching whole names matters: a session segment's random token may contain ".a" or ".b".
-std::vector<std::string> blobs_matching(const TestPool& pool, const std::string& tail) {
-    const std::regex shape(R"(.*\.b[0-9a-f]{16}\.)" + tail);
+// Objects of the pool that are blobs, by the labels shm_layout.hpp documents:
+// "memfd:warmpool.<pool>.arguments.<client pid>#<inode>" for arguments (every client of one process
+// shares its label), "memfd:warmpool.<pool>.results.<worker pid>#<inode>" for results (every
+// session's results of one worker share its label). `kind` is "arguments", "results" or "" for
+// both; `pid` is a producer's pid or "" for any.
+bool all_digits(std::string_view text) {
+    return !text.empty() && std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+std::vector<std::string> blobs_matching(const TestPool& pool, const std::string& kind, const std::string& pid) {
+    const std::string prefix = "memfd:warmpool." + pool.name() + ".";
     std::vector<std::string> found;
-    for (const auto& name : pool.leftover_shm()) {
-        if (std::regex_match(name, shape)) found.push_back(name);
+    for (const auto& object : pool.leftover_shm()) {
+        if (!object.starts_with(prefix)) continue;
+        const std::string_view rest = std::string_view(object).substr(prefix.size());
+        const auto dot = rest.find('.');
+        const auto hash = rest.find('#');
+        if (dot == std::string_view::npos || hash == std::string_view::npos || hash < dot) continue;
+        const std::string_view label_kind = rest.substr(0, dot);
+        const std::string_view producer = rest.substr(dot + 1, hash - dot - 1);
+        if (label_kind != "arguments" && label_kind != "results") continue;
+        if (!kind.empty() && label_kind != kind) continue;
+        if (!all_digits(producer) || !all_digits(rest.substr(hash + 1))) continue;
+        if (!pid.empty() && producer != pid) continue;
+        found.push_back(object);
     }
     return found;
 }
-std::vector<std::string> argument_blobs(const TestPool& pool) { return blobs_matching(pool, R"(a[0-9]+)"); }
-std::vector<std::string> result_blobs(const TestPool& pool, const std::string& pid = "[0-9]+") {
-    return blobs_matching(pool, "r" + pid + R"(\.[0-9]+)");
+std::vector<std::string> argument_blobs(const TestPool& pool, const std::string& client_pid = "") {
+    return blobs_matching(pool, "arguments", client_pid);
+}
+std::vector<std::string> result_blobs(const TestPool& pool, const std::string& worker_pid = "") {
+    return blobs_matching(pool, "results", worker_pid);
 }
 // Blob objects of the pool (arguments and results of every session).
-std::vector<std::string> blobs_of(const TestPool& pool) {
-    return blobs_matching(pool, R"((a[0-9]+|r[0-9]+\.[0-9]+))");
+std::vector<std::string> blobs_of(const TestPool& pool) { return blobs_matching(pool, "", ""); }
+
+// The objects of `objects` that process `pid` maps.
+std::vector<std::string> mapped_by(pid_t pid, const std::vector<std::string>& objects) {
+    std::set<std::string> mapped;
+    std::ifstream maps("/proc/" + std::to_string(pid) + "/maps");
+    for (std::string line; std::getline(maps, line);) {
+        const auto at = line.find("/memfd:");
+        if (at == std::string::npos) continue;
+        std::istringstream fields(line);
+        std::string range, perms, offset, dev, inode;
+        fields >> range >> perms >> offset >> dev >> inode;
+        const auto end = line.find(' ', at);
+        mapped.insert(line.substr(at + 1, end == std::string::npos ? std::string::npos : end - at - 1) + "#" + inode);
+    }
+    std::vector<std::string> found;
+    for (const auto& object : objects) {
+        if (mapped.contains(object)) found.push_back(object);
+    }
+    return found;
 }
 
-// The part of a blob's name that names its session: "….b<16 hex digits>.", from the start.
-std::string session_prefix_of(const std::string& blob) {
-    std::smatch found;
-    if (!std::regex_search(blob, found, std::regex(R"(\.b[0-9a-f]{16}\.)"))) return blob;
-    return blob.substr(0, static_cast<std::size_t>(found.position(0) + found.length(0)));
+// A new read-write descriptor of an object this process maps (through /proc/self/map_files,
+// which needs root, as the tests have in CI): what a client can do with its own blobs and the
+// result blobs it was given.
+UniqueFd open_own_mapping(const std::string& object) {
+    std::ifstream maps("/proc/self/maps");
+    for (std::string line; std::getline(maps, line);) {
+        const auto at = line.find("/memfd:");
+        if (at == std::string::npos) continue;
+        std::istringstream fields(line);
+        std::string range, perms, offset, dev, inode;
+        fields >> range >> perms >> offset >> dev >> inode;
+        const auto end = line.find(' ', at);
+        if (line.substr(at + 1, end == std::string::npos ? std::string::npos : end - at - 1) + "#" + inode != object) {
+            continue;
+        }
+        return UniqueFd(::open(("/proc/self/map_files/" + range).c_str(), O_RDWR | O_CLOEXEC));
+    }
+    return UniqueFd();
 }
 
-// Resizes a blob object behind the back of whoever maps it, as its owner may.
-void resize_object(const std::string& name, std::size_t bytes) {
-    ASSERT_EQ(::truncate(("/dev/shm/" + name).c_str(), static_cast<off_t>(bytes)), 0)
-        << name << ": " << std::strerror(errno);
+// Expects `fd`'s object to refuse every change of size, and more seals.
+void expect_size_sealed(int fd, const std::string& what) {
+    struct stat st{};
+    ASSERT_EQ(::fstat(fd, &st), 0) << what;
+    for (const off_t size : {off_t{0}, off_t{4096}, st.st_size - 1, st.st_size + 4096}) {
+        errno = 0;
+        EXPECT_NE(::ftruncate(fd, size), 0) << what << ": resized to " << size;
+        EXPECT_EQ(errno, EPERM) << what << ": resized to " << size << ": " << std::strerror(errno);
+    }
+    const int seals = ::fcntl(fd, F_GET_SEALS);
+    EXPECT_EQ(seals & (F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL), F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL)
+        << what << ": seals " << seals;
+    errno = 0;
+    EXPECT_NE(::fcntl(fd, F_ADD_SEALS, F_SEAL_WRITE), 0) << what << ": sealed further";
+    EXPECT_EQ(errno, EPERM) << what << ": " << std::strerror(errno);
+}
+
+// At rest, every blob of this process's clients is held by its producer, whose pool keeps at
+// most 4 (ours for arguments, each worker's for results), or still mapped by a consumer that
+// keeps its mappings for reuse (each worker at most 4 of our argument blobs, our clients' result
+// mappings at most 8): nothing else keeps one alive, the supervisor's copies of retired blobs go.
+void expect_blobs_bounded(const TestPool& pool) {
+    const std::vector<pid_t> workers = pool.ready_worker_pids();
+    const std::string us = std::to_string(::getpid());
+    auto unaccounted = [&] {
+        std::vector<std::string> left;
+        const auto arguments = argument_blobs(pool, us);
+        std::set<std::string> held;
+        for (const auto& object : mapped_by(::getpid(), arguments)) held.insert(object);
+        for (pid_t worker : workers) {
+            for (const auto& object : mapped_by(worker, arguments)) held.insert(object);
+        }
+        for (const auto& object : arguments) {
+            if (!held.contains(object)) left.push_back(object);
+        }
+        for (pid_t worker : workers) {
+            const auto results = result_blobs(pool, std::to_string(worker));
+            std::set<std::string> kept;
+            for (const auto& object : mapped_by(worker, results)) kept.insert(object);
+            for (const auto& object : mapped_by(::getpid(), results)) kept.insert(object);
+            for (const auto& object : results) {
+                if (!kept.contains(object)) left.push_back(object);
+            }
+        }
+        return left;
+    };
+    EXPECT_TRUE(wait_until([&] { return unaccounted().empty(); }, 10s))
+        << "held by neither producer nor consumer: " << ::testing::PrintToString(unaccounted());
+    EXPECT_LE(mapped_by(::getpid(), argument_blobs(pool, us)).size(), 4u);
+    EXPECT_LE(mapped_by(::getpid(), result_blobs(pool)).size(), 8u);
+    for (pid_t worker : workers) {
+        EXPECT_LE(mapped_by(worker, argument_blobs(pool, us)).size(), 4u) << "worker " << worker;
+        EXPECT_LE(mapped_by(worker, result_blobs(pool, std::to_string(worker))).size(), 4u) << "worker " << worker;
+    }
 }
 
 // Jobs of the pool that ended in worker_crashed.
@@ -127,8 +238,10 @@ TEST(PayloadTest, EchoesOf1And64MiBAreByteIdenticalThroughBothApis) {
     }
     // Small results come back as Bytes too (owned, not in a blob).
     EXPECT_TRUE(client.call<Bytes>("echo", std::string("tiny")) == std::string_view("tiny"));
-    // Only a bounded set of blobs is kept for reuse: arguments (ours) and results (workers').
-    EXPECT_LE(blobs_of(pool).size(), 4u + 2u * 4u);
+    // Only a bounded set of blobs is kept for reuse: arguments (ours, and mapped by the workers
+    // that read them) and results (the workers', and mapped by us).
+    expect_blobs_bounded(pool);
+    EXPECT_LE(blobs_of(pool).size(), 4u + 2u * 4u + 8u) << ::testing::PrintToString(blobs_of(pool));
 }
 
 TEST(PayloadTest, MixedSizesReuseAndGrowBlobs) {
@@ -146,8 +259,12 @@ TEST(PayloadTest, MixedSizesReuseAndGrowBlobs) {
             }
         }
     }
-    // One call at a time: a handful of argument and result blobs serve every size.
-    EXPECT_LE(blobs_of(pool).size(), 8u) << ::testing::PrintToString(blobs_of(pool));
+    // One call at a time: a handful of argument and result blobs serve every size: up to 4 of
+    // ours and those the worker's mappings still keep of ones we dropped, up to 4 of the worker's
+    // results and those our result mappings still keep of ones it dropped.
+    expect_blobs_bounded(pool);
+    EXPECT_LE(argument_blobs(pool).size(), 4u + 4u) << ::testing::PrintToString(blobs_of(pool));
+    EXPECT_LE(result_blobs(pool).size(), 4u + 8u) << ::testing::PrintToString(blobs_of(pool));
 }
 
 TEST(PayloadTest, ManyBigPayloadsInFlightFromSeveralThreads) {
@@ -198,9 +315,17 @@ TEST(PayloadTest, ABytesResultOutlivesLaterCallsAndItsClient) {
     }
     EXPECT_EQ(kept->size(), 2 * kMiB);
     EXPECT_TRUE(*kept == random_bytes(2 * kMiB, 3));
-    // The session is gone: the daemon sweeps its names, our mapping still reads.
-    EXPECT_TRUE(wait_until([&] { return blobs_of(pool).empty(); }, 10s)) << ::testing::PrintToString(blobs_of(pool));
+    // The session is gone: its segment, and the supervisor and the worker let go of its blobs;
+    // our client's argument blobs went with it. What is left is the one result blob the Bytes
+    // maps, and only we hold it.
+    EXPECT_TRUE(wait_until([&] { return shm_with(pool, ".session.").empty(); }, 10s))
+        << ::testing::PrintToString(pool.leftover_shm());
+    EXPECT_TRUE(wait_until([&] { return blobs_of(pool).size() == 1; }, 10s)) << ::testing::PrintToString(blobs_of(pool));
+    EXPECT_EQ(result_blobs(pool).size(), 1u) << ::testing::PrintToString(blobs_of(pool));
+    EXPECT_EQ(mapped_by(::getpid(), blobs_of(pool)), blobs_of(pool));
     EXPECT_TRUE(*kept == random_bytes(2 * kMiB, 3));
+    kept.reset();
+    EXPECT_TRUE(blobs_of(pool).empty()) << ::testing::PrintToString(blobs_of(pool));
     Client again = pool.connect();
     expect_serving(again);
 }
@@ -229,7 +354,7 @@ TEST(PayloadTest, AClientKilledWithBigPayloadsInFlightLeavesNoBlobs) {
     }
     // Wait until it has blobs both ways, then kill it mid-stream.
     const bool busy = wait_until(
-        [&] { return !argument_blobs(pool).empty() && !result_blobs(pool).empty(); }, 20s);
+        [&] { return !argument_blobs(pool, std::to_string(child)).empty() && !result_blobs(pool).empty(); }, 20s);
     ::kill(child, SIGKILL);
     ::waitpid(child, nullptr, 0);
     ASSERT_TRUE(busy) << "the client never had blobs in flight";
@@ -239,159 +364,155 @@ TEST(PayloadTest, AClientKilledWithBigPayloadsInFlightLeavesNoBlobs) {
     expect_serving(client);
 }
 
+// A dead worker's result blobs are let go of by the supervisor when it is reaped, once its
+// client has them; what is left of them lives only in the client that maps them, and goes with
+// that client's session (or the last result it holds).
 TEST(PayloadTest, AWorkerKilledWhileHoldingResultBlobsHasThemSwept) {
     TestPool pool(TestPool::Options{.workers = 1});
-    Client client = pool.connect();
+    std::optional<Client> client(pool.connect());
     const std::string first = random_bytes(6 * kMiB, 1);
-    const Bytes kept = client.call<Bytes>("echo", first);  // a taken result blob
-    for (int i = 0; i < 3; ++i) EXPECT_TRUE(client.call<Bytes>("echo", random_bytes(2 * kMiB, i)) == random_bytes(2 * kMiB, i));
+    std::optional<Bytes> kept = client->call<Bytes>("echo", first);  // a taken result blob
+    for (int i = 0; i < 3; ++i) {
+        EXPECT_TRUE(client->call<Bytes>("echo", random_bytes(2 * kMiB, i)) == random_bytes(2 * kMiB, i));
+    }
     const std::vector<pid_t> workers = pool.ready_worker_pids();
     ASSERT_EQ(workers.size(), 1u);
     const std::string theirs = std::to_string(workers[0]);
     ASSERT_FALSE(result_blobs(pool, theirs).empty()) << "the worker keeps its result blobs";
 
     ::kill(workers[0], SIGKILL);
-    EXPECT_TRUE(wait_until([&] { return result_blobs(pool, theirs).empty(); }, 10s))
+    ASSERT_TRUE(wait_until(
+        [&] {
+            const auto now = pool.ready_worker_pids();
+            return now.size() == 1 && now[0] != workers[0];
+        },
+        10s));
+    // Reaped: nobody but our client (its kept mappings and the Bytes) holds them now.
+    EXPECT_TRUE(wait_until([&] { return mapped_by(::getpid(), result_blobs(pool, theirs)) == result_blobs(pool, theirs); },
+                           10s))
+        << "held elsewhere: " << ::testing::PrintToString(result_blobs(pool, theirs));
+    EXPECT_TRUE(*kept == first) << "a result already read stays readable";
+    expect_serving(*client);
+    client.reset();
+    // The session gone, only the Bytes' blob is left of the dead worker's.
+    EXPECT_TRUE(wait_until([&] { return result_blobs(pool, theirs).size() == 1; }, 10s))
         << "left behind: " << ::testing::PrintToString(result_blobs(pool, theirs));
-    EXPECT_TRUE(kept == first) << "a result already read stays readable";
-    ASSERT_TRUE(wait_until([&] { return pool.ready_worker_pids().size() == 1; }, 10s));
-    expect_serving(client);
+    EXPECT_TRUE(*kept == first);
+    kept.reset();
+    EXPECT_TRUE(result_blobs(pool, theirs).empty()) << ::testing::PrintToString(result_blobs(pool, theirs));
 }
 
-// A hand-made session: writes job records straight into the submit ring, as a hostile client
-// could, and reads the replies.
-class RawSession {
-public:
-    explicit RawSession(const TestPool& pool) {
-        auto fd = connect_unix(pool.control_socket());
-        if (!fd) throw std::runtime_error(fd.error().message());
-        control_ = std::move(fd.value());
-        if (!send_message(control_.get(), protocol::Hello{protocol::kProtocolVersion, "hostile"})) {
-            throw std::runtime_error("hello");
-        }
-        auto frame = receive_frame(control_.get(), 5000, &doorbell_);
-        if (!frame || !frame.value()) throw std::runtime_error("no welcome");
-        auto welcome = protocol::decode<protocol::Welcome>(*frame.value());
-        if (!welcome) throw std::runtime_error("bad welcome");
-        welcome_ = welcome.value();
-        layout_ = SessionLayout{welcome_.worker_slots, welcome_.submit_ring_bytes, welcome_.control_ring_bytes,
-                                welcome_.reply_ring_bytes};
-        auto segment = SharedSegment::open(welcome_.session_segment, layout_.total_bytes());
-        if (!segment) throw std::runtime_error(segment.error().message());
-        segment_ = std::move(segment.value());
-        submit_ = RingProducer(RingView::at(segment_.data() + layout_.submit_offset(), layout_.submit_ring_bytes));
-        replies_.emplace_back(RingView::at(segment_.data() + layout_.control_offset(), layout_.control_ring_bytes));
-        for (std::uint32_t w = 0; w < welcome_.worker_slots; ++w) {
-            replies_.emplace_back(RingView::at(segment_.data() + layout_.reply_offset(w), layout_.reply_ring_bytes));
-        }
-    }
-
-    std::string arg_name(std::uint64_t object) const {
-        return blob_name(welcome_.owner_uid, welcome_.pool_name, welcome_.session_generation, 'a', object);
-    }
-
-    // Submits an echo whose payload is `payload` with kJobBlob set; returns the reply's status
-    // and message.
-    std::pair<std::uint16_t, std::string> echo_blob(std::string_view payload) {
-        JobRecord record{};
-        record.job_id = ++next_id_;
-        record.flags = kJobBlob;
-        record.payload_bytes = static_cast<std::uint32_t>(payload.size());
-        set_function_name(record, "echo");
-        const auto size = static_cast<std::uint32_t>(sizeof record + payload.size());
-        std::byte* out = submit_.try_reserve(size);
-        if (out == nullptr) throw std::runtime_error("submit ring full");
-        std::memcpy(out, &record, sizeof record);
-        std::memcpy(out + sizeof record, payload.data(), payload.size());
-        submit_.commit(size);
-        submit_.publish();
-        reinterpret_cast<SessionHeader*>(segment_.data())->supervisor_wake.notify_eventfd(doorbell_.get());
-        const auto give_up = std::chrono::steady_clock::now() + 10s;
-        while (std::chrono::steady_clock::now() < give_up) {
-            for (auto& ring : replies_) {
-                std::span<const std::byte> bytes;
-                if (ring.peek(bytes) != RingConsumer::Peek::record) continue;
-                ReplyRecord reply;
-                std::memcpy(&reply, bytes.data(), sizeof reply);
-                std::string message(reinterpret_cast<const char*>(bytes.data()) + sizeof reply, reply.payload_bytes);
-                ring.pop();
-                ring.release();
-                if (reply.job_id == record.job_id) return {reply.status, message};
-            }
-            std::this_thread::sleep_for(1ms);
-        }
-        throw std::runtime_error("no reply");
-    }
-
-    static std::string ref_bytes(BlobRef ref) { return std::string(reinterpret_cast<const char*>(&ref), sizeof ref); }
-
-private:
-    protocol::Welcome welcome_;
-    SessionLayout layout_{};
-    UniqueFd control_;
-    UniqueFd doorbell_;
-    SharedSegment segment_;
-    RingProducer submit_;
-    std::vector<RingConsumer> replies_;
-    std::uint64_t next_id_ = 0;
+// An argument blob made by hand as a client may: a sealed memfd with a blob's header and
+// `payload` after it, offered to the supervisor as object `object` of the session.
+struct HandMadeBlob {
+    SharedSegment segment;
+    BlobRef ref{};
+    BlobHeader* header() const { return reinterpret_cast<BlobHeader*>(segment.data()); }
 };
+
+HandMadeBlob make_blob(const TestPool& pool, std::uint64_t object, std::size_t capacity, std::string_view payload) {
+    HandMadeBlob blob;
+    auto made = SharedSegment::create(segment_label(pool.name(), "arguments." + std::to_string(::getpid())),
+                                      kBlobDataOffset + capacity);
+    if (!made) throw std::runtime_error(made.error().message());
+    blob.segment = std::move(made.value());
+    blob.ref = BlobRef{payload.size(), object, 0x5eed};
+    blob.header()->magic = kBlobMagic;
+    blob.header()->serial = blob.ref.serial;
+    blob.header()->capacity = capacity;
+    std::memcpy(blob.segment.data() + kBlobDataOffset, payload.data(), payload.size());
+    return blob;
+}
+
+void offer(RawSession& session, std::uint64_t object, int fd) {
+    ASSERT_TRUE(send_message(session.control(), protocol::BlobOffer{object}, fd).ok());
+}
+
+std::string ref_bytes(BlobRef ref) { return std::string(reinterpret_cast<const char*>(&ref), sizeof ref); }
+
+// Submits an echo whose payload is `payload` with kJobBlob set: the reply's status and payload.
+std::pair<std::uint16_t, std::string> echo_blob(RawSession& session, std::string_view payload) {
+    JobRecord record{};
+    record.job_id = session.next_job_id();
+    record.flags = kJobBlob;
+    record.payload_bytes = static_cast<std::uint32_t>(payload.size());
+    set_function_name(record, "echo");
+    session.submit_record(record, payload);
+    return session.wait_reply(record.job_id);
+}
+
+// Whether the supervisor closed `session`'s connection: reading finds its end (or a reset) after
+// any frames it sent first.
+bool connection_closed(RawSession& session) {
+    for (int frames = 0; frames < 16; ++frames) {
+        auto frame = receive_frame(session.control(), 5000);
+        if (!frame) return false;            // nothing within the bound: still open
+        if (!frame.value()) return true;     // its end (or a reset)
+    }
+    return false;
+}
 
 TEST(PayloadTest, LyingBlobReferencesAndScribbledHeadersGetBadRequest) {
     TestPool pool;
     const std::vector<pid_t> workers = pool.ready_worker_pids();
-    RawSession hostile(pool);
+    RawSession hostile(pool.control_socket());
 
     // A well-formed argument blob of 1 MiB with 100 bytes in it, made by hand.
-    const std::string name = hostile.arg_name(1);
-    auto made = SharedSegment::create(name, kBlobDataOffset + kMiB, SegmentAccess{0600});
-    ASSERT_TRUE(made.ok()) << made.error().message();
-    auto* header = reinterpret_cast<BlobHeader*>(made->data());
-    header->magic = kBlobMagic;
-    header->serial = 0x5eed;
-    header->capacity = kMiB;
     const std::string encoded = to_binary(std::string(92, 'x'));  // 100 bytes
-    std::memcpy(made->data() + kBlobDataOffset, encoded.data(), encoded.size());
+    HandMadeBlob blob = make_blob(pool, 1, kMiB, encoded);
+    offer(hostile, 1, blob.segment.fd());
+    BlobHeader* header = blob.header();
 
     auto expect_bad = [&](std::string_view payload, const std::string& what) {
-        const auto [status, message] = hostile.echo_blob(payload);
+        const auto [status, message] = echo_blob(hostile, payload);
         EXPECT_EQ(status, static_cast<std::uint16_t>(ErrorKind::bad_request)) << what << ": " << message;
     };
     {
-        const auto [status, message] = hostile.echo_blob(RawSession::ref_bytes(BlobRef{100, 1, 0x5eed}));
+        const auto [status, message] = echo_blob(hostile, ref_bytes(BlobRef{100, 1, 0x5eed}));
         EXPECT_EQ(status, 0) << "the honest reference works: " << message;
     }
-    expect_bad(RawSession::ref_bytes(BlobRef{kMiB + 1, 1, 0x5eed}), "more bytes than the object holds");
-    expect_bad(RawSession::ref_bytes(BlobRef{std::uint64_t{1} << 62, 1, 0x5eed}), "absurd size");
-    expect_bad(RawSession::ref_bytes(BlobRef{100, 1, 0x5eee}), "wrong serial");
-    expect_bad(RawSession::ref_bytes(BlobRef{100, 77, 0x5eed}), "no such object");
-    expect_bad(RawSession::ref_bytes(BlobRef{100, 1, 0x5eed}).substr(0, 16), "short reference");
+    expect_bad(ref_bytes(BlobRef{kMiB + 1, 1, 0x5eed}), "more bytes than the object holds");
+    expect_bad(ref_bytes(BlobRef{std::uint64_t{1} << 62, 1, 0x5eed}), "absurd size");
+    expect_bad(ref_bytes(BlobRef{100, 1, 0x5eee}), "wrong serial");
+    expect_bad(ref_bytes(BlobRef{100, 77, 0x5eed}), "no such object");
+    expect_bad(ref_bytes(BlobRef{100, 1, 0x5eed}).substr(0, 16), "short reference");
     header->capacity = ~std::uint64_t{0};  // lies in the header are not believed...
-    expect_bad(RawSession::ref_bytes(BlobRef{2 * kMiB, 1, 0x5eed}), "header claims more room");
+    expect_bad(ref_bytes(BlobRef{2 * kMiB, 1, 0x5eed}), "header claims more room");
     header->magic = 0;  // ...and a header that is not a blob's is refused
-    expect_bad(RawSession::ref_bytes(BlobRef{100, 1, 0x5eed}), "scribbled magic");
+    expect_bad(ref_bytes(BlobRef{100, 1, 0x5eed}), "scribbled magic");
     header->magic = kBlobMagic;
     header->serial = 0xbad;
-    expect_bad(RawSession::ref_bytes(BlobRef{100, 1, 0x5eed}), "scribbled serial");
+    expect_bad(ref_bytes(BlobRef{100, 1, 0x5eed}), "scribbled serial");
 
     EXPECT_EQ(pool.ready_worker_pids(), workers) << "no worker died of it";
     Client client = pool.connect();
     expect_serving(client);
 }
 
+// The vandal (a client of this process, as the victim is) scribbles on the headers of its own
+// blobs, arguments and results, which it maps read-write: only its own calls may suffer.
 TEST(PayloadTest, AClientScribblingOnItsOwnResultBlobsOnlyHurtsItself) {
     TestPool pool(TestPool::Options{.workers = 1});
     Client victim = pool.connect();
     Client vandal = pool.connect();
     const std::string big = random_bytes(4 * kMiB, 5);
     EXPECT_TRUE(vandal.call<Bytes>("echo", big) == big);
-    // Only the vandal has blobs yet: their common prefix is its session's.
-    const std::vector<std::string> first = blobs_of(pool);
-    ASSERT_FALSE(first.empty());
-    const std::string prefix = session_prefix_of(first[0]);
+    // Both clients are of this process, and the worker's results of every session share a label:
+    // the vandal's objects are told from the victim's by when they appeared.
+    std::set<std::string> vandals, victims;
+    auto note_new = [&](std::set<std::string>& into) {
+        for (const auto& object : blobs_of(pool)) {
+            if (!vandals.contains(object) && !victims.contains(object)) into.insert(object);
+        }
+    };
+    note_new(vandals);
+    ASSERT_FALSE(vandals.empty());
     // The vandal marks its blobs free and corrupts their headers while results are in use.
     for (int round = 0; round < 5; ++round) {
-        for (const auto& name : shm_with(pool, prefix)) {
-            auto segment = SharedSegment::open(name);
+        for (const auto& object : mapped_by(::getpid(), std::vector<std::string>(vandals.begin(), vandals.end()))) {
+            UniqueFd fd = open_own_mapping(object);
+            if (!fd) continue;
+            auto segment = SharedSegment::adopt(std::move(fd), 0, SharedSegment::Access::read_write, "vandal");
             if (!segment || segment->size() < sizeof(BlobHeader)) continue;
             auto* header = reinterpret_cast<BlobHeader*>(segment->data());
             header->state.store(static_cast<std::uint32_t>(round % 2 ? BlobState::free : BlobState::taken));
@@ -401,19 +522,19 @@ TEST(PayloadTest, AClientScribblingOnItsOwnResultBlobsOnlyHurtsItself) {
             (void)vandal.call<Bytes>("echo", big);
         } catch (const JobError&) {
         }
+        note_new(vandals);
         const std::string mine = random_bytes(2 * kMiB, 50 + round);
         EXPECT_TRUE(victim.call<std::string>("echo", mine) == mine);
+        note_new(victims);
     }
     EXPECT_EQ(pool.ready_worker_pids().size(), 1u);
     expect_serving(victim);
 }
 
-// A client owns its argument blobs and may shrink one once the worker checked its size: here the
-// worker keeps its mapping of the blob from the client's first call, which the second call reuses,
-// and the object shrinks to one page while the only worker is busy with another client's job.
-// Reading the argument then goes past the object's end (SIGBUS): the job must get bad_request,
-// not kill the worker.
-TEST(PayloadTest, AClientShrinkingItsArgumentBlobUnderTheWorkerOnlyGetsBadRequest) {
+// A client owns its argument blobs, but they are sealed against resizing when made: it cannot
+// shrink one under the worker that maps it, through its own descriptor or any other it opens,
+// and the worker reads every call's argument whole.
+TEST(PayloadTest, AClientCannotShrinkItsArgumentBlobUnderTheWorker) {
     TestPool pool(TestPool::Options{.workers = 1});
     const std::vector<pid_t> workers = pool.ready_worker_pids();
     ASSERT_EQ(workers.size(), 1u);
@@ -421,7 +542,7 @@ TEST(PayloadTest, AClientShrinkingItsArgumentBlobUnderTheWorkerOnlyGetsBadReques
     Client vandal = pool.connect();
     const std::string first = random_bytes(8 * kMiB, 11);
     EXPECT_TRUE(vandal.call<std::string>("echo", first) == first);
-    const std::vector<std::string> blobs = argument_blobs(pool);
+    const std::vector<std::string> blobs = argument_blobs(pool, std::to_string(::getpid()));
     ASSERT_EQ(blobs.size(), 1u) << ::testing::PrintToString(blobs);
 
     Future<SleepReport> busy = victim.submit<SleepReport>("sleep_report", 1.0);
@@ -429,129 +550,147 @@ TEST(PayloadTest, AClientShrinkingItsArgumentBlobUnderTheWorkerOnlyGetsBadReques
         [&] { return pool.status()["workers"]["rows"][0]["current_function"] == "sleep_report"; }, 10s))
         << pool.status().dump();
     const std::string second = random_bytes(8 * kMiB, 12);
-    Future<std::string> shrunk = vandal.submit<std::string>("echo", second);
+    Future<std::string> reused = vandal.submit<std::string>("echo", second);
     ASSERT_EQ(argument_blobs(pool), blobs) << "the second call reuses the first one's blob";
-    resize_object(blobs[0], 4096);  // the header stays; the argument's bytes go
+    {
+        UniqueFd fd = open_own_mapping(blobs[0]);
+        ASSERT_TRUE(fd.valid()) << blobs[0] << ": " << std::strerror(errno) << " (needs root)";
+        expect_size_sealed(fd.get(), blobs[0]);
+    }
 
     EXPECT_EQ(busy.get().pid, workers[0]);
-    const JobError error = expect_job_error([&] { (void)shrunk.get(); });
-    EXPECT_EQ(error.kind(), ErrorKind::bad_request) << error.what();
-    EXPECT_NE(error.message().find("shrank"), std::string::npos) << error.what();
+    EXPECT_TRUE(reused.get() == second) << "the blob the worker reads is whole";
     EXPECT_EQ(pool.ready_worker_pids(), workers) << "the worker survived";
     EXPECT_EQ(crashes_of(pool), 0u);
-    // The vandal may go on with small calls (a big one would write into the blob it shrank).
-    EXPECT_EQ(vandal.call<std::int64_t>("gcd", Pair{21, 14}), 7);
+    EXPECT_TRUE(vandal.call<std::string>("echo", first) == first);
     expect_serving(victim);
     EXPECT_EQ(pool.ready_worker_pids(), workers);
 }
 
-// The same through a hand-made session, without timing: the worker keeps its mapping of a blob
-// between jobs, so a shrink between two jobs naming it is only found by reading. Shrunk to one
-// page, the argument's bytes fault; shrunk to nothing, so does the header the worker checks first.
-TEST(PayloadTest, AnArgumentBlobShrunkUnderAKeptMappingIsNeverReadPastItsEnd) {
+// The same through a hand-made session: an argument blob it made and offered cannot be resized,
+// and what it offers must be a memfd sealed against shrinking, at least a header long. Anything
+// else costs it its connection, before any worker maps it; the worker never notices.
+TEST(PayloadTest, OnlyArgumentBlobsSealedAgainstShrinkingAreAccepted) {
     TestPool pool(TestPool::Options{.workers = 1});
     const std::vector<pid_t> workers = pool.ready_worker_pids();
     ASSERT_EQ(workers.size(), 1u);
-    RawSession hostile(pool);
 
-    const std::string name = hostile.arg_name(1);
     constexpr std::size_t kCapacity = 4 * kMiB;
-    auto made = SharedSegment::create(name, kBlobDataOffset + kCapacity, SegmentAccess{0600});
-    ASSERT_TRUE(made.ok()) << made.error().message();
     const std::string encoded = to_binary(random_bytes(3 * kMiB, 13));
-    const BlobRef ref{encoded.size(), 1, 0x5eed};
-    // Through our own mapping, which covers the whole object whenever it has its full size.
-    auto write_blob = [&] {
-        auto* header = reinterpret_cast<BlobHeader*>(made->data());
+    {
+        RawSession honest(pool.control_socket());
+        HandMadeBlob blob = make_blob(pool, 1, kCapacity, encoded);
+        offer(honest, 1, blob.segment.fd());
+        ASSERT_EQ(echo_blob(honest, ref_bytes(blob.ref)).first, 0) << "the honest call works, and the worker keeps the mapping";
+        expect_size_sealed(blob.segment.fd(), "our own argument blob");
+        UniqueFd reopened(::open(("/proc/self/fd/" + std::to_string(blob.segment.fd())).c_str(), O_RDWR | O_CLOEXEC));
+        ASSERT_TRUE(reopened.valid()) << std::strerror(errno);
+        expect_size_sealed(reopened.get(), "our own argument blob, opened afresh");
+        EXPECT_EQ(echo_blob(honest, ref_bytes(blob.ref)).first, 0) << "and it works again";
+    }
+
+    struct Offer {
+        const char* what;
+        std::function<UniqueFd()> make;
+    };
+    auto unsealed_memfd = [&](unsigned flags, int seals) {
+        UniqueFd fd(::memfd_create(segment_label(pool.name(), "arguments.unsealed").c_str(), MFD_CLOEXEC | flags));
+        if (!fd) return fd;
+        if (::ftruncate(fd.get(), static_cast<off_t>(kBlobDataOffset + kCapacity)) != 0) return UniqueFd();
+        auto* header = static_cast<BlobHeader*>(
+            ::mmap(nullptr, kBlobDataOffset + encoded.size(), PROT_READ | PROT_WRITE, MAP_SHARED, fd.get(), 0));
+        if (header == MAP_FAILED) return UniqueFd();
         header->magic = kBlobMagic;
-        header->serial = ref.serial;
+        header->serial = 0x5eed;
         header->capacity = kCapacity;
-        std::memcpy(made->data() + kBlobDataOffset, encoded.data(), encoded.size());
+        std::memcpy(reinterpret_cast<std::byte*>(header) + kBlobDataOffset, encoded.data(), encoded.size());
+        ::munmap(header, kBlobDataOffset + encoded.size());
+        if (seals != 0 && ::fcntl(fd.get(), F_ADD_SEALS, seals) != 0) return UniqueFd();
+        return fd;
     };
-    auto echo = [&] { return hostile.echo_blob(RawSession::ref_bytes(ref)); };
-    auto expect_bad = [&](const std::string& because, const std::string& what) {
-        const auto [status, message] = echo();
-        EXPECT_EQ(status, static_cast<std::uint16_t>(ErrorKind::bad_request)) << what << ": " << message;
-        EXPECT_NE(message.find(because), std::string::npos) << what << ": " << message;
-        EXPECT_EQ(pool.ready_worker_pids(), workers) << what << ": the worker died of it";
+    const Offer offers[] = {
+        {"a memfd that cannot be sealed", [&] { return unsealed_memfd(0, 0); }},
+        {"a memfd not sealed", [&] { return unsealed_memfd(MFD_ALLOW_SEALING, 0); }},
+        {"a memfd sealed against growing only", [&] { return unsealed_memfd(MFD_ALLOW_SEALING, F_SEAL_GROW | F_SEAL_SEAL); }},
+        {"a memfd sealed, smaller than a header",
+         [&] {
+             UniqueFd fd(::memfd_create("tiny", MFD_CLOEXEC | MFD_ALLOW_SEALING));
+             if (!fd || ::ftruncate(fd.get(), 16) != 0) return UniqueFd();
+             if (::fcntl(fd.get(), F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) != 0) return UniqueFd();
+             return fd;
+         }},
+        {"a pipe",
+         [&] {
+             int ends[2];
+             if (::pipe2(ends, O_CLOEXEC) != 0) return UniqueFd();
+             ::close(ends[1]);
+             return UniqueFd(ends[0]);
+         }},
+        {"no descriptor at all", [&] { return UniqueFd(); }},
     };
-
-    write_blob();
-    ASSERT_EQ(echo().first, 0) << "the honest call works, and the worker keeps the mapping";
-    resize_object(name, 4096);
-    expect_bad("shrank", "shrunk to one page under the kept mapping");
-    expect_bad("cannot hold", "a fresh look finds it too small before reading");
-
-    resize_object(name, kBlobDataOffset + kCapacity);
-    write_blob();
-    ASSERT_EQ(echo().first, 0) << "grown back, it is good again, and kept mapped again";
-    resize_object(name, 0);
-    expect_bad("argument blob", "shrunk to nothing under the kept mapping: its header faults");
-
+    for (const Offer& o : offers) {
+        RawSession hostile(pool.control_socket());
+        UniqueFd fd = o.make();
+        if (std::string_view(o.what) != "no descriptor at all") {
+            ASSERT_TRUE(fd.valid()) << o.what << ": " << std::strerror(errno);
+        }
+        offer(hostile, 1, fd.get());
+        EXPECT_TRUE(connection_closed(hostile)) << o.what << " was accepted";
+        EXPECT_EQ(pool.ready_worker_pids(), workers) << o.what << ": the worker died of it";
+    }
+    EXPECT_TRUE(wait_until([&] { return pool.status()["sessions"]["active"] == 0; }, 10s)) << pool.status().dump();
     EXPECT_EQ(crashes_of(pool), 0u);
     Client client = pool.connect();
     expect_serving(client);
     EXPECT_EQ(pool.ready_worker_pids(), workers);
 }
 
-// A client maps the worker's result blobs read-write (it marks them taken and free), so it can
-// shrink them too. The worker touches its result blobs when it checks one for reuse, writes a
-// result into one (echo writes in place), copies a typed result into one (a long error message)
-// and marks one published: past the object's new end, any of these may cost the vandal a
-// bad_request, never the worker its life. Objects that shrank are dropped and replaced, so the
-// vandal's later calls work again; shrunk to nothing, even the header faults.
-TEST(PayloadTest, AClientShrinkingTheWorkersResultBlobsOnlyGetsBadRequest) {
+// A client maps the worker's result blobs read-write (it marks them taken and free), but they are
+// sealed against resizing: the descriptor it gets for one (BlobWant, BlobGive) cannot shrink it
+// under the worker, which reuses it for the session's next results.
+TEST(PayloadTest, AClientCannotShrinkTheWorkersResultBlobs) {
     TestPool pool(TestPool::Options{.workers = 1});
     const std::vector<pid_t> workers = pool.ready_worker_pids();
     ASSERT_EQ(workers.size(), 1u);
     Client victim = pool.connect();
-    Client vandal = pool.connect();
-    const std::string big = random_bytes(4 * kMiB, 21);
-    EXPECT_TRUE(vandal.call<std::string>("echo", big) == big);
-    // Only the vandal has blobs yet.
-    const std::vector<std::string> first = result_blobs(pool);
-    ASSERT_FALSE(first.empty());
-    const std::string prefix = session_prefix_of(first[0]);
-    auto vandals_results = [&] {
-        std::vector<std::string> found;
-        for (const auto& name : result_blobs(pool)) {
-            if (name.starts_with(prefix)) found.push_back(name);
-        }
-        return found;
-    };
+    RawSession vandal(pool.control_socket());
+    const std::string encoded = to_binary(random_bytes(4 * kMiB, 21));
+    HandMadeBlob blob = make_blob(pool, 1, 4 * kMiB + 64, encoded);
+    offer(vandal, 1, blob.segment.fd());
 
-    int refused = 0;
-    for (const std::size_t shrunk_to : {std::size_t{0}, std::size_t{4096}}) {
-        for (int round = 0; round < 3; ++round) {
-            const std::vector<std::string> shrunk = vandals_results();
-            ASSERT_FALSE(shrunk.empty());
-            for (const auto& name : shrunk) resize_object(name, shrunk_to);
-            const std::string payload = random_bytes(4 * kMiB, 30 + round);
-            try {
-                EXPECT_TRUE(vandal.call<std::string>("echo", payload) == payload) << "shrunk to " << shrunk_to;
-            } catch (const JobError& e) {
-                EXPECT_EQ(e.kind(), ErrorKind::bad_request) << "shrunk to " << shrunk_to << ": " << e.what();
-                EXPECT_NE(e.message().find("shrank"), std::string::npos) << e.what();
-                ++refused;
-            }
-            for (const auto& name : vandals_results()) resize_object(name, shrunk_to);
-            const std::string message(2 * kMiB, 'm');  // too long to go inline: copied into a blob
-            const JobError error = expect_job_error([&] { (void)vandal.call<std::string>("fail", message); });
-            if (error.kind() == ErrorKind::bad_request) {
-                EXPECT_NE(error.message().find("shrank"), std::string::npos) << error.what();
-                ++refused;
-            } else {
-                EXPECT_EQ(error.kind(), ErrorKind::handler_error) << "shrunk to " << shrunk_to << ": " << error.what();
-                EXPECT_TRUE(error.message() == message) << "the message arrives whole";
-            }
-            const std::string mine = random_bytes(2 * kMiB, 40 + round);
-            EXPECT_TRUE(victim.call<std::string>("echo", mine) == mine);
-            EXPECT_EQ(pool.ready_worker_pids(), workers) << "shrunk to " << shrunk_to << ", round " << round;
-            // Blobs that shrank were dropped: the next ones are new, whole, and shrunk in turn.
-            EXPECT_TRUE(vandal.call<std::string>("echo", big) == big) << "shrunk to " << shrunk_to;
-        }
+    for (int round = 0; round < 3; ++round) {
+        const auto [status, payload] = echo_blob(vandal, ref_bytes(blob.ref));
+        ASSERT_EQ(status, 0) << payload;
+        const ReplyRecord reply = vandal.last_reply();
+        ASSERT_NE(reply.flags & kJobBlob, 0u) << "a 4 MiB result comes in a blob";
+        ASSERT_EQ(payload.size(), sizeof(BlobRef));
+        BlobRef result{};
+        std::memcpy(&result, payload.data(), sizeof result);
+        EXPECT_EQ(reply.worker_pid, workers[0]);
+
+        ASSERT_TRUE(send_message(vandal.control(), protocol::BlobWant{reply.worker_pid, result.object}).ok());
+        std::vector<UniqueFd> fds;
+        auto frame = receive_frame(vandal.control(), 5000, &fds);
+        ASSERT_TRUE(frame.ok() && frame.value()) << "no answer to the blob want";
+        auto give = protocol::decode<protocol::BlobGive>(*frame.value());
+        ASSERT_TRUE(give.ok()) << give.error().message();
+        ASSERT_TRUE(give->found) << give->message;
+        ASSERT_EQ(fds.size(), 1u);
+        auto mapped = SharedSegment::adopt(UniqueFd(::fcntl(fds[0].get(), F_DUPFD_CLOEXEC, 0)), 0,
+                                           SharedSegment::Access::read_write, "their result");
+        ASSERT_TRUE(mapped.ok()) << mapped.error().message();
+        ASSERT_GE(mapped->size(), kBlobDataOffset + result.bytes);
+        EXPECT_TRUE(std::string_view(reinterpret_cast<const char*>(mapped->data()) + kBlobDataOffset, result.bytes) ==
+                    encoded)
+            << "round " << round;
+        expect_size_sealed(fds[0].get(), "the worker's result blob, round " + std::to_string(round));
+        // Done with it: free, so the worker reuses it for the next round.
+        reinterpret_cast<BlobHeader*>(mapped->data())->state.store(static_cast<std::uint32_t>(BlobState::free));
+
+        const std::string mine = random_bytes(2 * kMiB, 40 + round);
+        EXPECT_TRUE(victim.call<std::string>("echo", mine) == mine);
+        EXPECT_EQ(pool.ready_worker_pids(), workers) << "round " << round;
     }
-    EXPECT_GT(refused, 0) << "no shrink was noticed: the test did not shrink what the worker used";
     EXPECT_EQ(crashes_of(pool), 0u);
     EXPECT_EQ(pool.ready_worker_pids(), workers) << "the worker survived";
     expect_serving(victim);

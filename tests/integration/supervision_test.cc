@@ -71,6 +71,26 @@ bool contains(const std::string& text, const std::string& part) {
     return text.find(part) != std::string::npos;
 }
 
+// Those of `objects` (pool_shared_memory(): "memfd:<label>#<inode>") this process maps.
+std::vector<std::string> mapped_here(const std::vector<std::string>& objects) {
+    std::set<std::string> mapped;
+    std::ifstream maps("/proc/self/maps");
+    for (std::string line; std::getline(maps, line);) {
+        const auto at = line.find("/memfd:");
+        if (at == std::string::npos) continue;
+        std::istringstream fields(line);
+        std::string range, perms, offset, dev, inode;
+        fields >> range >> perms >> offset >> dev >> inode;
+        const auto end = line.find(' ', at);
+        mapped.insert(line.substr(at + 1, end == std::string::npos ? std::string::npos : end - at - 1) + "#" + inode);
+    }
+    std::vector<std::string> found;
+    for (const auto& object : objects) {
+        if (mapped.contains(object)) found.push_back(object);
+    }
+    return found;
+}
+
 std::size_t count_of(const std::string& text, const std::string& part) {
     std::size_t n = 0;
     for (auto at = text.find(part); at != std::string::npos; at = text.find(part, at + 1)) ++n;
@@ -795,8 +815,18 @@ TEST_P(GracefulStopTest, RunningJobsFinishWithinTheGracePeriodAndNothingIsLeft) 
     EXPECT_TRUE(contains(e.message(), "before the job could run")) << e.message();
 
     EXPECT_EQ(pool.wait_exit(20s), 0) << pool.log();
-    EXPECT_TRUE(pool.leftover_shm().empty())
-        << "left behind: " << ::testing::PrintToString(pool.leftover_shm());
+    // The pool's processes are gone, and with them everything they held: what is left is only
+    // what our client (alive until the end of the test) still maps, its session's segment and the
+    // lane board, and it goes with the client.
+    const auto leftovers = pool.leftover_shm();
+    EXPECT_EQ(leftovers.size(), 2u) << "left behind: " << ::testing::PrintToString(leftovers);
+    for (const char* what : {".session.", ".lanes#"}) {
+        EXPECT_EQ(std::count_if(leftovers.begin(), leftovers.end(),
+                                [&](const std::string& o) { return contains(o, "warmpool." + pool.name() + what); }),
+                  1)
+            << what << ": " << ::testing::PrintToString(leftovers);
+    }
+    EXPECT_EQ(mapped_here(leftovers), leftovers) << "held by a process of the stopped pool";
     EXPECT_FALSE(std::filesystem::exists(pool.control_socket()));
     EXPECT_FALSE(std::filesystem::exists(pool.status_socket()));
     for (pid_t pid : workers) {
@@ -872,8 +902,11 @@ TEST(SupervisionTest, KilledClientsSessionIsReclaimedAndOthersAreServed) {
     EXPECT_GE(s["jobs"]["dropped"].get<std::uint64_t>(), 1u) << "the victim's queued jobs";
     EXPECT_EQ(s["jobs"]["failed"], 0);
     expect_every_job_accounted(s);
-    // Only the pool's segment and lane board and this client's session remain in shared memory.
-    EXPECT_EQ(pool.leftover_shm().size(), 3u) << ::testing::PrintToString(pool.leftover_shm());
+    // Only the pool's segment and lane board (the supervisor's and its workers') and this
+    // client's session segment (the supervisor's and ours) remain: a worker lets go of the
+    // victim's segment once it is idle again, the supervisor once it saw the victim go.
+    EXPECT_TRUE(wait_until([&] { return pool.leftover_shm().size() == 3u; }, 10s))
+        << ::testing::PrintToString(pool.leftover_shm());
     EXPECT_TRUE(contains(pool.log(), "client disconnected")) << pool.log();
 }
 
@@ -927,9 +960,25 @@ TEST(SupervisionTest, KilledSupervisorFailsPendingFuturesWithinASecond) {
             EXPECT_TRUE(wait_until([&] { return process_gone(pid); }, 3s))
                 << "worker " << pid << " outlived its supervisor";
         }
+        // With the supervisor and its workers gone, only what our client still maps is left: its
+        // session's segment and the lane board (it made no blobs).
         leftovers = first->leftover_shm();
-        EXPECT_GE(leftovers.size(), 2u) << "the pool's and the session's segments stay behind";
+        EXPECT_EQ(leftovers.size(), 2u) << ::testing::PrintToString(leftovers);
+        EXPECT_EQ(std::count_if(leftovers.begin(), leftovers.end(),
+                                [&](const std::string& o) { return contains(o, "warmpool." + name + ".session."); }),
+                  1)
+            << ::testing::PrintToString(leftovers);
+        EXPECT_EQ(std::count_if(leftovers.begin(), leftovers.end(),
+                                [&](const std::string& o) { return contains(o, "warmpool." + name + ".lanes#"); }),
+                  1)
+            << ::testing::PrintToString(leftovers);
+        EXPECT_EQ(mapped_here(leftovers), leftovers) << "held by a process of the dead pool";
     }
+    // Our client gone too, nothing of the dead pool's shared memory is left (memfds die with
+    // their last holder); only its sockets stay, for the successor to remove.
+    EXPECT_TRUE(wait_until([&] { return first->leftover_shm().empty(); }, 10s))
+        << ::testing::PrintToString(first->leftover_shm());
+    EXPECT_TRUE(std::filesystem::exists(first->control_socket()));
 
     TestPool::Options options = pool_options(2);
     options.name = name;
@@ -938,11 +987,9 @@ TEST(SupervisionTest, KilledSupervisorFailsPendingFuturesWithinASecond) {
     EXPECT_TRUE(contains(second.log(), "removed leftovers")) << second.log();
     Client client = second.connect();
     expect_serving(client);
-    const auto now = pool_segment_name(::geteuid(), name);
-    const auto board = lane_board_name(::geteuid(), name);
-    for (const auto& old : leftovers) {
-        if (old == now || old == board) continue;  // the successor's own objects have the same names
-        EXPECT_FALSE(std::filesystem::exists("/dev/shm/" + old)) << old << " was not cleaned up";
+    // The successor's objects are its own (labels repeat, objects do not).
+    for (const auto& object : second.leftover_shm()) {
+        EXPECT_EQ(std::find(leftovers.begin(), leftovers.end(), object), leftovers.end()) << object;
     }
 }
 

@@ -1,5 +1,12 @@
 #include "test_pool.hpp"
 
+#include <sys/stat.h>
+
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <string_view>
+
 #include <gtest/gtest.h>
 
 #include <dirent.h>
@@ -177,10 +184,6 @@ TestPool::~TestPool() {
             break;
         }
     }
-    // Only the pool that made the directory sweeps: a successor sharing the name may still live.
-    if (owns_dir_) {
-        for (const auto& name : leftover_shm()) ::unlink(("/dev/shm/" + name).c_str());
-    }
     if (owns_dir_ && !dir_.empty() && std::getenv("WARMPOOL_KEEP_TEST_DIRS") == nullptr) {
         std::error_code ec;
         std::filesystem::remove_all(dir_, ec);
@@ -271,17 +274,53 @@ nlohmann::json TestPool::settled_status() const {
     return last;
 }
 
-std::vector<std::string> TestPool::leftover_shm() const {
-    const std::string prefix = pool_segment_name(::geteuid(), name_);
-    std::vector<std::string> names;
+std::vector<std::string> TestPool::leftover_shm() const { return pool_shared_memory(name_); }
+
+std::vector<std::string> pool_shared_memory(const std::string& pool) {
+    // Anything in /dev/shm would be a regression: the pool names no shared memory at all.
+    std::set<std::string> found;
     if (DIR* d = ::opendir("/dev/shm")) {
         while (dirent* e = ::readdir(d)) {
-            std::string n = e->d_name;
-            if (n == prefix || n.rfind(prefix + ".", 0) == 0) names.push_back(n);
+            const std::string n = e->d_name;
+            if (n.find("warmpool") != std::string::npos && n.find(pool) != std::string::npos) found.insert("/dev/shm/" + n);
         }
         ::closedir(d);
     }
-    return names;
+    // The memfds: held open or mapped by any process (the pool's, or a client's).
+    const std::string label = "/memfd:warmpool." + pool + ".";
+    DIR* proc = ::opendir("/proc");
+    if (proc == nullptr) return {found.begin(), found.end()};
+    while (dirent* e = ::readdir(proc)) {
+        const std::string pid = e->d_name;
+        if (pid.empty() || pid.find_first_not_of("0123456789") != std::string::npos) continue;
+        std::ifstream maps("/proc/" + pid + "/maps");
+        for (std::string line; std::getline(maps, line);) {
+            const auto at = line.find(label);
+            if (at == std::string::npos) continue;
+            std::istringstream fields(line);
+            std::string range, perms, offset, dev, inode;
+            fields >> range >> perms >> offset >> dev >> inode;
+            const auto end = line.find(' ', at);
+            found.insert(line.substr(at + 1, end == std::string::npos ? std::string::npos : end - at - 1) + "#" + inode);
+        }
+        const std::string fd_dir = "/proc/" + pid + "/fd";
+        if (DIR* fds = ::opendir(fd_dir.c_str())) {
+            while (dirent* f = ::readdir(fds)) {
+                char target[256] = {};
+                const std::string link = fd_dir + "/" + f->d_name;
+                const ssize_t n = ::readlink(link.c_str(), target, sizeof target - 1);
+                if (n <= 0 || std::string_view(target, static_cast<std::size_t>(n)).find(label) != 0) continue;
+                struct stat st{};
+                if (::stat(link.c_str(), &st) != 0) continue;
+                std::string text(target + 1, static_cast<std::size_t>(n) - 1);
+                text = text.substr(0, text.find(' '));
+                found.insert(text + "#" + std::to_string(st.st_ino));
+            }
+            ::closedir(fds);
+        }
+    }
+    ::closedir(proc);
+    return {found.begin(), found.end()};
 }
 
 }  // namespace warmpool::testing

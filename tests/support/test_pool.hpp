@@ -81,7 +81,7 @@ public:
     bool running() const { return pid_ > 0; }
     std::string log() const;
 
-    // Shared-memory objects in /dev/shm that carry this pool's name.
+    // The pool's shared-memory objects that still exist (pool_shared_memory()).
     std::vector<std::string> leftover_shm() const;
 
 private:
@@ -96,5 +96,10 @@ private:
 std::string warmpoold_path();
 std::string warmpool_cli_path();
 std::string example_jobs_path();
+
+// The shared-memory objects of pool `pool` that still exist: its memfds ("warmpool.<pool>.<what>"
+// "#" inode) that any process holds open or maps, and anything in /dev/shm carrying its name
+// (which would be a regression: the pool names no shared memory).
+std::vector<std::string> pool_shared_memory(const std::string& pool);
 
 }  // namespace warmpool::testing

@@ -872,8 +872,7 @@ class SharedRing {
 public:
     SharedRing() {
         auto segment = SharedSegment::create(unique_shm_name("ring"),
-                                             kRingOffset + ring_bytes_needed(kSharedRingCapacity),
-                                             SegmentAccess{0600});
+                                             kRingOffset + ring_bytes_needed(kSharedRingCapacity));
         if (!segment) {
             ADD_FAILURE() << segment.error().message();
             return;

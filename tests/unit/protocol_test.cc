@@ -44,11 +44,7 @@ Welcome sample_welcome() {
     Welcome w;
     w.session_slot = 4095;
     w.session_generation = 0xfedcba9876543210ULL;
-    w.session_segment = "warmpool.1000.pool.s7.00000000deadbeef";
     w.pool_name = "pool";
-    w.owner_uid = 1000;
-    w.blob_gid = 4294967294u;
-    w.blob_mode = 0640;
     w.supervisor_pid = -12345;
     w.worker_slots = 64;
     w.submit_ring_bytes = 1ull << 20;
@@ -70,11 +66,7 @@ void expect_same(const Hello& a, const Hello& b) {
 void expect_same(const Welcome& a, const Welcome& b) {
     EXPECT_EQ(a.session_slot, b.session_slot);
     EXPECT_EQ(a.session_generation, b.session_generation);
-    EXPECT_EQ(a.session_segment, b.session_segment);
     EXPECT_EQ(a.pool_name, b.pool_name);
-    EXPECT_EQ(a.owner_uid, b.owner_uid);
-    EXPECT_EQ(a.blob_gid, b.blob_gid);
-    EXPECT_EQ(a.blob_mode, b.blob_mode);
     EXPECT_EQ(a.supervisor_pid, b.supervisor_pid);
     EXPECT_EQ(a.worker_slots, b.worker_slots);
     EXPECT_EQ(a.submit_ring_bytes, b.submit_ring_bytes);
@@ -276,7 +268,8 @@ TEST(Protocol, FrameReaderRejectsBadMagicBadVersionAndOversizedLength) {
         {"byte-swapped magic", raw_header(0x57504331, kProtocolVersion, 1, 0)},
         {"HTTP", "GET / HTTP/1.1\r\n"},
         {"version 0", raw_header(kFrameMagic, 0, 1, 0)},
-        {"version 2", raw_header(kFrameMagic, 2, 1, 0)},
+        {"version 1 (names, no descriptors)", raw_header(kFrameMagic, 1, 1, 0)},
+        {"version 3", raw_header(kFrameMagic, 3, 1, 0)},
         {"length over the limit", raw_header(kFrameMagic, kProtocolVersion, 1, kMaxFrameBody + 1)},
         {"length 4 GiB", raw_header(kFrameMagic, kProtocolVersion, 1, 0xffffffffu)},
     };

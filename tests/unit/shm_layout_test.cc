@@ -34,49 +34,9 @@ TEST(ShmLayout, ValidPoolNames) {
     }
 }
 
-TEST(ShmLayout, SegmentNames) {
-    EXPECT_EQ(pool_segment_name(1000, "web"), "warmpool.1000.web");
-    EXPECT_EQ(pool_segment_name(0, "a"), "warmpool.0.a");
-    EXPECT_EQ(session_segment_name(1000, "web", 3, 0xabcULL),
-              "warmpool.1000.web.s3.0000000000000abc");
-    EXPECT_EQ(session_segment_name(1000, "web", 4095, ~std::uint64_t{0}),
-              "warmpool.1000.web.s4095.ffffffffffffffff");
-    EXPECT_EQ(blob_prefix(1000, "web", 0x12ULL), "warmpool.1000.web.b0000000000000012.");
-    EXPECT_EQ(blob_name(1000, "web", 0x12ULL, 'a', 7), "warmpool.1000.web.b0000000000000012.a7");
-    EXPECT_EQ(blob_name(1000, "web", 0x12ULL, 'r', 18446744073709551615ULL),
-              "warmpool.1000.web.b0000000000000012.r18446744073709551615");
-}
-
-TEST(ShmLayout, ResultBlobsCarryTheWorkerPidBehindTheSessionPrefix) {
-    EXPECT_EQ(result_blob_prefix(1000, "web", 0x12ULL, 4242), "warmpool.1000.web.b0000000000000012.r4242.");
-    EXPECT_EQ(result_blob_name(1000, "web", 0x12ULL, 4242, 7), "warmpool.1000.web.b0000000000000012.r4242.7");
-    // A session's sweep takes every worker's results; a worker's sweep takes only its own.
-    EXPECT_EQ(result_blob_name(1000, "web", 0x12ULL, 4242, 7).rfind(blob_prefix(1000, "web", 0x12ULL), 0), 0u);
-    EXPECT_NE(result_blob_name(1000, "web", 0x12ULL, 42421, 7).rfind(result_blob_prefix(1000, "web", 0x12ULL, 4242), 0),
-              0u);
-    EXPECT_NE(blob_name(1000, "web", 0x12ULL, 'a', 4242).rfind(result_blob_prefix(1000, "web", 0x12ULL, 4242), 0), 0u);
-}
-
-TEST(ShmLayout, BlobPrefixesNeverMatchAnotherSessionOrPool) {
-    // sweep_blobs(prefix) removes every name starting with the prefix: a session's prefix must
-    // not be a prefix of another session's (or pool's) names.
-    const std::vector<std::string> others = {
-        blob_name(1000, "web", 0x1, 'a', 1),       blob_name(1000, "web", 0x10, 'a', 1),
-        blob_name(1000, "web-2", 0x1, 'a', 1),     blob_name(1000, "we", 0x1, 'a', 1),
-        blob_name(100, "web", 0x1, 'a', 1),        blob_name(10000, "web", 0x1, 'a', 1),
-        session_segment_name(1000, "web", 1, 0x1), pool_segment_name(1000, "web"),
-    };
-    const std::string prefix = blob_prefix(1000, "web", 0x1);
-    EXPECT_EQ(others[0].rfind(prefix, 0), 0u) << "its own blobs match";
-    for (std::size_t i = 1; i < others.size(); ++i) {
-        EXPECT_NE(others[i].rfind(prefix, 0), 0u) << others[i];
-    }
-    // Every blob of a session starts with the session's prefix, whatever the id or direction.
-    for (char direction : {'a', 'r'}) {
-        for (std::uint64_t id : {std::uint64_t{0}, std::uint64_t{42}, ~std::uint64_t{0}}) {
-            EXPECT_EQ(blob_name(7, "p", 99, direction, id).rfind(blob_prefix(7, "p", 99), 0), 0u);
-        }
-    }
+TEST(ShmLayout, SegmentLabels) {
+    EXPECT_EQ(segment_label("web", "session"), "warmpool.web.session");
+    EXPECT_EQ(segment_label("a", "pool"), "warmpool.a.pool");
 }
 
 void expect_pool_layout_sound(const PoolLayout& layout) {

@@ -55,7 +55,7 @@ public:
         static int counter = 0;
         auto segment = SharedSegment::create(
             "warmpool-ut." + std::to_string(::getpid()) + ".wake." + std::to_string(counter++),
-            4096, SegmentAccess{0600});
+            4096);
         if (!segment) {
             ADD_FAILURE() << segment.error().message();
             return;

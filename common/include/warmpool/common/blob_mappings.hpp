@@ -1,8 +1,9 @@
 // BlobMappings: a consumer's mappings of blobs another process produced (see BlobPool), kept so
 // that a reused blob is read through the mapping it already has instead of being mapped again.
 //
-// Keyed by object name and checked against the BlobRef's serial: a name whose object was
-// replaced is mapped afresh. Holds at most `max_entries` mappings, least recently used dropped
+// Keyed by a name the caller gives each producer's object, and checked against the BlobRef's
+// serial: a key whose object was replaced is mapped afresh, from a descriptor the caller's
+// `fetch` gets (from the supervisor, which holds every blob's memfd; blob_pool.hpp). Holds at most `max_entries` mappings, least recently used dropped
 // first; a mapping handed out is shared, so it outlives its entry for as long as the caller
 // keeps it. Sizes come from the object's real size when it was mapped, never from its header;
 // the producer may shrink the object later, so a reader of bytes it did not produce reads them
@@ -12,6 +13,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -20,6 +22,7 @@
 #include "warmpool/common/shared_segment.hpp"
 #include "warmpool/common/shm_layout.hpp"
 #include "warmpool/common/sys_result.hpp"
+#include "warmpool/common/unique_fd.hpp"
 
 namespace warmpool {
 
@@ -33,10 +36,13 @@ public:
 
     explicit BlobMappings(std::size_t max_entries = 8) : max_entries_(max_entries) {}
 
-    // The payload `ref` names in object `name`. Fails (protocol) if the object is not a blob,
-    // carries another serial, is smaller than the header plus ref.bytes, or shrank under a kept
-    // mapping (which is then replaced, as for a name that now belongs to another object).
-    Result<Mapped> map(const std::string& name, const BlobRef& ref);
+    using Fetch = std::function<Result<UniqueFd>()>;
+    // The payload `ref` names in object `name`, mapped from `fetch`'s descriptor unless a kept
+    // mapping serves. Fails (protocol) if the object is not a sealed blob, carries another
+    // serial, is smaller than the header plus ref.bytes, or shrank under a kept mapping (which
+    // is then replaced, as for a name that now belongs to another object).
+    Result<Mapped> map(const std::string& name, const BlobRef& ref, const Fetch& fetch,
+                       SharedSegment::Access access = SharedSegment::Access::read_write);
     // Forgets the mapping of object `name`, if kept (say, because the object shrank under it).
     void drop(std::string_view name);
     // Forgets every mapping whose name starts with `prefix`.

@@ -7,10 +7,12 @@
 // the producer itself through release(), or by the consumer for results. Reused objects stay
 // mapped here, so a payload written into one touches no fresh pages.
 //
-// The pool owns the names: an object dropped by trim() or the pool's destruction is unlinked
-// (a consumer that still maps it keeps reading it). The pool never drops a blob being written
-// or published, one a consumer may yet need to open by name. Not thread-safe: a client guards it with its own
-// mutex; a worker is single-threaded.
+// Objects have no names (shared_segment.hpp). The pool offers each new object's descriptor
+// through its Broker before handing the blob out, so the supervisor holds a copy for the
+// consumer to ask for, and retires an object it drops (trim(), discard(), the pool's
+// destruction) so the supervisor lets go of its copy; a consumer that still maps it keeps reading
+// it. The pool never drops a blob being written or published, one a consumer may yet need to
+// ask for. Not thread-safe: a client guards it with its own mutex; a worker is single-threaded.
 //
 // A consumer maps a producer's blobs read-write (it writes the header's state), so it can also
 // shrink one: a worker's result blobs are open to the client of their session. The pool reads
@@ -61,12 +63,18 @@ public:
             header->state.store(static_cast<std::uint32_t>(BlobState::published), std::memory_order_release);
         }
     };
-    using NameOf = std::function<std::string(std::uint64_t object)>;
+    // Who learns of the pool's objects: `offer` gets each new object's descriptor (a failure
+    // drops the object and fails acquire()), `retire` each object dropped.
+    struct Broker {
+        std::function<Status(std::uint64_t object, int fd)> offer;
+        std::function<void(std::uint64_t object)> retire;
+    };
 
     BlobPool() = default;
-    BlobPool(NameOf name_of, SegmentAccess access, Limits limits);
+    BlobPool(std::string label, Broker broker, Limits limits);
     BlobPool(BlobPool&&) noexcept = default;
-    BlobPool& operator=(BlobPool&&) noexcept = default;
+    BlobPool& operator=(BlobPool&&) noexcept;
+    ~BlobPool();
 
     // A blob with room for `bytes`, marked writing: the smallest free one that fits, else a new
     // object. Fails only if a new object cannot be created.
@@ -89,7 +97,7 @@ private:
         std::uint64_t serial = 0;
         std::size_t capacity = 0;
         std::uint64_t last_used = 0;
-        std::shared_ptr<SharedSegment> segment;  // owns the name; shared with the Blobs handed out
+        std::shared_ptr<SharedSegment> segment;  // shared with the Blobs handed out
         bool shrank = false;  // its header lay past the object's end: dropped by drop_shrunk()
         BlobHeader* header() const { return reinterpret_cast<BlobHeader*>(segment->data()); }
     };
@@ -101,11 +109,12 @@ private:
     // the object shrank (then marked).
     static bool take(Entry& entry);
     static Blob blob_of(const Entry& entry);
-    static void unlink(Entry& entry);
+    void retire(const Entry& entry);
     void drop_shrunk();
+    void retire_all();
 
-    NameOf name_of_;
-    SegmentAccess access_;
+    std::string label_;
+    Broker broker_;
     Limits limits_;
     std::vector<Entry> entries_;
     std::uint64_t next_object_ = 1;

@@ -3,10 +3,16 @@
 //
 // A frame is a FrameHeader followed by `length` bytes of Cereal binary (the message body).
 // Jobs themselves never travel over the socket: they go through shared memory (shm_layout.hpp).
-// The socket carries session set-up, cancellation and admin commands, and its closing is how
-// each side learns that the other went away.
+// The socket carries session set-up, cancellation and admin commands, the descriptors of the
+// session's shared memory (SCM_RIGHTS: nothing of it has a name another process could open),
+// and its closing is how each side learns that the other went away.
+//
+// The same frames run over each worker's channel to the supervisor (a socketpair made at fork),
+// for the descriptors a worker needs: its sessions' segments and their argument blobs, asked
+// for when first needed, and the result blobs it makes, offered before a reply names them.
 #pragma once
 
+#include <cereal/types/common.hpp>
 #include <cereal/types/string.hpp>
 #include <cereal/types/vector.hpp>
 #include <cstdint>
@@ -20,7 +26,7 @@
 namespace warmpool::protocol {
 
 inline constexpr std::uint32_t kFrameMagic = 0x31435057;  // "WPC1"
-inline constexpr std::uint16_t kProtocolVersion = 1;
+inline constexpr std::uint16_t kProtocolVersion = 2;
 inline constexpr std::uint32_t kMaxFrameBody = 64 * 1024;
 
 enum class MessageType : std::uint16_t {
@@ -31,6 +37,14 @@ enum class MessageType : std::uint16_t {
     admin = 5,     // client -> supervisor: an admin command
     admin_reply = 6,  // supervisor -> client
     goodbye = 7,   // client -> supervisor: orderly end of the session
+    blob_offer = 8,    // client -> supervisor: a new argument blob (+ its memfd)
+    blob_retire = 9,   // client -> supervisor: an argument blob it will not name again
+    blob_want = 10,    // client -> supervisor: the memfd of a worker's result blob, please
+    blob_give = 11,    // supervisor -> client: answer to blob_want (+ the memfd, if found)
+    worker_want = 12,  // worker -> supervisor: a session's segment or argument blob
+    worker_give = 13,  // supervisor -> worker: answer to worker_want (+ the memfd, if found)
+    result_offer = 14,   // worker -> supervisor: a new result blob of a session (+ its memfd)
+    result_retire = 15,  // worker -> supervisor: a result blob it will not name again
 };
 
 struct FrameHeader {
@@ -49,14 +63,13 @@ struct Hello {
     void serialize(A& ar) { ar(protocol_version, client_name); }
 };
 
+// Sent with three descriptors, in this order: the session segment (read-write), the session's
+// doorbell (an eventfd the client writes to wake the supervisor; nobody else's), and the pool's
+// lane board (read-only).
 struct Welcome {
     std::uint32_t session_slot = 0;
     std::uint64_t session_generation = 0;
-    std::string session_segment;  // name of the session's shared-memory segment
     std::string pool_name;
-    std::uint32_t owner_uid = 0;     // the daemon's uid: names of blob objects
-    std::uint32_t blob_gid = 0;      // group that blob objects must carry
-    std::uint32_t blob_mode = 0660;
     std::int32_t supervisor_pid = 0;
     std::uint32_t worker_slots = 0;
     std::uint64_t submit_ring_bytes = 0;
@@ -65,11 +78,11 @@ struct Welcome {
     std::uint32_t inline_max = 0;  // larger payloads go in blobs
     template <class A>
     void serialize(A& ar) {
-        ar(session_slot, session_generation, session_segment, pool_name, owner_uid, blob_gid,
-           blob_mode, supervisor_pid, worker_slots, submit_ring_bytes, control_ring_bytes,
-           reply_ring_bytes, inline_max);
+        ar(session_slot, session_generation, pool_name, supervisor_pid, worker_slots, submit_ring_bytes,
+           control_ring_bytes, reply_ring_bytes, inline_max);
     }
 };
+inline constexpr std::size_t kWelcomeFds = 3;
 
 struct Refused {
     std::string kind;  // "permission", "shutting_down", "overloaded", "bad_request"
@@ -104,6 +117,72 @@ struct Goodbye {
     void serialize(A&) {}
 };
 
+// Blobs (docs/ARCHITECTURE.md, "Blobs"). A producer offers each new blob's memfd to the
+// supervisor before any ring record names it; the consumer asks the supervisor for it the
+// first time a record does. The supervisor keeps what it was offered until the producer
+// retires it or the session ends.
+struct BlobOffer {  // + the blob's memfd, sealed against shrinking
+    std::uint64_t object = 0;
+    template <class A>
+    void serialize(A& ar) { ar(object); }
+};
+
+struct BlobRetire {
+    std::uint64_t object = 0;
+    template <class A>
+    void serialize(A& ar) { ar(object); }
+};
+
+struct BlobWant {
+    std::int32_t worker_pid = 0;  // the producer, as ReplyRecord::worker_pid names it
+    std::uint64_t object = 0;
+    template <class A>
+    void serialize(A& ar) { ar(worker_pid, object); }
+};
+
+struct BlobGive {  // + the memfd when found
+    std::int32_t worker_pid = 0;
+    std::uint64_t object = 0;
+    bool found = false;
+    std::string message;  // why not, when not found
+    template <class A>
+    void serialize(A& ar) { ar(worker_pid, object, found, message); }
+};
+
+enum class WorkerWantKind : std::uint8_t { session = 1, argument_blob = 2 };
+
+struct WorkerWant {
+    WorkerWantKind kind = WorkerWantKind::session;
+    std::uint32_t session_slot = 0;
+    std::uint64_t session_generation = 0;
+    std::uint64_t object = 0;  // for argument_blob
+    template <class A>
+    void serialize(A& ar) { ar(kind, session_slot, session_generation, object); }
+};
+
+struct WorkerGive {  // + the memfd when found
+    bool found = false;
+    std::string message;
+    template <class A>
+    void serialize(A& ar) { ar(found, message); }
+};
+
+struct ResultOffer {  // + the blob's memfd
+    std::uint32_t session_slot = 0;
+    std::uint64_t session_generation = 0;
+    std::uint64_t object = 0;
+    template <class A>
+    void serialize(A& ar) { ar(session_slot, session_generation, object); }
+};
+
+struct ResultRetire {
+    std::uint32_t session_slot = 0;
+    std::uint64_t session_generation = 0;
+    std::uint64_t object = 0;
+    template <class A>
+    void serialize(A& ar) { ar(session_slot, session_generation, object); }
+};
+
 template <class T> constexpr MessageType type_of();
 template <> constexpr MessageType type_of<Hello>() { return MessageType::hello; }
 template <> constexpr MessageType type_of<Welcome>() { return MessageType::welcome; }
@@ -112,6 +191,14 @@ template <> constexpr MessageType type_of<Cancel>() { return MessageType::cancel
 template <> constexpr MessageType type_of<Admin>() { return MessageType::admin; }
 template <> constexpr MessageType type_of<AdminReply>() { return MessageType::admin_reply; }
 template <> constexpr MessageType type_of<Goodbye>() { return MessageType::goodbye; }
+template <> constexpr MessageType type_of<BlobOffer>() { return MessageType::blob_offer; }
+template <> constexpr MessageType type_of<BlobRetire>() { return MessageType::blob_retire; }
+template <> constexpr MessageType type_of<BlobWant>() { return MessageType::blob_want; }
+template <> constexpr MessageType type_of<BlobGive>() { return MessageType::blob_give; }
+template <> constexpr MessageType type_of<WorkerWant>() { return MessageType::worker_want; }
+template <> constexpr MessageType type_of<WorkerGive>() { return MessageType::worker_give; }
+template <> constexpr MessageType type_of<ResultOffer>() { return MessageType::result_offer; }
+template <> constexpr MessageType type_of<ResultRetire>() { return MessageType::result_retire; }
 
 struct Frame {
     MessageType type{};

@@ -1,30 +1,36 @@
-// SharedSegment: one named POSIX shared-memory object, mapped read-write into this process.
+// SharedSegment: one unnamed shared-memory object (a memfd), mapped into this process.
 //
-// Built on Boost.Interprocess. The creator owns the name: when an owning segment is destroyed
-// it unlinks the name (the memory lives on while other processes keep it mapped). Openers
-// never unlink. Move-only; the mapping is unmapped on destruction. Not thread-safe to move
+// Nothing of a pool's shared memory has a name: an object exists only as a descriptor, and it
+// reaches another process only as a descriptor, inherited across fork (supervisor -> workers)
+// or passed with SCM_RIGHTS over a Unix socket (docs/ARCHITECTURE.md, "Security model"). So no
+// other user can open it, list it, or squat the name it will need, and its memory goes when the
+// last descriptor and mapping of it go, however its holders die.
+//
+// create() reserves every page of the new object (posix_fallocate), so that running out of
+// memory is an error at creation, never a SIGBUS on a later first touch, and seals it against
+// shrinking and growing. adopt() maps an object another process sent, and refuses one that is
+// not a sealed memfd of exactly the size it must have: a peer that could shrink an object we map
+// could make our reads fault. (Boost.Interprocess names every object it creates, so this class
+// uses memfd_create and mmap directly.)
+//
+// The creator keeps the descriptor until close_fd(), to hand out copies (share()); an adopter's
+// descriptor is closed once mapped. Move-only; unmapped on destruction. Not thread-safe to move
 // while other threads use the mapping.
 #pragma once
 
-#include <sys/types.h>
-
-#include <boost/interprocess/mapped_region.hpp>
-#include <boost/interprocess/shared_memory_object.hpp>
 #include <cstddef>
-#include <memory>
 #include <string>
+#include <string_view>
 
 #include "warmpool/common/sys_result.hpp"
+#include "warmpool/common/unique_fd.hpp"
 
 namespace warmpool {
 
-struct SegmentAccess {
-    unsigned mode = 0660;  // never world-writable; checked at creation
-    gid_t group = static_cast<gid_t>(-1);  // -1 keeps the creator's group
-};
-
 class SharedSegment {
 public:
+    enum class Access { read_write, read_only };
+
     SharedSegment() = default;
     SharedSegment(SharedSegment&&) noexcept;
     SharedSegment& operator=(SharedSegment&&) noexcept;
@@ -32,30 +38,37 @@ public:
     SharedSegment& operator=(const SharedSegment&) = delete;
     ~SharedSegment();
 
-    // Creates a new segment of `bytes` zeroed bytes; fails if the name exists.
-    static Result<SharedSegment> create(const std::string& name, std::size_t bytes,
-                                        const SegmentAccess& access);
-    // Maps an existing segment. `expected_bytes` (if non-zero) must match its size exactly.
-    static Result<SharedSegment> open(const std::string& name, std::size_t expected_bytes = 0);
-    // As open, mapped read-only: a write through data() faults.
-    static Result<SharedSegment> open_read_only(const std::string& name, std::size_t expected_bytes = 0);
-    // Unlinks a name; true if it existed.
-    static bool remove(const std::string& name);
+    // A new zeroed object of `bytes` bytes, every page reserved, sealed against resizing, mapped
+    // read-write. `label` names it in /proc/PID/maps and in messages only. Fails with
+    // Code::resource (ENOSPC, ENOMEM) when memory is short.
+    static Result<SharedSegment> create(std::string_view label, std::size_t bytes);
+    // Maps an object received from another process. `expected_bytes`, if not 0, must be its size
+    // exactly; any size must hold at least one byte. The object must be a regular shared-memory
+    // file sealed against shrinking (F_SEAL_SHRINK), else Code::protocol.
+    static Result<SharedSegment> adopt(UniqueFd fd, std::size_t expected_bytes, Access access,
+                                       std::string_view label);
 
-    std::byte* data() const { return static_cast<std::byte*>(region_->get_address()); }
-    std::size_t size() const { return region_ ? region_->get_size() : 0; }
-    const std::string& name() const { return name_; }
-    bool owner() const { return owner_; }
-    bool valid() const { return region_ != nullptr; }
-    // Keeps the mapping but no longer unlinks the name on destruction (used by a forked child).
-    void disown() { owner_ = false; }
+    std::byte* data() const { return data_; }
+    std::size_t size() const { return size_; }
+    const std::string& label() const { return label_; }
+    bool valid() const { return data_ != nullptr; }
+
+    // The creator's descriptor (-1 once closed, and always for an adopted object).
+    int fd() const { return fd_.get(); }
+    // A new descriptor of the object for another process: read-write, or read-only (a fresh
+    // open of the object, through which it can be mapped only for reading).
+    Result<UniqueFd> share(Access access) const;
+    // No more copies will be handed out: the mapping stays, the descriptor goes.
+    void close_fd() { fd_.reset(); }
 
 private:
-    static Result<SharedSegment> open_mode(const std::string& name, std::size_t expected_bytes, bool writable);
+    static Result<SharedSegment> map(UniqueFd fd, std::size_t bytes, Access access, std::string_view label,
+                                     bool keep_fd);
 
-    std::string name_;
-    std::unique_ptr<boost::interprocess::mapped_region> region_;
-    bool owner_ = false;
+    std::string label_;
+    std::byte* data_ = nullptr;
+    std::size_t size_ = 0;
+    UniqueFd fd_;
 };
 
 }  // namespace warmpool

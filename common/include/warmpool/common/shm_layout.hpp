@@ -379,25 +379,13 @@ struct SessionLayout {
 // ---------------------------------------------------------------------------------------------
 // Names
 
-// A pool name is 1..64 of [A-Za-z0-9_-]; it becomes part of file and segment names.
+// A pool name is 1..64 of [A-Za-z0-9_-]; it becomes part of file names and segment labels.
 bool valid_pool_name(std::string_view name);
 
-std::string pool_segment_name(uid_t uid, std::string_view pool);
-std::string lane_board_name(uid_t uid, std::string_view pool);  // "<pool segment>.lanes"
-
-std::string session_segment_name(uid_t uid, std::string_view pool, std::uint32_t slot,
-                                 std::uint64_t generation);
-// Blob objects of a session: "<pool segment>.b<session generation>.a<object>" for arguments
-// (the client's objects) and "<pool segment>.b<session generation>.r<worker pid>.<object>" for
-// results (each worker's own). Everything of a session shares the prefix blob_prefix(), swept
-// when the session ends; a worker's results share result_blob_prefix(), swept when it dies.
-std::string blob_prefix(uid_t uid, std::string_view pool, std::uint64_t session_generation);
-std::string blob_name(uid_t uid, std::string_view pool, std::uint64_t session_generation,
-                      char direction, std::uint64_t id);
-std::string result_blob_prefix(uid_t uid, std::string_view pool, std::uint64_t session_generation,
-                               pid_t worker_pid);
-std::string result_blob_name(uid_t uid, std::string_view pool, std::uint64_t session_generation,
-                             pid_t worker_pid, std::uint64_t object);
+// The label of one of the pool's shared-memory objects: "warmpool.<pool>.<what>", what being
+// pool, lanes, session.<slot>, arguments.<client pid> or results.<worker pid>. Objects have no names anyone could open
+// (shared_segment.hpp); the label only shows in /proc/PID/maps as "/memfd:<label> (deleted)".
+std::string segment_label(std::string_view pool, std::string_view what);
 
 // Copies a function name into a record field; false if it does not fit.
 inline bool set_function_name(JobRecord& record, std::string_view name) {

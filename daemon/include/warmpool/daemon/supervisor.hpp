@@ -13,8 +13,10 @@
 // serving until its replacement is ready, then retires, so capacity never drops.
 //
 // One epoll loop watches the control and status sockets, client connections, a signalfd, a
-// periodic timerfd and the doorbell eventfd that clients and workers ring when the supervisor
-// has announced it is going to sleep. Between events it pumps: moves jobs from the sessions'
+// periodic timerfd, the doorbell eventfd that workers ring and each session's own doorbell that
+// its client rings when the supervisor has announced it is going to sleep, and each worker's
+// channel, over which it asks for the descriptors of shared memory it needs (nothing of the
+// pool's shared memory has a name: supervisor_descriptors.cpp hands it out). Between events it pumps: moves jobs from the sessions'
 // submit rings into its queues, hands them to workers' inboxes, and notes finished jobs. It is
 // the only process that knows every job in flight, and the only one that forks. It never
 // blocks on a client or a worker.
@@ -100,6 +102,9 @@ private:
         std::string stop_message;
         std::int64_t kill_at_ns = -1;
         RingProducer inbox;
+        UniqueFd channel;  // our end of its socketpair (descriptor requests and offers)
+        protocol::FrameReader channel_reader;
+        std::vector<UniqueFd> channel_fds;  // received, not yet claimed by their frame
         Fifo<InFlightJob> in_flight;
         // Reply-ring bytes set aside per session slot for the replies of the jobs in in_flight.
         std::vector<std::uint64_t> reply_reserved;
@@ -119,8 +124,19 @@ private:
         PeerCredentials peer;
         std::string client_name;
         std::int64_t connected_ns = 0;
-        SharedSegment segment;
+        SharedSegment segment;  // keeps its memfd: workers ask for it
         SessionHeader* header = nullptr;
+        UniqueFd doorbell;      // this session's eventfd: only its client rings it
+        // Blob memfds (protocol.hpp: BlobOffer, ResultOffer), kept for the other side to ask for
+        // until their producer retires them or the session ends.
+        std::unordered_map<std::uint64_t, UniqueFd> argument_blobs;  // the client's, by object
+        struct ResultBlob {
+            pid_t worker = 0;
+            std::uint64_t object = 0;
+            UniqueFd fd;
+            bool given = false;  // the client has its own copy
+        };
+        std::vector<ResultBlob> result_blobs;
         RingConsumer submit;
         RingProducer control;
         Fifo<PendingJob> queue;
@@ -142,6 +158,7 @@ private:
         bool status = false;  // a status-socket connection
         std::string status_request;
         std::int64_t accepted_ns = 0;
+        std::vector<UniqueFd> passed_fds;  // received, not yet claimed by their frame
     };
 
     struct Counters {
@@ -197,6 +214,17 @@ private:
     void accept_connections(int listen_fd, bool status);
     void handle_connection(int fd);
     void close_connection(int fd, const std::string& why);
+
+    // Descriptors of shared memory (supervisor_descriptors.cpp)
+    Status open_worker_channel(unsigned slot, UniqueFd ours);
+    void handle_worker_channel(unsigned slot);
+    void on_worker_frame(unsigned slot, const protocol::Frame& frame);
+    void answer_worker_want(unsigned slot, const protocol::WorkerWant& want);
+    // Handles a client's blob_* frame; false if it broke the protocol (the caller closes it).
+    bool on_blob_frame(Connection& conn, Session& session, const protocol::Frame& frame, std::string& why);
+    Result<UniqueFd> session_fd_for_worker(unsigned slot, const protocol::WorkerWant& want);
+    void forget_results_of(pid_t worker);
+    Session* live_session(std::uint32_t slot, std::uint64_t generation);
 
     // Sessions
     void on_frame(Connection& conn, const protocol::Frame& frame);
@@ -272,7 +300,7 @@ private:
     UniqueFd epoll_;
     UniqueFd signal_fd_;
     UniqueFd timer_fd_;
-    UniqueFd doorbell_;  // eventfd rung by clients and workers
+    UniqueFd doorbell_;  // eventfd rung by workers (each session has its own for its client)
 
     PoolLayout pool_layout_{};
     SessionLayout session_layout_{};
@@ -313,6 +341,7 @@ private:
     OomKillCounter oom_kills_;
     Counters counters_;
     bool sockets_removed_ = false;
+    int descriptor_nesting_ = 0;  // handle_worker_channel() calls under way (supervisor_descriptors.cpp)
 };
 
 }  // namespace warmpool

@@ -15,16 +15,16 @@ struct WorkerSetup {
     std::string pool_name;
     std::string jobs_library;
     std::string log_level;
-    uid_t owner_uid = 0;      // the daemon's uid: names of segments and blobs
     unsigned slot = 0;
     PoolLayout pool_layout{};
     SessionLayout session_layout{};
     std::byte* pool_base = nullptr;  // the pool segment, mapped before fork
     LaneBoard* lane_board = nullptr;  // mapped before fork
     int supervisor_eventfd = -1;
+    // Its end of a socketpair with the supervisor: asks for session segments and argument blobs
+    // (protocol::WorkerWant), offers result blobs (protocol::ResultOffer).
+    int supervisor_channel = -1;
     std::uint32_t inline_max = 0;
-    unsigned blob_mode = 0660;
-    gid_t blob_gid = static_cast<gid_t>(-1);
     int cpu = -1;                // the CPU to pin the worker to (cpu_affinity "spread"); -1: none
 };
 

@@ -1,0 +1,258 @@
+// The supervisor as the broker of shared-memory descriptors. Nothing of the pool's shared
+// memory has a name (shared_segment.hpp), so a process can reach an object only through a
+// descriptor someone gave it:
+//
+//   * a session's segment: created here, given to its client with the Welcome and to a worker
+//     when the worker first asks for it (protocol::WorkerWant);
+//   * a client's argument blobs: offered to us by the client (protocol::BlobOffer) before a job
+//     names one, given to the worker that asks;
+//   * a worker's result blobs: offered to us over its channel (protocol::ResultOffer) before a
+//     reply names one, given to the session's client when it asks (protocol::BlobWant).
+//
+// So no peer can open another session's memory: it is never given a descriptor of it. A
+// descriptor asked for may still be in flight towards us (the producer sends its offer before
+// it publishes the record that names the blob), so a miss first reads what the producer has
+// sent, then answers. Every answer goes out in one non-blocking write: a peer that asks and
+// does not read loses its connection, and nobody waits for it.
+#include <fcntl.h>
+#include <spdlog/spdlog.h>
+#include <sys/epoll.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+
+#include "epoll_tags.hpp"
+#include "warmpool/daemon/supervisor.hpp"
+
+namespace warmpool {
+
+using namespace epoll_tag;
+
+namespace {
+
+// Argument blobs a session's client may have offered and not retired: it keeps few (BlobPool's
+// limits), and each costs us a descriptor.
+constexpr std::size_t kMaxArgumentBlobs = 64;
+// How deep answering one request may nest reading another peer's requests (a worker's request
+// can need a client's offer, whose reading can meet a request for a worker's offer).
+constexpr int kMaxNesting = 4;
+
+Result<UniqueFd> duplicate(int fd) {
+    UniqueFd copy(::fcntl(fd, F_DUPFD_CLOEXEC, 0));
+    if (!copy) return errno_error("dup");
+    return copy;
+}
+
+// An argument blob must be a memfd that cannot shrink under the worker that maps it.
+bool acceptable_blob(int fd, std::string& why) {
+    struct stat st{};
+    if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        why = "a blob offered is not shared memory";
+        return false;
+    }
+    const int seals = ::fcntl(fd, F_GET_SEALS);
+    if (seals < 0 || (seals & F_SEAL_SHRINK) == 0) {
+        why = "a blob offered is not sealed against shrinking";
+        return false;
+    }
+    if (static_cast<std::size_t>(st.st_size) < kBlobDataOffset) {
+        why = "a blob offered is smaller than a blob header";
+        return false;
+    }
+    return true;
+}
+
+}  // namespace
+
+Supervisor::Session* Supervisor::live_session(std::uint32_t slot, std::uint64_t generation) {
+    if (slot >= sessions_.size()) return nullptr;
+    Session& s = sessions_[slot];
+    if (!s.used || s.generation != generation) return nullptr;
+    return &s;
+}
+
+Status Supervisor::open_worker_channel(unsigned slot, UniqueFd ours) {
+    const int flags = ::fcntl(ours.get(), F_GETFL);
+    if (flags < 0 || ::fcntl(ours.get(), F_SETFL, flags | O_NONBLOCK) != 0) return errno_error("channel O_NONBLOCK");
+    epoll_event ev{EPOLLIN, {.u64 = tagged(kWorkerChannel, slot)}};
+    if (::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, ours.get(), &ev) != 0) return errno_error("epoll_ctl channel");
+    workers_[slot].channel = std::move(ours);
+    return {};
+}
+
+void Supervisor::handle_worker_channel(unsigned slot) {
+    WorkerSlot& w = workers_[slot];
+    if (!w.channel || descriptor_nesting_ >= kMaxNesting) return;
+    ++descriptor_nesting_;
+    auto close_channel = [&](const std::string& why) {
+        if (!why.empty()) spdlog::warn("worker slot {} (pid {}): channel closed: {}", slot, w.pid, why);
+        ::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, w.channel.get(), nullptr);
+        w.channel.reset();
+        w.channel_fds.clear();
+    };
+    char buf[4096];
+    while (w.channel) {
+        auto got = receive_available(w.channel.get(), buf, sizeof buf, w.channel_fds);
+        if (!got) {
+            if (got.error().errno_value != EAGAIN) close_channel(got.error().message());
+            break;
+        }
+        if (got.value() == 0) {  // the worker is exiting
+            close_channel("");
+            break;
+        }
+        w.channel_reader.feed(buf, got.value());
+        for (;;) {
+            auto frame = w.channel_reader.next();
+            if (!frame) {
+                close_channel(frame.error().message());
+                break;
+            }
+            if (!frame.value()) break;
+            on_worker_frame(slot, *frame.value());
+            if (!w.channel) break;
+        }
+    }
+    --descriptor_nesting_;
+}
+
+void Supervisor::on_worker_frame(unsigned slot, const protocol::Frame& frame) {
+    WorkerSlot& w = workers_[slot];
+    auto take_fd = [&]() {
+        UniqueFd fd;
+        if (!w.channel_fds.empty()) {
+            fd = std::move(w.channel_fds.front());
+            w.channel_fds.erase(w.channel_fds.begin());
+        }
+        return fd;
+    };
+    switch (frame.type) {
+        case protocol::MessageType::worker_want: {
+            auto want = protocol::decode<protocol::WorkerWant>(frame);
+            if (want) answer_worker_want(slot, want.value());
+            return;
+        }
+        case protocol::MessageType::result_offer: {
+            auto offer = protocol::decode<protocol::ResultOffer>(frame);
+            UniqueFd fd = take_fd();
+            if (!offer || !fd) return;
+            Session* s = live_session(offer->session_slot, offer->session_generation);
+            if (s == nullptr) return;  // the session is gone: so is the blob's use
+            s->result_blobs.push_back(Session::ResultBlob{w.pid, offer->object, std::move(fd), false});
+            return;
+        }
+        case protocol::MessageType::result_retire: {
+            auto retire = protocol::decode<protocol::ResultRetire>(frame);
+            if (!retire) return;
+            if (Session* s = live_session(retire->session_slot, retire->session_generation)) {
+                std::erase_if(s->result_blobs, [&](const Session::ResultBlob& b) {
+                    return b.worker == w.pid && b.object == retire->object;
+                });
+            }
+            return;
+        }
+        default: spdlog::warn("worker slot {} sent message type {} on its channel", slot, static_cast<int>(frame.type));
+    }
+}
+
+Result<UniqueFd> Supervisor::session_fd_for_worker(unsigned slot, const protocol::WorkerWant& want) {
+    (void)slot;
+    Session* s = live_session(want.session_slot, want.session_generation);
+    if (s == nullptr || s->closing) return make_error(SysError::Code::not_found, "the session is gone");
+    if (want.kind == protocol::WorkerWantKind::session) return s->segment.share(SharedSegment::Access::read_write);
+    if (want.kind != protocol::WorkerWantKind::argument_blob) return make_error(SysError::Code::invalid, "unknown want");
+    auto found = s->argument_blobs.find(want.object);
+    if (found == s->argument_blobs.end() && s->fd >= 0) {
+        // Its offer was sent before the job was; it may not have been read yet.
+        handle_connection(s->fd);
+        s = live_session(want.session_slot, want.session_generation);
+        if (s == nullptr || s->closing) return make_error(SysError::Code::not_found, "the session is gone");
+        found = s->argument_blobs.find(want.object);
+    }
+    if (found == s->argument_blobs.end()) {
+        return make_error(SysError::Code::not_found,
+                          "the client offered no argument blob " + std::to_string(want.object));
+    }
+    return duplicate(found->second.get());
+}
+
+void Supervisor::answer_worker_want(unsigned slot, const protocol::WorkerWant& want) {
+    auto fd = session_fd_for_worker(slot, want);
+    protocol::WorkerGive give;
+    give.found = fd.ok();
+    if (!fd) give.message = fd.error().message();
+    WorkerSlot& w = workers_[slot];
+    if (!w.channel) return;
+    const int passed = fd ? fd->get() : -1;
+    auto st = send_now(w.channel.get(), protocol::encode_frame(give),
+                       fd ? std::span<const int>(&passed, 1) : std::span<const int>{});
+    if (!st) spdlog::warn("worker slot {}: cannot answer its request: {}", slot, st.error().message());
+}
+
+bool Supervisor::on_blob_frame(Connection& conn, Session& s, const protocol::Frame& frame, std::string& why) {
+    switch (frame.type) {
+        case protocol::MessageType::blob_offer: {
+            auto offer = protocol::decode<protocol::BlobOffer>(frame);
+            if (!offer) return why = "malformed blob offer", false;
+            if (conn.passed_fds.empty()) return why = "a blob offer without its descriptor", false;
+            UniqueFd fd = std::move(conn.passed_fds.front());
+            conn.passed_fds.erase(conn.passed_fds.begin());
+            if (!acceptable_blob(fd.get(), why)) return false;
+            if (s.argument_blobs.size() >= kMaxArgumentBlobs && !s.argument_blobs.contains(offer->object)) {
+                return why = "more than " + std::to_string(kMaxArgumentBlobs) + " argument blobs offered", false;
+            }
+            s.argument_blobs[offer->object] = std::move(fd);
+            return true;
+        }
+        case protocol::MessageType::blob_retire: {
+            auto retire = protocol::decode<protocol::BlobRetire>(frame);
+            if (!retire) return why = "malformed blob retire", false;
+            s.argument_blobs.erase(retire->object);
+            return true;
+        }
+        case protocol::MessageType::blob_want: {
+            auto want = protocol::decode<protocol::BlobWant>(frame);
+            if (!want) return why = "malformed blob want", false;
+            auto find = [&]() -> Session::ResultBlob* {
+                for (auto& b : s.result_blobs) {
+                    if (b.worker == want->worker_pid && b.object == want->object) return &b;
+                }
+                return nullptr;
+            };
+            Session::ResultBlob* blob = find();
+            if (blob == nullptr) {
+                // The worker offered it before publishing the reply that names it: read its channel.
+                for (unsigned w = 0; w < workers_.size(); ++w) {
+                    if (workers_[w].pid == want->worker_pid && workers_[w].pid > 0) handle_worker_channel(w);
+                }
+                if (!s.used) return true;  // closed meanwhile
+                blob = find();
+            }
+            protocol::BlobGive give{want->worker_pid, want->object, false, {}};
+            Result<UniqueFd> fd = blob != nullptr ? duplicate(blob->fd.get())
+                                                  : Result<UniqueFd>(make_error(SysError::Code::not_found,
+                                                                                "no such result blob"));
+            give.found = fd.ok();
+            if (!fd) give.message = fd.error().message();
+            if (blob != nullptr && fd) blob->given = true;
+            const int passed = fd ? fd->get() : -1;
+            if (auto st = send_now(conn.fd.get(), protocol::encode_frame(give),
+                                   fd ? std::span<const int>(&passed, 1) : std::span<const int>{});
+                !st) {
+                return why = "it does not read the answers it asked for", false;
+            }
+            return true;
+        }
+        default: return why = "unexpected message", false;
+    }
+}
+
+void Supervisor::forget_results_of(pid_t worker) {
+    // Blobs its client already has are its client's now; the others a published reply may name.
+    for (unsigned slot = 0; slot < sessions_end_; ++slot) {
+        std::erase_if(sessions_[slot].result_blobs,
+                      [&](const Session::ResultBlob& b) { return b.worker == worker && b.given; });
+    }
+}
+
+}  // namespace warmpool
