@@ -25,6 +25,7 @@ namespace {
 
 constexpr int kExitJobFailed = 1;
 constexpr int kExitUnreachable = 2;
+constexpr int kExitSoftware = 70;  // sysexits EX_SOFTWARE: a fault of the CLI itself
 
 struct Target {
     std::string pool;
@@ -190,11 +191,23 @@ int main(int argc, char** argv) {
                              answer.error().message().c_str());
                 return kExitUnreachable;
             }
+            // A pool that is going away may close the socket before it answers.
+            if (answer.value().empty()) {
+                std::fprintf(stderr, "warmpool: pool '%s' sent an empty status reply (is it stopping?)\n",
+                             target.resolved_pool().c_str());
+                return kExitUnreachable;
+            }
             if (json || prometheus) {
                 std::fputs(answer.value().c_str(), stdout);
-            } else {
-                render_status(nlohmann::json::parse(answer.value()));
+                return 0;
             }
+            auto parsed = nlohmann::json::parse(answer.value(), nullptr, false);
+            if (parsed.is_discarded() || !parsed.is_object()) {
+                std::fprintf(stderr, "warmpool: pool '%s' sent a status reply that is not a JSON object\n",
+                             target.resolved_pool().c_str());
+                return kExitUnreachable;
+            }
+            render_status(parsed);
             return 0;
         }
         if (*wait_ready) {
@@ -258,7 +271,8 @@ int main(int argc, char** argv) {
                         out += item.value;
                     } else {
                         out += nlohmann::json{{"error", std::string(warmpool::to_string(item.error))},
-                                              {"message", item.value}}.dump();
+                                              {"message", item.value}}
+                                   .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
                         if (exit_code == 0) {
                             std::fprintf(stderr, "error: %s: %s\n", std::string(warmpool::to_string(item.error)).c_str(),
                                          item.value.c_str());
@@ -276,6 +290,9 @@ int main(int argc, char** argv) {
         return kExitUnreachable;
     } catch (const warmpool::JobError& e) {
         return fail_job(e);
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "warmpool: %s\n", e.what());
+        return kExitSoftware;
     }
     return 64;
 }

@@ -23,6 +23,7 @@
 
 #include "warmpool/common/clock.hpp"
 #include "warmpool/common/spin_relax.hpp"
+#include "warmpool/common/utf8.hpp"
 #include "warmpool/common/runtime_paths.hpp"
 #include "warmpool/daemon/job_library.hpp"
 #include "warmpool/daemon/worker_process.hpp"
@@ -37,6 +38,7 @@ using namespace epoll_tag;
 constexpr std::int64_t kSpinNs = 50'000;            // keep pumping this long after the last work
 constexpr std::int64_t kTickMs = 200;               // housekeeping timer
 constexpr std::int64_t kHelloTimeoutNs = 5'000'000'000;
+constexpr std::size_t kMaxClientNameBytes = 64;   // of a Hello's name, made valid UTF-8
 constexpr std::uint32_t kMaxBatchItems = 1u << 20;
 constexpr std::uint64_t kMaxBlobBytes = 4ull << 30;
 
@@ -1081,7 +1083,7 @@ void Supervisor::poll_events(int timeout_ms) {
                 [[maybe_unused]] ssize_t r = ::read(doorbell_.get(), &count, sizeof count);
                 break;
             }
-            case kConnection: handle_connection(fd); break;
+            case kConnection: handle_connection_guarded(fd); break;
             case kSessionDoorbell: {
                 std::uint64_t count;
                 [[maybe_unused]] ssize_t r = ::read(fd, &count, sizeof count);
@@ -1156,6 +1158,17 @@ void Supervisor::close_connection(int fd, const std::string& why) {
     ::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, fd, nullptr);
     if (it->second.session >= 0) begin_close_session(it->second.session, why);
     connections_.erase(it);
+}
+
+// Whatever goes wrong while one connection's event is handled ends that connection, never
+// the pool: the peer is told nothing more, and everyone else is served on.
+void Supervisor::handle_connection_guarded(int fd) {
+    try {
+        handle_connection(fd);
+    } catch (const std::exception& e) {
+        spdlog::error("internal error while serving a connection ({}); closing it", e.what());
+        close_connection(fd, "internal error");
+    }
 }
 
 void Supervisor::handle_connection(int fd) {
@@ -1332,7 +1345,7 @@ void Supervisor::open_session(Connection& conn, const protocol::Hello& hello) {
     sessions_end_ = std::max(sessions_end_, static_cast<unsigned>(slot) + 1);
     s.fd = fd;
     s.peer = conn.peer;
-    s.client_name = hello.client_name.substr(0, 64);
+    s.client_name = valid_utf8(hello.client_name, kMaxClientNameBytes);
     s.connected_ns = monotonic_ns();
 
     protocol::Welcome welcome;

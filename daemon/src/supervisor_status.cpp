@@ -157,7 +157,9 @@ std::string Supervisor::status_json() const {
                              {"last_exits", last_exits}};
     status["queue"] = {{"depth", queued_}, {"max", max_queued_}, {"capacity", config_.queue_capacity}};
     status["sessions"] = {{"active", active}, {"max", config_.max_sessions}, {"rows", sessions}};
-    return status.dump();
+    // Every peer-chosen text is made valid where it enters; replacing here too means a text
+    // that slipped past can never make the report fail.
+    return status.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
 std::string Supervisor::status_prometheus() const {

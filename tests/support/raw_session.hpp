@@ -4,6 +4,7 @@
 // reach what a real client can reach, and nothing more.
 #pragma once
 
+#include <fcntl.h>
 #include <sys/mman.h>
 
 #include <chrono>

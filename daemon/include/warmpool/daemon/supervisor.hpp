@@ -212,6 +212,7 @@ private:
     void handle_signal();
     void handle_timer();
     void accept_connections(int listen_fd, bool status);
+    void handle_connection_guarded(int fd);
     void handle_connection(int fd);
     void close_connection(int fd, const std::string& why);
 
