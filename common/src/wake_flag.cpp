@@ -29,6 +29,11 @@ void futex_wake_all(std::atomic<std::uint32_t>* word) {
 }
 
 void WakeFlag::sleep_futex(std::uint32_t token, std::int64_t timeout_ns) {
+    // A producer that saw an earlier announcement (one since cancelled) may claim this one
+    // before the token was read, and bump `sequence` before it, too: the futex word would then
+    // match the token, and no later producer would wake us, since none sees "waiting". Such a
+    // claim always clears `waiting` first, so seeing it clear means "woken": do not sleep.
+    if (waiting.load(std::memory_order_seq_cst) == 0) return;
     futex_wait(&sequence, token, timeout_ns);
     waiting.store(0, std::memory_order_relaxed);
 }

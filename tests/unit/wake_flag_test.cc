@@ -182,6 +182,22 @@ TEST(WakeFlag, SleepAfterANotifyReturnsAtOnceAndSleepHonoursItsTimeout) {
     EXPECT_FALSE(flag.notify_futex());
 }
 
+// A producer that read "waiting" during an announcement the consumer then cancelled, and that
+// claims it only once the consumer has announced again: its claim clears the new announcement
+// and its sequence bump lands before the consumer reads its token. The consumer must not sleep
+// then, for no later producer would see it waiting.
+TEST(WakeFlag, AStaleClaimBeforeTheTokenIsReadIsAWakeUp) {
+    WakeFlag flag;
+    flag.waiting.store(1);                  // the consumer announces...
+    flag.waiting.exchange(0);               // ...the stale producer claims the announcement,
+    flag.sequence.fetch_add(1);             // ...and bumps the sequence,
+    const std::uint32_t token = flag.sequence.load();  // ...before the consumer reads its token.
+    const std::int64_t start = monotonic_ns();
+    flag.sleep_futex(token, 3000 * kMs);
+    EXPECT_LT(monotonic_ns() - start, 1000 * kMs) << "slept although nobody would wake it";
+    EXPECT_FALSE(flag.notify_futex()) << "the next producer sees no waiter, as the consumer is up";
+}
+
 TEST(WakeFlag, HundredThousandPingPongsAcrossProcessesLoseNoWakeUp) {
     SharedArea area;
     ASSERT_TRUE(area.ok());

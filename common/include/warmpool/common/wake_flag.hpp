@@ -28,7 +28,8 @@ struct WakeFlag {
     // Consumer: the re-check found work, or the sleep ended.
     void cancel_sleep() { waiting.store(0, std::memory_order_relaxed); }
 
-    // Consumer: sleeps until a producer notified after prepare_sleep() or the timeout passed.
+    // Consumer: sleeps until a producer notified after prepare_sleep() or the timeout passed;
+    // returns at once if a producer has already claimed the announcement.
     // timeout_ns < 0 waits without limit.
     void sleep_futex(std::uint32_t token, std::int64_t timeout_ns);
 
