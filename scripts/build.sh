@@ -6,6 +6,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 cmake_args=(-DCMAKE_BUILD_TYPE=RelWithDebInfo)
+# ccache, when installed, keeps repeated builds (and other checkouts of the tree) fast.
+if command -v ccache >/dev/null 2>&1; then
+    cmake_args+=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
+    export CCACHE_BASEDIR=${CCACHE_BASEDIR:-$PWD}
+fi
 default_dir=build
 if [[ ${WARMPOOL_SANITIZE:-0} == 1 ]]; then
     cmake_args+=(-DWARMPOOL_SANITIZE=ON)

@@ -6,7 +6,9 @@ set -euo pipefail
 packages=(
     build-essential cmake pkg-config
     libboost-dev libspdlog-dev libcereal-dev nlohmann-json3-dev libtomlplusplus-dev libcli11-dev
-    libsystemd-dev libgtest-dev python3
+    libsystemd-dev libgtest-dev python3 ccache
+    # Fuzzing (tests/fuzz): clang with libFuzzer, ASan and UBSan.
+    clang-14 libfuzzer-14-dev
     # Benchmarks (scripts/bench.sh): the Gearman peer and the results chart.
     gearman-job-server libgearman-dev gnuplot-nox
 )
