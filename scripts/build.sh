@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Configures and builds warmpool (RelWithDebInfo) in BUILD_DIR (default: build).
 # WARMPOOL_SANITIZE=1 builds with AddressSanitizer and UBSan instead (default dir: build-asan).
-#   scripts/build.sh [BUILD_DIR]
+#   scripts/build.sh [BUILD_DIR [TARGET...]]   (no targets: everything)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -9,7 +9,6 @@ cmake_args=(-DCMAKE_BUILD_TYPE=RelWithDebInfo)
 # ccache, when installed, keeps repeated builds (and other checkouts of the tree) fast.
 if command -v ccache >/dev/null 2>&1; then
     cmake_args+=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
-    export CCACHE_BASEDIR=${CCACHE_BASEDIR:-$PWD}
 fi
 default_dir=build
 if [[ ${WARMPOOL_SANITIZE:-0} == 1 ]]; then
@@ -17,7 +16,12 @@ if [[ ${WARMPOOL_SANITIZE:-0} == 1 ]]; then
     default_dir=build-asan
 fi
 build_dir=${1:-$default_dir}
+targets=("${@:2}")
 
 cmake -S . -B "$build_dir" "${cmake_args[@]}"
-cmake --build "$build_dir" -j"$(nproc)"
+if ((${#targets[@]} > 0)); then
+    cmake --build "$build_dir" -j"$(nproc)" --target "${targets[@]}"
+else
+    cmake --build "$build_dir" -j"$(nproc)"
+fi
 echo "build: binaries in $build_dir/bin"

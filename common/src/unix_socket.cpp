@@ -68,6 +68,20 @@ Result<PeerCredentials> peer_credentials(int fd) {
     return PeerCredentials{cred.pid, cred.uid, cred.gid};
 }
 
+Result<std::vector<gid_t>> peer_groups(int fd) {
+    std::vector<gid_t> groups(32);
+    for (;;) {
+        auto len = static_cast<socklen_t>(groups.size() * sizeof(gid_t));
+        if (::getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups.data(), &len) == 0) {
+            groups.resize(len / sizeof(gid_t));
+            return groups;
+        }
+        // ERANGE tells how much room the list needs (the kernel caps it at NGROUPS_MAX).
+        if (errno != ERANGE || len <= groups.size() * sizeof(gid_t)) return errno_error("SO_PEERGROUPS");
+        groups.resize(len / sizeof(gid_t));
+    }
+}
+
 namespace {
 
 // Moves the descriptors an SCM_RIGHTS message carried into `out` (closing them if `out` is

@@ -134,6 +134,10 @@ int main(int argc, char** argv) {
     warmpool::init_logging(config->name, "supervisor", config->log_level);
     if (!config->config_file.empty()) spdlog::info("settings from {}", config->config_file);
     warmpool::Supervisor supervisor(std::move(config).value(), std::move(loader));
+    if (auto st = supervisor.prepare(); !st) {
+        spdlog::critical("cannot start: {}", st.error().message());
+        return kUsageError;
+    }
     if (auto st = supervisor.start(); !st) {
         spdlog::critical("cannot start: {}", st.error().message());
         return 1;

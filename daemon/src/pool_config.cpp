@@ -40,6 +40,9 @@ Status PoolConfig::finalise() {
     if (max_sessions == 0 || max_sessions > 4096) return invalid("max_sessions must be 1..4096");
     if (prefetch == 0 || prefetch > 1024) return invalid("prefetch must be 1..1024");
     if (queue_capacity == 0) return invalid("queue_capacity must be positive");
+    if (max_sessions_per_user > 4096) return invalid("max_sessions_per_user must be 0 (half of max_sessions) to 4096");
+    if (session_queue_capacity == 0) return invalid("session_queue_capacity must be positive");
+    if (session_queue_bytes < inline_max) return invalid("session_queue_bytes must be at least inline_max");
     for (auto bytes : {submit_ring_bytes, control_ring_bytes, reply_ring_bytes, inbox_ring_bytes}) {
         if (!ring_ok(bytes)) return invalid("ring sizes must be powers of two from 4 KiB to 1 GiB");
     }

@@ -38,6 +38,13 @@ using namespace epoll_tag;
 constexpr std::int64_t kSpinNs = 50'000;            // keep pumping this long after the last work
 constexpr std::int64_t kTickMs = 200;               // housekeeping timer
 constexpr std::int64_t kHelloTimeoutNs = 5'000'000'000;
+// A one-answer connection (status, admin, refusal) whose peer has not taken the whole answer by
+// then is dropped.
+constexpr std::int64_t kAnswerDeadlineNs = 10'000'000'000;
+// Error replies waiting for room in one session's control ring before the session is closed.
+constexpr std::size_t kMaxControlBacklog = 65536;
+// Status connections open at once; more are closed at accept (each may hold a whole status).
+constexpr std::size_t kMaxStatusConnections = 64;
 constexpr std::size_t kMaxClientNameBytes = 64;   // of a Hello's name, made valid UTF-8
 constexpr std::uint32_t kMaxBatchItems = 1u << 20;
 constexpr std::uint64_t kMaxBlobBytes = 4ull << 30;
@@ -82,26 +89,50 @@ Supervisor::~Supervisor() {
 // ---------------------------------------------------------------------------------------------
 // Set-up
 
-Status Supervisor::start() {
+Status Supervisor::prepare() {
     uid_ = geteuid();
+    if (auto st = resolve_access(); !st) return st;
+    // Fail early and clearly on a job library that cannot even be loaded.
+    if (auto lib = LoadedJobLibrary::open(config_.jobs_library); !lib) return lib.error();
+    return check_runtime_dir();
+}
+
+// The runtime directory holds the lock and the sockets, which the daemon creates and removes:
+// whoever controls the directory controls those names. So it must be a real directory (not a
+// symlink another user could point elsewhere), owned by us or root, and writable by nobody else
+// unless it is sticky.
+Status Supervisor::check_runtime_dir() const {
+    const std::string& dir = config_.runtime_dir;
+    if (::mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) {
+        return errno_error("create runtime directory " + dir);
+    }
+    struct stat st{};
+    if (::lstat(dir.c_str(), &st) != 0) return errno_error("runtime directory " + dir);
+    if (S_ISLNK(st.st_mode)) {
+        return make_error(SysError::Code::permission,
+                          "runtime directory " + dir + " is a symlink; refusing to follow it");
+    }
+    if (!S_ISDIR(st.st_mode)) {
+        return make_error(SysError::Code::permission, "runtime directory " + dir + " is not a directory");
+    }
+    if (st.st_uid != uid_ && st.st_uid != 0) {
+        return make_error(SysError::Code::permission, "runtime directory " + dir + " belongs to uid " +
+                                                          std::to_string(st.st_uid) + ", not to us (uid " +
+                                                          std::to_string(uid_) + ") or root");
+    }
+    if (st.st_uid != uid_ && (st.st_mode & (S_IWGRP | S_IWOTH)) != 0 && (st.st_mode & S_ISVTX) == 0) {
+        return make_error(SysError::Code::permission,
+                          "runtime directory " + dir + " is writable by others and not sticky");
+    }
+    return {};
+}
+
+Status Supervisor::start() {
     started_ns_ = monotonic_ns();
     started_wall_ns_ = wall_ns();
     pool_generation_ = std::random_device{}() ^ (static_cast<std::uint64_t>(std::random_device{}()) << 32) ^
                        static_cast<std::uint64_t>(started_wall_ns_);
 
-    if (auto st = resolve_access(); !st) return st;
-    // Fail early and clearly on a job library that cannot even be loaded.
-    if (auto lib = LoadedJobLibrary::open(config_.jobs_library); !lib) return lib.error();
-
-    if (::mkdir(config_.runtime_dir.c_str(), 0755) != 0 && errno != EEXIST) {
-        return errno_error("create runtime directory " + config_.runtime_dir);
-    }
-    struct stat st{};
-    if (::stat(config_.runtime_dir.c_str(), &st) != 0) return errno_error("stat " + config_.runtime_dir);
-    if (!S_ISDIR(st.st_mode) || (st.st_uid != uid_ && st.st_uid != 0)) {
-        return make_error(SysError::Code::permission,
-                          "runtime directory " + config_.runtime_dir + " is not ours");
-    }
     if (auto s = take_lock(); !s) return s;
     // Only the lock holder may name (and so, at exit, remove) the pool's sockets.
     auto paths = PoolPaths::in(config_.runtime_dir, config_.name);
@@ -167,8 +198,18 @@ Status Supervisor::resolve_access() {
 
 Status Supervisor::take_lock() {
     auto paths = PoolPaths::in(config_.runtime_dir, config_.name);
-    lock_fd_.reset(::open(paths.lock_file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644));
-    if (!lock_fd_) return errno_error("open " + paths.lock_file);
+    // O_NOFOLLOW: a symlink planted in place of the lock file is refused, never written through.
+    lock_fd_.reset(::open(paths.lock_file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644));
+    if (!lock_fd_) {
+        if (errno == ELOOP) {
+            return make_error(SysError::Code::permission, "lock file " + paths.lock_file + " is a symlink; refusing to follow it");
+        }
+        return errno_error("open " + paths.lock_file);
+    }
+    struct stat st{};
+    if (::fstat(lock_fd_.get(), &st) != 0 || !S_ISREG(st.st_mode) || st.st_uid != uid_) {
+        return make_error(SysError::Code::permission, "lock file " + paths.lock_file + " is not a file of ours");
+    }
     // flock() dies with the process, so a kill -9'ed predecessor never leaves the pool locked.
     if (::flock(lock_fd_.get(), LOCK_EX | LOCK_NB) != 0) {
         if (errno == EWOULDBLOCK) {
@@ -216,6 +257,9 @@ Status Supervisor::create_pool_segment() {
     pool_header_->supervisor_pid = getpid();
     for (unsigned slot = 0; slot < pool_layout_.worker_slots; ++slot) {
         new (&record(slot)) WorkerRecord{};
+        for (unsigned session = 0; session < pool_layout_.session_slots; ++session) {
+            new (pool_segment_.data() + pool_layout_.reply_tail_offset(slot, session)) ReplyTail{};
+        }
         new (pool_segment_.data() + pool_layout_.inbox_offset(slot)) RingControl{};
     }
     return {};
@@ -244,6 +288,8 @@ Status Supervisor::create_event_sources() {
     // Not close-on-exec matters not (workers never exec); it is inherited across fork on purpose.
     doorbell_.reset(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
     if (!doorbell_) return errno_error("eventfd");
+    spare_fd_.reset(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+    if (!spare_fd_) return errno_error("open /dev/null");
 
     for (auto [fd, tag] : {std::pair{signal_fd_.get(), kSignal}, std::pair{timer_fd_.get(), kTimer},
                            std::pair{doorbell_.get(), kDoorbell}}) {
@@ -255,6 +301,17 @@ Status Supervisor::create_event_sources() {
 
 // ---------------------------------------------------------------------------------------------
 // Workers
+
+std::uint64_t Supervisor::reply_tail(unsigned worker, unsigned session, std::uint64_t generation) const {
+    const auto& entry = *reinterpret_cast<const ReplyTail*>(pool_segment_.data() +
+                                                             pool_layout_.reply_tail_offset(worker, session));
+    const std::uint64_t before = entry.generation.load(std::memory_order_acquire);
+    const std::uint64_t tail = entry.tail.load(std::memory_order_acquire);
+    // Counted for another session of the slot, or being switched to this one: nothing counted
+    // yet (any reply published meanwhile still has its room reserved).
+    if (before != generation || entry.generation.load(std::memory_order_acquire) != generation) return 0;
+    return tail;
+}
 
 WorkerRecord& Supervisor::record(unsigned slot) const {
     return reinterpret_cast<WorkerRecord*>(pool_segment_.data() + pool_layout_.worker_table_offset())[slot];
@@ -462,7 +519,7 @@ void Supervisor::count_outcome(unsigned slot, std::uint64_t seq) {
 // then kept up to date locally as jobs are placed; each worker's inbox is published, and the
 // worker woken if it sleeps, once at the end.
 bool Supervisor::dispatch(std::int64_t now) {
-    if (queued_ == 0) return false;
+    if (queue_totals_.jobs == 0) return false;
     const auto n_workers = static_cast<unsigned>(workers_.size());
     pass_workers_.resize(n_workers);
     pass_touched_.assign(n_workers, 0);
@@ -515,9 +572,7 @@ bool Supervisor::dispatch(std::int64_t now) {
             if (job.record.deadline_ns != 0 && now > job.record.deadline_ns) {
                 reply_error(s, job.record, ErrorKind::deadline_exceeded,
                             "the job's deadline passed while it was queued", job.items);
-                --queued_with_deadline_;
                 s.queue.pop_front();
-                --queued_;
                 progress = true;
                 pass_sessions_[kept++] = entry;
                 continue;
@@ -530,8 +585,10 @@ bool Supervisor::dispatch(std::int64_t now) {
                 if (room[slot] == kUnknown) {
                     const auto* ring = reinterpret_cast<const RingControl*>(
                         s.segment.data() + session_layout_.reply_offset(static_cast<std::uint32_t>(slot)));
-                    const std::uint64_t used = ring->tail.load(std::memory_order_acquire) -
-                                               ring->head.load(std::memory_order_acquire);
+                    // The tail the worker counted, not the one in the client's memory.
+                    const std::uint64_t used = reply_ring_unread(
+                        reply_tail(static_cast<unsigned>(slot), entry.slot, s.generation),
+                        ring->head.load(std::memory_order_acquire), session_layout_.reply_ring_bytes);
                     room[slot] = reply_room_bytes(session_layout_.reply_ring_bytes, used,
                                                   workers_[slot].reply_reserved[entry.slot], reply_room_reserve_);
                 }
@@ -552,12 +609,9 @@ bool Supervisor::dispatch(std::int64_t now) {
             std::memcpy(out, &job.record, sizeof(JobRecord));
             std::memcpy(out + sizeof(JobRecord), job.payload.data(), job.payload.size());
             w.inbox.commit(size);
-            if (job.record.deadline_ns != 0) --queued_with_deadline_;
             if (excl) ++w.exclusive_held;
             w.reply_reserved[entry.slot] += job_reply;
-            w.in_flight.emplace_back(InFlightJob{w.dispatched++, now, timeout_ns, excl, std::move(job)});
-            s.queue.pop_front();
-            --queued_;
+            w.in_flight.emplace_back(InFlightJob{w.dispatched++, now, timeout_ns, excl, s.queue.take_front()});
             ++s.in_flight;
             WorkerCandidate& c = pass_workers_[w_slot];
             ++c.load.held;
@@ -717,10 +771,7 @@ void Supervisor::resolve_jobs_of_dead_worker(unsigned slot, const std::string& h
         }
     }
     for (auto it = requeue.rbegin(); it != requeue.rend(); ++it) {
-        Session& s = sessions_[it->record.session_slot];
-        if (it->record.deadline_ns != 0) ++queued_with_deadline_;
-        s.queue.push_front(std::move(*it));
-        ++queued_;
+        sessions_[it->record.session_slot].queue.push_front(std::move(*it));
     }
 }
 
@@ -878,7 +929,7 @@ void Supervisor::stop_running_job(unsigned slot, std::uint64_t running, ErrorKin
 
 // Ends queued jobs whose deadline passed, even while no worker is free to look at them.
 void Supervisor::expire_queued_deadlines() {
-    if (queued_with_deadline_ == 0) return;
+    if (queue_totals_.with_deadline == 0) return;
     const std::int64_t now = monotonic_ns();
     for (auto& s : sessions_) {
         if (!s.used || s.closing) continue;
@@ -890,8 +941,6 @@ void Supervisor::expire_queued_deadlines() {
             reply_error(s, it->record, ErrorKind::deadline_exceeded,
                         "the job's deadline passed while it was queued", it->items);
             it = s.queue.erase(it);
-            --queued_;
-            --queued_with_deadline_;
         }
     }
 }
@@ -1058,7 +1107,16 @@ bool Supervisor::pump(std::int64_t now) {
     for (unsigned slot = 0; slot < sessions_end_; ++slot) {
         Session& s = sessions_[slot];
         if (!s.used) continue;
-        if (!s.control_backlog.empty()) progress |= flush_control(s);
+        if (!s.control_backlog.empty()) {
+            progress |= flush_control(s);
+            // Errors it is not reading would otherwise pile up in our memory without end.
+            if (s.control_backlog.size() > kMaxControlBacklog && s.fd >= 0) {
+                spdlog::warn("session {} (pid {}) left {} error replies unread; closing it", slot, s.peer.pid,
+                             s.control_backlog.size());
+                close_connection(s.fd, "stopped reading its control ring");
+                continue;
+            }
+        }
         if (!s.closing) progress |= drain_submit_ring(s, static_cast<int>(slot), now);
     }
     progress |= dispatch(now);
@@ -1124,10 +1182,17 @@ void Supervisor::handle_timer() {
     expire_queued_deadlines();
     const std::int64_t now = monotonic_ns();
     std::vector<int> stale;
+    std::vector<int> overdue;
     for (auto& [fd, conn] : connections_) {
-        if (conn.session < 0 && now - conn.accepted_ns > kHelloTimeoutNs) stale.push_back(fd);
+        if (conn.answering) {
+            if (conn.outbox.overdue(now)) overdue.push_back(fd);
+        } else if (conn.session < 0 && now - conn.accepted_ns > kHelloTimeoutNs) {
+            stale.push_back(fd);
+        }
     }
     for (int fd : stale) close_connection(fd, "no request within 5 s");
+    for (int fd : overdue) close_connection(fd, "did not take its answer within 10 s");
+    if (listeners_paused_) watch_listeners(true);
     if (state_ == State::stopping) stop_tick();
 }
 
@@ -1137,11 +1202,20 @@ void Supervisor::handle_timer() {
 void Supervisor::accept_connections(int listen_fd, bool status) {
     for (;;) {
         UniqueFd fd(::accept4(listen_fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC));
-        if (!fd) return;  // EAGAIN, or a transient error: nothing more to take now
+        if (!fd) {
+            if (errno == EMFILE || errno == ENFILE) accept_out_of_descriptors(listen_fd);
+            return;  // EAGAIN, or a transient error: nothing more to take now
+        }
         auto peer = peer_credentials(fd.get());
         if (!peer) continue;
+        if (status && static_cast<std::size_t>(std::count_if(connections_.begin(), connections_.end(), [](const auto& c) {
+                          return c.second.status;
+                      })) >= kMaxStatusConnections) {
+            continue;  // closed: it may ask again once others have been answered
+        }
         Connection conn;
         conn.peer = peer.value();
+        if (auto groups = peer_groups(fd.get())) conn.groups = std::move(groups.value());
         conn.status = status;
         conn.accepted_ns = monotonic_ns();
         const int raw = fd.get();
@@ -1149,6 +1223,61 @@ void Supervisor::accept_connections(int listen_fd, bool status) {
         if (::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, raw, &ev) != 0) continue;
         conn.fd = std::move(fd);
         connections_.emplace(raw, std::move(conn));
+    }
+}
+
+void Supervisor::accept_out_of_descriptors(int listen_fd) {
+    if (spare_fd_) {
+        spare_fd_.reset();
+        UniqueFd fd(::accept4(listen_fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC));
+        if (fd) {
+            [[maybe_unused]] auto st = send_now(
+                fd.get(), protocol::encode_frame(protocol::Refused{"overloaded", "the pool is out of file descriptors"}));
+        }
+        fd.reset();
+        spare_fd_.reset(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+        const std::int64_t now = monotonic_ns();
+        if (now - last_fd_warning_ns_ > 1'000'000'000) {  // a line a second at most, not one per peer
+            spdlog::warn("out of file descriptors: refusing new connections");
+            last_fd_warning_ns_ = now;
+        }
+        if (spare_fd_) return;  // the loop comes back while peers wait
+    }
+    // No spare to refuse with: stop listening until the next tick instead of spinning.
+    watch_listeners(false);
+}
+
+void Supervisor::watch_listeners(bool watch) {
+    listeners_paused_ = !watch;
+    for (auto [listen, tag] : {std::pair{&control_listen_, kControlListen}, std::pair{&status_listen_, kStatusListen}}) {
+        if (!*listen) continue;
+        epoll_event ev{watch ? static_cast<std::uint32_t>(EPOLLIN) : 0u, {.u64 = tagged(tag)}};
+        ::epoll_ctl(epoll_.get(), EPOLL_CTL_MOD, listen->get(), &ev);
+    }
+}
+
+void Supervisor::answer_and_close(Connection& conn, std::string bytes, const std::string& why) {
+    if (conn.session >= 0) {
+        begin_close_session(conn.session, why);
+        conn.session = -1;
+    }
+    conn.answering = true;
+    conn.close_reason = why;
+    conn.outbox.put(std::move(bytes), monotonic_ns() + kAnswerDeadlineNs);
+    const int fd = conn.fd.get();
+    // From now on the connection only waits for room to write; nothing more is read from it.
+    epoll_event ev{EPOLLOUT, {.u64 = tagged(kConnection, static_cast<std::uint32_t>(fd))}};
+    ::epoll_ctl(epoll_.get(), EPOLL_CTL_MOD, fd, &ev);
+    continue_answer(fd);
+}
+
+void Supervisor::continue_answer(int fd) {
+    auto it = connections_.find(fd);
+    if (it == connections_.end()) return;
+    switch (it->second.outbox.flush(fd)) {
+        case Outbox::Flush::done: close_connection(fd, it->second.close_reason); return;
+        case Outbox::Flush::failed: close_connection(fd, "gone before taking its answer"); return;
+        case Outbox::Flush::pending: return;
     }
 }
 
@@ -1164,6 +1293,8 @@ void Supervisor::close_connection(int fd, const std::string& why) {
 // the pool: the peer is told nothing more, and everyone else is served on.
 void Supervisor::handle_connection_guarded(int fd) {
     try {
+        auto it = connections_.find(fd);
+        if (it != connections_.end() && it->second.answering) return continue_answer(fd);
         handle_connection(fd);
     } catch (const std::exception& e) {
         spdlog::error("internal error while serving a connection ({}); closing it", e.what());
@@ -1186,7 +1317,6 @@ void Supervisor::handle_connection(int fd) {
                 conn.status_request.append(buf, static_cast<std::size_t>(n));
                 if (conn.status_request.find('\n') != std::string::npos) {
                     answer_status(conn);
-                    close_connection(fd, "");
                     return;
                 }
                 if (conn.status_request.size() > 256) {
@@ -1206,7 +1336,8 @@ void Supervisor::handle_connection(int fd) {
                 }
                 if (!frame.value()) break;
                 on_frame(conn, *frame.value());
-                if (connections_.find(fd) == connections_.end()) return;  // closed by the frame
+                auto still = connections_.find(fd);
+                if (still == connections_.end() || still->second.answering) return;  // closed by the frame
             }
             // A descriptor belongs to the frame it came with: left over with no frame pending,
             // or more than one frame could carry, it came with none.
@@ -1225,8 +1356,7 @@ void Supervisor::handle_connection(int fd) {
 void Supervisor::on_frame(Connection& conn, const protocol::Frame& frame) {
     const int fd = conn.fd.get();
     auto refuse = [&](const std::string& kind, const std::string& message) {
-        [[maybe_unused]] auto st = send_message(fd, protocol::Refused{kind, message});
-        close_connection(fd, message);
+        answer_and_close(conn, protocol::encode_frame(protocol::Refused{kind, message}), message);
     };
     if (conn.session < 0) {
         if (frame.type == protocol::MessageType::admin) {
@@ -1267,38 +1397,32 @@ void Supervisor::on_frame(Connection& conn, const protocol::Frame& frame) {
     }
 }
 
-static bool peer_in_groups(uid_t uid, gid_t primary, const std::vector<gid_t>& allowed) {
-    if (allowed.empty()) return false;
-    if (std::find(allowed.begin(), allowed.end(), primary) != allowed.end()) return true;
-    passwd* pw = ::getpwuid(uid);
-    if (pw == nullptr) return false;
-    int count = 64;
-    std::vector<gid_t> groups(static_cast<std::size_t>(count));
-    if (::getgrouplist(pw->pw_name, primary, groups.data(), &count) < 0) {
-        groups.resize(static_cast<std::size_t>(count));
-        if (::getgrouplist(pw->pw_name, primary, groups.data(), &count) < 0) return false;
-    }
-    groups.resize(static_cast<std::size_t>(count));
-    for (gid_t g : groups) {
-        if (std::find(allowed.begin(), allowed.end(), g) != allowed.end()) return true;
-    }
-    return false;
+// The peer's groups come from the socket (SO_PEERGROUPS, read at accept): the loop never asks
+// the user database, which may be slow or remote.
+static bool peer_in_groups(gid_t primary, const std::vector<gid_t>& supplementary, const std::vector<gid_t>& allowed) {
+    auto is_allowed = [&](gid_t g) { return std::find(allowed.begin(), allowed.end(), g) != allowed.end(); };
+    return is_allowed(primary) || std::any_of(supplementary.begin(), supplementary.end(), is_allowed);
 }
 
 void Supervisor::open_session(Connection& conn, const protocol::Hello& hello) {
     const int fd = conn.fd.get();
     auto refuse = [&](const std::string& kind, const std::string& message) {
-        [[maybe_unused]] auto st = send_message(fd, protocol::Refused{kind, message});
         spdlog::warn("refused client pid {} uid {}: {}", conn.peer.pid, conn.peer.uid, message);
-        close_connection(fd, message);
+        answer_and_close(conn, protocol::encode_frame(protocol::Refused{kind, message}), message);
     };
     const uid_t uid = conn.peer.uid;
     const bool allowed = uid == uid_ || uid == 0 ||
                          std::find(allowed_uids_.begin(), allowed_uids_.end(), uid) != allowed_uids_.end() ||
-                         peer_in_groups(uid, conn.peer.gid, allowed_gids_);
+                         peer_in_groups(conn.peer.gid, conn.groups, allowed_gids_);
     if (!allowed) return refuse("permission", "uid " + std::to_string(uid) + " may not use pool '" + config_.name + "'");
     if (state_ == State::stopping || state_ == State::done) {
         return refuse("shutting_down", "pool '" + config_.name + "' is shutting down");
+    }
+    const auto held = std::count_if(sessions_.begin(), sessions_.begin() + sessions_end_,
+                                    [&](const Session& s) { return s.used && s.peer.uid == uid; });
+    if (static_cast<std::uint64_t>(held) >= config_.sessions_per_user()) {
+        return refuse("overloaded", "uid " + std::to_string(uid) + " holds " + std::to_string(held) +
+                                        " sessions, the most per user (max_sessions_per_user)");
     }
     int slot = -1;
     for (unsigned i = 0; i < sessions_.size(); ++i) {
@@ -1311,6 +1435,7 @@ void Supervisor::open_session(Connection& conn, const protocol::Hello& hello) {
 
     Session& s = sessions_[slot];
     s = Session{};
+    s.queue = JobQueue(&queue_totals_);
     // Generations only tell one session of a slot from the next; nothing is named after them.
     s.generation = pool_generation_ + (++session_counter_ * 0x9e3779b97f4a7c15ULL);
     auto segment = SharedSegment::create(segment_label(config_.name, "session." + std::to_string(slot)), session_layout_.total_bytes());
@@ -1379,9 +1504,7 @@ void Supervisor::handle_cancel(Session& session, const protocol::Cancel& cancel)
     for (auto it = session.queue.begin(); it != session.queue.end(); ++it) {
         if (it->record.job_id == cancel.job_id) {
             reply_error(session, it->record, ErrorKind::cancelled, "cancelled before it started", it->items);
-            if (it->record.deadline_ns != 0) --queued_with_deadline_;
             session.queue.erase(it);
-            --queued_;
             return;
         }
     }
@@ -1412,7 +1535,6 @@ void Supervisor::handle_cancel(Session& session, const protocol::Cancel& cancel)
 }
 
 void Supervisor::handle_admin(Connection& conn, const protocol::Admin& admin) {
-    const int fd = conn.fd.get();
     protocol::AdminReply reply;
     if (conn.peer.uid != uid_ && conn.peer.uid != 0) {
         reply.message = "admin commands need the daemon's user or root";
@@ -1427,9 +1549,8 @@ void Supervisor::handle_admin(Connection& conn, const protocol::Admin& admin) {
     } else {
         reply.message = "unknown admin command '" + admin.command + "'";
     }
-    [[maybe_unused]] auto st = send_message(fd, reply);
-    const pid_t peer_pid = conn.peer.pid;  // close_connection() destroys conn
-    close_connection(fd, "");
+    const pid_t peer_pid = conn.peer.pid;  // answer_and_close() may destroy conn
+    answer_and_close(conn, protocol::encode_frame(reply), "");
     if (reply.ok && admin.command == "stop") begin_stop("stop command from pid " + std::to_string(peer_pid));
     if (reply.ok && admin.command == "reload") begin_reload("reload command from pid " + std::to_string(peer_pid));
 }
@@ -1444,11 +1565,7 @@ void Supervisor::begin_close_session(int slot, const std::string& why) {
     if (s.doorbell) ::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, s.doorbell.get(), nullptr);
     s.argument_blobs.clear();
     // Workers blocked on this client's full reply ring see the state change within their wait.
-    for (const auto& job : s.queue) {
-        counters_.dropped += job.items;
-        if (job.record.deadline_ns != 0) --queued_with_deadline_;
-    }
-    queued_ -= s.queue.size();
+    for (const auto& job : s.queue) counters_.dropped += job.items;
     s.queue.clear();
     s.control_backlog.clear();
     spdlog::info("session {} closing ({}): pid {}, {} jobs still with workers", slot, why, s.peer.pid,
@@ -1503,7 +1620,9 @@ bool Supervisor::validate(const JobRecord& record, std::span<const std::byte> pa
             return false;
         }
         std::memcpy(&header, payload.data(), sizeof header);
-        if (header.count == 0 || header.count > kMaxBatchItems) {
+        // Every item takes at least its 4-byte length: a count the payload cannot hold is a lie.
+        const std::size_t most = (payload.size() - sizeof header) / sizeof(std::uint32_t);
+        if (header.count == 0 || header.count > kMaxBatchItems || header.count > most) {
             why = "batch item count out of range";
             return false;
         }
@@ -1511,10 +1630,21 @@ bool Supervisor::validate(const JobRecord& record, std::span<const std::byte> pa
     return true;
 }
 
+// A session's queue takes more only within its own share (jobs and payload bytes), so that one
+// session's backlog waits in its own submit ring. Beyond the pool's queue_capacity, a session
+// may still queue up to its guaranteed share (queue_capacity / max_sessions): sessions that
+// fill the pool's queue cannot lock the others out, and the total stays under twice the
+// capacity.
+bool Supervisor::may_queue_more(const Session& s) const {
+    if (s.queue.size() >= config_.session_queue_capacity) return false;
+    if (s.queue.payload_bytes() >= config_.session_queue_bytes) return false;
+    return queue_totals_.jobs < config_.queue_capacity || s.queue.size() < config_.guaranteed_queue_share();
+}
+
 bool Supervisor::drain_submit_ring(Session& s, int slot, std::int64_t now) {
     bool progress = false;
     std::span<const std::byte> bytes;
-    while (queued_ < config_.queue_capacity) {
+    while (may_queue_more(s)) {
         auto peek = s.submit.peek(bytes);
         if (peek == RingConsumer::Peek::empty) break;
         if (peek == RingConsumer::Peek::corrupt || bytes.size() < sizeof(JobRecord)) {
@@ -1529,7 +1659,7 @@ bool Supervisor::drain_submit_ring(Session& s, int slot, std::int64_t now) {
         // zeroed first: the queue's slot is usually not in the cache, and every store to it counts.
         JobRecord record;
         std::memcpy(&record, bytes.data(), sizeof record);
-        s.queue.emplace_back(PendingJob{
+        s.queue.push_back(PendingJob{
             record, std::string(reinterpret_cast<const char*>(bytes.data()) + sizeof(JobRecord),
                                 bytes.size() - sizeof(JobRecord))});
         s.submit.pop();
@@ -1537,7 +1667,6 @@ bool Supervisor::drain_submit_ring(Session& s, int slot, std::int64_t now) {
         accept_submission(s, slot, now);
     }
     if (progress) s.submit.release();
-    max_queued_ = std::max(max_queued_, queued_);
     return progress;
 }
 
@@ -1547,19 +1676,22 @@ void Supervisor::accept_submission(Session& s, int slot, std::int64_t now) {
     job.record.session_generation = s.generation;
     job.record.attempt = 1;
     job.record.enqueued_ns = now;
-    if ((job.record.flags & kJobBatch) && !(job.record.flags & kJobBlob) && job.payload.size() >= sizeof(BatchHeader)) {
+    ++s.submitted;
+    std::string why;
+    // Counted only once it is known to be what it claims: a refused record is one job, whatever
+    // its batch header says.
+    if (!validate(job.record, std::as_bytes(std::span(job.payload.data(), job.payload.size())), why)) {
+        counters_.submitted += 1;
+        reply_error(s, job.record, ErrorKind::bad_request, why, 1);
+        s.queue.pop_back();
+        return;
+    }
+    if ((job.record.flags & kJobBatch) && !(job.record.flags & kJobBlob)) {
         BatchHeader header;
         std::memcpy(&header, job.payload.data(), sizeof header);
         job.items = header.count;
     }
-    ++s.submitted;
     counters_.submitted += job.items;
-    std::string why;
-    if (!validate(job.record, std::as_bytes(std::span(job.payload.data(), job.payload.size())), why)) {
-        reply_error(s, job.record, ErrorKind::bad_request, why, job.items);
-        s.queue.pop_back();
-        return;
-    }
     if (state_ == State::stopping) {
         reply_error(s, job.record, ErrorKind::shutting_down, "pool '" + config_.name + "' is shutting down",
                     job.items);
@@ -1567,8 +1699,6 @@ void Supervisor::accept_submission(Session& s, int slot, std::int64_t now) {
         return;
     }
     job.stats = &stats_for(s, job.record);
-    if (job.record.deadline_ns != 0) ++queued_with_deadline_;
-    ++queued_;
 }
 
 void Supervisor::reply_error(Session& s, const JobRecord& record, ErrorKind kind,
@@ -1608,7 +1738,7 @@ bool Supervisor::flush_control(Session& s) {
 void Supervisor::begin_stop(const std::string& why) {
     if (state_ == State::stopping || state_ == State::done) return;
     spdlog::info("pool '{}' stopping ({}): {} jobs queued, grace period {:.1f} s", config_.name, why,
-                 queued_, config_.grace_period_s);
+                 queue_totals_.jobs, config_.grace_period_s);
     sd_notify(0, "STOPPING=1\nSTATUS=stopping");
     state_ = State::stopping;
     update_lanes_open();
@@ -1626,7 +1756,7 @@ void Supervisor::begin_stop(const std::string& why) {
 
 void Supervisor::stop_tick() {
     const bool grace_over = monotonic_ns() >= stop_deadline_ns_;
-    bool work_left = queued_ > 0;
+    bool work_left = queue_totals_.jobs > 0;
     for (unsigned slot = 0; slot < workers_.size(); ++slot) {
         work_left |= !workers_[slot].in_flight.empty() || lane_jobs_running(slot) > 0;
     }
@@ -1638,10 +1768,8 @@ void Supervisor::stop_tick() {
                 reply_error(s, job.record, ErrorKind::shutting_down,
                             "pool '" + config_.name + "' stopped before the job could run", job.items);
             }
-            queued_ -= s.queue.size();
             s.queue.clear();
         }
-        queued_with_deadline_ = 0;
         for (unsigned slot = 0; slot < workers_.size(); ++slot) {
             WorkerSlot& w = workers_[slot];
             if (w.pid <= 0) continue;
@@ -1678,11 +1806,7 @@ void Supervisor::answer_status(Connection& conn) {
     } else {
         body = "{\"error\":\"unknown request; send 'json' or 'prometheus'\"}\n";
     }
-    // Blocking write of a small answer to a local peer; switch the socket to blocking for it.
-    ::fcntl(conn.fd.get(), F_SETFL, 0);
-    timeval tv{1, 0};
-    ::setsockopt(conn.fd.get(), SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-    [[maybe_unused]] auto st = send_all(conn.fd.get(), body);
+    answer_and_close(conn, std::move(body), "");
 }
 
 }  // namespace warmpool

@@ -217,7 +217,7 @@ void Supervisor::take_lane_post(Session& s, unsigned slot, std::uint64_t word, s
     std::string payload;
     if (!take_off_lane(s, word, record, payload)) return;
     spdlog::debug("session {}: queued lane post {} that no worker took", slot, lane_ticket(word));
-    s.queue.emplace_back(PendingJob{record, std::move(payload)});
+    s.queue.push_back(PendingJob{record, std::move(payload)});
     accept_submission(s, static_cast<int>(slot), now);
 }
 

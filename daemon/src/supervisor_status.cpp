@@ -136,7 +136,7 @@ std::string Supervisor::status_json() const {
                       {"failed", failed_total},
                       {"failed_by_kind", failed_by_kind},
                       {"dropped", dropped},
-                      {"queued", queued_},
+                      {"queued", queue_totals_.jobs},
                       {"in_flight", in_flight},
                       {"direct", counters_.direct}};
     json last_exits = json::array();
@@ -155,7 +155,11 @@ std::string Supervisor::status_json() const {
                              {"reloads", counters_.reloads},
                              {"reloading", previous_config_.has_value()},
                              {"last_exits", last_exits}};
-    status["queue"] = {{"depth", queued_}, {"max", max_queued_}, {"capacity", config_.queue_capacity}};
+    status["queue"] = {{"depth", queue_totals_.jobs},
+                       {"max", queue_totals_.most_jobs},
+                       {"capacity", config_.queue_capacity},
+                       {"session_capacity", config_.session_queue_capacity},
+                       {"session_bytes", config_.session_queue_bytes}};
     status["sessions"] = {{"active", active}, {"max", config_.max_sessions}, {"rows", sessions}};
     // Every peer-chosen text is made valid where it enters; replacing here too means a text
     // that slipped past can never make the report fail.

@@ -39,10 +39,6 @@ constexpr std::int64_t kSpinNs = 20'000;
 // and a call that finds no watcher pays two wake-ups through the supervisor instead.
 constexpr std::int64_t kWatcherSpinNs = 100'000;
 constexpr std::int64_t kIdleSleepNs = 1'000'000'000;
-constexpr std::int64_t kReplySpaceWaitNs = 100'000'000;
-// The dispatcher reserves reply-ring room for every job it gives us, so waiting for room only
-// happens if a client corrupts its own ring; past this, its reply is dropped.
-constexpr std::int64_t kReplySpaceGiveUpNs = 5'000'000'000;
 constexpr std::int64_t kRssIntervalNs = 10'000'000;  // how often RSS is measured between jobs
 // The result buffer is kept between jobs (its pages stay warm) unless a job grew it beyond this.
 constexpr std::size_t kScratchKeepBytes = 128u << 20;
@@ -77,6 +73,7 @@ struct SessionView {
     SessionHeader* header = nullptr;
     Lane* lane = nullptr;
     RingProducer reply;
+    bool reply_overrun_logged = false;  // the client broke its reply ring: said once, not per reply
     BlobPool results;
     BlobMappings arguments{kArgumentMappings};
 };
@@ -439,8 +436,7 @@ private:
         record_->lane_generation.store(view.generation, std::memory_order_relaxed);
         record_->lane_ticket.store(ticket, std::memory_order_relaxed);
         // Only this worker publishes into that reply ring: its tail stays put until our reply.
-        record_->running_reply_tail.store(view.reply.control()->tail.load(std::memory_order_acquire),
-                                          std::memory_order_relaxed);
+        record_->running_reply_tail.store(view.reply.published_tail(), std::memory_order_relaxed);
         record_->lane_progress.store(lane_progress(lane_taken_, LaneStage::claiming), std::memory_order_seq_cst);
         if (!lane.word.compare_exchange_strong(word, lane_word(ticket, setup_.slot, LaneWordState::claimed),
                                                std::memory_order_acq_rel)) {
@@ -531,8 +527,7 @@ private:
             return;
         }
 
-        record_->running_reply_tail.store(session->reply.control()->tail.load(std::memory_order_acquire),
-                                          std::memory_order_relaxed);
+        record_->running_reply_tail.store(session->reply.published_tail(), std::memory_order_relaxed);
         const std::int64_t start = monotonic_ns();
         record_->running_since_ns.store(start, std::memory_order_relaxed);
         record_->running_seq.store(seq + 1, std::memory_order_release);
@@ -874,31 +869,41 @@ private:
         reply.payload_bytes = static_cast<std::uint32_t>(body.size());
         const auto size = static_cast<std::uint32_t>(sizeof reply + body.size());
 
-        std::byte* slot = nullptr;
-        std::int64_t give_up = 0;  // set when the ring is first found full
-        while ((slot = session.reply.try_reserve(size)) == nullptr) {
-            if (!session_active(session)) return false;  // the client left; drop the reply
-            const std::int64_t now = monotonic_ns();
-            if (give_up == 0) give_up = now + kReplySpaceGiveUpNs;
-            if (now > give_up) {
-                spdlog::error("reply ring of session {} stayed full although room was reserved for it: "
-                              "the client corrupted its ring; dropping the reply to job {}",
-                              job.session_slot, job.job_id);
-                return false;
+        // The dispatcher gave us this job only with room reserved for its reply, and a lane job
+        // only with room seen free: no room now means the client moved its ring's indices itself.
+        // Waiting for it would let one client hold a worker that everyone shares, so the reply
+        // is dropped, and the client has only itself to blame.
+        std::byte* slot = session.reply.try_reserve(size);
+        if (slot == nullptr) {
+            if (!session.reply_overrun_logged) {
+                spdlog::warn("reply ring of session {} has no room although it was reserved: the client "
+                             "moved its indices; dropping its replies while that lasts (first: job {})",
+                             job.session_slot, job.job_id);
+                session.reply_overrun_logged = true;
             }
-            std::uint32_t token = session.reply.control()->space.prepare_sleep();
-            if ((slot = session.reply.try_reserve(size)) != nullptr) {
-                session.reply.control()->space.cancel_sleep();
-                break;
-            }
-            session.reply.control()->space.sleep_futex(token, kReplySpaceWaitNs);
+            return false;
         }
         std::memcpy(slot, &reply, sizeof reply);
         std::memcpy(slot + sizeof reply, body.data(), body.size());
         session.reply.commit(size);
         session.reply.publish();
+        count_reply_tail(session, job.session_slot);
         session.header->client_wake.notify_futex();
         return true;
+    }
+
+    // Tells the supervisor how far we published into this session's reply ring (ReplyTail in
+    // shm_layout.hpp), so it never has to believe the ring's tail, which the client can write.
+    void count_reply_tail(const SessionView& session, std::uint32_t session_slot) {
+        auto& entry = *reinterpret_cast<ReplyTail*>(setup_.pool_base +
+                                                    setup_.pool_layout.reply_tail_offset(setup_.slot, session_slot));
+        if (entry.generation.load(std::memory_order_relaxed) != session.generation) {
+            entry.generation.store(0, std::memory_order_release);
+            entry.tail.store(session.reply.published_tail(), std::memory_order_release);
+            entry.generation.store(session.generation, std::memory_order_release);
+            return;
+        }
+        entry.tail.store(session.reply.published_tail(), std::memory_order_release);
     }
 
     const WorkerSetup& setup_;

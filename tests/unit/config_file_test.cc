@@ -76,6 +76,9 @@ cpu_affinity = "spread"
 max_sessions = 12
 prefetch = 4
 queue_capacity = 5000
+max_sessions_per_user = 3
+session_queue_capacity = 700
+session_queue_bytes = "32MiB"
 submit_ring = "2MiB"
 control_ring = 8192
 reply_ring = "4 MiB"
@@ -118,6 +121,9 @@ TEST(ConfigFile, EveryKeyIsRead) {
     EXPECT_EQ(c.max_sessions, 12u);
     EXPECT_EQ(c.prefetch, 4u);
     EXPECT_EQ(c.queue_capacity, 5000u);
+    EXPECT_EQ(c.max_sessions_per_user, 3u);
+    EXPECT_EQ(c.session_queue_capacity, 700u);
+    EXPECT_EQ(c.session_queue_bytes, 32u << 20);
     EXPECT_EQ(c.submit_ring_bytes, 2u << 20);
     EXPECT_EQ(c.control_ring_bytes, 8192u);
     EXPECT_EQ(c.reply_ring_bytes, 4u << 20);
@@ -152,7 +158,7 @@ TEST(ConfigFile, EverySettingHasAKeyAndAFlag) {
         EXPECT_TRUE(std::string(s.long_flag()).starts_with("--")) << s.key;
         EXPECT_FALSE(s.help.empty()) << s.key;
     }
-    EXPECT_EQ(keys.size(), 25u);
+    EXPECT_EQ(keys.size(), 28u);
     std::sort(keys.begin(), keys.end());
     std::sort(flags.begin(), flags.end());
     EXPECT_EQ(std::adjacent_find(keys.begin(), keys.end()), keys.end());

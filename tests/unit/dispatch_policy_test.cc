@@ -268,6 +268,22 @@ TEST(ReplyRoomBytes, FreeSpaceLessWhatIsReservedLessOneWrap) {
     EXPECT_EQ(reply_room_bytes(kCapacity, kCapacity, 0, 112), 0u);  // a full ring
 }
 
+// ---- reply_ring_unread: the worker's own count against the head a client reports ----
+
+TEST(ReplyRingUnread, TrustsTheProducersCountAndClampsTheClientsHead) {
+    constexpr std::uint64_t kCapacity = 1u << 20;
+    EXPECT_EQ(reply_ring_unread(0, 0, kCapacity), 0u);
+    EXPECT_EQ(reply_ring_unread(5000, 1000, kCapacity), 4000u);
+    EXPECT_EQ(reply_ring_unread(kCapacity, 0, kCapacity), kCapacity);  // full, honestly
+    // A head beyond what was produced: nothing unread (a reply being counted, or a lie that can
+    // hurt only the liar, whose worker then finds no room and drops its reply).
+    EXPECT_EQ(reply_ring_unread(5000, 9000, kCapacity), 0u);
+    EXPECT_EQ(reply_ring_unread(5000, std::numeric_limits<std::uint64_t>::max(), kCapacity), 0u);
+    // A head more than a ring behind: impossible, so more than full, whatever reserve follows.
+    EXPECT_GT(reply_ring_unread(3 * kCapacity, 0, kCapacity), kCapacity);
+    EXPECT_EQ(reply_room_bytes(kCapacity, reply_ring_unread(3 * kCapacity, 0, kCapacity), 0, 0), 0u);
+}
+
 TEST(ReplyRoomBytes, NonsenseUsedFromTheClientMeansNoRoom) {
     // head > tail in the client's ring makes tail - head wrap to a huge number.
     constexpr std::uint64_t kCapacity = 1u << 20;

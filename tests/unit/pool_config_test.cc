@@ -154,6 +154,9 @@ TEST(PoolConfig, OtherLimitsAreChecked) {
     expect_invalid([](PoolConfig& c) { c.prefetch = 0; }, "prefetch 0");
     expect_invalid([](PoolConfig& c) { c.prefetch = 1025; }, "prefetch 1025");
     expect_invalid([](PoolConfig& c) { c.queue_capacity = 0; }, "queue_capacity 0");
+    expect_invalid([](PoolConfig& c) { c.session_queue_capacity = 0; }, "session_queue_capacity 0");
+    expect_invalid([](PoolConfig& c) { c.session_queue_bytes = 1000; }, "session_queue_bytes below inline_max");
+    expect_invalid([](PoolConfig& c) { c.max_sessions_per_user = 4097; }, "4097 sessions per user");
     expect_invalid([](PoolConfig& c) { c.grace_period_s = -1; }, "negative grace period");
     expect_invalid([](PoolConfig& c) { c.grace_period_s = 86401; }, "grace period over a day");
     // Regression: NaN (`--grace-period nan`) compared false both ways and was accepted.
@@ -236,6 +239,29 @@ TEST(PoolConfig, FunctionSettingsFallBackToThePoolDefault) {
     EXPECT_EQ(config.function("default").retries, 3u);
     EXPECT_DOUBLE_EQ(config.function("unlisted").timeout_s, 7);
     EXPECT_EQ(config.function("unlisted").retries, 0u);
+}
+
+}  // namespace
+}  // namespace warmpool
+
+namespace warmpool {
+namespace {
+
+TEST(PoolConfig, SharesOfSessionsAndQueue) {
+    PoolConfig c;
+    c.max_sessions = 64;
+    EXPECT_EQ(c.sessions_per_user(), 32u);  // default: half
+    c.max_sessions = 1;
+    EXPECT_EQ(c.sessions_per_user(), 1u);  // at least one
+    c.max_sessions = 8;
+    c.max_sessions_per_user = 2;
+    EXPECT_EQ(c.sessions_per_user(), 2u);
+    c.max_sessions_per_user = 100;
+    EXPECT_EQ(c.sessions_per_user(), 8u);  // never more than there are
+    c.queue_capacity = 4096;
+    EXPECT_EQ(c.guaranteed_queue_share(), 512u);
+    c.queue_capacity = 3;
+    EXPECT_EQ(c.guaranteed_queue_share(), 1u);
 }
 
 }  // namespace

@@ -63,6 +63,8 @@ public:
     // Makes every committed record visible to the consumer (one release-store).
     void publish();
     bool has_unpublished() const { return local_tail_ != published_tail_; }
+    // What this producer has published: its own count, whatever the shared `tail` now says.
+    std::uint64_t published_tail() const { return published_tail_; }
 
     // Free bytes as seen now (for waiting decisions).
     std::uint64_t free_bytes() const;

@@ -49,7 +49,7 @@ namespace warmpool {
 inline constexpr std::uint64_t kPoolMagic = 0x4c4f4f504d524157ULL;     // "WARMPOOL"
 inline constexpr std::uint64_t kSessionMagic = 0x4e4f53534553504dULL;  // "MPSESSON"
 inline constexpr std::uint64_t kBlobMagic = 0x424f4c424d524157ULL;     // "WARMBLOB"
-inline constexpr std::uint32_t kLayoutVersion = 4;
+inline constexpr std::uint32_t kLayoutVersion = 5;
 inline constexpr std::size_t kFunctionNameMax = 47;  // plus the terminating NUL
 
 constexpr std::size_t align_up(std::size_t n, std::size_t a) { return (n + a - 1) / a * a; }
@@ -158,6 +158,16 @@ struct SessionEntry {
     std::atomic<std::uint64_t> generation;
 };
 
+// How far the worker in one slot has published into its reply ring of one session: the
+// producer's own count, in memory no client can write, so the supervisor never has to believe
+// the ring's `tail` (which lives in the client's segment). Written only by the worker of that
+// slot, after each reply it publishes: `generation` 0, then `tail`, then the session's
+// generation when it starts writing for a new session of the slot; then only `tail`.
+struct ReplyTail {
+    std::atomic<std::uint64_t> generation;
+    std::atomic<std::uint64_t> tail;
+};
+
 struct PoolLayout {
     std::uint32_t worker_slots;
     std::uint64_t inbox_ring_bytes;  // power of two
@@ -179,8 +189,13 @@ struct PoolLayout {
     std::size_t session_table_offset() const {
         return align_up(active_sessions_offset() + active_words() * sizeof(std::uint64_t), 64);
     }
+    // ReplyTail[worker_slots][session_slots].
+    std::size_t reply_tail_offset(std::uint32_t worker, std::uint32_t session) const {
+        return align_up(session_table_offset() + session_slots * sizeof(SessionEntry), 64) +
+               (std::size_t{worker} * session_slots + session) * sizeof(ReplyTail);
+    }
     std::size_t inbox_offset(std::uint32_t slot) const {
-        return align_up(session_table_offset() + session_slots * sizeof(SessionEntry), 4096) +
+        return align_up(reply_tail_offset(worker_slots, 0), 4096) +
                slot * align_up(ring_bytes_needed(inbox_ring_bytes), 4096);
     }
     std::size_t total_bytes() const { return inbox_offset(worker_slots); }

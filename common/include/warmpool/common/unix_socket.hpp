@@ -31,6 +31,9 @@ Result<UniqueFd> connect_unix(const std::string& path);
 bool unix_socket_alive(const std::string& path);
 
 Result<PeerCredentials> peer_credentials(int fd);
+// The peer's supplementary groups as the kernel recorded them at connect (SO_PEERGROUPS): no
+// look-up in the user database, so it can neither block nor be lied to.
+Result<std::vector<gid_t>> peer_groups(int fd);
 
 // At most this many descriptors travel with one message.
 inline constexpr std::size_t kMaxPassedFds = 4;

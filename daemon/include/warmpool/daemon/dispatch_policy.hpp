@@ -65,6 +65,16 @@ constexpr std::uint64_t max_reply_bytes(std::uint64_t reply_record_bytes, std::u
 // it places jobs: the held jobs' replies can only fill the ring by what was reserved for them,
 // and the client only ever frees room. `used` comes from memory the client can write; nonsense
 // means no room.
+// The bytes of a reply ring the client has yet to read, from the worker's own count of what it
+// published (`produced`, which no client can write) and the `head` the client reports. A head
+// beyond what was produced is a lie or a reply whose count is still being recorded (its room is
+// still reserved either way): nothing is unread. A head further back than one ring's capacity is
+// impossible: the ring counts as full, so the client's jobs wait and nobody else's do.
+constexpr std::uint64_t reply_ring_unread(std::uint64_t produced, std::uint64_t head, std::uint64_t capacity) {
+    if (head > produced) return 0;
+    return produced - head > capacity ? capacity + 1 : produced - head;
+}
+
 constexpr std::uint64_t reply_room_bytes(std::uint64_t capacity, std::uint64_t used, std::uint64_t reserved,
                                          std::uint64_t largest_reply) {
     if (used > capacity) return 0;

@@ -1,6 +1,7 @@
 // PoolConfig: every setting of one pool, each with a default, so warmpoold runs with no options.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -36,6 +37,12 @@ struct PoolConfig {
     // of a job's path is a context switch, which costs more than many tiny jobs.
     unsigned prefetch = 256;
     std::uint64_t queue_capacity = 1u << 20;  // jobs held by the dispatcher across sessions
+    // Shares, so that no one peer takes what the others need: sessions one uid may hold (0: half
+    // of max_sessions), and the jobs and payload bytes one session may have queued. Beyond
+    // that its submissions wait in its own submit ring.
+    unsigned max_sessions_per_user = 0;
+    std::uint64_t session_queue_capacity = 1u << 16;
+    std::uint64_t session_queue_bytes = 64u << 20;
     std::uint64_t submit_ring_bytes = 1u << 20;
     std::uint64_t control_ring_bytes = 64u << 10;
     std::uint64_t reply_ring_bytes = 1u << 20;
@@ -74,6 +81,14 @@ struct PoolConfig {
     // Fills defaults that depend on the machine and checks every value.
     Status finalise();
     unsigned worker_slots() const { return workers * 2; }  // room for replacements
+    unsigned sessions_per_user() const {
+        return max_sessions_per_user != 0 ? std::min(max_sessions_per_user, max_sessions)
+                                          : std::max(1u, max_sessions / 2);
+    }
+    // Jobs a session may always queue, however full the pool's queue is.
+    std::uint64_t guaranteed_queue_share() const {
+        return std::max<std::uint64_t>(1, queue_capacity / max_sessions);
+    }
 };
 
 // Produces the configuration afresh (re-reading the config file and re-applying command-line

@@ -44,7 +44,9 @@
 #include "warmpool/daemon/dispatch_policy.hpp"
 #include "warmpool/daemon/fifo.hpp"
 #include "warmpool/daemon/job_fate.hpp"
+#include "warmpool/daemon/job_queue.hpp"
 #include "warmpool/daemon/oom_kill_counter.hpp"
+#include "warmpool/daemon/outbox.hpp"
 #include "warmpool/daemon/pending_job.hpp"
 #include "warmpool/daemon/pool_config.hpp"
 #include "warmpool/daemon/respawn_policy.hpp"
@@ -63,8 +65,11 @@ public:
     Supervisor(const Supervisor&) = delete;
     Supervisor& operator=(const Supervisor&) = delete;
 
-    // Takes the pool's lock, cleans leftovers of a dead predecessor, creates the sockets and
-    // the pool segment, and forks the workers.
+    // Checks what the configuration names: users and groups, the job library, the runtime
+    // directory. An error here is a configuration error (warmpoold exits 64: do not restart).
+    Status prepare();
+    // After prepare(): takes the pool's lock, cleans leftovers of a dead predecessor, creates
+    // the sockets and the pool segment, and forks the workers.
     Status start();
     // Runs the event loop until the pool has stopped. Returns the process exit code.
     int run();
@@ -139,7 +144,7 @@ private:
         std::vector<ResultBlob> result_blobs;
         RingConsumer submit;
         RingProducer control;
-        Fifo<PendingJob> queue;
+        JobQueue queue;
         // The function of the last job drained, so a stream of calls of one function looks its
         // run-time statistics up once.
         std::string last_function;
@@ -154,11 +159,17 @@ private:
         UniqueFd fd;
         protocol::FrameReader reader;
         PeerCredentials peer;
+        std::vector<gid_t> groups;  // supplementary, as the kernel recorded them at connect
         int session = -1;  // slot once the Hello is accepted
         bool status = false;  // a status-socket connection
         std::string status_request;
         std::int64_t accepted_ns = 0;
         std::vector<UniqueFd> passed_fds;  // received, not yet claimed by their frame
+        // A one-answer connection (status, admin, refusal) whose answer is going out: nothing
+        // more is read from it, and it closes once the answer is out or overdue.
+        bool answering = false;
+        Outbox outbox;
+        std::string close_reason;
     };
 
     struct Counters {
@@ -178,6 +189,7 @@ private:
 
 
     // Set-up
+    Status check_runtime_dir() const;
     Status take_lock();
     void clean_leftovers();
     Status create_pool_segment();
@@ -215,6 +227,13 @@ private:
     void handle_connection_guarded(int fd);
     void handle_connection(int fd);
     void close_connection(int fd, const std::string& why);
+    // Sends `bytes` as the peer takes them, then closes the connection (see Connection::answering).
+    void answer_and_close(Connection& conn, std::string bytes, const std::string& why);
+    void continue_answer(int fd);
+    // Out of descriptors: accept and refuse one waiting peer with the spare descriptor, or stop
+    // watching the listening sockets until the next tick.
+    void accept_out_of_descriptors(int listen_fd);
+    void watch_listeners(bool watch);
 
     // Descriptors of shared memory (supervisor_descriptors.cpp)
     Status open_worker_channel(unsigned slot, UniqueFd ours);
@@ -234,6 +253,7 @@ private:
     void handle_admin(Connection& conn, const protocol::Admin& admin);
     void begin_close_session(int slot, const std::string& why);
     void finish_closed_sessions();
+    bool may_queue_more(const Session& session) const;
     bool drain_submit_ring(Session& session, int slot, std::int64_t now);
     bool validate(const JobRecord& record, std::span<const std::byte> payload, std::string& why) const;
     void reply_error(Session& session, const JobRecord& record, ErrorKind kind, const std::string& message,
@@ -256,6 +276,8 @@ private:
     void on_worker_exit(unsigned slot, int wait_status);
     void resolve_jobs_of_dead_worker(unsigned slot, const std::string& how);
     WorkerRecord& record(unsigned slot) const;
+    // How far the worker in `worker` has published into its reply ring of the session (ReplyTail).
+    std::uint64_t reply_tail(unsigned worker, unsigned session, std::uint64_t generation) const;
     WorkerState worker_state(unsigned slot) const;
     void maintain_workers();
     void check_startup_complete();
@@ -302,6 +324,11 @@ private:
     UniqueFd signal_fd_;
     UniqueFd timer_fd_;
     UniqueFd doorbell_;  // eventfd rung by workers (each session has its own for its client)
+    // Held open so that, out of descriptors, one can be freed to accept and refuse a waiting peer
+    // (a listening socket with a backlog would otherwise wake the loop for ever).
+    UniqueFd spare_fd_;
+    bool listeners_paused_ = false;
+    std::int64_t last_fd_warning_ns_ = 0;
 
     PoolLayout pool_layout_{};
     SessionLayout session_layout_{};
@@ -315,9 +342,7 @@ private:
     // session takes the lowest free slot, so this stays close to the number of clients.)
     unsigned sessions_end_ = 0;
     std::unordered_map<int, Connection> connections_;
-    std::uint64_t queued_ = 0;  // jobs in all sessions' queues
-    std::uint64_t max_queued_ = 0;
-    std::uint64_t queued_with_deadline_ = 0;
+    QueueTotals queue_totals_;  // kept by the sessions' JobQueues
     unsigned dispatch_cursor_ = 0;
     unsigned worker_cursor_ = 0;
     // dispatch()'s working memory, kept between passes so that a pass allocates nothing.
