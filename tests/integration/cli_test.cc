@@ -171,6 +171,57 @@ TEST_F(CliTest, WrongJsonShapeIsABadRequest) {
     expect_still_serving(*pool_);
 }
 
+// Each call is refused before the function runs, with a message saying what does not fit, and
+// the pool goes on serving.
+TEST_F(CliTest, JsonArgumentsThatDoNotFitAreABadRequest) {
+    struct Case {
+        const char* function;
+        const char* args;
+        const char* message;
+    };
+    const Case cases[] = {
+        {"gcd", "[123456789012345678901234567890, 5]",
+         "argument 0: 123456789012345678901234567890 does not fit int64"},
+        {"gcd", "[1.5, 3]", "argument 0: 1.5 is not an integer"},
+        {"gcd", "[3, 1.5]", "argument 1: 1.5 is not an integer"},
+        {"gcd", "[1, 2, 3]", "expected an array of 2 elements, got 3"},
+        {"gcd", "[1]", "expected an array of 2 elements, got 1"},
+        {"gcd", R"(["12", 18])", "argument 0: expected int64, got a string"},
+        {"gcd", "[true, 18]", "argument 0: expected int64, got true"},
+        {"gcd", "[12, null]", "argument 1: expected int64, got null"},
+        {"triple_product", "9223372036854775808", "9223372036854775808 does not fit int64"},
+        {"md5_chain", R"({"msg": "Hello World", "rounds": 9223372036854775808})",
+         R"(argument "rounds": 9223372036854775808 does not fit its type (it would be -9223372036854775808))"},
+        {"md5_chain", R"({"msg": "Hello World", "rounds": 1.5})",
+         R"(argument "rounds": 1.5 is not an integer)"},
+        {"md5_chain", R"({"msg": "Hello World", "rounds": 2, "round": 5})",
+         R"(unknown key "round")"},
+        {"md5_chain", R"({"rounds": 2, "rounds": 3})", R"(duplicate key "rounds")"},
+    };
+    for (const Case& c : cases) {
+        const CommandResult r = pool_->cli({"call", c.function, c.args});
+        EXPECT_EQ(r.exit_code, 1) << c.function << " " << c.args << "\n" << describe(r);
+        EXPECT_EQ(r.out, "") << c.function << " " << c.args;
+        EXPECT_EQ(r.err, std::string("error: bad_request: ") + c.message + "\n")
+            << c.function << " " << c.args;
+        expect_still_serving(*pool_);
+    }
+    CommandResult r = pool_->cli({"call", "sleep_report", "0"});
+    EXPECT_EQ(r.exit_code, 0) << "an integer is a fine double\n" << describe(r);
+}
+
+TEST_F(CliTest, MapRefusesAnItemThatDoesNotFit) {
+    CommandResult r = pool_->cli({"map", "gcd"}, "[12, 18]\n[1, 2, 3]\n[4, 6]\n");
+    EXPECT_EQ(r.exit_code, 1) << describe(r);
+    auto lines = lines_of(r.out);
+    ASSERT_EQ(lines.size(), 3u) << r.out;
+    EXPECT_EQ(lines[0], "6");
+    EXPECT_EQ(json::parse(lines[1]), (json{{"error", "bad_request"},
+                                           {"message", "expected an array of 2 elements, got 3"}}));
+    EXPECT_EQ(lines[2], "2");
+    EXPECT_EQ(r.err, "error: bad_request: expected an array of 2 elements, got 3\n");
+}
+
 TEST_F(CliTest, CrashNamesTheSignal) {
     CommandResult r = pool_->cli({"call", "crash", "1"});
     expect_job_failure(r, "worker_crashed");

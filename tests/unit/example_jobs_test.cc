@@ -267,6 +267,49 @@ TEST(ExampleJobLibrary, MalformedArgumentsAreABadRequest) {
     }
 }
 
+// The library decodes with the job API it was built against: what does not fit exactly never
+// reaches the function.
+TEST(ExampleJobLibrary, JsonArgumentsThatDoNotFitAreABadRequestNamingTheProblem) {
+    struct Case {
+        const char* function;
+        const char* args;
+        const char* message;
+    };
+    const Case cases[] = {
+        {"gcd", "[123456789012345678901234567890, 5]",
+         "argument 0: 123456789012345678901234567890 does not fit int64"},
+        {"gcd", "[3, 1.5]", "argument 1: 1.5 is not an integer"},
+        {"gcd", "[1, 2, 3]", "expected an array of 2 elements, got 3"},
+        {"gcd", "[1]", "expected an array of 2 elements, got 1"},
+        {"gcd", R"(["12", 18])", "argument 0: expected int64, got a string"},
+        {"gcd", "[12, false]", "argument 1: expected int64, got false"},
+        {"gcd", "null", "expected an array of 2 elements, got null"},
+        {"triple_product", "3.5", "3.5 is not an integer"},
+        {"md5_chain", R"({"rounds": 9223372036854775808})",
+         R"(argument "rounds": 9223372036854775808 does not fit its type (it would be -9223372036854775808))"},
+        {"md5_chain", R"({"msg": "a", "rounds": 2.5})",
+         R"(argument "rounds": 2.5 is not an integer)"},
+        {"md5_chain", R"({"msg": "a", "round": 5})", R"(unknown key "round")"},
+    };
+    for (const Case& c : cases) {
+        try {
+            invoke(*instantiate(c.function), Encoding::json, c.args);
+            ADD_FAILURE() << c.function << " " << c.args << " was accepted";
+        } catch (const JobFailure& failure) {
+            EXPECT_EQ(failure.kind(), ErrorKind::bad_request) << c.function << " " << c.args;
+            EXPECT_EQ(std::string(failure.what()), c.message) << c.function << " " << c.args;
+        } catch (const std::exception& e) {
+            ADD_FAILURE() << c.function << " " << c.args << " ran the function: " << e.what();
+        }
+    }
+    EXPECT_EQ(invoke(*instantiate("gcd"), Encoding::json, "[12, 18]"), "6");
+    // An integer is a fine double.
+    EXPECT_GE(nlohmann::json::parse(invoke(*instantiate("sleep_report"), Encoding::json, "0"))
+                  .at("slept")
+                  .get<double>(),
+              0.0);
+}
+
 TEST(ExampleJobLibrary, InvalidValuesThrowInvalidArgument) {
     EXPECT_THROW(invoke(*instantiate("gcd"), Encoding::json, "[0, 5]"), std::invalid_argument);
     EXPECT_THROW(invoke(*instantiate("sleep_report"), Encoding::json, "-1"), std::invalid_argument);

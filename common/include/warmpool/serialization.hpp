@@ -3,7 +3,8 @@
 //
 // A type usable as an argument or result needs both a Cereal `serialize` and nlohmann::json
 // conversions (e.g. NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE). Standard types (integers, strings,
-// std::pair, std::tuple, std::vector, std::map, std::optional) work as they are.
+// std::pair, std::tuple, std::vector, std::map, std::optional) work as they are. JSON arguments
+// are decoded exactly or refused (json_arguments.hpp).
 #pragma once
 
 #include <cereal/types/array.hpp>
@@ -23,6 +24,8 @@
 
 #include "warmpool/appending_output_archive.hpp"
 #include "warmpool/bounded_input_archive.hpp"
+#include "warmpool/decode_error.hpp"
+#include "warmpool/json_arguments.hpp"
 #include "warmpool/span_output_archive.hpp"
 
 namespace warmpool {
@@ -40,12 +43,6 @@ constexpr std::uint64_t fnv1a(std::string_view text, std::uint64_t hash = 0xcbf2
 }
 
 }  // namespace detail
-
-// Raised when bytes cannot be decoded as the expected type.
-class DecodeError : public std::runtime_error {
-public:
-    using std::runtime_error::runtime_error;
-};
 
 // A plain number is encoded as its bytes, exactly what the archive writes for it; skipping the
 // archive matters when map() encodes millions of them.
@@ -111,17 +108,6 @@ T from_binary(std::string_view bytes) {
 template <class T>
 std::string to_json_text(const T& value) {
     return nlohmann::json(value).dump();
-}
-
-template <class T>
-T from_json_text(std::string_view text) {
-    try {
-        return nlohmann::json::parse(text).get<T>();
-    } catch (const nlohmann::json::parse_error& e) {
-        throw DecodeError(std::string("malformed JSON: ") + e.what());
-    } catch (const nlohmann::json::exception& e) {
-        throw DecodeError(std::string("JSON value has the wrong shape: ") + e.what());
-    }
 }
 
 // The type a fingerprint names for T: T itself, unless a type declares itself encoded as
