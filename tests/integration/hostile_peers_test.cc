@@ -76,46 +76,6 @@ CommandResult run_daemon(const std::string& name, const std::string& runtime_dir
 
 std::string unique_name(const std::string& what) { return what + std::to_string(::getpid()); }
 
-// Publishes one JSON call in a hand-made session, if its submit ring has room, and rings its
-// doorbell.
-bool try_submit_json(RawSession& session, const std::string& function, std::string_view args,
-                     std::uint32_t flags = kJobJson) {
-    JobRecord record{};
-    record.job_id = session.next_job_id();
-    record.flags = flags;
-    record.payload_bytes = static_cast<std::uint32_t>(args.size());
-    set_function_name(record, function);
-    const auto size = static_cast<std::uint32_t>(sizeof record + args.size());
-    std::byte* out = session.submit().try_reserve(size);
-    if (out == nullptr) return false;
-    std::memcpy(out, &record, sizeof record);
-    std::memcpy(out + sizeof record, args.data(), args.size());
-    session.submit().commit(size);
-    session.submit().publish();
-    session.header().supervisor_wake.notify_eventfd(session.doorbell());
-    return true;
-}
-
-// Takes every reply waiting in a hand-made session's rings; calls `each(ring, reply)` for each
-// (ring 0 is the control ring, ring 1 + w the reply ring of worker slot w).
-template <class Each>
-std::size_t take_replies(RawSession& session, Each&& each) {
-    std::size_t taken = 0;
-    auto& rings = session.replies();
-    for (std::size_t i = 0; i < rings.size(); ++i) {
-        std::span<const std::byte> bytes;
-        while (rings[i].peek(bytes) == RingConsumer::Peek::record) {
-            ReplyRecord reply;
-            std::memcpy(&reply, bytes.data(), sizeof reply);
-            rings[i].pop();
-            each(i, reply);
-            ++taken;
-        }
-        rings[i].release();
-    }
-    return taken;
-}
-
 // ---------------------------------------------------------------------------------------------
 // A. A status reader that never reads its answer.
 
@@ -354,26 +314,15 @@ TEST(HostilePeersTest, ALockFileThatIsASymlinkIsNotFollowed) {
 // ---------------------------------------------------------------------------------------------
 // D. A client that lies about the indices of its own reply rings.
 
-enum class Lie {
-    full_ring_looks_empty,  // head says nothing was read of a full ring; tail says it is empty
-    head_far_ahead,         // head and tail far beyond what the worker wrote
-    head_far_behind,        // head and tail far behind it
-};
+using Lie = ReplyRingLie;
 
 std::string lie_name(const ::testing::TestParamInfo<Lie>& info) {
     switch (info.param) {
-        case Lie::full_ring_looks_empty:
-            return "FullRingLooksEmpty";
-        case Lie::head_far_ahead:
-            return "HeadFarAhead";
-        case Lie::head_far_behind:
-            return "HeadFarBehind";
+        case Lie::full_ring_looks_empty: return "FullRingLooksEmpty";
+        case Lie::head_far_ahead: return "HeadFarAhead";
+        case Lie::head_far_behind: return "HeadFarBehind";
     }
     return "Unknown";
-}
-
-void PrintTo(Lie lie, std::ostream* out) {
-    *out << lie_name(::testing::TestParamInfo<Lie>(lie, 0));
 }
 
 class HostilePeersLieTest : public ::testing::TestWithParam<Lie> {};
@@ -400,7 +349,7 @@ TEST_P(HostilePeersLieTest, OthersAreServedWhileASessionLiesAboutItsReplyRings) 
                                                      ready_slots.begin(), ready_slots.end());
          ++round) {
         int sent = 0;
-        while (sent < 16 && try_submit_json(liar, "gcd", "[12, 18]")) ++sent;
+        while (sent < 16 && try_submit(liar, "gcd", "[12, 18]")) ++sent;
         int got = 0;
         ASSERT_TRUE(wait_until(
             [&] {
@@ -416,45 +365,15 @@ TEST_P(HostilePeersLieTest, OthersAreServedWhileASessionLiesAboutItsReplyRings) 
         std::includes(served_by.begin(), served_by.end(), ready_slots.begin(), ready_slots.end()))
         << "the liar's jobs did not reach both workers";
 
-    // The lie is told about each ring a worker has served: head and tail equal, so that to
-    // anyone who reads both the ring is empty, and head placed so that to the worker, which
-    // knows its own tail, there is no room. The worker's real tail is whatever it last
-    // published in place of the lie.
-    struct Told {
-        RingControl* ring;
-        std::uint64_t real_tail;
-        std::uint64_t told = 0;
-    };
-    std::vector<Told> lies;
-    for (std::size_t slot : served_by) {
-        RingControl* ring = liar.replies()[1 + slot].control();
-        lies.push_back({ring, ring->tail.load()});
-    }
-    const std::uint64_t capacity = liar.layout().reply_ring_bytes;
-    auto tell = [&](Told& lie) {
-        const std::uint64_t tail = lie.ring->tail.load();
-        if (tail != lie.told) lie.real_tail = tail;
-        switch (GetParam()) {
-            case Lie::full_ring_looks_empty:
-                lie.told = lie.real_tail - capacity;
-                break;
-            case Lie::head_far_ahead:
-                lie.told = lie.real_tail + (1ull << 40);
-                break;
-            case Lie::head_far_behind:
-                lie.told = lie.real_tail - (1ull << 40);
-                break;
-        }
-        lie.ring->head.store(lie.told);
-        lie.ring->tail.store(lie.told);
-    };
+    // About each ring a worker has served: to the dispatcher it looks empty, to the worker full.
+    ReplyRingLiar lies(liar, {served_by.begin(), served_by.end()}, GetParam());
 
     Client honest = pool.connect();
     std::atomic<bool> stop{false};
     std::thread lying([&] {
         while (!stop) {
-            for (Told& lie : lies) tell(lie);
-            for (int i = 0; i < 2 && try_submit_json(liar, "gcd", "[12, 18]"); ++i) {
+            lies.tell();
+            for (int i = 0; i < 2 && try_submit(liar, "gcd", "[12, 18]"); ++i) {
             }
             std::this_thread::sleep_for(1ms);
         }
@@ -602,7 +521,7 @@ TEST(HostilePeersTest, SessionsThatFillTheQueueDelayOnlyThemselves) {
     std::thread filling([&] {
         while (!stop) {
             bool any = false;
-            for (auto& hostile : hostiles) any |= try_submit_json(*hostile, "sleep_report", slow);
+            for (auto& hostile : hostiles) any |= try_submit(*hostile, "sleep_report", slow);
             if (!any) std::this_thread::sleep_for(1ms);
         }
     });
@@ -677,8 +596,7 @@ TEST(HostilePeersTest, ABatchClaimingMoreItemsThanItHoldsCountsAsOneJob) {
     std::string other;
     const auto deadline = std::chrono::steady_clock::now() + 60s;
     while (replies < kRecords && std::chrono::steady_clock::now() < deadline) {
-        while (sent < kRecords && try_submit_json(raw, "gcd", payload, kJobJson | kJobBatch))
-            ++sent;
+        while (sent < kRecords && try_submit(raw, "gcd", payload, kJobJson | kJobBatch)) ++sent;
         const std::size_t got = take_replies(raw, [&](std::size_t, const ReplyRecord& reply) {
             if (reply.status == static_cast<std::uint16_t>(ErrorKind::bad_request)) {
                 ++bad_requests;

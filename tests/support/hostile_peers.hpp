@@ -20,6 +20,7 @@
 #include <utility>
 #include <vector>
 
+#include "raw_session.hpp"
 #include "warmpool/common/protocol.hpp"
 #include "warmpool/common/unix_socket.hpp"
 
@@ -105,6 +106,92 @@ inline Handshake handshake(const std::string& control_socket, const std::string&
     }
     return result;
 }
+
+// Publishes one call in a hand-made session, if its submit ring has room, and rings its
+// doorbell.
+inline bool try_submit(RawSession& session, const std::string& function, std::string_view payload,
+                       std::uint32_t flags = kJobJson) {
+    JobRecord record{};
+    record.job_id = session.next_job_id();
+    record.flags = flags;
+    record.payload_bytes = static_cast<std::uint32_t>(payload.size());
+    set_function_name(record, function);
+    const auto size = static_cast<std::uint32_t>(sizeof record + payload.size());
+    std::byte* out = session.submit().try_reserve(size);
+    if (out == nullptr) return false;
+    std::memcpy(out, &record, sizeof record);
+    std::memcpy(out + sizeof record, payload.data(), payload.size());
+    session.submit().commit(size);
+    session.submit().publish();
+    session.header().supervisor_wake.notify_eventfd(session.doorbell());
+    return true;
+}
+
+// Takes every reply waiting in a hand-made session's rings; calls `each(ring, reply)` for each
+// (ring 0 is the control ring, ring 1 + w the reply ring of worker slot w).
+template <class Each>
+std::size_t take_replies(RawSession& session, Each&& each) {
+    std::size_t taken = 0;
+    auto& rings = session.replies();
+    for (std::size_t i = 0; i < rings.size(); ++i) {
+        std::span<const std::byte> bytes;
+        while (rings[i].peek(bytes) == RingConsumer::Peek::record) {
+            ReplyRecord reply;
+            std::memcpy(&reply, bytes.data(), sizeof reply);
+            rings[i].pop();
+            each(i, reply);
+            ++taken;
+        }
+        rings[i].release();
+    }
+    return taken;
+}
+
+enum class ReplyRingLie {
+    full_ring_looks_empty,  // head says nothing was read of a full ring
+    head_far_ahead,         // head far beyond what the worker wrote
+    head_far_behind,        // head far behind it
+};
+
+// A lie about the reply rings of a hand-made session: head and tail equal, so that to anyone
+// who reads both the ring is empty, with head placed so that to the ring's worker, which knows
+// its own tail, there is no room. A worker that writes a reply publishes its real tail over the
+// lie: tell() renews the lie from it.
+class ReplyRingLiar {
+public:
+    ReplyRingLiar(RawSession& session, const std::vector<std::size_t>& worker_slots,
+                  ReplyRingLie lie)
+        : lie_(lie), capacity_(session.layout().reply_ring_bytes) {
+        for (std::size_t slot : worker_slots) {
+            RingControl* ring = session.replies()[1 + slot].control();
+            rings_.push_back({ring, ring->tail.load(), ring->tail.load() + 1});
+        }
+    }
+
+    void tell() {
+        for (Ring& r : rings_) {
+            const std::uint64_t tail = r.control->tail.load();
+            if (tail != r.told) r.real_tail = tail;
+            switch (lie_) {
+                case ReplyRingLie::full_ring_looks_empty: r.told = r.real_tail - capacity_; break;
+                case ReplyRingLie::head_far_ahead: r.told = r.real_tail + (1ull << 40); break;
+                case ReplyRingLie::head_far_behind: r.told = r.real_tail - (1ull << 40); break;
+            }
+            r.control->head.store(r.told);
+            r.control->tail.store(r.told);
+        }
+    }
+
+private:
+    struct Ring {
+        RingControl* control;
+        std::uint64_t real_tail;
+        std::uint64_t told;
+    };
+    ReplyRingLie lie_;
+    std::uint64_t capacity_;
+    std::vector<Ring> rings_;
+};
 
 // A status client that sends its request and then takes nothing of the answer, with a receive
 // buffer as small as the kernel allows.
