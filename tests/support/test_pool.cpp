@@ -14,6 +14,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -158,6 +159,10 @@ TestPool::TestPool(Options options) : options_(std::move(options)) {
         int devnull = ::open("/dev/null", O_RDONLY);
         ::dup2(devnull, 0);
         ::unsetenv("NOTIFY_SOCKET");
+        if (options_.max_open_files > 0) {
+            const rlimit limit{options_.max_open_files, options_.max_open_files};
+            if (::setrlimit(RLIMIT_NOFILE, &limit) != 0) ::_exit(126);
+        }
         exec_child(argv, options_.env);
     }
     if (options_.wait_ready && !wait_ready()) {

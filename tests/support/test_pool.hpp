@@ -46,6 +46,8 @@ public:
         // directory is then left for its first owner to remove.
         std::string name;
         std::string runtime_dir;
+        // Nonzero: the daemon's RLIMIT_NOFILE (soft and hard), set before it starts.
+        unsigned max_open_files = 0;
     };
 
     TestPool();
