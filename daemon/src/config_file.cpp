@@ -45,7 +45,7 @@ constexpr std::array kSettings = {
     Setting{"limits.session_queue_capacity", "--session-queue-capacity", Kind::count,
             &PoolConfig::session_queue_capacity, "Jobs one session may have queued; more wait in its submit ring"},
     Setting{"limits.session_queue_bytes", "--session-queue-bytes", Kind::size, &PoolConfig::session_queue_bytes,
-            "Payload bytes one session may have queued, e.g. 64MiB"},
+            "Payload bytes one session may have queued, e.g. 8MiB"},
     Setting{"limits.submit_ring", "--submit-ring", Kind::size, &PoolConfig::submit_ring_bytes,
             "Bytes of each session's submit ring (power of two, 4KiB..1GiB)"},
     Setting{"limits.control_ring", "--control-ring", Kind::size, &PoolConfig::control_ring_bytes,

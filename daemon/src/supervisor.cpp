@@ -556,6 +556,10 @@ bool Supervisor::dispatch(std::int64_t now) {
     }
     if (pass_sessions_.empty()) return false;
     dispatch_cursor_ = (pass_sessions_.front().slot + 1) % n_sessions;
+    if (pass_sessions_.size() > 1) {
+        order_by_jobs_held(std::span<PassSession>(pass_sessions_),
+                           [&](const PassSession& p) { return sessions_[p.slot].in_flight; });
+    }
     constexpr std::uint64_t kUnknown = ~std::uint64_t{0};
     pass_room_.assign(pass_sessions_.size() * n_workers, kUnknown);
 

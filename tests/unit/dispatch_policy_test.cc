@@ -268,6 +268,20 @@ TEST(ReplyRoomBytes, FreeSpaceLessWhatIsReservedLessOneWrap) {
     EXPECT_EQ(reply_room_bytes(kCapacity, kCapacity, 0, 112), 0u);  // a full ring
 }
 
+// ---- order_by_jobs_held: a session holding no worker is offered the next free one ----
+
+TEST(OrderByJobsHeld, FewestHeldFirstAndTiesKeepTheTurnOrder) {
+    struct Entry {
+        int session;
+        int held;
+    };
+    std::vector<Entry> order = {{3, 2}, {0, 1}, {1, 0}, {2, 1}, {4, 0}};
+    order_by_jobs_held(std::span<Entry>(order), [](const Entry& e) { return e.held; });
+    std::vector<int> sessions;
+    for (const Entry& e : order) sessions.push_back(e.session);
+    EXPECT_EQ(sessions, (std::vector<int>{1, 4, 0, 2, 3}));
+}
+
 // ---- reply_ring_unread: the worker's own count against the head a client reports ----
 
 TEST(ReplyRingUnread, TrustsTheProducersCountAndClampsTheClientsHead) {

@@ -11,6 +11,7 @@
 // client that stopped reading.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <span>
@@ -80,6 +81,16 @@ constexpr std::uint64_t reply_room_bytes(std::uint64_t capacity, std::uint64_t u
     if (used > capacity) return 0;
     const std::uint64_t free = capacity - used;
     return free >= reserved + largest_reply ? free - reserved - largest_reply : 0;
+}
+
+// The order in which sessions with queued jobs are offered workers in a dispatch pass: fewest
+// jobs already with workers first, ties in `turn_order` (which rotates from pass to pass). A
+// session holding no worker is so served at the next free worker, however many jobs other
+// sessions keep queued: one client's long jobs cannot keep another's waiting for more than that.
+template <class Entry, class JobsHeld>
+void order_by_jobs_held(std::span<Entry> turn_order, JobsHeld jobs_held) {
+    std::stable_sort(turn_order.begin(), turn_order.end(),
+                     [&](const Entry& a, const Entry& b) { return jobs_held(a) < jobs_held(b); });
 }
 
 struct WorkerLoad {

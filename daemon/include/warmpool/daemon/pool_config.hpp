@@ -41,8 +41,8 @@ struct PoolConfig {
     // of max_sessions), and the jobs and payload bytes one session may have queued. Beyond
     // that its submissions wait in its own submit ring.
     unsigned max_sessions_per_user = 0;
-    std::uint64_t session_queue_capacity = 1u << 16;
-    std::uint64_t session_queue_bytes = 64u << 20;
+    std::uint64_t session_queue_capacity = 1u << 14;
+    std::uint64_t session_queue_bytes = 8u << 20;
     std::uint64_t submit_ring_bytes = 1u << 20;
     std::uint64_t control_ring_bytes = 64u << 10;
     std::uint64_t reply_ring_bytes = 1u << 20;
