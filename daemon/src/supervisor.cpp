@@ -39,7 +39,6 @@ constexpr std::int64_t kSpinNs = 50'000;            // keep pumping this long af
 constexpr std::int64_t kTickMs = 200;               // housekeeping timer
 constexpr std::int64_t kHelloTimeoutNs = 5'000'000'000;
 constexpr std::size_t kMaxClientNameBytes = 64;   // of a Hello's name, made valid UTF-8
-constexpr std::uint32_t kMaxBatchItems = 1u << 20;
 constexpr std::uint64_t kMaxBlobBytes = 4ull << 30;
 
 std::string describe_wait_status(int status) {
