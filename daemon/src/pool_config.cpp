@@ -9,6 +9,7 @@
 
 #include "warmpool/common/runtime_paths.hpp"
 #include "warmpool/common/shm_layout.hpp"
+#include "warmpool/common/utf8.hpp"
 #include "warmpool/daemon/logging.hpp"
 
 namespace warmpool {
@@ -70,11 +71,25 @@ Status PoolConfig::finalise() {
     if (max_rss_bytes != 0 && max_rss_bytes < kMinMaxRss) {
         return invalid("max_rss must be 0 (never) or at least 1 MiB");
     }
+    // Every setting can be written in a config file (--print-config), and a file's text is UTF-8:
+    // what the command line or the environment gave that a file could not hold is refused.
+    const auto not_utf8 = [](const char* key, const std::string& text) {
+        return invalid(std::string(key) + " '" + valid_utf8(text) + "' is not UTF-8 text");
+    };
+    if (!is_valid_utf8(jobs_library)) return not_utf8("jobs", jobs_library);
+    if (!is_valid_utf8(runtime_dir)) return not_utf8("runtime_dir", runtime_dir);
+    if (!is_valid_utf8(group)) return not_utf8("access.group", group);
+    for (const auto& user : allow_users) {
+        if (!is_valid_utf8(user)) return not_utf8("access.allow_users", user);
+    }
+    for (const auto& g : allow_groups) {
+        if (!is_valid_utf8(g)) return not_utf8("access.allow_groups", g);
+    }
     for (const auto& [function, settings] : functions) {
         if (function.empty() || function.size() > kFunctionNameMax ||
-            function.find('\0') != std::string::npos) {
-            return invalid("function name '" + function + "' must be 1 to " +
-                           std::to_string(kFunctionNameMax) + " bytes");
+            function.find('\0') != std::string::npos || !is_valid_utf8(function)) {
+            return invalid("function name '" + valid_utf8(function) + "' must be 1 to " +
+                           std::to_string(kFunctionNameMax) + " bytes of UTF-8 text");
         }
         // Negative means "the pool's default"; NaN and infinity are refused.
         if (!(std::isfinite(settings.timeout_s) && settings.timeout_s <= kMaxTimeout)) {

@@ -46,7 +46,6 @@ constexpr std::size_t kMaxControlBacklog = 65536;
 // Status connections open at once; more are closed at accept (each may hold a whole status).
 constexpr std::size_t kMaxStatusConnections = 64;
 constexpr std::size_t kMaxClientNameBytes = 64;   // of a Hello's name, made valid UTF-8
-constexpr std::uint32_t kMaxBatchItems = 1u << 20;
 constexpr std::uint64_t kMaxBlobBytes = 4ull << 30;
 
 std::string describe_wait_status(int status) {

@@ -9,6 +9,7 @@
 #include <spdlog/spdlog.h>
 
 #include "warmpool/common/clock.hpp"
+#include "warmpool/common/utf8.hpp"
 #include "warmpool/daemon/job_fate.hpp"
 #include "warmpool/daemon/supervisor.hpp"
 
@@ -262,7 +263,7 @@ std::string Supervisor::lane_job_function(unsigned slot) const {
     JobRecord job;
     std::memcpy(&job, &lane(s).record, sizeof job);
     if (job.job_id != rec.lane_job_id.load(std::memory_order_relaxed)) return {};
-    return std::string(function_name(job));
+    return valid_utf8(function_name(job));  // the client wrote it: any bytes but NUL
 }
 
 // A cancel of a job that came by lane. Still posted: taken off the lane and answered, as a queued

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "warmpool/common/clock.hpp"
+#include "warmpool/common/utf8.hpp"
 #include "warmpool/daemon/supervisor.hpp"
 
 namespace warmpool {
@@ -85,7 +86,8 @@ std::string Supervisor::status_json() const {
         } else if (running != 0) {
             for (const auto& job : w.in_flight) {
                 if (job.seq + 1 == running) {
-                    row["current_function"] = std::string(function_name(job.job.record));
+                    // The client wrote the name: any bytes but NUL.
+                    row["current_function"] = valid_utf8(function_name(job.job.record));
                     break;
                 }
             }

@@ -489,6 +489,47 @@ TEST(PayloadTest, LyingBlobReferencesAndScribbledHeadersGetBadRequest) {
     expect_serving(client);
 }
 
+// A batch can travel in a blob, where the supervisor cannot check its item count: the worker
+// checks it before it sizes anything for it, and a count the blob's bytes cannot hold, or
+// beyond the limit, is a bad request, not a worker killed by an allocation of 32 GiB.
+TEST(PayloadTest, ABatchInABlobWithALyingItemCountGetsBadRequest) {
+    TestPool pool;
+    const std::vector<pid_t> workers = pool.ready_worker_pids();
+    RawSession hostile(pool.control_socket());
+
+    auto batch = [](std::uint32_t count, const std::vector<std::string>& items) {
+        std::string bytes(reinterpret_cast<const char*>(&count), sizeof count);
+        bytes.append(4, '\0');
+        for (const auto& item : items) {
+            const auto len = static_cast<std::uint32_t>(item.size());
+            bytes.append(reinterpret_cast<const char*>(&len), sizeof len);
+            bytes += item;
+        }
+        return bytes;
+    };
+    auto call = [&](std::uint64_t object, const std::string& payload) {
+        HandMadeBlob blob = make_blob(pool, object, kMiB, payload);
+        offer(hostile, object, blob.segment.fd());
+        JobRecord record{};
+        record.job_id = hostile.next_job_id();
+        record.flags = kJobBlob | kJobBatch | kJobJson;
+        record.payload_bytes = sizeof(BlobRef);
+        set_function_name(record, "gcd");
+        hostile.submit_record(record, ref_bytes(blob.ref));
+        return hostile.wait_reply(record.job_id);
+    };
+
+    const auto [honest, results] = call(1, batch(2, {"[12, 18]", "[7, 21]"}));
+    EXPECT_EQ(honest, 0) << "an honest batch in a blob is served: " << results;
+    for (const std::uint32_t count : {~std::uint32_t{0}, kMaxBatchItems + 1, 3u, 0u}) {
+        const auto [status, message] =
+            call(2 + count % 1000, batch(count, {"[12, 18]", "[7, 21]"}));
+        EXPECT_EQ(status, static_cast<std::uint16_t>(ErrorKind::bad_request))
+            << count << " items: " << message;
+    }
+    EXPECT_EQ(pool.ready_worker_pids(), workers) << "no worker died of it";
+}
+
 // The vandal (a client of this process, as the victim is) scribbles on the headers of its own
 // blobs, arguments and results, which it maps read-write: only its own calls may suffer.
 TEST(PayloadTest, AClientScribblingOnItsOwnResultBlobsOnlyHurtsItself) {

@@ -227,6 +227,22 @@ TEST(PoolConfig, FunctionSettingsAreChecked) {
                 }).ok());
 }
 
+// --print-config writes every setting as a config file, which only holds UTF-8 text: what the
+// command line (or the environment) gave that a file could not hold is refused.
+TEST(PoolConfig, TextThatAConfigFileCannotHoldIsRefused) {
+    expect_invalid([](PoolConfig& c) { c.jobs_library = "/opt/\xff/jobs.so"; }, "a Latin-1 path");
+    expect_invalid([](PoolConfig& c) { c.runtime_dir = "/run/\xc3"; }, "a cut character");
+    expect_invalid([](PoolConfig& c) { c.group = "gr\xe0\x80p"; }, "an overlong group name");
+    expect_invalid([](PoolConfig& c) { c.allow_users = {"al", "b\xff."}; }, "a Latin-1 user");
+    expect_invalid([](PoolConfig& c) { c.allow_groups = {"\xed\xa0\x80"}; }, "a surrogate");
+    expect_invalid([](PoolConfig& c) { c.functions["f\xff"] = {}; }, "a Latin-1 function name");
+    EXPECT_TRUE(finalise_with([](PoolConfig& c) {
+                    c.jobs_library = "/opt/caf\xc3\xa9/jobs.so";
+                    c.allow_users = {"jos\xc3\xa9"};
+                    c.functions["m\xc3\xa9thode"] = {};
+                }).ok());
+}
+
 TEST(PoolConfig, FunctionSettingsFallBackToThePoolDefault) {
     PoolConfig config;
     config.default_timeout_s = 7;

@@ -316,6 +316,9 @@ struct BatchHeader {
     std::uint32_t count;
     std::uint32_t reserved;
 };
+// Items of one batch: 1 to this many. The supervisor checks an inline batch when it is submitted;
+// a batch in a blob is checked by the worker that reads it.
+inline constexpr std::uint32_t kMaxBatchItems = 1u << 20;
 struct BatchResultItem {
     std::uint16_t status;
     std::uint16_t reserved;
