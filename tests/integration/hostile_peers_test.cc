@@ -112,6 +112,14 @@ TEST(HostilePeersTest, StatusReadersThatNeverReadDoNotFreezeThePool) {
     for (int i = 0; i < 3; ++i)
         stalled.push_back(std::make_unique<StalledStatusReader>(pool.status_socket()));
     const auto stalled_since = std::chrono::steady_clock::now();
+    // The calls start once the pool is answering a stalled reader.
+    ASSERT_TRUE(wait_until(
+        [&] {
+            return std::any_of(stalled.begin(), stalled.end(),
+                               [](const auto& reader) { return reader->answer_arriving(); });
+        },
+        10s))
+        << "no status answer began";
 
     for (int i = 0; i < 200; ++i) {
         auto call = honest.submit<std::int64_t>("gcd", Pair{35, 49});

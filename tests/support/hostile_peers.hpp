@@ -228,6 +228,12 @@ public:
             throw std::runtime_error("status request: " + st.error().message());
     }
 
+    // True once some of the answer has come (and waits, unread).
+    bool answer_arriving() const {
+        pollfd p{fd_.get(), POLLIN, 0};
+        return ::poll(&p, 1, 0) > 0 && (p.revents & POLLIN) != 0;
+    }
+
     // True once the pool has closed its end, whether or not its answer was read.
     bool closed_by_pool() const {
         pollfd p{fd_.get(), POLLRDHUP, 0};
