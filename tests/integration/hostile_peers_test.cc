@@ -4,8 +4,6 @@
 // its reply rings, one user taking every session, sessions that fill the shared queue, a batch
 // that claims more items than it holds, a configuration naming what does not exist), and checks
 // that only that peer is hurt. Tests that create users need root and skip otherwise.
-#include "hostile_peers.hpp"
-
 #include <fcntl.h>
 #include <grp.h>
 #include <gtest/gtest.h>
@@ -31,6 +29,7 @@
 #include <vector>
 
 #include "child_process.hpp"
+#include "hostile_peers.hpp"
 #include "raw_session.hpp"
 #include "test_pool.hpp"
 #include "test_users.hpp"
@@ -66,10 +65,10 @@ void open_directory(const TestPool& pool) {
 CommandResult run_daemon(const std::string& name, const std::string& runtime_dir,
                          const std::vector<std::string>& extra = {},
                          std::chrono::milliseconds limit = 10s) {
-    std::vector<std::string> argv{warmpoold_path(), "--name", name,
-                                  "--workers",      "1",      "--runtime-dir",
-                                  runtime_dir,      "--jobs", example_jobs_path(),
-                                  "--log-level",    "info"};
+    std::vector<std::string> argv{warmpoold_path(),  "--name",      name,
+                                  "--workers",       "1",           "--runtime-dir",
+                                  runtime_dir,       "--jobs",      example_jobs_path(),
+                                  "--log-level",     "info"};
     argv.insert(argv.end(), extra.begin(), extra.end());
     return run_command(argv, {}, {}, limit);
 }
