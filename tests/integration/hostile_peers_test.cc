@@ -4,8 +4,6 @@
 // its reply rings, one user taking every session, sessions that fill the shared queue, a batch
 // that claims more items than it holds, a configuration naming what does not exist), and checks
 // that only that peer is hurt. Tests that create users need root and skip otherwise.
-#include "hostile_peers.hpp"
-
 #include <fcntl.h>
 #include <grp.h>
 #include <gtest/gtest.h>
@@ -31,6 +29,7 @@
 #include <vector>
 
 #include "child_process.hpp"
+#include "hostile_peers.hpp"
 #include "raw_session.hpp"
 #include "test_pool.hpp"
 #include "test_users.hpp"
@@ -66,10 +65,10 @@ void open_directory(const TestPool& pool) {
 CommandResult run_daemon(const std::string& name, const std::string& runtime_dir,
                          const std::vector<std::string>& extra = {},
                          std::chrono::milliseconds limit = 10s) {
-    std::vector<std::string> argv{warmpoold_path(), "--name", name,
-                                  "--workers",      "1",      "--runtime-dir",
-                                  runtime_dir,      "--jobs", example_jobs_path(),
-                                  "--log-level",    "info"};
+    std::vector<std::string> argv{warmpoold_path(),  "--name",      name,
+                                  "--workers",       "1",           "--runtime-dir",
+                                  runtime_dir,       "--jobs",      example_jobs_path(),
+                                  "--log-level",     "info"};
     argv.insert(argv.end(), extra.begin(), extra.end());
     return run_command(argv, {}, {}, limit);
 }
@@ -112,6 +111,14 @@ TEST(HostilePeersTest, StatusReadersThatNeverReadDoNotFreezeThePool) {
     for (int i = 0; i < 3; ++i)
         stalled.push_back(std::make_unique<StalledStatusReader>(pool.status_socket()));
     const auto stalled_since = std::chrono::steady_clock::now();
+    // The calls start once the pool is answering a stalled reader.
+    ASSERT_TRUE(wait_until(
+        [&] {
+            return std::any_of(stalled.begin(), stalled.end(),
+                               [](const auto& reader) { return reader->answer_arriving(); });
+        },
+        10s))
+        << "no status answer began";
 
     for (int i = 0; i < 200; ++i) {
         auto call = honest.submit<std::int64_t>("gcd", Pair{35, 49});
@@ -501,17 +508,22 @@ TEST(HostilePeersTest, MaxSessionsPerUserIsTheLimitOfOneUser) {
 // F. Sessions that fill the queue shared by all.
 
 TEST(HostilePeersTest, SessionsThatFillTheQueueDelayOnlyThemselves) {
+    // Reply rings that hold only a few of the largest inline replies.
     TestPool::Options options;
-    options.extra_args = {"--queue-capacity", "4096", "--grace-period", "1"};
+    options.extra_args = {"--queue-capacity", "4096", "--reply-ring", "256KiB",
+                          "--inline-max",     "60000", "--grace-period", "1"};
     TestPool pool(options);
     const pid_t supervisor = pool.pid();
 
-    // Slow jobs with large arguments, submitted as fast as the pool takes them and never
-    // answered for: a hostile session does not read its replies.
-    const std::string slow = "0.05" + std::string(60'000, ' ');
+    // Hostile sessions submit as fast as the pool takes them, jobs with large arguments and
+    // large replies that they never read: once a few replies fill their rings, none of their
+    // jobs can go to a worker any more, and the rest wait in the queue. (Their jobs do not
+    // compete for workers, so only the queue decides whether the honest client is served.)
+    const std::string batch = batch_payload(58, 58, std::string(1000, 'q'));  // echoed: 58 KiB back
     std::vector<std::unique_ptr<RawSession>> hostiles;
-    for (int i = 0; i < 3; ++i)
+    for (int i = 0; i < 3; ++i) {
         hostiles.push_back(std::make_unique<RawSession>(pool.control_socket(), "filler"));
+    }
     // Connected after them: it gets the highest session slot.
     Client honest = pool.connect();
     std::vector<Pair> inputs;
@@ -521,7 +533,7 @@ TEST(HostilePeersTest, SessionsThatFillTheQueueDelayOnlyThemselves) {
     std::thread filling([&] {
         while (!stop) {
             bool any = false;
-            for (auto& hostile : hostiles) any |= try_submit(*hostile, "sleep_report", slow);
+            for (auto& hostile : hostiles) any |= try_submit(*hostile, "echo", batch, kJobJson | kJobBatch);
             if (!any) std::this_thread::sleep_for(1ms);
         }
     });
@@ -580,14 +592,7 @@ TEST(HostilePeersTest, ABatchClaimingMoreItemsThanItHoldsCountsAsOneJob) {
     RawSession raw(pool.control_socket(), "batch-liar");
     const auto before = pool.settled_status()["jobs"];
 
-    // A header claiming 2^20 items, followed by one.
-    std::string payload(sizeof(BatchHeader), '\0');
-    const BatchHeader header{1u << 20, 0};
-    std::memcpy(payload.data(), &header, sizeof header);
-    const std::string item = "[12, 18]";
-    const auto length = static_cast<std::uint32_t>(item.size());
-    payload.append(reinterpret_cast<const char*>(&length), sizeof length);
-    payload += item;
+    const std::string payload = batch_payload(1u << 20, 1, "[12, 18]");  // claims 2^20 items, holds one
 
     constexpr int kRecords = 1000;
     int sent = 0;

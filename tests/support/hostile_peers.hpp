@@ -147,6 +147,20 @@ std::size_t take_replies(RawSession& session, Each&& each) {
     return taken;
 }
 
+// A batch payload (kJobBatch): a header claiming `claimed` items, then `items` items.
+inline std::string batch_payload(std::uint32_t claimed, std::uint32_t items,
+                                 const std::string& item) {
+    std::string payload(sizeof(BatchHeader), '\0');
+    const BatchHeader header{claimed, 0};
+    std::memcpy(payload.data(), &header, sizeof header);
+    const auto length = static_cast<std::uint32_t>(item.size());
+    for (std::uint32_t i = 0; i < items; ++i) {
+        payload.append(reinterpret_cast<const char*>(&length), sizeof length);
+        payload += item;
+    }
+    return payload;
+}
+
 enum class ReplyRingLie {
     full_ring_looks_empty,  // head says nothing was read of a full ring
     head_far_ahead,         // head far beyond what the worker wrote
@@ -173,9 +187,15 @@ public:
             const std::uint64_t tail = r.control->tail.load();
             if (tail != r.told) r.real_tail = tail;
             switch (lie_) {
-                case ReplyRingLie::full_ring_looks_empty: r.told = r.real_tail - capacity_; break;
-                case ReplyRingLie::head_far_ahead: r.told = r.real_tail + (1ull << 40); break;
-                case ReplyRingLie::head_far_behind: r.told = r.real_tail - (1ull << 40); break;
+                case ReplyRingLie::full_ring_looks_empty:
+                    r.told = r.real_tail - capacity_;
+                    break;
+                case ReplyRingLie::head_far_ahead:
+                    r.told = r.real_tail + (1ull << 40);
+                    break;
+                case ReplyRingLie::head_far_behind:
+                    r.told = r.real_tail - (1ull << 40);
+                    break;
             }
             r.control->head.store(r.told);
             r.control->tail.store(r.told);
@@ -206,6 +226,12 @@ public:
         ::setsockopt(fd_.get(), SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
         if (auto st = send_all(fd_.get(), request); !st)
             throw std::runtime_error("status request: " + st.error().message());
+    }
+
+    // True once some of the answer has come (and waits, unread).
+    bool answer_arriving() const {
+        pollfd p{fd_.get(), POLLIN, 0};
+        return ::poll(&p, 1, 0) > 0 && (p.revents & POLLIN) != 0;
     }
 
     // True once the pool has closed its end, whether or not its answer was read.
@@ -263,14 +289,19 @@ inline double cpu_seconds(pid_t pid) {
     return ticks / static_cast<double>(::sysconf(_SC_CLK_TCK));
 }
 
-// Resident memory (VmRSS) in bytes; -1 if the process is gone.
-inline std::int64_t rss_bytes(pid_t pid) {
+// A memory figure of /proc/PID/status in bytes ("VmRSS", "RssAnon", "RssShmem", ...); -1 if
+// the process is gone.
+inline std::int64_t status_bytes(pid_t pid, const std::string& field) {
     std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+    const std::string key = field + ":";
     for (std::string line; std::getline(in, line);) {
-        if (line.rfind("VmRSS:", 0) == 0) return std::stoll(line.substr(6)) * 1024;
+        if (line.rfind(key, 0) == 0) return std::stoll(line.substr(key.size())) * 1024;
     }
     return -1;
 }
+
+// Resident memory (VmRSS) in bytes; -1 if the process is gone.
+inline std::int64_t rss_bytes(pid_t pid) { return status_bytes(pid, "VmRSS"); }
 
 inline std::size_t count_entries(const std::string& dir) {
     std::size_t n = 0;
