@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <grp.h>
+#include <malloc.h>
 #include <pwd.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
@@ -41,6 +42,8 @@ constexpr std::int64_t kHelloTimeoutNs = 5'000'000'000;
 // A one-answer connection (status, admin, refusal) whose peer has not taken the whole answer by
 // then is dropped.
 constexpr std::int64_t kAnswerDeadlineNs = 10'000'000'000;
+// How often the supervisor gives the memory it freed back to the system.
+constexpr std::int64_t kTrimIntervalNs = 5'000'000'000;
 // Error replies waiting for room in one session's control ring before the session is closed.
 constexpr std::size_t kMaxControlBacklog = 65536;
 // Status connections open at once; more are closed at accept (each may hold a whole status).
@@ -1196,6 +1199,12 @@ void Supervisor::handle_timer() {
     for (int fd : stale) close_connection(fd, "no request within 5 s");
     for (int fd : overdue) close_connection(fd, "did not take its answer within 10 s");
     if (listeners_paused_) watch_listeners(true);
+    // Memory freed after a burst (status answers of a few hundred KiB, a full queue drained)
+    // stays resident in the heap unless it is handed back; a long-lived daemon hands it back.
+    if (now - last_trim_ns_ > kTrimIntervalNs) {
+        ::malloc_trim(0);
+        last_trim_ns_ = now;
+    }
     if (state_ == State::stopping) stop_tick();
 }
 

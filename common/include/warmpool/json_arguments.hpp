@@ -381,6 +381,7 @@ private:
         static_assert(std::is_constructible_v<Json, const T&>,
                       "a JSON argument type needs to_json as well as from_json: what it decodes is "
                       "encoded again to check that nothing sent was lost");
+        check_floats_castable<T>(value, path);
         T out = [&] {
             try {
                 return value.get<T>();
@@ -390,6 +391,74 @@ private:
         }();
         check_kept(value, Json(out), path);
         return out;
+    }
+
+    // nlohmann puts a float into the field with a plain cast, which is undefined behaviour where
+    // the value does not fit (3.7e66 into an int64, 1e39 into a float). So before the real
+    // decoding, a probe with every float replaced by 0.1 shows which kind of field each float
+    // goes into, and a float that could not be cast safely is refused first. (A float is never
+    // kept in an integer field anyway: check_number_kept refuses it after decoding.)
+    template <class T>
+    void check_floats_castable(const Json& value, const Path* path) const {
+        if (!has_float(value)) return;
+        Json kept;
+        try {
+            kept = Json(with_floats_as_probe(value).template get<T>());
+        } catch (const Json::exception& e) {
+            refuse(path, std::string("JSON value has the wrong shape: ") + e.what());
+        }
+        check_float_fields(value, kept, path);
+    }
+
+    static constexpr double kFloatProbe = 0.1;  // a double that a float field cannot keep exactly
+
+    static bool has_float(const Json& value) {
+        if (value.is_number_float()) return true;
+        if (!value.is_structured()) return false;
+        for (const Json& element : value) {
+            if (has_float(element)) return true;
+        }
+        return false;
+    }
+
+    static Json with_floats_as_probe(const Json& value) {
+        if (value.is_number_float()) return Json(kFloatProbe);
+        if (!value.is_structured()) return value;
+        Json probe = value;
+        for (auto member = probe.begin(); member != probe.end(); ++member) *member = with_floats_as_probe(*member);
+        return probe;
+    }
+
+    void check_float_fields(const Json& sent, const Json& kept, const Path* path) const {
+        if (sent.is_number_float()) {
+            if (!kept.is_number()) return;  // not a number field: decoding refuses it by type
+            const double x = sent.get<double>();
+            if (!kept.is_number_float()) {  // an integer field
+                if (x != std::trunc(x)) refuse(path, written(sent, path) + " is not an integer");
+                if (literal(path) != nullptr || (!whole_in_range<std::int64_t>(x) && !whole_in_range<std::uint64_t>(x))) {
+                    refuse(path, written(sent, path) + " does not fit its type");
+                }
+                refuse(path, "expected an integer without a fraction or exponent, got " + written(sent, path));
+            }
+            const bool float_field = kept.get<double>() != kFloatProbe;
+            if (float_field && std::fabs(x) > std::numeric_limits<float>::max()) {
+                refuse(path, written(sent, path) + " does not fit float");
+            }
+            return;
+        }
+        if (sent.is_array() && kept.is_array()) {
+            for (std::size_t i = 0; i < sent.size() && i < kept.size(); ++i) {
+                const Path step{path, i};
+                check_float_fields(sent[i], kept[i], &step);
+            }
+        } else if (sent.is_object() && kept.is_object()) {
+            for (auto member = sent.begin(); member != sent.end(); ++member) {
+                const auto found = kept.find(member.key());
+                if (found == kept.end()) continue;  // check_kept refuses what was not kept
+                const Path step{path, 0, &member.key()};
+                check_float_fields(*member, *found, &step);
+            }
+        }
     }
 
     void check_kept(const Json& sent, const Json& kept, const Path* path) const {

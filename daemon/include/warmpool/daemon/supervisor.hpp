@@ -329,6 +329,7 @@ private:
     UniqueFd spare_fd_;
     bool listeners_paused_ = false;
     std::int64_t last_fd_warning_ns_ = 0;
+    std::int64_t last_trim_ns_ = 0;
 
     PoolLayout pool_layout_{};
     SessionLayout session_layout_{};
