@@ -42,6 +42,21 @@ namespace {
 using namespace std::chrono_literals;
 using Pair = std::pair<std::int64_t, std::int64_t>;
 
+// Built (with the daemon) under AddressSanitizer: its runtime keeps freed memory in quarantine,
+// and opens pipes of its own for its checks, so resident sizes and a descriptor limit of 64 say
+// nothing about the daemon's code there.
+#if defined(__SANITIZE_ADDRESS__)
+constexpr bool kSanitized = true;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+constexpr bool kSanitized = true;
+#else
+constexpr bool kSanitized = false;
+#endif
+#else
+constexpr bool kSanitized = false;
+#endif
+
 #define NEEDS_ROOT() \
     if (!is_root()) GTEST_SKIP() << "creating the test's users needs root"
 
@@ -147,6 +162,7 @@ TEST(HostilePeersTest, StatusReadersThatNeverReadDoNotFreezeThePool) {
 // B. A flood of connections that takes every descriptor the supervisor may have.
 
 TEST(HostilePeersTest, OutOfDescriptorsTheSupervisorDoesNotSpin) {
+    if (kSanitized) GTEST_SKIP() << "the sanitizer runtime needs descriptors of its own (pipes for its memory checks)";
     TestPool::Options options;
     options.max_open_files = 64;
     TestPool pool(options);
@@ -572,8 +588,9 @@ TEST(HostilePeersTest, SessionsThatFillTheQueueDelayOnlyThemselves) {
         << "a map of 1000 items did not finish within 30 s beside three sessions filling the "
            "queue (queue depth "
         << queued << ")";
-    EXPECT_LT(max_rss, 64 << 20) << "the supervisor's resident memory reached " << (max_rss >> 20)
-                                 << " MiB";
+    if (!kSanitized) {
+        EXPECT_LT(max_rss, 64 << 20) << "the supervisor's resident memory reached " << (max_rss >> 20) << " MiB";
+    }
     if (honest_done) {
         EXPECT_EQ(honest_error, "");
         ASSERT_EQ(results.size(), inputs.size());
