@@ -1632,9 +1632,7 @@ bool Supervisor::validate(const JobRecord& record, std::span<const std::byte> pa
             return false;
         }
         std::memcpy(&header, payload.data(), sizeof header);
-        // Every item takes at least its 4-byte length: a count the payload cannot hold is a lie.
-        const std::size_t most = (payload.size() - sizeof header) / sizeof(std::uint32_t);
-        if (header.count == 0 || header.count > kMaxBatchItems || header.count > most) {
+        if (!batch_count_fits(header.count, payload.size())) {
             why = "batch item count out of range";
             return false;
         }

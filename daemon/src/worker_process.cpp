@@ -730,9 +730,7 @@ private:
         if (args.size() < sizeof header) return fail(ErrorKind::bad_request, "malformed batch");
         std::memcpy(&header, args.data(), sizeof header);
         // Checked before the result is sized for the count: no supervisor saw a batch in a blob.
-        // Each item takes at least its length, so a count the bytes cannot hold is a lie.
-        if (header.count == 0 || header.count > kMaxBatchItems ||
-            header.count > (args.size() - sizeof header) / sizeof(std::uint32_t)) {
+        if (!batch_count_fits(header.count, args.size())) {
             return fail(ErrorKind::bad_request, "batch item count out of range");
         }
         Outcome outcome;
