@@ -164,14 +164,15 @@ TEST(ShmLayout, ErrorKindFromCodeMapsEveryKindAndNothingElse) {
     }
     EXPECT_EQ(names.size(), std::size(kAllErrorKinds)) << "every kind has its own name";
     EXPECT_EQ(names.count("unknown_error"), 0u);
-    for (std::uint32_t code = 1; code <= 10; ++code)
+    for (std::uint32_t code = 1; code <= 11; ++code)
         EXPECT_TRUE(error_kind_from_code(code)) << code;
-    for (std::uint32_t code : {0u, 11u, 16u, 999u, 65535u, 65536u + 1u, 0xffffffffu}) {
+    for (std::uint32_t code : {0u, 12u, 16u, 999u, 65535u, 65536u + 1u, 0xffffffffu}) {
         EXPECT_FALSE(error_kind_from_code(code).has_value()) << code;
     }
     // The wire values never change.
     EXPECT_EQ(static_cast<int>(ErrorKind::handler_error), 1);
     EXPECT_EQ(static_cast<int>(ErrorKind::type_mismatch), 10);
+    EXPECT_EQ(static_cast<int>(ErrorKind::permission), 11);
 }
 
 }  // namespace

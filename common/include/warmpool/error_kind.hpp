@@ -21,6 +21,7 @@ enum class ErrorKind : std::uint16_t {
     overloaded = 8,         // the pool's queue is full and the caller asked not to wait
     shutting_down = 9,      // the pool is stopping (or went away) and cannot run the job
     type_mismatch = 10,     // the client's argument/result types differ from the function's
+    permission = 11,        // the pool does not take this kind of call from this peer (pickle)
 };
 
 constexpr std::string_view to_string(ErrorKind kind) {
@@ -35,6 +36,7 @@ constexpr std::string_view to_string(ErrorKind kind) {
         case ErrorKind::overloaded: return "overloaded";
         case ErrorKind::shutting_down: return "shutting_down";
         case ErrorKind::type_mismatch: return "type_mismatch";
+        case ErrorKind::permission: return "permission";
     }
     return "unknown_error";
 }
@@ -43,7 +45,7 @@ inline constexpr ErrorKind kAllErrorKinds[] = {
     ErrorKind::handler_error,  ErrorKind::worker_crashed,    ErrorKind::timeout,
     ErrorKind::cancelled,      ErrorKind::deadline_exceeded, ErrorKind::unknown_function,
     ErrorKind::bad_request,    ErrorKind::overloaded,        ErrorKind::shutting_down,
-    ErrorKind::type_mismatch,
+    ErrorKind::type_mismatch,  ErrorKind::permission,
 };
 
 // Values read from shared memory are untrusted: map them back only if they are real kinds.

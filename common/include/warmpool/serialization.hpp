@@ -25,12 +25,12 @@
 #include "warmpool/appending_output_archive.hpp"
 #include "warmpool/bounded_input_archive.hpp"
 #include "warmpool/decode_error.hpp"
+#include "warmpool/encoding.hpp"
 #include "warmpool/json_arguments.hpp"
 #include "warmpool/span_output_archive.hpp"
 
 namespace warmpool {
 
-enum class Encoding : std::uint8_t { binary = 0, json = 1 };
 
 namespace detail {
 

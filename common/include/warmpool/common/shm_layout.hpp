@@ -43,13 +43,14 @@
 
 #include "warmpool/common/byte_ring.hpp"
 #include "warmpool/common/wake_flag.hpp"
+#include "warmpool/encoding.hpp"
 
 namespace warmpool {
 
 inline constexpr std::uint64_t kPoolMagic = 0x4c4f4f504d524157ULL;     // "WARMPOOL"
 inline constexpr std::uint64_t kSessionMagic = 0x4e4f53534553504dULL;  // "MPSESSON"
 inline constexpr std::uint64_t kBlobMagic = 0x424f4c424d524157ULL;     // "WARMBLOB"
-inline constexpr std::uint32_t kLayoutVersion = 5;
+inline constexpr std::uint32_t kLayoutVersion = 6;
 inline constexpr std::size_t kFunctionNameMax = 47;  // plus the terminating NUL
 
 constexpr std::size_t align_up(std::size_t n, std::size_t a) { return (n + a - 1) / a * a; }
@@ -154,8 +155,15 @@ inline constexpr std::uint32_t kOutcomeEntries = 2048;
 // The session table: which session, if any, each session slot holds now, so that idle workers
 // can watch the sessions' lanes. Written by the supervisor: the generation first, then the
 // slot's bit in the active bitmap; the bit is cleared when the session starts closing.
+// `trust` (SessionTrust bits) is stored before the generation: a worker that reads the session's
+// generation reads what the supervisor decided about its peer.
+enum SessionTrust : std::uint32_t {
+    kSessionMayUnpickle = 1u << 0,  // the peer may send pickle (python.pickle decides)
+};
 struct SessionEntry {
     std::atomic<std::uint64_t> generation;
+    std::atomic<std::uint32_t> trust;
+    std::uint32_t reserved;
 };
 
 // How far the worker in one slot has published into its reply ring of one session: the
@@ -232,7 +240,27 @@ enum JobFlags : std::uint32_t {
     kJobJson = 1u << 0,   // payload is JSON text (else Cereal binary)
     kJobBatch = 1u << 1,  // payload is a batch: BatchHeader + items (see below)
     kJobBlob = 1u << 2,   // payload is a BlobRef: the bytes live in their own segment
+    kJobPickle = 1u << 3, // payload is a pickle envelope (Python callers; see docs/PROTOCOL.md)
 };
+inline constexpr std::uint32_t kJobEncodingFlags = kJobJson | kJobPickle;
+
+// The one rule between a record's flags and its payload's encoding. Both encoding bits set is
+// not an encoding: encoding_of() says binary, and the supervisor refuses such a record.
+constexpr Encoding encoding_of(std::uint32_t flags) {
+    switch (flags & kJobEncodingFlags) {
+        case kJobJson: return Encoding::json;
+        case kJobPickle: return Encoding::pickle;
+        default: return Encoding::binary;
+    }
+}
+constexpr std::uint32_t encoding_flags(Encoding encoding) {
+    switch (encoding) {
+        case Encoding::json: return kJobJson;
+        case Encoding::pickle: return kJobPickle;
+        case Encoding::binary: break;
+    }
+    return 0;
+}
 
 // One job, as the client submits it and as the supervisor hands it to a worker.
 struct JobRecord {
