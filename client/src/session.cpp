@@ -318,20 +318,42 @@ void Session::stop_draining() {
 
 bool Session::wait(JobSlot& slot, std::int64_t deadline_ns) { return wait_flag(slot.done, deadline_ns); }
 
-bool Session::wait_flag(const std::atomic<bool>& flag, std::int64_t deadline_ns) {
+bool Session::wait_flag(const std::atomic<bool>& flag, std::int64_t deadline_ns, bool yields) {
     std::unique_lock lock(mu_);
+    bool wanting = false;  // counted in drain_wanted_
+    auto stop_wanting = [&] {
+        if (wanting) drain_wanted_.fetch_sub(1, std::memory_order_relaxed);
+        wanting = false;
+    };
     while (!flag.load(std::memory_order_acquire)) {
         const std::int64_t now = monotonic_ns();
-        if (deadline_ns >= 0 && now >= deadline_ns) return false;
-        if (!draining_) {
+        if (deadline_ns >= 0 && now >= deadline_ns) {
+            stop_wanting();
+            return false;
+        }
+        if (!draining_ && !(yields && drain_wanted_.load(std::memory_order_relaxed) > 0)) {
             draining_ = true;
+            yielding_drainer_.store(yields, std::memory_order_relaxed);
+            stop_wanting();
             lock.unlock();
-            drain_until(&flag, deadline_ns);
+            drain_until(&flag, deadline_ns, yields);
             lock.lock();
             draining_ = false;
+            yielding_drainer_.store(false, std::memory_order_release);
             last_drain_ns_ = monotonic_ns();
             if (waiters_ > 0) cv_.notify_all();  // one of them may take over
             continue;
+        }
+        if (!yields && yielding_drainer_.load(std::memory_order_relaxed)) {
+            // Ask it to step aside, and wait a moment for that rather than sleep.
+            if (!wanting) drain_wanted_.fetch_add(1, std::memory_order_seq_cst);
+            wanting = true;
+            lock.unlock();
+            header_->client_wake.notify_futex();
+            const std::int64_t limit = monotonic_ns() + kSpinNs;
+            while (yielding_drainer_.load(std::memory_order_acquire) && monotonic_ns() < limit) spin_relax();
+            lock.lock();
+            if (!yielding_drainer_.load(std::memory_order_relaxed) || !draining_) continue;
         }
         auto limit = std::chrono::nanoseconds(deadline_ns >= 0 ? std::min(deadline_ns - now, kLivenessCheckNs)
                                                                : kLivenessCheckNs);
@@ -339,6 +361,7 @@ bool Session::wait_flag(const std::atomic<bool>& flag, std::int64_t deadline_ns)
         cv_.wait_for(lock, limit);
         --waiters_;
     }
+    stop_wanting();
     return true;
 }
 
@@ -368,7 +391,7 @@ bool Session::unwatch(JobSlot& slot) {
 }
 
 std::size_t Session::wait_completions(std::vector<std::uint64_t>& out, std::int64_t deadline_ns) {
-    wait_flag(completions_ready_, deadline_ns);
+    wait_flag(completions_ready_, deadline_ns, /*yields=*/true);
     std::lock_guard lock(mu_);
     const std::size_t n = completions_.size();
     out.insert(out.end(), completions_.begin(), completions_.end());
@@ -385,7 +408,7 @@ void Session::wake_completions() {
     header_->client_wake.notify_futex();
 }
 
-void Session::drain_until(const std::atomic<bool>* target, std::int64_t deadline_ns) {
+void Session::drain_until(const std::atomic<bool>* target, std::int64_t deadline_ns, bool yields) {
     bool waiting = false;  // no reply came since wait_start
     std::int64_t wait_start = 0;
     std::int64_t spin_until = 0;  // reply_spin_ decides whether a wait spins
@@ -397,6 +420,7 @@ void Session::drain_until(const std::atomic<bool>* target, std::int64_t deadline
             waiting = false;
         }
         if (target_done) return;
+        if (yields && drain_wanted_.load(std::memory_order_relaxed) > 0) return;
         if (delivered > 0) continue;
         const std::int64_t now = monotonic_ns();
         if (deadline_ns >= 0 && now >= deadline_ns) return;
@@ -407,14 +431,17 @@ void Session::drain_until(const std::atomic<bool>* target, std::int64_t deadline
         if (!waiting) {
             waiting = true;
             wait_start = now;
-            spin_until = reply_spin_.spin_now() ? now + kSpinNs : 0;
+            // A yielding drainer sleeps at once: it stands in for threads that wait for jobs of
+            // their own, and its spinning would take a core from the workers.
+            spin_until = !yields && reply_spin_.spin_now() ? now + kSpinNs : 0;
         }
         if (now < spin_until) {
             spin_relax();
             continue;
         }
         std::uint32_t token = header_->client_wake.prepare_sleep();
-        if (replies_pending() || (target != nullptr && target->load(std::memory_order_acquire))) {
+        if (replies_pending() || (target != nullptr && target->load(std::memory_order_acquire)) ||
+            (yields && drain_wanted_.load(std::memory_order_seq_cst) > 0)) {
             header_->client_wake.cancel_sleep();
             continue;
         }

@@ -97,9 +97,12 @@ private:
     bool try_become_drainer();
     void stop_draining();
     // Waits until `flag` is set or deadline_ns passes, draining replies while nobody else does.
-    bool wait_flag(const std::atomic<bool>& flag, std::int64_t deadline_ns);
-    // The drainer's loop: deliver replies until `target` is set or the deadline passes.
-    void drain_until(const std::atomic<bool>* target, std::int64_t deadline_ns);
+    // A `yields` waiter (the completion queue's) steps aside as drainer as soon as a thread
+    // waits for a job of its own, which then collects its reply itself with no hand-over.
+    bool wait_flag(const std::atomic<bool>& flag, std::int64_t deadline_ns, bool yields = false);
+    // The drainer's loop: deliver replies until `target` is set or the deadline passes (or,
+    // when `yields`, another thread wants to drain).
+    void drain_until(const std::atomic<bool>* target, std::int64_t deadline_ns, bool yields = false);
     void complete(JobSlot& slot);  // marks it done and queues a watched one; under mu_
     // Consumes every reply available now; returns how many were delivered.
     std::size_t deliver_available();
@@ -142,6 +145,8 @@ private:
     std::vector<std::string> spare_payloads_;  // see give_back_payload()
     std::vector<std::uint64_t> completions_;  // ids of watched slots that are done
     std::atomic<bool> completions_ready_{false};  // completions_ non-empty, or a wake-up
+    std::atomic<bool> yielding_drainer_{false};   // the drainer is a `yields` one
+    std::atomic<unsigned> drain_wanted_{0};       // threads waiting for it to step aside
     bool draining_ = false;
     unsigned waiters_ = 0;  // threads blocked in wait() on cv_
     bool background_parked_ = false;  // the background thread waits for jobs without a timeout
