@@ -1487,10 +1487,10 @@ void Supervisor::open_session(Connection& conn, const protocol::Hello& hello) {
     s.submit = RingConsumer(RingView::at(base + session_layout_.submit_offset(), session_layout_.submit_ring_bytes));
     s.control = RingProducer(RingView::at(base + session_layout_.control_offset(), session_layout_.control_ring_bytes));
     s.used = true;
+    s.peer = conn.peer;  // before it is published: the session's trust follows from it
     publish_session(static_cast<unsigned>(slot), true);
     sessions_end_ = std::max(sessions_end_, static_cast<unsigned>(slot) + 1);
     s.fd = fd;
-    s.peer = conn.peer;
     s.client_name = valid_utf8(hello.client_name, kMaxClientNameBytes);
     s.connected_ns = monotonic_ns();
 
