@@ -3,7 +3,7 @@
 Shared by Client and Executor. The wire format is in docs/PROTOCOL.md ("Python calls"):
 * an exported job (@warmpool.job, not defined in __main__) is called by its name with pickle;
 * a string names any job of the pool: pickle first, and if the pool answers that the job takes
-  JSON (a C++ job, or a pool without Python support), the name is remembered and called with
+  JSON (a C++ job), the name is remembered and called with
   JSON from then on: one positional argument as its JSON value, several as an array, keyword
   arguments as an object;
 * any other callable travels by value as "warmpool.by_value" with cloudpickle.
@@ -22,7 +22,6 @@ BY_VALUE = "warmpool.by_value"
 PICKLE = _native.ENCODING_PICKLE
 JSON = _native.ENCODING_JSON
 _HANDLER_ERROR = 1
-_BAD_REQUEST = 7
 _TYPE_MISMATCH = 10
 
 
@@ -57,10 +56,7 @@ def json_args(args: tuple, kwargs: dict) -> bytes:
 
 def takes_json(status: int, message) -> bool:
     """The pool's answer to a pickle call of a job that takes JSON only."""
-    if status == _TYPE_MISMATCH:
-        return b"takes JSON" in bytes(message)
-    # A pool without Python support refuses the pickle flag itself (on its lanes, too).
-    return status == _BAD_REQUEST and bytes(message).startswith((b"unknown job flags", b"a lane carries one call"))
+    return status == _TYPE_MISMATCH and b"takes JSON" in bytes(message)
 
 
 def raise_failure(status: int, payload, pickled: bool):
