@@ -49,19 +49,22 @@ def test_gcd_pairs_with_the_exported_job(executor):
     assert executor.submit("my_module.gcd", [12, 18]).result(timeout=20) == 6
 
 
-def test_gcd_pairs_with_a_function_defined_here(executor, shared_python_pool):
-    def gcd(pair):  # the article's function, as a script would define it
-        a, b = pair
-        for i in range(min(a, b), 0, -1):
-            if a % i == 0 and b % i == 0:
-                return i, os.getpid()
-        return 1, os.getpid()
+def gcd(pair):
+    """The article's function, defined in this module (which the workers cannot import)."""
+    a, b = pair
+    for i in range(min(a, b), 0, -1):
+        if a % i == 0 and b % i == 0:
+            return i, os.getpid()
+    return 1, os.getpid()
 
+
+def test_gcd_pairs_with_a_function_defined_here(executor, shared_python_pool):
     assert _calls.target_of(gcd)[1] == "value"
     results = list(executor.map(gcd, PAIRS))
     assert [r for r, _ in results] == GCDS
     workers = set(shared_python_pool.worker_pids())
     assert {pid for _, pid in results} <= workers, "run in the pool's workers"
+    assert executor.submit(gcd, (12, 18)).result(timeout=20)[0] == 6
 
 
 def test_md5_chain_as_an_exported_class(executor):
@@ -151,6 +154,20 @@ def test_a_lambda_and_a_closure_travel_by_value(executor, py_client, shared_pyth
     total, pid = executor.submit(adder(5), 10).result(timeout=20)
     assert total == 15 and pid != os.getpid() and pid in shared_python_pool.worker_pids()
     assert [r for r, _ in executor.map(adder(100), range(50))] == [100 + i for i in range(50)]
+
+
+def test_functions_of_a_module_the_workers_lack_travel_by_value(py_client, executor):
+    # This test module is not on the workers' path: its functions, and those a lambda refers
+    # to, are sent by value once the pool says it cannot import it.
+    assert py_client.call(gcd, (12, 18))[0] == 6
+    assert executor.submit(lambda pair: gcd(pair)[0], (35, 21)).result(timeout=20) == 7
+    assert list(executor.map(lambda pair: gcd(pair)[0], [(4, 6), (9, 6)])) == [2, 3]
+
+
+def test_a_function_of_a_module_the_workers_have_runs_on_their_copy(executor):
+    # py_jobs is imported by every worker, which built InitCount once; here it never was.
+    assert py_jobs.InitCount.builds == 0
+    assert executor.submit(py_jobs.init_builds).result(timeout=20) == 1
 
 
 # ---- timeouts ---------------------------------------------------------------------------------

@@ -119,3 +119,9 @@ def square(x):
 def pause(seconds):
     time.sleep(seconds)
     return seconds
+
+
+def init_builds():
+    """Not exported: sent by value, it refers to this module by name, so a worker that imported
+    the module runs it on its own copy (where InitCount was built)."""
+    return InitCount.builds
