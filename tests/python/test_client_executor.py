@@ -78,17 +78,18 @@ def test_wait_and_as_completed_mixed_with_thread_futures(executor, jobs):
         assert jobs.slept(slow.result(timeout=30), 0.5)
 
 
-def test_max_workers_and_cancel_of_queued(pool):
+def test_max_workers_and_cancel_of_queued(jobs):
+    pool = jobs.pool
     with pytest.raises(ValueError):
         warmpool.Executor(pool.name, pool.dir, max_workers=0)
     ex = warmpool.Executor(pool.name, pool.dir, max_workers=1)
     try:
-        first = ex.submit("sleep_report", 0.3)
-        queued = [ex.submit("sleep_report", 0.3) for _ in range(3)]
+        first = ex.submit(jobs.sleep, 0.3)
+        queued = [ex.submit(jobs.sleep, 0.3) for _ in range(3)]
         assert queued[-1].cancel()
         assert queued[-1].cancelled()
-        assert first.result(timeout=10)["pid"] > 0
-        assert all(f.result(timeout=10)["pid"] > 0 for f in queued[:-1])
+        assert jobs.slept(first.result(timeout=10), 0.3)
+        assert all(jobs.slept(f.result(timeout=10), 0.3) for f in queued[:-1])
     finally:
         ex.shutdown()
 

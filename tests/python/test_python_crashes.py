@@ -85,6 +85,16 @@ def test_kill_9_during_a_python_job(crash_pool):
     assert counters(crash_pool) == (crashes + 1, failed + 1)
 
 
+def test_a_crash_is_retried_as_the_decorator_says(crash_pool):
+    assert full_strength(crash_pool)
+    crashes, _ = counters(crash_pool)
+    with warmpool.Executor(crash_pool.name, crash_pool.dir) as ex:
+        attempt, pid = ex.submit(py_jobs.crash_first_attempt).result(timeout=30)
+    assert attempt == 2 and pid in crash_pool.worker_pids()
+    assert wait_until(lambda: counters(crash_pool)[0] == crashes + 1, timeout=10)
+    assert crash_pool.status()["supervision"]["retried"] >= 1
+
+
 @pytest.mark.parametrize("via", ["executor", "client"])
 def test_the_daemon_going_away_fails_pending_python_jobs(python_pool, via):
     ex = warmpool.Executor(python_pool.name, python_pool.dir)

@@ -125,3 +125,12 @@ def init_builds():
     """Not exported: sent by value, it refers to this module by name, so a worker that imported
     the module runs it on its own copy (where InitCount was built)."""
     return InitCount.builds
+
+
+@warmpool.job(retries=1)
+def crash_first_attempt():
+    """Ends its worker on the first attempt; the retry (on another worker) says which it is."""
+    ctx = warmpool.context()
+    if ctx.attempt == 1:
+        os._exit(9)
+    return ctx.attempt, os.getpid()
