@@ -147,7 +147,12 @@ class Executor(concurrent.futures.Executor):
             return timeout
         while True:
             remaining = None if end is None else max(0.0, end - time.monotonic())
-            if not call.future.wait(remaining):
+            try:
+                finished = call.future.wait(remaining)
+            except BaseException:  # KeyboardInterrupt: the collector takes the job back
+                self._native.watch(call.future)
+                raise
+            if not finished:
                 self._native.watch(call.future)  # the collector takes it back
                 return 0.0
             old_id = call.future.id
