@@ -166,7 +166,8 @@ void NativeClient::wake() { client_->wake_completions(); }
 
 std::string NativeClient::status(double timeout) const {
     const std::string pool = client_->pool_name();
-    return without_gil([&] { return pool_status(pool, runtime_dir_, static_cast<int>(std::max(1.0, timeout * 1000))); });
+    const int timeout_ms = static_cast<int>(std::max(1.0, timeout * 1000));
+    return without_gil([&] { return pool_status(pool, runtime_dir_, timeout_ms); });
 }
 
 void bind_result_buffer(py::module_& m) {
