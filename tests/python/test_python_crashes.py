@@ -28,6 +28,15 @@ def counters(pool):
     return s["supervision"]["worker_crashes"], s["jobs"]["failed"]
 
 
+def pid_in(path):
+    """The pid a job wrote to path, or 0 while it has not."""
+    try:
+        with open(path) as file:
+            return int(file.read() or 0)
+    except (OSError, ValueError):
+        return 0
+
+
 def full_strength(pool, without=()):
     return wait_until(lambda: (lambda pids: len(pids) == 2 and not set(pids) & set(without))(pool.worker_pids()),
                       timeout=20)
@@ -66,14 +75,7 @@ def test_kill_9_during_a_python_job(crash_pool):
         f = ex.submit(failing.sleep_reporting, [pid_file, 60])
         f.add_done_callback(replies.append)
 
-        def running_pid():
-            try:
-                with open(pid_file) as file:
-                    return int(file.read() or 0)
-            except (OSError, ValueError):
-                return 0
-
-        pid = wait_until(running_pid, timeout=20)
+        pid = wait_until(lambda: pid_in(pid_file), timeout=20)
         assert pid in crash_pool.worker_pids()
         os.kill(pid, signal.SIGKILL)
         with pytest.raises(warmpool.WorkerCrashed, match="SIGKILL"):
@@ -95,28 +97,56 @@ def test_a_crash_is_retried_as_the_decorator_says(crash_pool):
     assert crash_pool.status()["supervision"]["retried"] >= 1
 
 
-@pytest.mark.parametrize("via", ["executor", "client"])
+def outcome_of(fn):
+    """What fn() raised, or its value."""
+    try:
+        return fn()
+    except BaseException as e:  # noqa: BLE001 - the test looks at it
+        return e
+
+
+@pytest.mark.parametrize("via", ["executor", "client", "map"])
 def test_the_daemon_going_away_fails_pending_python_jobs(python_pool, via):
     ex = warmpool.Executor(python_pool.name, python_pool.dir)
     client = warmpool.Client(python_pool.name, python_pool.dir)
     try:
-        if via == "executor":
-            futures = [ex.submit(py_jobs.pause, 60) for _ in range(4)]  # two running, two queued
+        if via == "executor":  # two running, two queued in the executor
+            waits = [f.exception for f in [ex.submit(py_jobs.pause, 60) for _ in range(4)]]
+        elif via == "client":
+            waits = [f.exception for f in [client.submit(py_jobs.pause, 60) for _ in range(4)]]
         else:
-            futures = [client.submit(py_jobs.pause, 60) for _ in range(4)]
+            results = ex.map(py_jobs.pause, [60] * 4)
+            waits = [lambda: outcome_of(lambda: next(results))]
+        errors = []
+        threads = [threading.Thread(target=lambda w=w: errors.append(w(timeout=15) if via != "map" else w()))
+                   for w in waits]
+        for t in threads:
+            t.start()
         assert wait_until(lambda: sum(r["state"] == "busy" for r in python_pool.status()["workers"]["rows"]) == 2)
         start = time.monotonic()
         python_pool.kill()
-        errors = []
-        threads = [threading.Thread(target=lambda f=f: errors.append(f.exception(timeout=15))) for f in futures]
-        for t in threads:
-            t.start()
         for t in threads:
             t.join(20)
         assert time.monotonic() - start < 15
-        assert len(errors) == 4
+        assert len(errors) == len(waits)
         assert all(isinstance(e, (warmpool.ShuttingDown, warmpool.WorkerCrashed)) for e in errors), errors
-        if via == "executor":
-            assert all(f.done() for f in futures)
     finally:
         ex.shutdown(wait=True, cancel_futures=True)
+
+
+def test_kill_9_during_a_map_of_python_jobs(crash_pool):
+    assert full_strength(crash_pool)
+    pid_file = os.path.join(crash_pool.dir, "mapped.pid")
+    with warmpool.Executor(crash_pool.name, crash_pool.dir) as ex:
+        results = ex.map(failing.sleep_reporting, [[pid_file, 60]] + [[pid_file + str(i), 0] for i in range(5)])
+        outcome = []
+        thread = threading.Thread(target=lambda: outcome.append(outcome_of(lambda: list(results))))
+        thread.start()
+
+        pid = wait_until(lambda: pid_in(pid_file), timeout=20)
+        os.kill(pid, signal.SIGKILL)
+        thread.join(30)
+        assert len(outcome) == 1 and isinstance(outcome[0], warmpool.WorkerCrashed), outcome
+        assert "SIGKILL" in str(outcome[0])
+        assert list(ex.map(py_jobs.square, range(10))) == [i * i for i in range(10)]
+    assert full_strength(crash_pool, without=[pid])
