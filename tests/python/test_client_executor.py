@@ -1,6 +1,7 @@
 """warmpool.Executor: a concurrent.futures.Executor over a real pool."""
 
 import concurrent.futures as cf
+import gc
 import math
 import threading
 import time
@@ -111,6 +112,20 @@ def test_context_manager_joins_its_thread(pool):
         fs = [ex.submit("gcd", [i, 3]) for i in range(1, 20)]
     assert all(f.done() for f in fs)
     assert threading.active_count() == before
+
+
+def test_an_executor_dropped_without_shutdown_ends_its_thread_and_session(pool):
+    def sessions():
+        return pool.status()["sessions"]["active"]
+
+    threads, open_sessions = threading.active_count(), sessions()
+    for _ in range(3):
+        ex = warmpool.Executor(pool.name, pool.dir)
+        assert ex.submit("gcd", [12, 18]).result(timeout=10) == 6
+        del ex
+    gc.collect()
+    assert wait_until(lambda: threading.active_count() == threads, timeout=10)
+    assert wait_until(lambda: sessions() == open_sessions, timeout=10), pool.status()["sessions"]
 
 
 def test_map_in_order_and_errors(pool):

@@ -16,6 +16,7 @@ import collections
 import concurrent.futures
 import threading
 import time
+import weakref
 
 from . import _calls, _mapping, _native
 
@@ -75,7 +76,8 @@ class Executor(concurrent.futures.Executor):
             self._pending.append(_WorkItem(future, fn, args, kwargs))
             self._dispatch()
             if self._collector is None:
-                self._collector = threading.Thread(target=self._collect, name="warmpool-executor", daemon=True)
+                self._collector = threading.Thread(target=_collect, args=(weakref.ref(self), self._native),
+                                                   name="warmpool-executor", daemon=True)
                 self._collector.start()
             return future
 
@@ -173,14 +175,26 @@ class Executor(concurrent.futures.Executor):
                     self._idle.notify_all()
             return None if end is None else max(0.0, end - time.monotonic())
 
-    def _collect(self):
-        native = self._native
-        while True:
-            with self._lock:
-                if self._shutdown and not self._running and not self._pending:
-                    return
-            for job_id in native.completions(0.5):
-                with self._lock:
-                    future = self._running.get(job_id)
-                if future is not None:
-                    self._finish(future, future._wp_call)
+
+def _collect(executor_ref, native):
+    """The collector thread. It holds its executor only weakly between rounds, so an executor
+    dropped without shutdown() is garbage-collected and its thread and pool session end, as a
+    ThreadPoolExecutor's threads do (its futures, while referenced, keep it alive)."""
+    while True:
+        executor = executor_ref()
+        if executor is None:
+            return
+        with executor._lock:
+            if executor._shutdown and not executor._running and not executor._pending:
+                return
+        del executor
+        finished = native.completions(0.5)
+        executor = executor_ref()
+        if executor is None:
+            return
+        for job_id in finished:
+            with executor._lock:
+                future = executor._running.get(job_id)
+            if future is not None:
+                executor._finish(future, future._wp_call)
+        executor = future = None
