@@ -131,7 +131,7 @@ def test_an_exception_from_a_function_sent_by_value(executor):
 @pytest.mark.parametrize("job, text", [
     (py_jobs.raise_cannot_rebuild, "py_jobs.CannotRebuild: cannot rebuild me"),
     (py_jobs.raise_private, "private_errors.PrivateError: cannot rebuild me"),
-])
+], ids=["rebuilding-fails", "class-only-on-the-workers"])
 def test_an_exception_the_client_cannot_unpickle_is_a_handler_error(executor, job, text):
     with pytest.raises(warmpool.HandlerError) as info:
         executor.submit(job, "cannot rebuild me").result(timeout=20)
