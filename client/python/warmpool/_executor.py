@@ -227,12 +227,23 @@ class Executor(concurrent.futures.Executor):
         end = None if timeout is None else time.monotonic() + timeout
         while True:
             call = future._wp_call
-            if call is None:  # still waiting in the executor for a place in the pool
-                return timeout
+            if call is None:
+                # Still held back by max_workers: watched once it goes out (_track), and result()
+                # waits for the collector. Marked before _wp_call is read again, so that either
+                # _track sees the mark or this thread sees the call.
+                self._watch(future)
+                if future._wp_call is None:
+                    return None if end is None else max(0.0, end - time.monotonic())
+                continue
             native = call.future
             watched = self._native.unwatch(native)
             remaining = None if end is None else max(0.0, end - time.monotonic())
-            if not native.wait(remaining):
+            try:
+                finished = native.wait(remaining)
+            except BaseException:  # KeyboardInterrupt: the collector takes the job back
+                self._watch_call(future)
+                raise
+            if not finished:
                 if watched:
                     self._native.watch(native)  # the collector takes it back
                 return 0.0

@@ -50,7 +50,7 @@ def map_calls(calls: _calls.Calls, fn, iterables, *, timeout=None, chunksize=1, 
 def _run(calls, fn, name, kind, inputs, spread, end, chunksize, window):
     """Yields each chunk's results as a list, in order; raises the first failure after the
     results before it."""
-    fn_bytes = _calls._pickle_function(fn) if kind == "value" else None
+    fn_bytes = calls.pickle_function(fn) if kind == "value" else None
     adaptive = chunksize == 1
     chunk = 1
     in_flight = collections.deque()
@@ -80,11 +80,15 @@ def _run(calls, fn, name, kind, inputs, spread, end, chunksize, window):
                 raise TimeoutError()
             in_flight.popleft()
             results = _read(calls, name, kind, batch)
-            if results is None:  # the job takes JSON: send this batch and those in flight again
+            if results is None:
+                # The job takes JSON, or the function needs more of itself sent by value: send
+                # this batch and those in flight again.
+                if kind == "value":
+                    fn_bytes = calls.pickle_function(fn)
                 again = [batch] + list(in_flight)
                 in_flight.clear()
                 for b in again:
-                    send(b.args, True)
+                    send(b.args, kind == "name" and name in calls.json_names)
                 continue
             if adaptive:
                 took = time.monotonic() - batch.started
@@ -100,13 +104,26 @@ def _run(calls, fn, name, kind, inputs, spread, end, chunksize, window):
             b.future.cancel()
 
 
+def _resend(calls, kind, name, status, payload) -> bool:
+    """True if the batch is to be sent again: the job takes JSON, or the workers lack a module
+    of the function sent by value (now to be pickled by value too)."""
+    if kind == "name" and _calls.takes_json(status, payload):
+        calls.json_names.add(name)
+        return True
+    if kind == "value":
+        missing = _calls.module_the_pool_lacks(status, payload, calls.by_value_modules)
+        if missing is not None:
+            calls.lacks_module(missing)
+            return True
+    return False
+
+
 def _read(calls, name, kind, batch):
     """The batch's (results, failure): the results before the first failed call, and None or a
-    function raising that call's exception. None if the pool says the job takes JSON."""
+    function raising that call's exception. None if it is to be sent again (_resend)."""
     status, flags, payload = batch.future.result()
     if status != 0:
-        if not batch.as_json and kind == "name" and _calls.takes_json(status, payload):
-            calls.json_names.add(name)
+        if not batch.as_json and _resend(calls, kind, name, status, payload):
             return None
         _calls.raise_failure(status, payload, not batch.as_json)
     items = batch.future.batch_results(1 if not batch.as_json else len(batch.args))
@@ -114,8 +131,7 @@ def _read(calls, name, kind, batch):
         return _json_results(items)
     item_status, item_payload = items[0]
     if item_status != 0:
-        if kind == "name" and _calls.takes_json(item_status, item_payload):
-            calls.json_names.add(name)
+        if _resend(calls, kind, name, item_status, item_payload):
             return None
         _calls.raise_failure(item_status, item_payload, True)
     values, failure = _codec.loads(item_payload)
