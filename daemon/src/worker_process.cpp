@@ -724,9 +724,22 @@ private:
     // Runs one call; appends the result (or, on failure, the message) to `out`.
     std::uint16_t invoke(LoadedJobLibrary::Entry& entry, Encoding encoding, std::string_view args,
                          std::string& out) {
+        return invoke_appending(out, [&] { entry.instance->invoke(encoding, args, out); });
+    }
+
+    // One batch item of a Python job (for pickle, a chunk of calls); as invoke().
+    static std::uint16_t invoke_python_item(LoadedJobLibrary::Entry& entry, Encoding encoding, std::string_view args,
+                                            std::string& out) {
+        return invoke_appending(out, [&] { PythonHost::invoke_batch_item(*entry.instance, encoding, args, out); });
+    }
+
+    // Runs `call`, which appends its result to `out`; on failure replaces what it appended with
+    // the message and returns the ErrorKind.
+    template <class Call>
+    static std::uint16_t invoke_appending(std::string& out, Call&& call) {
         const std::size_t mark = out.size();
         try {
-            entry.instance->invoke(encoding, args, out);
+            call();
             return 0;
         } catch (const JobFailure& e) {
             out.resize(mark);
@@ -746,24 +759,6 @@ private:
     static std::string failure_text(const JobFailure& e) {
         if (const auto* python = dynamic_cast<const PythonJobFailure*>(&e)) return python->payload();
         return e.what();
-    }
-
-    // One batch item of a Python job (for pickle, a chunk of calls); as invoke().
-    static std::uint16_t invoke_python_item(LoadedJobLibrary::Entry& entry, Encoding encoding, std::string_view args,
-                                            std::string& out) {
-        const std::size_t mark = out.size();
-        try {
-            PythonHost::invoke_batch_item(*entry.instance, encoding, args, out);
-            return 0;
-        } catch (const JobFailure& e) {
-            out.resize(mark);
-            out += failure_text(e);
-            return static_cast<std::uint16_t>(e.kind());
-        } catch (const std::exception& e) {
-            out.resize(mark);
-            out += e.what();
-        }
-        return static_cast<std::uint16_t>(ErrorKind::handler_error);
     }
 
     // Calls a function cannot take in this encoding, and pickle from a peer the pool does not

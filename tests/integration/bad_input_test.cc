@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "test_pool.hpp"
+#include "test_users.hpp"
 #include "warmpool/client.hpp"
 #include "warmpool/common/protocol.hpp"
 #include "warmpool/common/unix_socket.hpp"
@@ -385,40 +386,10 @@ TEST_F(BadInputTest, SilentConnectionsAreClosedAfterTheHelloTimeout) {
 
 // --- Peers that may not use the pool ------------------------------------------------------------
 
-// Runs `probe` in a child process whose uid and gid are nobody's (gid: `gid`) with
-// `supplementary` groups, and returns what it returned. Needs root.
+// Runs `probe` as nobody (gid: `gid`) with `supplementary` groups; returns what it returned.
 std::string run_as_nobody(gid_t gid, const std::vector<gid_t>& supplementary,
                           const std::function<std::string()>& probe) {
-    int out[2];
-    if (::pipe2(out, O_CLOEXEC) != 0) throw std::runtime_error("pipe");
-    const pid_t pid = ::fork();
-    if (pid < 0) throw std::runtime_error("fork");
-    if (pid == 0) {
-        ::close(out[0]);
-        std::string answer;
-        if (::setgroups(supplementary.size(), supplementary.data()) != 0 || ::setgid(gid) != 0 ||
-            ::setuid(kNobody) != 0) {
-            answer = std::string("cannot become nobody: ") + std::strerror(errno);
-        } else {
-            try {
-                answer = probe();
-            } catch (const std::exception& e) {
-                answer = std::string("exception: ") + e.what();
-            }
-        }
-        [[maybe_unused]] ssize_t n = ::write(out[1], answer.data(), answer.size());
-        ::_exit(0);
-    }
-    ::close(out[1]);
-    std::string answer;
-    char buf[4096];
-    ssize_t n;
-    while ((n = ::read(out[0], buf, sizeof buf)) > 0)
-        answer.append(buf, static_cast<std::size_t>(n));
-    ::close(out[0]);
-    int status = 0;
-    ::waitpid(pid, &status, 0);
-    return answer;
+    return testing::run_as(kNobody, gid, supplementary, probe);
 }
 
 std::string connect_errno(const std::string& path) {

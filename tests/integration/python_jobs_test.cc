@@ -403,42 +403,12 @@ TEST(PythonJobsTest, PickleCallsFromTheOwnerAreServedAndEncodingsChecked) {
     EXPECT_EQ(garbage.first, static_cast<std::uint16_t>(ErrorKind::bad_request)) << garbage.second;
 }
 
-// Runs `probe` in a child process with `uid`'s identity and returns what it returned. Root only.
-std::string run_as(uid_t uid, const std::function<std::string()>& probe) {
-    int out[2];
-    if (::pipe2(out, O_CLOEXEC) != 0) throw std::runtime_error("pipe");
-    const pid_t pid = ::fork();
-    if (pid == 0) {
-        ::close(out[0]);
-        std::string answer;
-        if (::setgroups(0, nullptr) != 0 || ::setgid(uid) != 0 || ::setuid(uid) != 0) {
-            answer = "cannot change identity";
-        } else {
-            try {
-                answer = probe();
-            } catch (const std::exception& e) {
-                answer = std::string("exception: ") + e.what();
-            }
-        }
-        [[maybe_unused]] ssize_t n = ::write(out[1], answer.data(), answer.size());
-        ::_exit(0);
-    }
-    ::close(out[1]);
-    std::string answer;
-    char buf[4096];
-    for (ssize_t n; (n = ::read(out[0], buf, sizeof buf)) > 0;) answer.append(buf, static_cast<std::size_t>(n));
-    ::close(out[0]);
-    int status = 0;
-    ::waitpid(pid, &status, 0);
-    return answer;
-}
-
 TEST(PythonJobsTest, PickleFromAnUntrustedUidIsRefusedWhileJsonWorks) {
     if (!testing::is_root()) GTEST_SKIP() << "needs root to make a second user";
     TestUser other("p");
     const std::string envelope = pickle_call_of_12_18();
     const auto probe = [&](const TestPool& pool) {
-        return run_as(other.uid(), [&] {
+        return testing::run_as(other.uid(), other.uid(), {}, [&] {
             RawSession s(pool.control_socket());
             auto pickled = raw_call(s, "my_module.gcd", kJobPickle, envelope);
             auto by_value = raw_call(s, "warmpool.by_value", kJobPickle, envelope);

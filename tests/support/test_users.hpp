@@ -1,11 +1,17 @@
 // TestUser and TestGroup: real extra accounts for tests of access between peers, created with
-// useradd/groupadd and removed by the destructor whatever the test's outcome. Root only: a test
-// that is not root skips (needs_root()). Names carry the test process's pid, so parallel tests
-// never share an account.
+// useradd/groupadd and removed by the destructor whatever the test's outcome; run_as(): a probe
+// run in a child process under another identity. Root only: a test that is not root skips
+// (needs_root()). Names carry the test process's pid, so parallel tests never share an account.
 #pragma once
 
+#include <fcntl.h>
+#include <grp.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
+#include <functional>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -16,6 +22,40 @@ namespace warmpool::testing {
 
 // True if this process may create accounts.
 inline bool is_root() { return ::geteuid() == 0; }
+
+// Runs `probe` in a child process with identity (uid, gid, supplementary groups) and returns what
+// it returned, or why it could not run. Root only.
+inline std::string run_as(uid_t uid, gid_t gid, const std::vector<gid_t>& supplementary,
+                          const std::function<std::string()>& probe) {
+    int out[2];
+    if (::pipe2(out, O_CLOEXEC) != 0) throw std::runtime_error("pipe");
+    const pid_t pid = ::fork();
+    if (pid < 0) throw std::runtime_error("fork");
+    if (pid == 0) {
+        ::close(out[0]);
+        std::string answer;
+        if (::setgroups(supplementary.size(), supplementary.data()) != 0 || ::setgid(gid) != 0 ||
+            ::setuid(uid) != 0) {
+            answer = std::string("cannot change identity: ") + std::strerror(errno);
+        } else {
+            try {
+                answer = probe();
+            } catch (const std::exception& e) {
+                answer = std::string("exception: ") + e.what();
+            }
+        }
+        [[maybe_unused]] ssize_t n = ::write(out[1], answer.data(), answer.size());
+        ::_exit(0);
+    }
+    ::close(out[1]);
+    std::string answer;
+    char buf[4096];
+    for (ssize_t n; (n = ::read(out[0], buf, sizeof buf)) > 0;) answer.append(buf, static_cast<std::size_t>(n));
+    ::close(out[0]);
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    return answer;
+}
 
 class TestGroup {
 public:
