@@ -9,6 +9,7 @@
 #include "warmpool/common/clock.hpp"
 #include "warmpool/common/runtime_paths.hpp"
 #include "warmpool/common/shm_layout.hpp"
+#include "warmpool/common/status_query.hpp"
 #include "warmpool/common/unix_socket.hpp"
 
 namespace warmpool {
@@ -107,6 +108,10 @@ Bytes RawFuture::get_bytes() const {
     return Bytes(std::shared_ptr<const void>(slot_, slot_.get()), bytes);
 }
 
+std::uint16_t RawFuture::status() const { return ready() ? slot_->status : 0; }
+std::uint32_t RawFuture::reply_flags() const { return ready() ? slot_->flags : 0; }
+std::string_view RawFuture::reply() const { return ready() ? slot_->result() : std::string_view(); }
+
 // ---------------------------------------------------------------------------------------------
 // Client
 
@@ -134,12 +139,56 @@ RawFuture Client::submit_in_place(std::string_view function, std::uint64_t finge
     return RawFuture(session_, session_->submit_in_place(function, 0, fingerprint, bytes, write, options));
 }
 
+RawFuture Client::submit_in_place(std::string_view function, Encoding encoding, std::size_t bytes,
+                                  const PayloadWriter& write, const CallOptions& options) {
+    // Only binary arguments carry a type fingerprint.
+    return RawFuture(session_,
+                     session_->submit_in_place(function, encoding_flags(encoding), 0, bytes, write, options));
+}
+
 RawFuture Client::submit_encoded(std::string_view function, Encoding encoding, std::uint64_t fingerprint,
                                  std::string payload, const CallOptions& options) {
-    const std::uint32_t flags = encoding == Encoding::json ? std::uint32_t{kJobJson} : 0u;
-    return RawFuture(session_, session_->submit(function, flags, encoding == Encoding::json ? 0 : fingerprint,
-                                                payload, options));
+    return RawFuture(session_, session_->submit(function, encoding_flags(encoding),
+                                                encoding == Encoding::binary ? fingerprint : 0, payload, options));
 }
+
+RawFuture Client::submit_batch(std::string_view function, Encoding encoding,
+                               const std::vector<std::string_view>& items, const CallOptions& options) {
+    if (items.empty()) throw JobError(ErrorKind::bad_request, "a batch needs at least one item");
+    std::size_t bytes = sizeof(BatchHeader);
+    for (const auto& item : items) bytes += sizeof(std::uint32_t) + item.size();
+    std::string buffer(bytes, '\0');
+    const BatchHeader header{static_cast<std::uint32_t>(items.size()), 0};
+    std::memcpy(buffer.data(), &header, sizeof header);
+    std::size_t at = sizeof header;
+    for (const auto& item : items) {
+        if (item.size() > UINT32_MAX) throw JobError(ErrorKind::bad_request, "a batch item is too large");
+        const auto len = static_cast<std::uint32_t>(item.size());
+        std::memcpy(buffer.data() + at, &len, sizeof len);
+        std::memcpy(buffer.data() + at + sizeof len, item.data(), item.size());
+        at += sizeof len + item.size();
+    }
+    return RawFuture(session_, session_->submit(function, kJobBatch | encoding_flags(encoding), 0, buffer, options));
+}
+
+bool Client::read_batch(std::string_view reply, std::size_t count, const ItemReader& read_item) {
+    return read_batch_results(reply, count, 0, read_item);
+}
+
+void Client::watch(const RawFuture& future) {
+    if (!future.slot_) throw std::logic_error("watch of an empty future");
+    future.session_->watch(*future.slot_);
+}
+
+bool Client::unwatch(const RawFuture& future) {
+    return future.slot_ && future.session_->unwatch(*future.slot_);
+}
+
+std::size_t Client::wait_completions(std::vector<std::uint64_t>& out, std::chrono::nanoseconds timeout) {
+    return session_->wait_completions(out, timeout.count() < 0 ? -1 : monotonic_ns() + timeout.count());
+}
+
+void Client::wake_completions() { session_->wake_completions(); }
 
 RawFuture Client::submit_json(std::string_view function, std::string_view json_args, const CallOptions& options) {
     return submit_encoded(function, Encoding::json, 0, std::string(json_args), options);
@@ -183,8 +232,8 @@ void Client::map_encoded(std::string_view function, Encoding encoding, std::uint
         std::shared_ptr<detail::JobSlot> slot;
     };
     std::deque<Batch> in_flight;
-    const std::uint32_t flags = kJobBatch | (encoding == Encoding::json ? std::uint32_t{kJobJson} : 0u);
-    const std::uint64_t fp = encoding == Encoding::json ? 0 : fingerprint;
+    const std::uint32_t flags = kJobBatch | encoding_flags(encoding);
+    const std::uint64_t fp = encoding == Encoding::binary ? fingerprint : 0;
 
     auto finish_oldest = [&] {
         Batch batch = std::move(in_flight.front());
@@ -222,6 +271,18 @@ void Client::map_encoded(std::string_view function, Encoding encoding, std::uint
         in_flight.push_back(Batch{first, next - first, session_->submit(function, flags, fp, buffer, options.call)});
     }
     while (!in_flight.empty()) finish_oldest();
+}
+
+std::string pool_status(std::string_view pool, const std::string& runtime_dir, int timeout_ms) {
+    const std::string name = resolve_pool(pool);
+    if (!valid_pool_name(name)) throw ConnectError("invalid pool name '" + name + "'");
+    const std::string socket =
+        PoolPaths::in(runtime_dir.empty() ? default_runtime_dir() : runtime_dir, name).status_socket;
+    auto answer = query_status(socket, "json", timeout_ms);
+    if (!answer) throw ConnectError("cannot reach pool '" + name + "': " + answer.error().message());
+    // A pool that is going away may close the socket before it answers.
+    if (answer.value().empty()) throw ConnectError("pool '" + name + "' sent an empty status reply (is it stopping?)");
+    return std::move(answer.value());
 }
 
 std::string admin_command(std::string_view pool, const std::string& runtime_dir, const std::string& command) {

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <utility>
 
 #include "warmpool/common/clock.hpp"
 #include "warmpool/common/spin_relax.hpp"
@@ -280,7 +281,7 @@ bool Session::worker_watching() const {
 // client with nothing in flight does, so the lane holds at most one of its jobs at a time. True
 // if the job is posted; false if it must go through the submit ring.
 bool Session::post_to_lane(const JobRecord& record, std::string_view payload) {
-    if (board_ == nullptr || payload.size() > kLanePayloadMax || (record.flags & ~std::uint32_t{kJobJson}) != 0 ||
+    if (board_ == nullptr || payload.size() > kLanePayloadMax || (record.flags & ~kJobEncodingFlags) != 0 ||
         record.timeout_ns != 0 || board_->open.load(std::memory_order_relaxed) == 0 || !worker_watching()) {
         return false;
     }
@@ -315,20 +316,44 @@ void Session::stop_draining() {
     if (waiters_ > 0) cv_.notify_all();  // one of them may take over
 }
 
-bool Session::wait(JobSlot& slot, std::int64_t deadline_ns) {
+bool Session::wait(JobSlot& slot, std::int64_t deadline_ns) { return wait_flag(slot.done, deadline_ns); }
+
+bool Session::wait_flag(const std::atomic<bool>& flag, std::int64_t deadline_ns, bool yields) {
     std::unique_lock lock(mu_);
-    while (!slot.done.load(std::memory_order_acquire)) {
+    bool wanting = false;  // counted in drain_wanted_
+    auto stop_wanting = [&] {
+        if (wanting) drain_wanted_.fetch_sub(1, std::memory_order_relaxed);
+        wanting = false;
+    };
+    while (!flag.load(std::memory_order_acquire)) {
         const std::int64_t now = monotonic_ns();
-        if (deadline_ns >= 0 && now >= deadline_ns) return false;
-        if (!draining_) {
+        if (deadline_ns >= 0 && now >= deadline_ns) {
+            stop_wanting();
+            return false;
+        }
+        if (!draining_ && !(yields && drain_wanted_.load(std::memory_order_relaxed) > 0)) {
             draining_ = true;
+            yielding_drainer_.store(yields, std::memory_order_relaxed);
+            stop_wanting();
             lock.unlock();
-            drain_until(&slot, deadline_ns);
+            drain_until(&flag, deadline_ns, yields);
             lock.lock();
             draining_ = false;
+            yielding_drainer_.store(false, std::memory_order_release);
             last_drain_ns_ = monotonic_ns();
             if (waiters_ > 0) cv_.notify_all();  // one of them may take over
             continue;
+        }
+        if (!yields && yielding_drainer_.load(std::memory_order_relaxed)) {
+            // Ask it to step aside, and wait a moment for that rather than sleep.
+            if (!wanting) drain_wanted_.fetch_add(1, std::memory_order_seq_cst);
+            wanting = true;
+            lock.unlock();
+            header_->client_wake.notify_futex();
+            const std::int64_t limit = monotonic_ns() + kSpinNs;
+            while (yielding_drainer_.load(std::memory_order_acquire) && monotonic_ns() < limit) spin_relax();
+            lock.lock();
+            if (!yielding_drainer_.load(std::memory_order_relaxed) || !draining_) continue;
         }
         auto limit = std::chrono::nanoseconds(deadline_ns >= 0 ? std::min(deadline_ns - now, kLivenessCheckNs)
                                                                : kLivenessCheckNs);
@@ -336,21 +361,66 @@ bool Session::wait(JobSlot& slot, std::int64_t deadline_ns) {
         cv_.wait_for(lock, limit);
         --waiters_;
     }
+    stop_wanting();
     return true;
 }
 
-void Session::drain_until(JobSlot* target, std::int64_t deadline_ns) {
+void Session::complete(JobSlot& slot) {
+    slot.done.store(true, std::memory_order_release);
+    if (slot.watched) {
+        slot.watched = false;
+        completions_.push_back(slot.id);
+        completions_ready_.store(true, std::memory_order_release);
+    }
+}
+
+void Session::watch(JobSlot& slot) {
+    std::lock_guard lock(mu_);
+    if (slot.done.load(std::memory_order_acquire)) {
+        completions_.push_back(slot.id);
+        completions_ready_.store(true, std::memory_order_release);
+        if (waiters_ > 0) cv_.notify_all();
+        return;
+    }
+    slot.watched = true;
+}
+
+bool Session::unwatch(JobSlot& slot) {
+    std::lock_guard lock(mu_);
+    return std::exchange(slot.watched, false);
+}
+
+std::size_t Session::wait_completions(std::vector<std::uint64_t>& out, std::int64_t deadline_ns) {
+    wait_flag(completions_ready_, deadline_ns, /*yields=*/true);
+    std::lock_guard lock(mu_);
+    const std::size_t n = completions_.size();
+    out.insert(out.end(), completions_.begin(), completions_.end());
+    completions_.clear();
+    completions_ready_.store(false, std::memory_order_relaxed);
+    return n;
+}
+
+void Session::wake_completions() {
+    std::lock_guard lock(mu_);
+    completions_ready_.store(true, std::memory_order_release);
+    cv_.notify_all();
+    // A thread draining for the queue may sleep on the reply futex: ring it.
+    header_->client_wake.notify_futex();
+}
+
+void Session::drain_until(const std::atomic<bool>* target, std::int64_t deadline_ns, bool yields) {
     bool waiting = false;  // no reply came since wait_start
     std::int64_t wait_start = 0;
     std::int64_t spin_until = 0;  // reply_spin_ decides whether a wait spins
     for (;;) {
         const std::size_t delivered = deliver_available();
-        const bool target_done = target != nullptr && target->done.load(std::memory_order_acquire);
+        const bool target_done = target != nullptr && target->load(std::memory_order_acquire);
         if (delivered > 0 || target_done) {
             if (waiting) reply_spin_.waited(monotonic_ns() - wait_start, kSpinNs);
             waiting = false;
         }
         if (target_done) return;
+        if (yields && drain_wanted_.load(std::memory_order_relaxed) > 0) return;
         if (delivered > 0) continue;
         const std::int64_t now = monotonic_ns();
         if (deadline_ns >= 0 && now >= deadline_ns) return;
@@ -361,14 +431,17 @@ void Session::drain_until(JobSlot* target, std::int64_t deadline_ns) {
         if (!waiting) {
             waiting = true;
             wait_start = now;
-            spin_until = reply_spin_.spin_now() ? now + kSpinNs : 0;
+            // A yielding drainer sleeps at once: it stands in for threads that wait for jobs of
+            // their own, and its spinning would take a core from the workers.
+            spin_until = !yields && reply_spin_.spin_now() ? now + kSpinNs : 0;
         }
         if (now < spin_until) {
             spin_relax();
             continue;
         }
         std::uint32_t token = header_->client_wake.prepare_sleep();
-        if (replies_pending()) {
+        if (replies_pending() || (target != nullptr && target->load(std::memory_order_acquire)) ||
+            (yields && drain_wanted_.load(std::memory_order_seq_cst) > 0)) {
             header_->client_wake.cancel_sleep();
             continue;
         }
@@ -485,7 +558,7 @@ void Session::deliver(const ReplyRecord& reply, std::span<const std::byte> paylo
         slot->payload = "cancelled while running; its result was dropped";
         slot->result_lease.reset();
     }
-    slot->done.store(true, std::memory_order_release);
+    complete(*slot);
     // Only threads blocked in wait() need telling; waking the condition variable for nobody
     // would still cost a system call per job.
     if (waiters_ > 0) cv_.notify_all();
@@ -537,7 +610,7 @@ void Session::fail_all(const std::string& why) {
         for (auto& [id, slot] : jobs_) {
             slot->status = static_cast<std::uint16_t>(ErrorKind::shutting_down);
             slot->payload = lost_reason_;
-            slot->done.store(true, std::memory_order_release);
+            complete(*slot);
         }
         jobs_.clear();
     }

@@ -42,6 +42,7 @@ struct JobSlot {
     std::string_view result_in_blob;
     std::uint64_t argument_blob = 0;  // our argument blob's object, freed when the reply arrives
     bool cancel_requested = false;
+    bool watched = false;  // its id goes to the session's completion queue when done (mu_)
 
     // The result bytes (status ok) or the error message, valid while the slot lives.
     std::string_view result() const { return result_lease ? result_in_blob : std::string_view(payload); }
@@ -69,6 +70,17 @@ public:
     bool wait(JobSlot& slot, std::int64_t deadline_ns);
     void cancel(JobSlot& slot, bool force);
 
+    // The completion queue: the id of each watched slot is queued once it is done, so one
+    // thread can learn which of many jobs finished without polling them. watch() queues a slot
+    // that is done already at once; unwatch() is true if the slot was watched and not yet done
+    // (then its id will never be queued).
+    void watch(JobSlot& slot);
+    bool unwatch(JobSlot& slot);
+    // Moves the queued ids into `out`, waiting (and draining replies meanwhile) until there is
+    // at least one, wake_completions() was called, or deadline_ns passes. Returns how many.
+    std::size_t wait_completions(std::vector<std::uint64_t>& out, std::int64_t deadline_ns);
+    void wake_completions();
+
     const protocol::Welcome& welcome() const { return welcome_; }
 
 private:
@@ -84,8 +96,14 @@ private:
     bool worker_watching() const;
     bool try_become_drainer();
     void stop_draining();
-    // The drainer's loop: deliver replies until `target` is done or the deadline passes.
-    void drain_until(JobSlot* target, std::int64_t deadline_ns);
+    // Waits until `flag` is set or deadline_ns passes, draining replies while nobody else does.
+    // A `yields` waiter (the completion queue's) steps aside as drainer as soon as a thread
+    // waits for a job of its own, which then collects its reply itself with no hand-over.
+    bool wait_flag(const std::atomic<bool>& flag, std::int64_t deadline_ns, bool yields = false);
+    // The drainer's loop: deliver replies until `target` is set or the deadline passes (or,
+    // when `yields`, another thread wants to drain).
+    void drain_until(const std::atomic<bool>* target, std::int64_t deadline_ns, bool yields = false);
+    void complete(JobSlot& slot);  // marks it done and queues a watched one; under mu_
     // Consumes every reply available now; returns how many were delivered.
     std::size_t deliver_available();
     void deliver(const ReplyRecord& reply, std::span<const std::byte> payload);
@@ -125,6 +143,10 @@ private:
     std::condition_variable cv_;
     std::unordered_map<std::uint64_t, std::shared_ptr<JobSlot>> jobs_;
     std::vector<std::string> spare_payloads_;  // see give_back_payload()
+    std::vector<std::uint64_t> completions_;  // ids of watched slots that are done
+    std::atomic<bool> completions_ready_{false};  // completions_ non-empty, or a wake-up
+    std::atomic<bool> yielding_drainer_{false};   // the drainer is a `yields` one
+    std::atomic<unsigned> drain_wanted_{0};       // threads waiting for it to step aside
     bool draining_ = false;
     unsigned waiters_ = 0;  // threads blocked in wait() on cv_
     bool background_parked_ = false;  // the background thread waits for jobs without a timeout

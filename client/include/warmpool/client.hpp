@@ -13,6 +13,7 @@
 
 #include <sys/types.h>
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -120,6 +121,9 @@ public:
     using PayloadWriter = std::function<void(std::byte* out)>;
     RawFuture submit_in_place(std::string_view function, std::uint64_t fingerprint, std::size_t bytes,
                               const PayloadWriter& write, const CallOptions& options = {});
+    // As above, for an argument in another encoding (JSON text or a pickle envelope).
+    RawFuture submit_in_place(std::string_view function, Encoding encoding, std::size_t bytes,
+                              const PayloadWriter& write, const CallOptions& options = {});
     // Low level map: write_item appends item i's encoded argument; read_item receives item i's
     // outcome (status 0 and the encoded result, or an ErrorKind code and the message), batch by
     // batch in input order. Only a bounded window of batches is in flight at once, so memory
@@ -128,6 +132,26 @@ public:
     using ItemReader = std::function<void(std::size_t index, std::uint16_t status, std::string_view bytes)>;
     void map_encoded(std::string_view function, Encoding encoding, std::uint64_t fingerprint, std::size_t count,
                      const ItemWriter& write_item, const ItemReader& read_item, const MapOptions& options);
+    // Lowest level map, for callers that keep their own window of batches: one batch record of
+    // already-encoded items (JSON or pickle; binary ones are not type-checked). read_batch()
+    // hands each item's outcome of the finished batch to read_item, as map_encoded does; false
+    // if the reply is not a well-formed batch of `count` results.
+    RawFuture submit_batch(std::string_view function, Encoding encoding, const std::vector<std::string_view>& items,
+                           const CallOptions& options = {});
+    static bool read_batch(std::string_view reply, std::size_t count, const ItemReader& read_item);
+
+    // Completion notices, for a thread that follows many futures at once (an executor): once
+    // watched, a future's id is queued when it finishes (at once if it has), exactly once.
+    void watch(const RawFuture& future);
+    // Stops watching: true if the future was watched and had not finished, so its id will never
+    // be queued (its waiter takes over); false if it was not watched or is queued already.
+    bool unwatch(const RawFuture& future);
+    // Moves the queued ids into `out`, waiting until there is at least one, wake_completions()
+    // is called or `timeout` passes (negative: no limit). While it waits, this thread collects
+    // the replies of the whole session. Returns how many ids it added.
+    std::size_t wait_completions(std::vector<std::uint64_t>& out, std::chrono::nanoseconds timeout);
+    // Makes a wait_completions() in another thread return now (with whatever is queued).
+    void wake_completions();
 
     const std::string& pool_name() const;
     pid_t supervisor_pid() const;
@@ -140,6 +164,10 @@ private:
     explicit Client(std::shared_ptr<detail::Session> session);
     std::shared_ptr<detail::Session> session_;
 };
+
+// The pool's status as its status socket's JSON text (docs/PROTOCOL.md). Throws ConnectError if
+// the pool cannot be reached or sends nothing.
+std::string pool_status(std::string_view pool = {}, const std::string& runtime_dir = {}, int timeout_ms = 5000);
 
 // Sends an admin command ("stop") over a fresh connection; returns the pool's answer.
 // Throws ConnectError if the pool cannot be reached, JobError(bad_request) if it refuses.

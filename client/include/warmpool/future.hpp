@@ -22,6 +22,8 @@
 
 namespace warmpool {
 
+class Client;
+
 namespace detail {
 class Session;
 struct JobSlot;
@@ -50,8 +52,15 @@ public:
     // Waits, then returns the result, encoded as a std::string is, as Bytes read in place.
     // Throws JobError (type_mismatch if the result is not a byte string).
     Bytes get_bytes() const;
+    // Once ready(), what the reply says without throwing: its status (0, else an ErrorKind
+    // code), its JobFlags (encoding_of() gives the result's encoding), and the result bytes or
+    // the error message, valid while this future (or a copy of it) lives.
+    std::uint16_t status() const;
+    std::uint32_t reply_flags() const;
+    std::string_view reply() const;
 
 private:
+    friend class Client;
     std::shared_ptr<detail::Session> session_;
     std::shared_ptr<detail::JobSlot> slot_;
 };

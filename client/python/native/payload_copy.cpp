@@ -1,0 +1,75 @@
+#include "payload_copy.hpp"
+
+#include <cstring>
+
+#include "warmpool/huge_page_advice.hpp"
+
+namespace warmpool::python {
+
+namespace {
+
+// Below this a copy takes less than a GIL hand-over would.
+constexpr std::size_t kReleaseGilMin = 256 * 1024;
+
+void copy(std::byte* out, std::span<const std::byte> in) {
+    if (in.size() >= kReleaseGilMin) {
+        py::gil_scoped_release unlocked;
+        std::memcpy(out, in.data(), in.size());
+    } else if (!in.empty()) {
+        std::memcpy(out, in.data(), in.size());
+    }
+}
+
+}  // namespace
+
+HeldBuffer hold_buffer(const py::handle& object) {
+    auto* view = new Py_buffer();
+    if (PyObject_GetBuffer(object.ptr(), view, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) != 0) {
+        delete view;
+        throw py::error_already_set();
+    }
+    // buffer_info takes ownership of the Py_buffer and releases it when destroyed.
+    return HeldBuffer{py::buffer_info(view, true)};
+}
+
+std::size_t envelope_bytes(const HeldBuffer& head, const std::vector<HeldBuffer>& buffers) {
+    std::size_t total = head.bytes().size();
+    for (std::size_t i = 0; i < buffers.size(); ++i) {
+        if (i > 0) total = align_up(total);
+        total += buffers[i].bytes().size();
+    }
+    return total;
+}
+
+void write_envelope(std::byte* out, const HeldBuffer& head, const std::vector<HeldBuffer>& buffers) {
+    std::size_t at = head.bytes().size();
+    std::memcpy(out, head.bytes().data(), at);
+    for (std::size_t i = 0; i < buffers.size(); ++i) {
+        if (i > 0) {
+            const std::size_t next = align_up(at);
+            std::memset(out + at, 0, next - at);
+            at = next;
+        }
+        const auto bytes = buffers[i].bytes();
+        if (!bytes.empty()) std::memcpy(out + at, bytes.data(), bytes.size());
+        at += bytes.size();
+    }
+}
+
+py::object materialize_bytes(std::span<const std::byte> bytes, bool readonly) {
+    const auto n = static_cast<Py_ssize_t>(bytes.size());
+    PyObject* raw = readonly ? PyBytes_FromStringAndSize(nullptr, n) : PyByteArray_FromStringAndSize(nullptr, n);
+    if (raw == nullptr) throw py::error_already_set();
+    py::object object = py::reinterpret_steal<py::object>(raw);
+    auto* data = reinterpret_cast<std::byte*>(readonly ? PyBytes_AS_STRING(raw) : PyByteArray_AS_STRING(raw));
+    advise_huge_pages(data, bytes.size());
+    copy(data, bytes);
+    return object;
+}
+
+py::object materialize(const py::handle& view, bool readonly) {
+    HeldBuffer held = hold_buffer(view);
+    return materialize_bytes(held.bytes(), readonly);
+}
+
+}  // namespace warmpool::python

@@ -1,0 +1,172 @@
+"""How the clients turn a Python call into a job and its reply back into a value or an exception.
+
+Shared by Client and Executor. The wire format is in docs/PROTOCOL.md ("Python calls"):
+* an exported job (@warmpool.job, not defined in __main__) is called by its name with pickle;
+* a string names any job of the pool: pickle first, and if the pool answers that the job takes
+  JSON (a C++ job, or a pool without Python support), the name is remembered and called with
+  JSON from then on: one positional argument as its JSON value, several as an array, keyword
+  arguments as an object;
+* any other callable travels by value as "warmpool.by_value" with cloudpickle.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+from . import _codec, _jobs
+from . import _native
+from .errors import Cancelled, HandlerError, RemoteTraceback, error_for
+
+BY_VALUE = "warmpool.by_value"
+PICKLE = _native.ENCODING_PICKLE
+JSON = _native.ENCODING_JSON
+_HANDLER_ERROR = 1
+_BAD_REQUEST = 7
+_TYPE_MISMATCH = 10
+
+
+def _pickle_function(fn) -> bytes:
+    import cloudpickle
+    return cloudpickle.dumps(fn, protocol=5)
+
+
+def target_of(fn):
+    """(job name, kind) for fn: kind is "job" (exported), "name" (a string) or "value"."""
+    if isinstance(fn, str):
+        if not fn:
+            raise ValueError("an empty job name")
+        return fn, "name"
+    name = _jobs.job_name(fn)
+    if name is not None and getattr(fn, "__module__", "__main__") != "__main__":
+        return name, "job"
+    if not callable(fn):
+        raise TypeError(f"{fn!r} is neither callable nor a job name")
+    return BY_VALUE, "value"
+
+
+def json_args(args: tuple, kwargs: dict) -> bytes:
+    if kwargs:
+        if args:
+            raise TypeError("a JSON job takes positional or keyword arguments, not both")
+        return json.dumps(kwargs).encode()
+    if not args:
+        return b"null"
+    return json.dumps(args[0] if len(args) == 1 else list(args)).encode()
+
+
+def takes_json(status: int, message) -> bool:
+    """The pool's answer to a pickle call of a job that takes JSON only."""
+    if status == _TYPE_MISMATCH:
+        return b"takes JSON" in bytes(message)
+    # A pool without Python support refuses the pickle flag itself (on its lanes, too).
+    return status == _BAD_REQUEST and bytes(message).startswith((b"unknown job flags", b"a lane carries one call"))
+
+
+def raise_failure(status: int, payload, pickled: bool):
+    """Raises what a failed job means for a Python caller."""
+    if status == _HANDLER_ERROR and pickled:
+        text, exc = _codec.decode_exception(payload)
+        if exc is None:
+            exc = HandlerError(text.split("\n\n", 1)[0])
+        raise exc from RemoteTraceback(text)
+    message = bytes(payload).decode("utf-8", "replace")
+    if status == _HANDLER_ERROR and "\n\n" in message:
+        raise HandlerError(message.split("\n\n", 1)[0]) from RemoteTraceback(message)
+    raise error_for(status, message)
+
+
+def decode_value(flags: int, payload):
+    if flags & _native.FLAG_PICKLE:
+        return _codec.loads(payload, _native.materialize)
+    if flags & _native.FLAG_JSON:
+        return json.loads(bytes(payload) if not isinstance(payload, bytes) else payload)
+    return bytes(payload)
+
+
+class Calls:
+    """One pool session's calls: encodes, submits, and remembers which names take JSON."""
+
+    def __init__(self, native):
+        self.native = native
+        self.json_names = set()
+
+    def start(self, fn, args, kwargs, timeout=None, deadline=None):
+        name, kind = target_of(fn)
+        return Call(self, name, kind, fn, args, kwargs, timeout, deadline)
+
+
+class Call:
+    """One submitted call; resubmitted once with JSON if the job turns out to take JSON."""
+
+    __slots__ = ("calls", "name", "kind", "fn", "args", "kwargs", "timeout", "deadline_at", "pickled", "future",
+                 "cancelled")
+
+    def __init__(self, calls, name, kind, fn, args, kwargs, timeout, deadline):
+        self.calls = calls
+        self.name = name
+        self.kind = kind
+        self.fn = fn
+        self.args = args
+        self.kwargs = kwargs
+        self.timeout = timeout
+        self.deadline_at = None if deadline is None else time.monotonic() + deadline
+        self.future = None
+        self.cancelled = False
+        self.send(kind == "name" and name in calls.json_names)
+
+    def send(self, as_json: bool):
+        self.pickled = not as_json
+        if as_json:
+            head, buffers = json_args(self.args, self.kwargs), []
+        elif self.kind == "value":
+            head, buffers, _ = _codec.dumps((_pickle_function(self.fn),) + _codec.wrap_call(self.args, self.kwargs))
+        else:
+            head, buffers, _ = _codec.dumps(_codec.wrap_call(self.args, self.kwargs))
+        deadline = None if self.deadline_at is None else max(0.0, self.deadline_at - time.monotonic())
+        self.future = self.calls.native.submit(self.name, PICKLE if self.pickled else JSON, head, buffers,
+                                               self.timeout, deadline)
+
+    def outcome(self):
+        """(True, value) or (False, exception), once the native future is done; or None if the
+        call was sent again (with JSON) and is pending once more."""
+        status, flags, payload = self.future.result()
+        if status == 0:
+            try:
+                return True, decode_value(flags, payload)
+            except BaseException as exc:  # noqa: BLE001 - a result that cannot be decoded
+                return False, exc
+        if self.pickled and self.kind == "name" and takes_json(status, payload):
+            self.calls.json_names.add(self.name)
+            if self.cancelled:  # before the call that would have run it
+                return False, Cancelled("cancelled before it ran")
+            try:
+                self.send(True)
+            except BaseException as exc:  # noqa: BLE001
+                return False, exc
+            return None
+        try:
+            raise_failure(status, payload, self.pickled)
+        except BaseException as exc:  # noqa: BLE001
+            return False, exc
+
+    def cancel(self, force=False):
+        self.cancelled = True
+        self.future.cancel(force)
+
+    def value(self, timeout=None):
+        """Waits and returns the result or raises (TimeoutError if not done within timeout)."""
+        end = None if timeout is None else time.monotonic() + timeout
+        while True:
+            if not self.future.wait(None if end is None else max(0.0, end - time.monotonic())):
+                raise TimeoutError()
+            out = self.outcome()
+            if out is None:
+                continue
+            ok, value = out
+            if ok:
+                return value
+            try:
+                raise value
+            finally:
+                value = None
