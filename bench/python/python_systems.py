@@ -168,25 +168,27 @@ def map_(args, system):
 
 
 def classic(args, system):
-    md5_job = md5_worker.md5_chain if args.md5_rounds != md5_worker.ROUNDS or \
-        args.system != "warmpool" else md5_worker.Md5Chain
+    # (name, the function the pool runs, the same computed serially here, argument tuples)
+    messages = MESSAGES[:args.md5_jobs]
+    if args.system == "warmpool" and args.md5_rounds == md5_worker.ROUNDS:
+        # The article's shape: each worker's one md5_worker.Md5Chain() serves the messages.
+        md5 = ("md5_chain", md5_worker.Md5Chain, md5_worker.md5_chain, [(m,) for m in messages])
+    else:
+        md5 = ("md5_chain", md5_worker.md5_chain, md5_worker.md5_chain,
+               [(m, args.md5_rounds) for m in messages])
     workloads = [
-        ("gcd", my_module.gcd, [(p,) for p in GCD_PAIRS[:args.gcd_pairs]]),
-        ("md5_chain", md5_job,
-         [(m,) if md5_job is md5_worker.Md5Chain else (m, args.md5_rounds)
-          for m in MESSAGES[:args.md5_jobs]]),
-        ("work_func", bench_jobs.work_func,
+        ("gcd", my_module.gcd, my_module.gcd, [(p,) for p in GCD_PAIRS[:args.gcd_pairs]]),
+        md5,
+        ("work_func", bench_jobs.work_func, bench_jobs.work_func,
          [(x, args.sleep_seconds) for x in range(1, args.sleep_jobs + 1)]),
-        ("triple_product", bench_jobs.triple_product,
+        ("triple_product", bench_jobs.triple_product, bench_jobs.triple_product,
          [(max(1, args.triple_n - 2 * i),) for i in range(args.triple_jobs)]),
     ]
     metrics = {}
     serial_total = pooled_total = 0.0
-    for name, fn, inputs in workloads:
-        serial_fn = md5_worker.md5_chain if fn is md5_worker.Md5Chain else fn
+    for name, fn, serial_fn, inputs in workloads:
         start = time.perf_counter()
-        want = [serial_fn(*(x + ((md5_worker.ROUNDS,) if serial_fn is not fn else ())))
-                for x in inputs]
+        want = [serial_fn(*x) for x in inputs]
         serial = time.perf_counter() - start
         start = time.perf_counter()
         handles = [system.submit(fn, *x) for x in inputs]
