@@ -82,6 +82,15 @@ constexpr std::array kSettings = {
             "Vary max_jobs per worker by up to this fraction (0..0.5)"},
     Setting{"supervision.max_rss", "--max-rss", Kind::size, &PoolConfig::max_rss_bytes,
             "Recycle a worker whose resident memory passes this, e.g. 512MiB (0: never)"},
+
+    Setting{"python.enabled", "--python", Kind::flag, &PoolConfig::python,
+            "Host Python jobs: each worker embeds an interpreter (implied by a module or path)"},
+    Setting{"python.modules", "--python-module", Kind::list, &PoolConfig::python_modules,
+            "A Python module each worker imports; its @warmpool.job exports are jobs (repeatable)"},
+    Setting{"python.path", "--python-path", Kind::list, &PoolConfig::python_path,
+            "A directory prepended to the workers' sys.path (repeatable)"},
+    Setting{"python.pickle", "--python-pickle", Kind::text, &PoolConfig::python_pickle,
+            "Who may send pickle calls: owner (the daemon's uid and root), allowed (every peer), never"},
 };
 
 constexpr std::string_view kFunctionsPrefix = "functions.";
@@ -121,6 +130,8 @@ std::string_view kind_name(Kind kind) {
             return "an octal mode string such as \"0660\"";
         case Kind::list:
             return "an array of strings";
+        case Kind::flag:
+            return "true or false";
     }
     return "a value";
 }
@@ -240,6 +251,14 @@ Status store_text(const Setting& s, std::string_view text, PoolConfig& config) {
         case Kind::list:
             (config.*std::get<std::vector<std::string> PoolConfig::*>(s.field)).emplace_back(text);
             return {};
+        case Kind::flag: {
+            const std::string_view value = trim(text);
+            if (value != "true" && value != "false") {
+                return invalid("'" + std::string(value) + "' is not true or false");
+            }
+            config.*std::get<bool PoolConfig::*>(s.field) = value == "true";
+            return {};
+        }
         case Kind::count: {
             auto value = parse_count(text);
             if (!value) return value.error();
@@ -290,6 +309,10 @@ Status store_node(const Setting& s, const toml::node& node, PoolConfig& config) 
             config.*std::get<std::vector<std::string> PoolConfig::*>(s.field) = std::move(values);
             return {};
         }
+        case Kind::flag:
+            if (!node.is_boolean()) return wrong_type();
+            config.*std::get<bool PoolConfig::*>(s.field) = node.as_boolean()->get();
+            return {};
         case Kind::count:
         case Kind::size:
         case Kind::mode:
@@ -682,6 +705,8 @@ std::string format_setting(const PoolConfig& config, const Setting& s) {
             using T = std::decay_t<decltype(value)>;
             if constexpr (std::is_same_v<T, std::string>) {
                 return value;
+            } else if constexpr (std::is_same_v<T, bool>) {
+                return value ? "true" : "false";
             } else if constexpr (std::is_same_v<T, std::vector<std::string>>) {
                 std::string text;
                 for (const auto& v : value) text += (text.empty() ? "" : ",") + v;
@@ -719,6 +744,8 @@ std::string format_config(const PoolConfig& config) {
                 using T = std::decay_t<decltype(value)>;
                 if constexpr (std::is_same_v<T, std::string>) {
                     out += toml_string(value);
+                } else if constexpr (std::is_same_v<T, bool>) {
+                    out += value ? "true" : "false";
                 } else if constexpr (std::is_same_v<T, std::vector<std::string>>) {
                     out += "[";
                     for (std::size_t i = 0; i < value.size(); ++i)

@@ -7,7 +7,8 @@ namespace warmpool {
 LoadedJobLibrary::LoadedJobLibrary(LoadedJobLibrary&& other) noexcept
     : handle_(std::exchange(other.handle_, nullptr)),
       library_(std::exchange(other.library_, nullptr)),
-      entries_(std::move(other.entries_)) {}
+      entries_(std::move(other.entries_)),
+      python_functions_(std::move(other.python_functions_)) {}
 
 LoadedJobLibrary::~LoadedJobLibrary() {
     entries_.clear();  // job objects die before their code is unmapped
@@ -49,6 +50,19 @@ Status LoadedJobLibrary::instantiate(const WorkerContext& context) {
             return make_error(SysError::Code::invalid,
                               "initialisation of '" + function->name() + "' threw a non-exception");
         }
+    }
+    return {};
+}
+
+Status LoadedJobLibrary::add_python(std::vector<std::unique_ptr<JobFunction>> functions,
+                                    const WorkerContext& context) {
+    for (auto& function : functions) {
+        if (entries_.contains(function->name())) {
+            return make_error(SysError::Code::invalid, "Python job '" + function->name() +
+                                                           "' has the name of a job of the job library");
+        }
+        entries_[function->name()] = Entry{function.get(), function->instantiate(context), true};
+        python_functions_.push_back(std::move(function));
     }
     return {};
 }

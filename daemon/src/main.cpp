@@ -48,6 +48,7 @@ std::string value_name(warmpool::Setting::Kind kind) {
             return "OCTAL";
         case Kind::list:
             return "NAME";
+        case Kind::flag:
         case Kind::text:
             break;
     }
@@ -79,8 +80,13 @@ int main(int argc, char** argv) {
 
     // One option per setting, kept as text: the loader parses and re-applies them on reload.
     std::vector<std::vector<std::string>> values(settings.size());
+    std::vector<int> flags_given(settings.size(), 0);
     for (std::size_t i = 0; i < settings.size(); ++i) {
         const warmpool::Setting& s = settings[i];
+        if (s.kind == warmpool::Setting::Kind::flag) {  // a flag sets its setting: "--python"
+            app.add_flag(std::string(s.flags), flags_given[i], std::string(s.help));
+            continue;
+        }
         auto* option = app.add_option(std::string(s.flags), values[i], std::string(s.help));
         option->type_name(value_name(s.kind));
         if (s.kind == warmpool::Setting::Kind::list) {
@@ -111,6 +117,7 @@ int main(int argc, char** argv) {
     for (std::size_t i = 0; i < settings.size(); ++i) {
         for (const auto& value : values[i])
             source.overrides.push_back({std::string(settings[i].key), value});
+        if (flags_given[i] != 0) source.overrides.push_back({std::string(settings[i].key), "true"});
     }
     for (const auto& spec : function_specs) {
         auto overrides = warmpool::parse_function_option(spec);

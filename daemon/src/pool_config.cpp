@@ -85,6 +85,21 @@ Status PoolConfig::finalise() {
     for (const auto& g : allow_groups) {
         if (!is_valid_utf8(g)) return not_utf8("access.allow_groups", g);
     }
+    if (!python_modules.empty() || !python_path.empty()) python = true;
+    for (const auto& module : python_modules) {
+        if (module.empty() || module.find('\0') != std::string::npos || !is_valid_utf8(module)) {
+            return invalid("python.modules: module name '" + valid_utf8(module) + "' must be non-empty UTF-8 text");
+        }
+    }
+    for (const auto& dir : python_path) {
+        if (dir.empty() || dir.find('\0') != std::string::npos || !is_valid_utf8(dir)) {
+            return invalid("python.path: directory '" + valid_utf8(dir) + "' must be non-empty UTF-8 text");
+        }
+    }
+    if (python_pickle != "owner" && python_pickle != "allowed" && python_pickle != "never") {
+        return invalid("python.pickle must be \"owner\", \"allowed\" or \"never\", not '" +
+                       valid_utf8(python_pickle) + "'");
+    }
     for (const auto& [function, settings] : functions) {
         if (function.empty() || function.size() > kFunctionNameMax ||
             function.find('\0') != std::string::npos || !is_valid_utf8(function)) {

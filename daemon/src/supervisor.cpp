@@ -55,6 +55,7 @@ std::string describe_wait_status(int status) {
     if (WIFEXITED(status)) {
         int code = WEXITSTATUS(status);
         if (code == kWorkerExitInitFailed) return "exited: initialisation failed";
+        if (code == kWorkerExitOutOfMemory) return "ran out of memory (MemoryError)";
         return "exited with status " + std::to_string(code);
     }
     if (WIFSIGNALED(status)) {
@@ -355,6 +356,9 @@ Status Supervisor::spawn_worker(unsigned slot) {
     setup.pool_base = pool_segment_.data();
     setup.lane_board = lane_board_;
     setup.inline_max = config_.inline_max;
+    setup.python.enabled = config_.python;
+    setup.python.modules = config_.python_modules;
+    setup.python.path = config_.python_path;
     if (config_.cpu_affinity == "spread") {
         std::vector<int> member_cpus;
         for (const WorkerSlot& other : workers_) {
@@ -418,7 +422,7 @@ FunctionStats& Supervisor::stats_for(Session& session, const JobRecord& record) 
 
 std::int64_t Supervisor::effective_timeout_ns(const PendingJob& job) const {
     if (job.record.timeout_ns > 0) return job.record.timeout_ns;
-    const double seconds = config_.function(function_name(job.record)).timeout_s;
+    const double seconds = function_settings(function_name(job.record)).timeout_s;
     return seconds > 0 ? static_cast<std::int64_t>(seconds * 1e9) : 0;
 }
 
@@ -447,6 +451,9 @@ bool Supervisor::collect_completions(std::int64_t now) {
             progress = true;
             spdlog::info("worker slot {} pid {} ready after {:.3f} s", slot, w.pid,
                          static_cast<double>(now - w.started_ns) / 1e9);
+            // What it declared before it reported ready is in its channel: heard before any job
+            // of a function it declared a timeout for can reach it.
+            handle_worker_channel(slot);
             check_startup_complete();
             maintain_workers();  // a replacement is ready: the worker it replaces may retire
         }
@@ -749,7 +756,7 @@ void Supervisor::resolve_jobs_of_dead_worker(unsigned slot, const std::string& h
         facts.how = how;
         facts.pid = w.pid;
         facts.attempt = job.record.attempt;
-        facts.retries = config_.function(function_name(job.record)).retries;
+        facts.retries = function_settings(function_name(job.record)).retries;
         facts.poison_threshold = config_.poison_threshold;
         const JobFate fate = decide_job_fate(facts);
 
@@ -1005,6 +1012,7 @@ void Supervisor::begin_reload(const std::string& why) {
     allowed_uids_.clear();
     allowed_gids_.clear();
     if (auto st = resolve_access(); !st) spdlog::warn("reload: {}", st.error().message());
+    republish_trust();  // python.pickle may have changed
     for (auto& w : workers_) {
         if (w.pid > 0 && !w.retiring && w.replace_reason.empty()) w.replace_reason = "reload";
     }
@@ -1016,6 +1024,7 @@ void Supervisor::abandon_reload(const std::string& why) {
     spdlog::error("reload failed: {}; keeping the previous workers and configuration", why);
     config_ = std::move(*previous_config_);
     previous_config_.reset();
+    republish_trust();
     update_lanes_open();
     for (unsigned slot = 0; slot < workers_.size(); ++slot) {
         WorkerSlot& w = workers_[slot];
@@ -1478,10 +1487,10 @@ void Supervisor::open_session(Connection& conn, const protocol::Hello& hello) {
     s.submit = RingConsumer(RingView::at(base + session_layout_.submit_offset(), session_layout_.submit_ring_bytes));
     s.control = RingProducer(RingView::at(base + session_layout_.control_offset(), session_layout_.control_ring_bytes));
     s.used = true;
+    s.peer = conn.peer;  // before it is published: the session's trust follows from it
     publish_session(static_cast<unsigned>(slot), true);
     sessions_end_ = std::max(sessions_end_, static_cast<unsigned>(slot) + 1);
     s.fd = fd;
-    s.peer = conn.peer;
     s.client_name = valid_utf8(hello.client_name, kMaxClientNameBytes);
     s.connected_ns = monotonic_ns();
 
@@ -1602,8 +1611,12 @@ bool Supervisor::validate(const JobRecord& record, std::span<const std::byte> pa
         why = "the function name is missing or longer than " + std::to_string(kFunctionNameMax) + " bytes";
         return false;
     }
-    if ((record.flags & ~std::uint32_t{kJobJson | kJobBatch | kJobBlob}) != 0) {
+    if ((record.flags & ~std::uint32_t{kJobEncodingFlags | kJobBatch | kJobBlob}) != 0) {
         why = "unknown job flags";
+        return false;
+    }
+    if ((record.flags & kJobEncodingFlags) == kJobEncodingFlags) {
+        why = "a job is JSON or pickle, not both";
         return false;
     }
     if (record.payload_bytes != payload.size()) {

@@ -44,4 +44,8 @@ void SupervisorChannel::retire_result(std::uint32_t slot, std::uint64_t generati
     [[maybe_unused]] auto st = send_message(fd_, protocol::ResultRetire{slot, generation, object});
 }
 
+Status SupervisorChannel::declare_functions(const protocol::FunctionSettings& settings) const {
+    return send_message(fd_, settings);
+}
+
 }  // namespace warmpool

@@ -151,6 +151,16 @@ void Supervisor::on_worker_frame(unsigned slot, const protocol::Frame& frame) {
             }
             return;
         }
+        case protocol::MessageType::function_settings: {
+            auto settings = protocol::decode<protocol::FunctionSettings>(frame);
+            if (!settings) {
+                spdlog::warn("worker slot {} declared malformed function settings: {}", slot,
+                             settings.error().message());
+                return;
+            }
+            on_function_settings(slot, settings.value());
+            return;
+        }
         default: spdlog::warn("worker slot {} sent message type {} on its channel", slot, static_cast<int>(frame.type));
     }
 }

@@ -36,6 +36,10 @@ void Supervisor::update_lanes_open() {
     for (const auto& [name, settings] : config_.functions) {
         open = open && settings.timeout_s <= 0 && settings.retries == 0;
     }
+    for (const auto& [name, settings] : declared_functions_) {
+        const FunctionConfig effective = function_settings(name);
+        open = open && effective.timeout_s <= 0 && effective.retries == 0;
+    }
     lane_board_->open.store(open ? 1 : 0, std::memory_order_seq_cst);
 }
 
@@ -45,7 +49,12 @@ void Supervisor::publish_session(unsigned slot, bool active) {
                                                                pool_layout_.active_sessions_offset());
     const std::uint64_t bit = std::uint64_t{1} << (slot % 64);
     if (active) {
-        table[slot].generation.store(sessions_[slot].generation, std::memory_order_relaxed);
+        // The slot's previous generation is withdrawn before the trust changes, and the new one
+        // published after: a worker that reads one generation on both sides of the trust reads
+        // the trust decided for that session (Worker::may_unpickle).
+        table[slot].generation.store(0, std::memory_order_relaxed);
+        table[slot].trust.store(session_trust(sessions_[slot].peer), std::memory_order_release);
+        table[slot].generation.store(sessions_[slot].generation, std::memory_order_release);
         bits[slot / 64].fetch_or(bit, std::memory_order_release);
     } else {
         bits[slot / 64].fetch_and(~bit, std::memory_order_release);

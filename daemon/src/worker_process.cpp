@@ -190,6 +190,19 @@ public:
         context_.worker_slot = static_cast<int>(setup_.slot);
         context_.pid = getpid();
         if (auto st = library_->instantiate(context_); !st) fail_init(st.error().message());
+        std::size_t python_jobs = 0;
+        if (setup_.python.enabled) {
+            auto host = PythonHost::start(setup_.python, context_);
+            if (!host) fail_init(host.error().message());
+            python_ = std::move(host.value());
+            auto functions = python_->take_functions();
+            python_jobs = functions.size();
+            if (auto st = library_->add_python(std::move(functions), context_); !st) fail_init(st.error().message());
+            // Before ready, so that the supervisor knows them before it gives us a job of theirs.
+            if (auto st = channel_.declare_functions(python_->declared()); !st) {
+                fail_init("cannot declare the Python jobs' settings: " + st.error().message());
+            }
+        }
         // Only workers read blobs a client can shrink under them. Installed after the library's
         // initialisation, which might set a SIGBUS handler of its own: ours must see a fault first.
         if (auto st = install_blob_fault_handler(); !st) fail_init(st.error().message());
@@ -200,7 +213,7 @@ public:
         record_->state.store(static_cast<std::uint32_t>(WorkerState::ready), std::memory_order_release);
         pool_header_->supervisor_wake.notify_eventfd(setup_.supervisor_eventfd);
         spdlog::info("worker slot {} ready: {} functions initialised in {:.3f} s", setup_.slot,
-                     library_->library().functions.size(),
+                     library_->library().functions.size() + python_jobs,
                      static_cast<double>(record_->init_ns.load()) / 1e9);
         serve();
     }
@@ -474,7 +487,9 @@ private:
             context_.job_id = job.job_id;
             context_.attempt = 1;
             Outcome outcome;
-            if ((job.flags & ~std::uint32_t{kJobJson}) != 0 || job.payload_bytes != payload.size()) {
+            const std::uint32_t encoding = job.flags & kJobEncodingFlags;
+            if ((job.flags & ~kJobEncodingFlags) != 0 || encoding == kJobEncodingFlags ||
+                job.payload_bytes != payload.size()) {
                 outcome = fail(ErrorKind::bad_request, "a lane carries one call with its arguments inline");
             } else {
                 outcome = execute(job, payload, *session);
@@ -618,9 +633,11 @@ private:
         LoadedJobLibrary::Entry* entry = library_->find(name);
         if (entry == nullptr) {
             return fail(ErrorKind::unknown_function,
-                        "no function '" + std::string(name) + "' in the job library");
+                        "no function '" + std::string(name) + "' in the job library" +
+                            (python_ ? " or among the Python jobs" : ""));
         }
-        const Encoding encoding = (job.flags & kJobJson) ? Encoding::json : Encoding::binary;
+        const Encoding encoding = encoding_of(job.flags);
+        if (auto refused = refuse_encoding(job, *entry, encoding)) return std::move(*refused);
         if (encoding == Encoding::binary && job.fingerprint != 0 &&
             entry->function->fingerprint() != 0 && job.fingerprint != entry->function->fingerprint()) {
             return fail(ErrorKind::type_mismatch,
@@ -661,7 +678,7 @@ private:
         Outcome outcome;
         outcome.payload = std::move(scratch_);
         outcome.payload.clear();
-        outcome.flags = job.flags & (kJobJson | kJobBatch);
+        outcome.flags = job.flags & (kJobEncodingFlags | kJobBatch);
         if ((job.flags & kJobBatch) == 0) {
             std::uint16_t status = 0;
             if (entry.instance->writes_in_place()) {
@@ -694,7 +711,7 @@ private:
             call();
             return 0;
         } catch (const JobFailure& e) {
-            out = e.what();
+            out = failure_text(e);
             return static_cast<std::uint16_t>(e.kind());
         } catch (const std::exception& e) {
             out = e.what();
@@ -713,7 +730,7 @@ private:
             return 0;
         } catch (const JobFailure& e) {
             out.resize(mark);
-            out += e.what();
+            out += failure_text(e);
             return static_cast<std::uint16_t>(e.kind());
         } catch (const std::exception& e) {
             out.resize(mark);
@@ -725,6 +742,66 @@ private:
         return static_cast<std::uint16_t>(ErrorKind::handler_error);
     }
 
+    // A failure's reply payload: a Python job's may hold NUL bytes, which what() cannot carry.
+    static std::string failure_text(const JobFailure& e) {
+        if (const auto* python = dynamic_cast<const PythonJobFailure*>(&e)) return python->payload();
+        return e.what();
+    }
+
+    // One batch item of a Python job (for pickle, a chunk of calls); as invoke().
+    static std::uint16_t invoke_python_item(LoadedJobLibrary::Entry& entry, Encoding encoding, std::string_view args,
+                                            std::string& out) {
+        const std::size_t mark = out.size();
+        try {
+            PythonHost::invoke_batch_item(*entry.instance, encoding, args, out);
+            return 0;
+        } catch (const JobFailure& e) {
+            out.resize(mark);
+            out += failure_text(e);
+            return static_cast<std::uint16_t>(e.kind());
+        } catch (const std::exception& e) {
+            out.resize(mark);
+            out += e.what();
+        }
+        return static_cast<std::uint16_t>(ErrorKind::handler_error);
+    }
+
+    // Calls a function cannot take in this encoding, and pickle from a peer the pool does not
+    // trust to run code as its user: answered before anything is decoded.
+    std::optional<Outcome> refuse_encoding(const JobRecord& job, const LoadedJobLibrary::Entry& entry,
+                                           Encoding encoding) const {
+        const std::string& name = entry.function->name();
+        if (encoding == Encoding::pickle && !entry.python) {
+            // A Python client calling by name sends pickle first and, told this, JSON from then on.
+            return fail(ErrorKind::type_mismatch, "function '" + name + "' is a C++ job: it takes JSON (or binary), not pickle");
+        }
+        if (!entry.python) return std::nullopt;
+        if (name == kPythonByValue && encoding != Encoding::pickle) {
+            return fail(ErrorKind::unknown_function, "no function '" + name + "': functions by value come as pickle");
+        }
+        if (encoding == Encoding::binary) {
+            return fail(ErrorKind::type_mismatch, "function '" + name + "' is a Python job: it takes pickle or JSON");
+        }
+        if (encoding == Encoding::pickle && !may_unpickle(job)) {
+            return fail(ErrorKind::permission,
+                        "this pool does not take pickle from this peer (python.pickle): unpickling runs code as the "
+                        "pool's user; call exported jobs with JSON instead");
+        }
+        return std::nullopt;
+    }
+
+    // What the supervisor decided about the job's session (SessionEntry::trust), as long as the
+    // session in that slot is still the job's.
+    bool may_unpickle(const JobRecord& job) const {
+        if (job.session_slot >= setup_.pool_layout.session_slots) return false;
+        const SessionEntry& entry = session_table_[job.session_slot];
+        if (entry.generation.load(std::memory_order_acquire) != job.session_generation) return false;
+        const std::uint32_t trust = entry.trust.load(std::memory_order_acquire);
+        // Still the same generation after the trust was read: the trust is this session's.
+        if (entry.generation.load(std::memory_order_relaxed) != job.session_generation) return false;
+        return (trust & kSessionMayUnpickle) != 0;
+    }
+
     Outcome execute_batch(LoadedJobLibrary::Entry& entry, Encoding encoding, std::string_view args) {
         BatchHeader header;
         if (args.size() < sizeof header) return fail(ErrorKind::bad_request, "malformed batch");
@@ -734,7 +811,7 @@ private:
             return fail(ErrorKind::bad_request, "batch item count out of range");
         }
         Outcome outcome;
-        outcome.flags = kJobBatch | (encoding == Encoding::json ? std::uint32_t{kJobJson} : 0u);
+        outcome.flags = kJobBatch | encoding_flags(encoding);
         std::string& out = outcome.payload;
         out.reserve(args.size() + header.count * sizeof(BatchResultItem));
         out.append(reinterpret_cast<const char*>(&header), sizeof header);
@@ -748,7 +825,8 @@ private:
             const std::size_t item_at = out.size();
             out.append(sizeof(BatchResultItem), '\0');
             BatchResultItem item{};
-            item.status = invoke(entry, encoding, args.substr(pos, len), out);
+            item.status = entry.python ? invoke_python_item(entry, encoding, args.substr(pos, len), out)
+                                       : invoke(entry, encoding, args.substr(pos, len), out);
             item.bytes = static_cast<std::uint32_t>(out.size() - item_at - sizeof item);
             std::memcpy(out.data() + item_at, &item, sizeof item);
             ++outcome.counts[item.status < kOutcomeDropped ? item.status : 0];
@@ -916,6 +994,7 @@ private:
     WorkerRecord* record_;
     RingConsumer inbox_;
     std::optional<LoadedJobLibrary> library_;
+    std::unique_ptr<PythonHost> python_;  // if the pool hosts Python jobs
     WorkerContext context_;  // job objects may keep a reference: it lives as long as the worker
     UniqueFd statm_;
     std::int64_t last_rss_ns_ = 0;

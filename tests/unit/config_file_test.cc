@@ -100,6 +100,12 @@ max_jobs = 1000
 max_jobs_jitter = 0.2
 max_rss = "512MiB"
 
+[python]
+enabled = true
+modules = ["my_module", "other.module"]
+path = ["/opt/jobs"]
+pickle = "allowed"
+
 [functions.md5_chain]
 timeout = 30.0
 retries = 2
@@ -140,6 +146,10 @@ TEST(ConfigFile, EveryKeyIsRead) {
     EXPECT_EQ(c.max_jobs, 1000u);
     EXPECT_DOUBLE_EQ(c.max_jobs_jitter, 0.2);
     EXPECT_EQ(c.max_rss_bytes, 512u << 20);
+    EXPECT_TRUE(c.python);
+    EXPECT_EQ(c.python_modules, (std::vector<std::string>{"my_module", "other.module"}));
+    EXPECT_EQ(c.python_path, (std::vector<std::string>{"/opt/jobs"}));
+    EXPECT_EQ(c.python_pickle, "allowed");
     ASSERT_EQ(c.functions.size(), 2u);
     EXPECT_DOUBLE_EQ(c.function("md5_chain").timeout_s, 30);
     EXPECT_EQ(c.function("md5_chain").retries, 2u);
@@ -158,7 +168,7 @@ TEST(ConfigFile, EverySettingHasAKeyAndAFlag) {
         EXPECT_TRUE(std::string(s.long_flag()).starts_with("--")) << s.key;
         EXPECT_FALSE(s.help.empty()) << s.key;
     }
-    EXPECT_EQ(keys.size(), 28u);
+    EXPECT_EQ(keys.size(), 32u);
     std::sort(keys.begin(), keys.end());
     std::sort(flags.begin(), flags.end());
     EXPECT_EQ(std::adjacent_find(keys.begin(), keys.end()), keys.end());
@@ -539,6 +549,42 @@ TEST(ConfigFile, TheDocumentedExamplesAreValid) {
         EXPECT_TRUE(contains(doc, std::string(s.long_flag()) + "`"))
             << s.long_flag() << " is not in docs/CONFIG.md";
     }
+}
+
+}  // namespace
+}  // namespace warmpool
+
+namespace warmpool {
+namespace {
+
+TEST(ConfigFile, PythonSettingsAreCheckedAndAModuleOrPathImpliesPython) {
+    PoolConfig c;
+    ASSERT_TRUE(apply_overrides({{"python.modules", "my_module"}}, c).ok());
+    ASSERT_TRUE(c.finalise().ok());
+    EXPECT_TRUE(c.python);
+    PoolConfig p;
+    ASSERT_TRUE(apply_overrides({{"python.path", "/opt/jobs"}}, p).ok());
+    ASSERT_TRUE(p.finalise().ok());
+    EXPECT_TRUE(p.python);
+    PoolConfig flag;
+    ASSERT_TRUE(apply_overrides({{"python.enabled", "true"}}, flag).ok());
+    EXPECT_TRUE(flag.python);
+    EXPECT_FALSE(apply_overrides({{"python.enabled", "yes"}}, flag).ok());
+
+    PoolConfig bad;
+    bad.python_pickle = "sometimes";
+    EXPECT_FALSE(bad.finalise().ok());
+    PoolConfig empty;
+    empty.python_modules = {""};
+    EXPECT_FALSE(empty.finalise().ok());
+    PoolConfig not_utf8;
+    not_utf8.python_path = {"/opt/\xff"};
+    EXPECT_FALSE(not_utf8.finalise().ok());
+    // --print-config writes them so that they read back.
+    PoolConfig printed;
+    ASSERT_TRUE(apply_config_text(format_config(c), "printed", printed).ok());
+    EXPECT_EQ(printed.python_modules, c.python_modules);
+    EXPECT_TRUE(printed.python);
 }
 
 }  // namespace

@@ -45,6 +45,7 @@ enum class MessageType : std::uint16_t {
     worker_give = 13,  // supervisor -> worker: answer to worker_want (+ the memfd, if found)
     result_offer = 14,   // worker -> supervisor: a new result blob of a session (+ its memfd)
     result_retire = 15,  // worker -> supervisor: a result blob it will not name again
+    function_settings = 16,  // worker -> supervisor: settings its Python functions declare
 };
 
 struct FrameHeader {
@@ -183,6 +184,24 @@ struct ResultRetire {
     void serialize(A& ar) { ar(session_slot, session_generation, object); }
 };
 
+// What a worker's Python functions declare with @warmpool.job(timeout=, retries=), sent once,
+// before the worker reports ready (only functions that declare something). The supervisor, which
+// runs no Python, enforces them as it does [functions.NAME] sections; a section wins over them.
+struct FunctionSetting {
+    std::string name;           // 1 to kFunctionNameMax bytes of UTF-8
+    double timeout_s = -1;      // seconds; negative: none declared (the pool's default)
+    std::uint32_t retries = 0;  // extra attempts after a crash (at most 100)
+    template <class A>
+    void serialize(A& ar) { ar(name, timeout_s, retries); }
+};
+// At most this many in one message (and one message per worker): it then fits a frame.
+inline constexpr std::size_t kMaxFunctionSettings = 512;
+struct FunctionSettings {
+    std::vector<FunctionSetting> functions;
+    template <class A>
+    void serialize(A& ar) { ar(functions); }
+};
+
 template <class T> constexpr MessageType type_of();
 template <> constexpr MessageType type_of<Hello>() { return MessageType::hello; }
 template <> constexpr MessageType type_of<Welcome>() { return MessageType::welcome; }
@@ -199,6 +218,7 @@ template <> constexpr MessageType type_of<WorkerWant>() { return MessageType::wo
 template <> constexpr MessageType type_of<WorkerGive>() { return MessageType::worker_give; }
 template <> constexpr MessageType type_of<ResultOffer>() { return MessageType::result_offer; }
 template <> constexpr MessageType type_of<ResultRetire>() { return MessageType::result_retire; }
+template <> constexpr MessageType type_of<FunctionSettings>() { return MessageType::function_settings; }
 
 struct Frame {
     MessageType type{};

@@ -33,10 +33,11 @@ struct Setting {
         fraction,  // a number, fractions allowed
         mode,      // octal permission bits: "0660" (or a TOML integer such as 0o660)
         list,      // strings; repeatable on the command line
+        flag,      // true or false; on the command line a flag that sets it
     };
     using Field =
         std::variant<std::string PoolConfig::*, unsigned PoolConfig::*, std::uint64_t PoolConfig::*,
-                     double PoolConfig::*, std::vector<std::string> PoolConfig::*>;
+                     double PoolConfig::*, std::vector<std::string> PoolConfig::*, bool PoolConfig::*>;
 
     std::string_view key;    // "limits.prefetch"
     std::string_view flags;  // command-line names, as CLI11 takes them: "-w,--workers"

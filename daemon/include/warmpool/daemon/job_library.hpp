@@ -1,4 +1,5 @@
-// LoadedJobLibrary: a job library dlopen'ed into a worker, and its functions instantiated.
+// LoadedJobLibrary: a job library dlopen'ed into a worker, and its functions instantiated; and
+// beside them the worker's Python jobs, if it hosts any (python_host.hpp): one function table.
 //
 // Loading and instantiating is a worker's expensive initialisation: it happens once per
 // worker lifetime, after fork. Owned by one worker thread; not shared.
@@ -8,6 +9,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <vector>
 
 #include "warmpool/common/sys_result.hpp"
 #include "warmpool/job_abi.hpp"
@@ -19,6 +21,7 @@ public:
     struct Entry {
         const JobFunction* function = nullptr;
         std::unique_ptr<JobInstance> instance;
+        bool python = false;  // a Python job (PythonHost), not one of the job library's
     };
 
     LoadedJobLibrary() = default;
@@ -31,6 +34,9 @@ public:
     // Constructs every function's per-worker state. An exception from a constructor is
     // returned as an error naming the function.
     Status instantiate(const WorkerContext& context);
+    // Adds the worker's Python jobs and instantiates them. A name the job library has too is an
+    // error: a call would be ambiguous.
+    Status add_python(std::vector<std::unique_ptr<JobFunction>> functions, const WorkerContext& context);
 
     Entry* find(std::string_view name);
     const JobLibrary& library() const { return *library_; }
@@ -45,6 +51,7 @@ private:
     void* handle_ = nullptr;
     JobLibrary* library_ = nullptr;
     std::unordered_map<std::string, Entry, NameHash, std::equal_to<>> entries_;
+    std::vector<std::unique_ptr<JobFunction>> python_functions_;  // entries_ points into them
 };
 
 }  // namespace warmpool

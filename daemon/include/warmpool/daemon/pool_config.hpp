@@ -17,6 +17,7 @@ namespace warmpool {
 struct FunctionConfig {
     double timeout_s = -1;  // run-time limit; 0: none; negative: the pool's default_timeout_s
     unsigned retries = 0;   // extra attempts on another worker after a crash
+    bool operator==(const FunctionConfig&) const = default;
 };
 
 struct PoolConfig {
@@ -67,6 +68,15 @@ struct PoolConfig {
     double max_jobs_jitter = 0.1;       // +- this fraction, so workers do not recycle together
     std::uint64_t max_rss_bytes = 0;    // recycle a worker whose RSS passes this; 0: never
     std::map<std::string, FunctionConfig, std::less<>> functions;
+
+    // Python jobs (python_host.hpp). Workers embed an interpreter only if `python` is set, which
+    // any module or path implies.
+    bool python = false;
+    std::vector<std::string> python_modules;  // imported by each worker: their @warmpool.job exports
+    std::vector<std::string> python_path;     // prepended to sys.path
+    // Who may send pickle (which runs code as the daemon's user when unpickled): "owner" (the
+    // daemon's uid and root), "allowed" (every peer allowed to connect) or "never".
+    std::string python_pickle = "owner";
 
     std::string config_file;  // the TOML file these settings came from; empty: none
 

@@ -26,6 +26,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <map>
 #include <memory>
 #include <optional>
 #include <random>
@@ -246,6 +247,15 @@ private:
     void forget_results_of(pid_t worker);
     Session* live_session(std::uint32_t slot, std::uint64_t generation);
 
+    // Python jobs, as far as the supervisor (which runs no Python) knows them (supervisor_python.cpp)
+    void on_function_settings(unsigned slot, const protocol::FunctionSettings& settings);
+    // The settings of `function`: its [functions.NAME] section, else what the workers' Python
+    // declared for it, else the pool's defaults.
+    FunctionConfig function_settings(std::string_view function) const;
+    // SessionTrust bits for a session of `peer` (python.pickle).
+    std::uint32_t session_trust(const PeerCredentials& peer) const;
+    void republish_trust();
+
     // Sessions
     void on_frame(Connection& conn, const protocol::Frame& frame);
     void open_session(Connection& conn, const protocol::Hello& hello);
@@ -363,6 +373,10 @@ private:
     std::uint64_t config_generation_ = 1;
     std::optional<PoolConfig> previous_config_;  // during a reload, to return to if it fails
     std::unordered_map<std::string, FunctionStats> functions_;  // bounded: names come from clients
+    // Settings the workers' Python functions declared (protocol::FunctionSettings), from workers of
+    // configuration generation declared_generation_: a reload's new workers replace them.
+    std::map<std::string, FunctionConfig, std::less<>> declared_functions_;
+    std::uint64_t declared_generation_ = 0;
     FunctionStats untracked_function_;
     std::mt19937_64 random_;
     OomKillCounter oom_kills_;

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "warmpool/common/shm_layout.hpp"
+#include "warmpool/daemon/python_host.hpp"
 
 namespace warmpool {
 
@@ -26,11 +27,13 @@ struct WorkerSetup {
     int supervisor_channel = -1;
     std::uint32_t inline_max = 0;
     int cpu = -1;                // the CPU to pin the worker to (cpu_affinity "spread"); -1: none
+    PythonSetup python;          // enabled: the worker embeds an interpreter (python_host.hpp)
 };
 
 // Exit codes a worker reports; the supervisor's reaper interprets them.
 inline constexpr int kWorkerExitOk = 0;
 inline constexpr int kWorkerExitInitFailed = 70;
+inline constexpr int kWorkerExitOutOfMemory = 71;  // a Python job raised MemoryError
 
 [[noreturn]] void run_worker(const WorkerSetup& setup);
 
