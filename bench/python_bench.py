@@ -375,8 +375,9 @@ def main():
     signal.signal(signal.SIGHUP, lambda *_: sys.exit(129))
 
     info = run_bench.machine_info()
-    info["joblib"] = subprocess.run([sys.executable, "-c", "import joblib; print(joblib.__version__)"],
-                                    capture_output=True, text=True).stdout.strip() or "?"
+    info["joblib"] = subprocess.run(
+        [sys.executable, "-c", "import joblib; print(joblib.__version__)"],
+        capture_output=True, text=True).stdout.strip() or "?"
     argv = [a for a in sys.argv[1:] if a != "--check-complete"]
     if "--bin" in argv:
         del argv[argv.index("--bin"):argv.index("--bin") + 2]

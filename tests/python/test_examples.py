@@ -13,7 +13,8 @@ import pytest
 
 from conftest import BIN, BUILD_DIR, Pool
 
-EXAMPLES = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "examples", "python"))
+EXAMPLES = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "examples",
+                                        "python"))
 GCDS = "[1, 1, 5, 1, 32, 1, 14, 9, 1, 9]"
 HELLO_WORLD_MD5 = "1e4110cf294414bc2ac346ad274a7af3"
 
