@@ -273,6 +273,22 @@ def write_report(out, results, p, systems, scenarios, info, smoke):
             (label, summary(results.values("floor", "floor", metric)))
             for label, metric in row.floor) if st is not None))
         lines.append("| " + " | ".join(cells) + " |")
+    if results.data.get(("floor", "floor")):
+        lines += ["", "### Machine floor", "", "| floor (no pool, from Python) | value |",
+                  "|---|---|"]
+        floor_labels = [
+            ("a byte to and fro between two Python processes over pipes: p50 (µs)",
+             "pipe_p50_us"), ("the same: p99 (µs)", "pipe_p99_us")] + [
+            ("one copy of %d MiB in Python, through a memoryview (GB/s)" % m,
+             "copy_gbps_%dmib" % m) for m in p["payload_mib"]] + [
+            ("a Python loop in 2 processes side by side: speed-up over one after the other",
+             "cpu_speedup_2proc"),
+            ("spawning `python3 -c pass`, to reaped (ms)", "python_start_ms"),
+            ("spawning a `python3` that imports warmpool's client (ms)", "python_import_ms")]
+        for label, metric in floor_labels:
+            value = cell(results.values("floor", "floor", metric))
+            if value is not None:
+                lines.append("| %s | %s |" % (label, value))
     chunks = ["%s %s" % (NAMES[s], results.data[(s, "map")][0][3]["chunk"]) for s in systems
               if s != "warmpool" and results.data.get((s, "map"))]
     lines += ["", "## How each figure is measured", "",
