@@ -14,11 +14,11 @@ status=0
 ctest --test-dir "$build_dir" --output-on-failure -j2 || status=$?
 echo "==================== ctest exit status: $status ===================="
 
-# The tests that feed the pool hostile input run again on a build with AddressSanitizer and
-# UBSan, so that build keeps building and the code stays clean under them.
+# The tests that feed the pool hostile input, and the workers hosting Python, run again on a
+# build with AddressSanitizer and UBSan, so that build keeps building and the code stays clean.
 asan_dir=${WARMPOOL_ASAN_BUILD_DIR:-build-asan}
 asan_tests=(hostile_isolation_test hostile_text_test hostile_peers_test bad_input_test
-            protocol_test byte_ring_test utf8_test job_queue_test outbox_test)
+            protocol_test byte_ring_test utf8_test job_queue_test outbox_test python_jobs_test)
 echo
 echo "==================== sanitizer build (ASan + UBSan, $asan_dir): ${asan_tests[*]} ===================="
 WARMPOOL_SANITIZE=1 bash scripts/build.sh "$asan_dir" warmpoold warmpool warmpool_example_jobs "${asan_tests[@]}"

@@ -88,7 +88,7 @@ def test_daemon_going_away_fails_pending_futures(pool):
     c = warmpool.Client(pool.name, pool.dir)
     f = c.submit("hang", 0)
     time.sleep(0.1)
-    pool.stop()
+    pool.kill()
     start = time.monotonic()
     with pytest.raises(warmpool.ShuttingDown):
         f.result(timeout=10)

@@ -1,11 +1,13 @@
 #include "native_client.hpp"
 
 #include <chrono>
+#include <algorithm>
 #include <cmath>
 #include <string_view>
 #include <vector>
 
 #include "payload_copy.hpp"
+#include "without_gil.hpp"
 
 namespace warmpool::python {
 
@@ -14,6 +16,9 @@ namespace {
 // Results at least this large are handed to Python as a view of the shared memory they arrived
 // in: _codec.loads then copies each out-of-band buffer once, straight out of it.
 constexpr std::size_t kViewMin = 64 * 1024;
+
+// How often a wait without the GIL comes back to run Python's signal handlers.
+constexpr std::chrono::nanoseconds kSignalCheckInterval = std::chrono::milliseconds(50);
 
 Encoding encoding_from(int value) {
     if (value < 0 || value > static_cast<int>(Encoding::pickle)) throw py::value_error("unknown encoding");
@@ -48,17 +53,26 @@ struct ResultBuffer {
 
 bool NativeFuture::wait(std::optional<double> timeout) const {
     if (raw_.ready()) return true;
-    py::gil_scoped_release unlocked;
-    if (!timeout) {
-        raw_.wait();
-        return true;
+    // In slices, with the interpreter's signal handlers run between them: Python runs its
+    // handlers only when it has control, and Ctrl-C must interrupt a wait for a long job (as it
+    // does a wait on a standard executor's future) rather than last as long as the job.
+    using Clock = std::chrono::steady_clock;
+    const bool forever = !timeout;
+    const Clock::time_point end = Clock::now() + (forever ? std::chrono::nanoseconds(0) : to_ns(timeout));
+    while (true) {
+        std::chrono::nanoseconds slice = kSignalCheckInterval;
+        if (!forever) {
+            const auto left = std::chrono::duration_cast<std::chrono::nanoseconds>(end - Clock::now());
+            slice = std::clamp(left, std::chrono::nanoseconds(0), slice);
+        }
+        if (without_gil([&] { return raw_.wait_for(slice); })) return true;
+        if (PyErr_CheckSignals() != 0) throw py::error_already_set();
+        if (!forever && Clock::now() >= end) return false;
     }
-    return raw_.wait_for(to_ns(timeout));
 }
 
 void NativeFuture::cancel(bool force) const {
-    py::gil_scoped_release unlocked;
-    raw_.cancel(force);
+    without_gil([&] { raw_.cancel(force); });
 }
 
 py::tuple NativeFuture::result() const {
@@ -91,8 +105,7 @@ NativeClient::NativeClient(const std::string& pool, const std::string& runtime_d
     Client::Options options;
     options.runtime_dir = runtime_dir;
     options.client_name = client_name;
-    py::gil_scoped_release unlocked;
-    client_ = std::make_shared<Client>(Client::connect(pool, options));
+    client_ = without_gil([&] { return std::make_shared<Client>(Client::connect(pool, options)); });
 }
 
 NativeFuture NativeClient::submit(const std::string& function, int encoding, const py::handle& head,
@@ -112,13 +125,11 @@ NativeFuture NativeClient::submit(const std::string& function, int encoding, con
     held.reserve(buffers.size());
     for (const auto& buffer : buffers) held.push_back(hold_buffer(buffer));
     const std::size_t total = envelope_bytes(held_head, held);
-    RawFuture raw;
-    {
-        // The copies into shared memory, and any wait for room in the queue, without the GIL.
-        py::gil_scoped_release unlocked;
-        raw = client_->submit_in_place(
+    // The copies into shared memory, and any wait for room in the queue, without the GIL.
+    RawFuture raw = without_gil([&] {
+        return client_->submit_in_place(
             function, enc, total, [&](std::byte* out) { write_envelope(out, held_head, held); }, options);
-    }
+    });
     return NativeFuture(client_, std::move(raw));
 }
 
@@ -135,11 +146,7 @@ NativeFuture NativeClient::submit_batch(const std::string& function, int encodin
         const auto bytes = held.back().bytes();
         views.emplace_back(reinterpret_cast<const char*>(bytes.data()), bytes.size());
     }
-    RawFuture raw;
-    {
-        py::gil_scoped_release unlocked;
-        raw = client_->submit_batch(function, enc, views, options);
-    }
+    RawFuture raw = without_gil([&] { return client_->submit_batch(function, enc, views, options); });
     return NativeFuture(client_, std::move(raw));
 }
 
@@ -149,10 +156,7 @@ bool NativeClient::unwatch(const NativeFuture& future) { return client_->unwatch
 
 py::list NativeClient::completions(std::optional<double> timeout) {
     std::vector<std::uint64_t> ids;
-    {
-        py::gil_scoped_release unlocked;
-        client_->wait_completions(ids, to_ns(timeout));
-    }
+    without_gil([&] { client_->wait_completions(ids, to_ns(timeout)); });
     py::list out;
     for (auto id : ids) out.append(id);
     return out;
@@ -162,8 +166,8 @@ void NativeClient::wake() { client_->wake_completions(); }
 
 std::string NativeClient::status(double timeout) const {
     const std::string pool = client_->pool_name();
-    py::gil_scoped_release unlocked;
-    return pool_status(pool, runtime_dir_, static_cast<int>(std::max(1.0, timeout * 1000)));
+    const int timeout_ms = static_cast<int>(std::max(1.0, timeout * 1000));
+    return without_gil([&] { return pool_status(pool, runtime_dir_, timeout_ms); });
 }
 
 void bind_result_buffer(py::module_& m) {

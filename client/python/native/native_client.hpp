@@ -27,6 +27,7 @@ public:
     std::uint64_t id() const { return raw_.id(); }
     bool done() const { return raw_.ready(); }
     // True if the job finished within `timeout` seconds (None: waits as long as it takes).
+    // A signal handler that raises (SIGINT's KeyboardInterrupt) ends the wait with its exception.
     bool wait(std::optional<double> timeout) const;
     void cancel(bool force) const;
     // Waits, then (status, flags, payload): payload is bytes, or for a large result a read-only

@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "warmpool/huge_page_advice.hpp"
+#include "without_gil.hpp"
 
 namespace warmpool::python {
 
@@ -13,8 +14,7 @@ constexpr std::size_t kReleaseGilMin = 256 * 1024;
 
 void copy(std::byte* out, std::span<const std::byte> in) {
     if (in.size() >= kReleaseGilMin) {
-        py::gil_scoped_release unlocked;
-        std::memcpy(out, in.data(), in.size());
+        without_gil([&] { std::memcpy(out, in.data(), in.size()); });
     } else if (!in.empty()) {
         std::memcpy(out, in.data(), in.size());
     }

@@ -3,15 +3,22 @@
 Shared by Client and Executor. The wire format is in docs/PROTOCOL.md ("Python calls"):
 * an exported job (@warmpool.job, not defined in __main__) is called by its name with pickle;
 * a string names any job of the pool: pickle first, and if the pool answers that the job takes
-  JSON (a C++ job, or a pool without Python support), the name is remembered and called with
+  JSON (a C++ job), the name is remembered and called with
   JSON from then on: one positional argument as its JSON value, several as an array, keyword
   arguments as an object;
-* any other callable travels by value as "warmpool.by_value" with cloudpickle.
+* any other callable travels by value as "warmpool.by_value" with cloudpickle. cloudpickle
+  refers to a function of an importable module by its name, so that a worker which has the
+  module uses its own (warm) copy; if the worker answers that it cannot import that module (a
+  test module, a helper beside a script), the module is remembered and the call sent again with
+  that module's functions pickled by value.
 """
 
 from __future__ import annotations
 
 import json
+import re
+import sys
+import threading
 import time
 
 from . import _codec, _jobs
@@ -26,9 +33,42 @@ _BAD_REQUEST = 7
 _TYPE_MISMATCH = 10
 
 
-def _pickle_function(fn) -> bytes:
+_MISSING_MODULE = re.compile(rb"ModuleNotFoundError: No module named '([^']+)'")
+# cloudpickle's registry of modules pickled by value is the process's: it is changed only for
+# the duration of one dumps, under this lock.
+_registry_lock = threading.Lock()
+
+
+def _pickle_function(fn, by_value_modules=()) -> bytes:
+    """fn's cloudpickle; the functions of `by_value_modules` (the workers cannot import them)
+    are pickled by value rather than by name."""
     import cloudpickle
-    return cloudpickle.dumps(fn, protocol=5)
+    if not by_value_modules:
+        return cloudpickle.dumps(fn, protocol=5)
+    with _registry_lock:
+        registered = cloudpickle.list_registry_pickle_by_value()
+        added = [sys.modules[name] for name in by_value_modules if name not in registered and name in sys.modules]
+        for module in added:
+            cloudpickle.register_pickle_by_value(module)
+        try:
+            return cloudpickle.dumps(fn, protocol=5)
+        finally:
+            for module in added:
+                cloudpickle.unregister_pickle_by_value(module)
+
+
+def module_the_pool_lacks(status: int, message, known) -> str | None:
+    """The module a worker could not import to unpickle a function sent by value, if that is why
+    the call failed, this process has it loaded, and it is not in `known` already."""
+    if status != _BAD_REQUEST:
+        return None
+    match = _MISSING_MODULE.search(bytes(message))
+    if match is None:
+        return None
+    name = match.group(1).decode("utf-8", "replace")
+    if name in known or name == "__main__" or name not in sys.modules:
+        return None
+    return name
 
 
 def target_of(fn):
@@ -57,10 +97,7 @@ def json_args(args: tuple, kwargs: dict) -> bytes:
 
 def takes_json(status: int, message) -> bool:
     """The pool's answer to a pickle call of a job that takes JSON only."""
-    if status == _TYPE_MISMATCH:
-        return b"takes JSON" in bytes(message)
-    # A pool without Python support refuses the pickle flag itself (on its lanes, too).
-    return status == _BAD_REQUEST and bytes(message).startswith((b"unknown job flags", b"a lane carries one call"))
+    return status == _TYPE_MISMATCH and b"takes JSON" in bytes(message)
 
 
 def raise_failure(status: int, payload, pickled: bool):
@@ -90,6 +127,13 @@ class Calls:
     def __init__(self, native):
         self.native = native
         self.json_names = set()
+        self.by_value_modules = frozenset()  # modules the pool's workers cannot import
+
+    def lacks_module(self, name: str) -> None:
+        self.by_value_modules = self.by_value_modules | {name}  # replaced whole: threads read it
+
+    def pickle_function(self, fn) -> bytes:
+        return _pickle_function(fn, self.by_value_modules)
 
     def start(self, fn, args, kwargs, timeout=None, deadline=None):
         name, kind = target_of(fn)
@@ -120,7 +164,8 @@ class Call:
         if as_json:
             head, buffers = json_args(self.args, self.kwargs), []
         elif self.kind == "value":
-            head, buffers, _ = _codec.dumps((_pickle_function(self.fn),) + _codec.wrap_call(self.args, self.kwargs))
+            fn_bytes = self.calls.pickle_function(self.fn)
+            head, buffers, _ = _codec.dumps((fn_bytes,) + _codec.wrap_call(self.args, self.kwargs))
         else:
             head, buffers, _ = _codec.dumps(_codec.wrap_call(self.args, self.kwargs))
         deadline = None if self.deadline_at is None else max(0.0, self.deadline_at - time.monotonic())
@@ -129,19 +174,28 @@ class Call:
 
     def outcome(self):
         """(True, value) or (False, exception), once the native future is done; or None if the
-        call was sent again (with JSON) and is pending once more."""
+        call was sent again (with JSON, or with more of the function by value) and is pending
+        once more."""
         status, flags, payload = self.future.result()
         if status == 0:
             try:
                 return True, decode_value(flags, payload)
             except BaseException as exc:  # noqa: BLE001 - a result that cannot be decoded
                 return False, exc
+        again = None
         if self.pickled and self.kind == "name" and takes_json(status, payload):
             self.calls.json_names.add(self.name)
+            again = True
+        elif self.kind == "value":
+            missing = module_the_pool_lacks(status, payload, self.calls.by_value_modules)
+            if missing is not None:
+                self.calls.lacks_module(missing)
+                again = False
+        if again is not None:
             if self.cancelled:  # before the call that would have run it
                 return False, Cancelled("cancelled before it ran")
             try:
-                self.send(True)
+                self.send(again)
             except BaseException as exc:  # noqa: BLE001
                 return False, exc
             return None

@@ -5,9 +5,16 @@
 
 submit() returns a genuine concurrent.futures.Future. At most max_workers of this executor's
 jobs are in the pool at once (None: the pool's size); the others wait here, where cancel() still
-works. One thread of the executor ("the collector") completes the futures, told which jobs
-finished by the session's completion queue; a thread calling result() on a future in the pool
-waits for that job itself instead, which saves a hand-over between threads.
+works.
+
+Who completes a future. A thread calling result() (or exception()) waits for the job's reply
+itself and completes the future: the common submit-then-result path has no hand-over between
+threads. A job is *watched* only when someone waits for it another way: concurrent.futures.wait
+or as_completed (they add a waiter to the future), add_done_callback, jobs held back by
+max_workers (their turn comes when a running one ends), and shutdown(wait=True). For watched
+jobs the session's completion queue names each finished job, and the executor's one thread (the
+collector, started when the first job is watched and gone when none is) completes its future.
+Whichever thread claims a finished job first (_claim) completes it, exactly once.
 """
 
 from __future__ import annotations
@@ -20,13 +27,38 @@ import time
 from . import _calls, _mapping, _native
 
 
+class _Waiters(list):
+    """A future's waiter list. concurrent.futures.wait and as_completed append to it: someone
+    waits without calling result(), so the future's job is watched from then on."""
+
+    def __init__(self, future):
+        super().__init__()
+        self.future = future
+
+    def append(self, waiter):
+        super().append(waiter)
+        self.future._wp_executor._watch(self.future)
+
+
 class _Future(concurrent.futures.Future):
-    """A concurrent.futures.Future whose result() waits for its job directly when it can."""
+    """A concurrent.futures.Future completed by whoever waits for it (module docstring)."""
 
     def __init__(self, executor):
         super().__init__()
         self._wp_executor = executor
-        self._wp_call = None
+        self._wp_call = None      # the Call once the job is in the pool
+        self._wp_wanted = False   # its job is to be watched
+        self._waiters = _Waiters(self)
+
+    def done(self):
+        if not super().done():
+            self._wp_executor._poll(self)
+        return super().done()
+
+    def add_done_callback(self, fn):
+        super().add_done_callback(fn)
+        if not super().done():
+            self._wp_executor._watch(self)
 
     def result(self, timeout=None):
         if not self.done():
@@ -57,11 +89,16 @@ class Executor(concurrent.futures.Executor):
         self._calls = _calls.Calls(self._native)
         self._pool_workers = max(1, self._native.worker_slots // 2)
         self._max_workers = max_workers if max_workers is not None else self._pool_workers
+        # Lock order: _lock, then _watch_lock. A future's own condition may be held when _watch
+        # runs (wait() appends its waiter under it), so _watch takes _watch_lock only, and no
+        # future is completed while _lock is held.
         self._lock = threading.RLock()
         self._idle = threading.Condition(self._lock)
         self._pending = collections.deque()  # _WorkItem not yet sent to the pool
         self._running = {}                   # job id -> _Future in the pool
         self._shutdown = False
+        self._watch_lock = threading.Lock()
+        self._watched = set()                # ids of watched jobs not yet claimed
         self._collector = None
 
     # -- concurrent.futures.Executor ----------------------------------------------------------
@@ -74,9 +111,6 @@ class Executor(concurrent.futures.Executor):
             future = _Future(self)
             self._pending.append(_WorkItem(future, fn, args, kwargs))
             self._dispatch()
-            if self._collector is None:
-                self._collector = threading.Thread(target=self._collect, name="warmpool-executor", daemon=True)
-                self._collector.start()
             return future
 
     def map(self, fn, *iterables, timeout=None, chunksize=1):
@@ -94,10 +128,17 @@ class Executor(concurrent.futures.Executor):
             if cancel_futures:
                 while self._pending:
                     self._pending.popleft().future.cancel()
+            # Every job still in the pool is completed by the collector from now on.
+            for future in list(self._running.values()):
+                self._watch_call(future)
+            if not wait:
+                return
+            while self._running or self._pending:
+                self._idle.wait(0.1)
+        with self._watch_lock:
             collector = self._collector
-            if collector is not None:
-                self._native.wake()
-        if wait and collector is not None:
+        if collector is not None:
+            self._native.wake()
             collector.join()
 
     # -- internals ------------------------------------------------------------------------------
@@ -114,68 +155,112 @@ class Executor(concurrent.futures.Executor):
                 item.future.set_exception(exc)
                 continue
             self._track(item.future, call)
+        if self._pending:
+            # Work held back here goes out when a running job ends: someone must hear of it.
+            for future in self._running.values():
+                if not future._wp_wanted:
+                    self._watch_call(future)
 
     def _track(self, future, call):
+        """A job now in the pool. Under _lock."""
         future._wp_call = call
         self._running[call.future.id] = future
-        self._native.watch(call.future)
+        if future._wp_wanted or self._shutdown:
+            self._watch_call(future)
 
-    def _finish(self, future, call):
-        """Completes the future from its finished job (or sends it again as JSON)."""
-        old_id = call.future.id
-        out = call.outcome()
+    def _watch(self, future):
+        """Someone waits for the future other than through result(): its job is to be watched."""
+        future._wp_wanted = True
+        if future._wp_call is not None:  # else _track watches it when it goes out
+            self._watch_call(future)
+
+    def _watch_call(self, future):
+        future._wp_wanted = True
+        native = future._wp_call.future
+        with self._watch_lock:
+            self._watched.add(native.id)
+            self._native.watch(native)  # queued at once if the job has already ended
+            if self._collector is None:
+                self._collector = threading.Thread(target=self._collect, name="warmpool-executor", daemon=True)
+                self._collector.start()
+
+    def _claim(self, job_id):
+        """The future of a finished job, taken out of _running so that exactly one thread (the
+        collector or one waiting for it) completes it; None if another thread has."""
         with self._lock:
-            self._running.pop(old_id, None)
-            if out is None:  # resent with JSON
+            future = self._running.pop(job_id, None)
+            with self._watch_lock:
+                self._watched.discard(job_id)
+        return future
+
+    def _complete(self, future):
+        """Completes a claimed future from its finished job; False if the job was sent again
+        (with JSON) and is pending once more, tracked under its new id."""
+        call = future._wp_call
+        out = call.outcome()
+        if out is None:
+            with self._lock:
                 self._track(future, call)
-                return
-            ok, value = out
-            if ok:
-                future.set_result(value)
-            else:
-                future.set_exception(value)
+            return False
+        ok, value = out
+        if ok:
+            future.set_result(value)
+        else:
+            future.set_exception(value)
+        with self._lock:
             self._dispatch()
             if not self._running and not self._pending:
                 self._idle.notify_all()
+        return True
+
+    def _poll(self, future):
+        """done(): completes the future here if its job has ended."""
+        call = future._wp_call
+        if call is not None and call.future.done():
+            claimed = self._claim(call.future.id)
+            if claimed is not None:
+                self._complete(claimed)
 
     def _wait_directly(self, future, timeout):
-        """Waits for the future's job on this thread if the collector has not been told of it yet;
-        returns what is left of timeout."""
+        """Waits for the future's job on this thread and completes it here; returns what is left
+        of timeout (0.0 when it ran out)."""
         end = None if timeout is None else time.monotonic() + timeout
-        call = future._wp_call
-        if call is None or not self._native.unwatch(call.future):
-            return timeout
         while True:
+            call = future._wp_call
+            if call is None:
+                # Still held back by max_workers: watched once it goes out (_track), and result()
+                # waits for the collector. Marked before _wp_call is read again, so that either
+                # _track sees the mark or this thread sees the call.
+                self._watch(future)
+                if future._wp_call is None:
+                    return None if end is None else max(0.0, end - time.monotonic())
+                continue
+            native = call.future
+            watched = self._native.unwatch(native)
             remaining = None if end is None else max(0.0, end - time.monotonic())
-            if not call.future.wait(remaining):
-                self._native.watch(call.future)  # the collector takes it back
+            try:
+                finished = native.wait(remaining)
+            except BaseException:  # KeyboardInterrupt: the collector takes the job back
+                self._watch_call(future)
+                raise
+            if not finished:
+                if watched:
+                    self._native.watch(native)  # the collector takes it back
                 return 0.0
-            old_id = call.future.id
-            out = call.outcome()
-            with self._lock:
-                if out is None:
-                    self._running.pop(old_id, None)
-                    self._running[call.future.id] = future
-                    continue
-                self._running.pop(old_id, None)
-                ok, value = out
-                if ok:
-                    future.set_result(value)
-                else:
-                    future.set_exception(value)
-                self._dispatch()
-                if not self._running and not self._pending:
-                    self._idle.notify_all()
-            return None if end is None else max(0.0, end - time.monotonic())
+            claimed = self._claim(native.id)
+            if claimed is None or self._complete(future):
+                # Completed here, or by the thread that claimed it first (result() waits for it).
+                return None if end is None else max(0.0, end - time.monotonic())
 
     def _collect(self):
+        """Completes watched jobs as the completion queue names them; ends when none is left."""
         native = self._native
         while True:
-            with self._lock:
-                if self._shutdown and not self._running and not self._pending:
+            with self._watch_lock:
+                if not self._watched:
+                    self._collector = None
                     return
-            for job_id in native.completions(0.5):
-                with self._lock:
-                    future = self._running.get(job_id)
+            for job_id in native.completions(0.05):
+                future = self._claim(job_id)
                 if future is not None:
-                    self._finish(future, future._wp_call)
+                    self._complete(future)

@@ -5,7 +5,8 @@ however long the input is. Chunk sizes adapt to the function: they start at one 
 (so a few slow calls still spread over every worker) and grow, up to MAX_CHUNK, while chunks
 come back faster than TARGET_CHUNK_S.
 
-A pickle chunk is one batch item: the envelope of (fn_bytes or None, [args_tuple, ...]); its
+A pickle chunk is one batch item: the envelope of (fn_bytes or None, items, spread), each item
+being the call's one argument (map over one iterable) or, with spread, a tuple of arguments; its
 result is the envelope of (results_list, failure) with failure None or (index, code, payload).
 A job taking JSON gets one batch item per call instead.
 """
@@ -38,33 +39,37 @@ def map_calls(calls: _calls.Calls, fn, iterables, *, timeout=None, chunksize=1, 
     name, kind = _calls.target_of(fn)
     if chunksize < 1:
         raise ValueError("chunksize must be >= 1")
-    inputs = zip(*iterables)
+    # One iterable: each item is the call's one argument, sent as it is (no 1-tuples to pickle).
+    spread = len(iterables) != 1
+    inputs = zip(*iterables) if spread else iter(iterables[0])
     end = None if timeout is None else time.monotonic() + timeout
-    return _run(calls, fn, name, kind, inputs, end, chunksize, max(1, window))
+    # Chunk by chunk from the generator; item by item by chain, without a Python frame per item.
+    return itertools.chain.from_iterable(_run(calls, fn, name, kind, inputs, spread, end, chunksize, max(1, window)))
 
 
-def _run(calls, fn, name, kind, inputs, end, chunksize, window):
-    fn_bytes = _calls._pickle_function(fn) if kind == "value" else None
+def _run(calls, fn, name, kind, inputs, spread, end, chunksize, window):
+    """Yields each chunk's results as a list, in order; raises the first failure after the
+    results before it."""
+    fn_bytes = calls.pickle_function(fn) if kind == "value" else None
     adaptive = chunksize == 1
     chunk = 1
     in_flight = collections.deque()
 
-    def send(args, as_json):
+    def send(items, as_json):
         if as_json:
-            items = [_calls.json_args(a, {}) for a in args]
-            future = calls.native.submit_batch(name, _calls.JSON, items)
+            encoded = [_calls.json_args(item if spread else (item,), {}) for item in items]
+            future = calls.native.submit_batch(name, _calls.JSON, encoded)
         else:
-            head, buffers, _ = _codec.dumps((fn_bytes, list(args)))
+            head, buffers, _ = _codec.dumps((fn_bytes, items, spread))
             future = calls.native.submit_batch(name, _calls.PICKLE, [_codec.join(head, buffers)])
-        in_flight.append(_Batch(future, args, as_json))
+        in_flight.append(_Batch(future, items, as_json))
 
     def fill():
-        nonlocal chunk
         while len(in_flight) < window:
-            args = list(itertools.islice(inputs, chunk if adaptive else chunksize))
-            if not args:
+            items = list(itertools.islice(inputs, chunk if adaptive else chunksize))
+            if not items:
                 return
-            send(args, kind == "name" and name in calls.json_names)
+            send(items, kind == "name" and name in calls.json_names)
 
     try:
         fill()
@@ -75,30 +80,50 @@ def _run(calls, fn, name, kind, inputs, end, chunksize, window):
                 raise TimeoutError()
             in_flight.popleft()
             results = _read(calls, name, kind, batch)
-            if results is None:  # the job takes JSON: send this batch and those in flight again
+            if results is None:
+                # The job takes JSON, or the function needs more of itself sent by value: send
+                # this batch and those in flight again.
+                if kind == "value":
+                    fn_bytes = calls.pickle_function(fn)
                 again = [batch] + list(in_flight)
                 in_flight.clear()
                 for b in again:
-                    send(b.args, True)
+                    send(b.args, kind == "name" and name in calls.json_names)
                 continue
             if adaptive:
                 took = time.monotonic() - batch.started
                 if took < TARGET_CHUNK_S / 2 and len(batch.args) >= chunk:
                     chunk = min(chunk * 2, MAX_CHUNK)
             fill()
-            yield from results
+            values, failure = results
+            yield values
+            if failure is not None:
+                failure()
     finally:
         for b in in_flight:
             b.future.cancel()
 
 
+def _resend(calls, kind, name, status, payload) -> bool:
+    """True if the batch is to be sent again: the job takes JSON, or the workers lack a module
+    of the function sent by value (now to be pickled by value too)."""
+    if kind == "name" and _calls.takes_json(status, payload):
+        calls.json_names.add(name)
+        return True
+    if kind == "value":
+        missing = _calls.module_the_pool_lacks(status, payload, calls.by_value_modules)
+        if missing is not None:
+            calls.lacks_module(missing)
+            return True
+    return False
+
+
 def _read(calls, name, kind, batch):
-    """The batch's results (a generator raising at the first failure), or None if the pool says
-    the job takes JSON."""
+    """The batch's (results, failure): the results before the first failed call, and None or a
+    function raising that call's exception. None if it is to be sent again (_resend)."""
     status, flags, payload = batch.future.result()
     if status != 0:
-        if not batch.as_json and kind == "name" and _calls.takes_json(status, payload):
-            calls.json_names.add(name)
+        if not batch.as_json and _resend(calls, kind, name, status, payload):
             return None
         _calls.raise_failure(status, payload, not batch.as_json)
     items = batch.future.batch_results(1 if not batch.as_json else len(batch.args))
@@ -106,24 +131,21 @@ def _read(calls, name, kind, batch):
         return _json_results(items)
     item_status, item_payload = items[0]
     if item_status != 0:
-        if kind == "name" and _calls.takes_json(item_status, item_payload):
-            calls.json_names.add(name)
+        if _resend(calls, kind, name, item_status, item_payload):
             return None
         _calls.raise_failure(item_status, item_payload, True)
     values, failure = _codec.loads(item_payload)
-    return _pickle_results(values, failure)
+    if failure is None:
+        return values, None
+    _index, code, error = failure
+    return values, lambda: _calls.raise_failure(code, error, True)
 
 
 def _json_results(items):
     import json
+    values = []
     for status, payload in items:
         if status != 0:
-            _calls.raise_failure(status, payload, False)
-        yield json.loads(payload)
-
-
-def _pickle_results(values, failure):
-    yield from values
-    if failure is not None:
-        _index, code, payload = failure
-        _calls.raise_failure(code, payload, True)
+            return values, lambda: _calls.raise_failure(status, payload, False)
+        values.append(json.loads(payload))
+    return values, None

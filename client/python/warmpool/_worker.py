@@ -17,6 +17,7 @@ from __future__ import annotations
 import collections
 import importlib
 import inspect
+import itertools
 import json
 import os
 import pickle
@@ -218,30 +219,30 @@ def _encode_result(name, value):
 
 
 def _run_chunk(name, payload):
-    """A batch item of a pickle map: (fn_bytes or None, [args, ...]) in, (results, failure) out,
-    where failure is None or (index in the chunk, ErrorKind code, payload) and results holds
-    the results before it."""
+    """A batch item of a pickle map: (fn_bytes or None, items, spread) in, (results, failure)
+    out. Each item is the call's one argument, or with `spread` a tuple of its arguments.
+    failure is None or (index in the chunk, ErrorKind code, payload); results holds the results
+    before it."""
     try:
         value = _codec.loads(payload)
-        if not (isinstance(value, tuple) and len(value) == 2 and isinstance(value[1], list)):
-            raise ValueError("a chunk is (fn_bytes or None, [args, ...])")
-        fn_bytes, calls = value
+        if not (isinstance(value, tuple) and len(value) == 3 and isinstance(value[1], list)):
+            raise ValueError("a chunk is (fn_bytes or None, [item, ...], spread)")
+        fn_bytes, items, spread = value
         if (name == BY_VALUE) != isinstance(fn_bytes, bytes):
             raise ValueError("only warmpool.by_value carries a function")
+        if spread and not all(type(item) is tuple for item in items):
+            raise ValueError("each item of a spread chunk is a tuple of arguments")
         fn = _function_of(name, fn_bytes)
     except Exception as exc:
         return _fail(BAD_REQUEST, f"cannot decode a pickle chunk of '{name}': {_describe(exc)}")
     results = []
     failure = None
-    for index, args in enumerate(calls):
-        try:
-            if not isinstance(args, tuple):
-                raise TypeError("each call of a chunk is a tuple of arguments")
-            results.append(fn(*args))
-        except BaseException as exc:
-            _exit_if_fatal(exc)
-            failure = (index, HANDLER_ERROR, _codec.encode_exception(exc, True))
-            break
+    try:
+        # extend() keeps what the calls before a failing one returned: its index is len(results).
+        results.extend(itertools.starmap(fn, items) if spread else map(fn, items))
+    except BaseException as exc:
+        _exit_if_fatal(exc)
+        failure = (len(results), HANDLER_ERROR, _codec.encode_exception(exc, True))
     return _encode_result(name, (results, failure))
 
 
