@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# CTest "bench_smoke": runs the benchmark harness with --smoke into a temporary directory and
-# checks that it produced a figure for every scenario and system (never how good the figures
-# are), the report and, when gnuplot is installed, the chart, and that it left nothing behind:
-# no process it started, no warmpool shared memory.
+# CTest "bench_smoke": runs the benchmark harness with --smoke into a temporary directory, the
+# C++ rows (run_bench.py) and then the Python rows (python_bench.py, next to it, when the build
+# has the Python package), and checks that they produced a figure for every scenario and system
+# (never how good the figures are), the reports and, when gnuplot is installed, the chart, and
+# that they left nothing behind: no process they started, no warmpool shared memory.
 # Whatever happens, every process the harness recorded is killed on exit.
 #   smoke_test.sh PYTHON RUN_BENCH_PY BIN_DIR
 set -euo pipefail
@@ -28,9 +29,16 @@ cleanup() {
 trap cleanup EXIT
 
 "$python" "$run_bench" --smoke --check-complete --bin "$bin_dir" --out "$tmp/out"
+files=(latest.md latest.json)
+if [[ -d $bin_dir/../python/warmpool ]]; then
+    "$python" "$(dirname "$run_bench")/python_bench.py" --smoke --check-complete --bin "$bin_dir" \
+        --out "$tmp/out"
+    files+=(python.md python.json)
+else
+    echo "smoke: $bin_dir/../python/warmpool is not built; the Python rows are not run" >&2
+fi
 
 status=0
-files=(latest.md latest.json)
 command -v gnuplot >/dev/null && files+=(latest.png)
 for f in "${files[@]}"; do
     [[ -s $tmp/out/$f ]] || { echo "smoke: $f was not written" >&2; status=1; }

@@ -1,23 +1,64 @@
 #!/usr/bin/env bash
-# Benchmarks warmpool side by side with ProcessPoolExecutor, multiprocessing.Pool and Gearman on
-# this machine: installs what is missing, builds the benchmark programs (Release, in their own
-# build directory), runs every scenario for every system and writes bench/results/latest.md,
-# latest.png and latest.json. Every pool, gearmand and worker it starts is stopped on exit.
+# Benchmarks warmpool side by side with its peers on this machine: installs what is missing,
+# builds the benchmark programs and the Python package (Release, in their own build directory)
+# and runs two sections:
+#   * the C++ rows (bench/run_bench.py): warmpool vs ProcessPoolExecutor, multiprocessing.Pool
+#     and Gearman, writing bench/results/latest.md, latest.png and latest.json;
+#   * the Python rows (bench/python_bench.py): warmpool.Executor vs ProcessPoolExecutor,
+#     multiprocessing.Pool and loky running Python jobs, writing bench/results/python.md and
+#     python.json.
+# Every pool, gearmand and worker it starts is stopped on exit.
 #
 #   scripts/bench.sh [--smoke] [--repeats N] [--only SCENARIO]... [--systems LIST]
-#                    [--param NAME=VALUE]... [--out DIR]
+#                    [--param NAME=VALUE]... [--out DIR]        both sections (the options
+#                                                               other than --smoke, --repeats
+#                                                               and --out are the C++ rows')
+#   scripts/bench.sh --no-python [options]                      the C++ rows only
+#   scripts/bench.sh --python [options]                         the Python rows only, with
+#                                                               python_bench.py's options
 #
-# --smoke takes under a minute and proves only that the harness works. Scenarios: floor (the
-# machine itself), roundtrip, inflight, map, clients, payload, classic, warmstart, idle.
-# Systems: warmpool, ppe, mp, gearman. A full run takes about 15 minutes on 2 cores.
-# WARMPOOL_BENCH_BUILD_DIR overrides the build directory (default: build-bench).
+# --smoke takes a minute or two and proves only that the harness works. C++ scenarios: floor
+# (the machine itself), roundtrip, inflight, map, clients, payload, classic, warmstart, idle;
+# systems: warmpool, ppe, mp, gearman. Python scenarios: floor, roundtrip, map, classic,
+# warmstart, payload; systems: warmpool, ppe, mp, loky. A full run takes about 15 minutes for
+# the C++ rows and 10 for the Python rows on 2 cores.
+# WARMPOOL_BENCH_BUILD_DIR overrides the build directory (default: build-bench);
+# WARMPOOL_PYTHON the interpreter of the Python rows (default: /usr/bin/python3, Debian's, which
+# has the packages they need).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+sections=both
+args=() python_args=()
+while (($#)); do
+    case $1 in
+        --python) sections=python ;;
+        --no-python) sections=cpp ;;
+        --smoke) args+=("$1") python_args+=("$1") ;;
+        --repeats | --out)
+            (($# >= 2)) || { echo "bench.sh: $1 needs a value" >&2; exit 64; }
+            args+=("$1" "$2") python_args+=("$1" "$2")
+            shift ;;
+        *) args+=("$1") ;;
+    esac
+    shift
+done
+[[ $sections == python ]] && python_args=("${args[@]}")
+
 build_dir=${WARMPOOL_BENCH_BUILD_DIR:-build-bench}
+python=${WARMPOOL_PYTHON:-/usr/bin/python3}
+[[ -x $python ]] || python=python3
 bash scripts/install-deps.sh
 # Tests are not needed to measure; leaving them out also keeps this build short.
 cmake -S . -B "$build_dir" -DCMAKE_BUILD_TYPE=Release -DWARMPOOL_BUILD_TESTS=OFF >/dev/null
 cmake --build "$build_dir" --target bench-programs -j"$(nproc)"
+bin=$(realpath "$build_dir")/bin
 
-exec python3 bench/run_bench.py --bin "$(realpath "$build_dir")/bin" "$@"
+status=0
+if [[ $sections != python ]]; then
+    "$python" bench/run_bench.py --bin "$bin" ${args[@]+"${args[@]}"} || status=$?
+fi
+if [[ $sections != cpp ]]; then
+    "$python" bench/python_bench.py --bin "$bin" ${python_args[@]+"${python_args[@]}"} || status=$?
+fi
+exit "$status"

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # A guided tour: builds warmpool, starts a pool named "demo" in a private runtime directory
-# (each worker's initialisation takes 2 s, once), runs the classic workloads serial vs pooled
-# when warmpool-classic is built (else a few single calls), shows the status and stops the pool.
+# (each worker's initialisation takes 2 s, once) that also hosts the Python job module of the
+# gcd article (examples/python/my_module.py), runs the classic workloads serial vs pooled
+# when warmpool-classic is built (else a few single calls), then the article's gcd script in
+# Python (serial, threads, ProcessPoolExecutor, warmpool.Executor), shows the status and stops
+# the pool.
 # WARMPOOL_BUILD_DIR overrides the build directory (default: build).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -32,7 +35,7 @@ trap cleanup EXIT
 
 banner "starting warmpoold (pool '$pool', runtime dir $runtime_dir)"
 WARMPOOL_EXAMPLE_INIT_SECONDS=2 "$bin/warmpoold" --name "$pool" --runtime-dir "$runtime_dir" \
-    >"$daemon_log" 2>&1 &
+    --python-module my_module --python-path "$PWD/examples/python" >"$daemon_log" 2>&1 &
 daemon_pid=$!
 start=$EPOCHREALTIME
 if ! cli wait-ready --timeout 60; then
@@ -58,6 +61,15 @@ else
         cli map gcd | tr '\n' ' ')"
     printf 'worker_info (init ran once) -> %s\n' "$(cli call worker_info 0)"
 fi
+
+banner "the gcd article in Python: my_module.gcd on the same pool's warm workers"
+printf 'warmpool call my_module.gcd [1823712, 1924928] -> %s\n' \
+    "$(cli call my_module.gcd '[1823712, 1924928]')"
+# Debian's interpreter: the package is built for it, and it has cloudpickle.
+python=/usr/bin/python3
+[[ -x $python ]] || python=python3
+PYTHONPATH=$build_dir/python:examples/python WARMPOOL_POOL=$pool WARMPOOL_RUNTIME_DIR=$runtime_dir \
+    "$python" examples/python/gcd_compare.py
 
 banner "status"
 cli status
