@@ -11,6 +11,8 @@
 #include <cstring>
 #include <filesystem>
 
+#include "warmpool/common/large_copy.hpp"
+
 namespace warmpool {
 
 namespace {
@@ -154,7 +156,7 @@ void call(PyObject* name, const WorkerContext& context, Encoding encoding, std::
                 std::memset(at + pos, 0, padded - pos);
                 pos = padded;
             }
-            std::memcpy(at + pos, buffers[i].data(), buffers[i].size());
+            copy_large(at + pos, buffers[i].data(), buffers[i].size());
             pos += buffers[i].size();
         }
     };

@@ -2,6 +2,7 @@
 
 #include <cstring>
 
+#include "warmpool/common/large_copy.hpp"
 #include "warmpool/huge_page_advice.hpp"
 #include "without_gil.hpp"
 
@@ -14,7 +15,7 @@ constexpr std::size_t kReleaseGilMin = 256 * 1024;
 
 void copy(std::byte* out, std::span<const std::byte> in) {
     if (in.size() >= kReleaseGilMin) {
-        without_gil([&] { std::memcpy(out, in.data(), in.size()); });
+        without_gil([&] { copy_large(out, in.data(), in.size()); });
     } else if (!in.empty()) {
         std::memcpy(out, in.data(), in.size());
     }
@@ -51,7 +52,7 @@ void write_envelope(std::byte* out, const HeldBuffer& head, const std::vector<He
             at = next;
         }
         const auto bytes = buffers[i].bytes();
-        if (!bytes.empty()) std::memcpy(out + at, bytes.data(), bytes.size());
+        copy_large(out + at, bytes.data(), bytes.size());
         at += bytes.size();
     }
 }

@@ -15,8 +15,6 @@ Shared by Client and Executor. The wire format is in docs/PROTOCOL.md ("Python c
 
 from __future__ import annotations
 
-import json
-import re
 import sys
 import threading
 import time
@@ -33,7 +31,7 @@ _BAD_REQUEST = 7
 _TYPE_MISMATCH = 10
 
 
-_MISSING_MODULE = re.compile(rb"ModuleNotFoundError: No module named '([^']+)'")
+_MISSING_MODULE = rb"ModuleNotFoundError: No module named '([^']+)'"
 # cloudpickle's registry of modules pickled by value is the process's: it is changed only for
 # the duration of one dumps, under this lock.
 _registry_lock = threading.Lock()
@@ -62,7 +60,8 @@ def module_the_pool_lacks(status: int, message, known) -> str | None:
     the call failed, this process has it loaded, and it is not in `known` already."""
     if status != _BAD_REQUEST:
         return None
-    match = _MISSING_MODULE.search(bytes(message))
+    import re  # only after a failed call: a client script starts faster without it
+    match = re.search(_MISSING_MODULE, bytes(message))
     if match is None:
         return None
     name = match.group(1).decode("utf-8", "replace")
@@ -86,6 +85,7 @@ def target_of(fn):
 
 
 def json_args(args: tuple, kwargs: dict) -> bytes:
+    import json  # here, not at the top: json brings re, and most scripts never call a C++ job
     if kwargs:
         if args:
             raise TypeError("a JSON job takes positional or keyword arguments, not both")
@@ -117,6 +117,7 @@ def decode_value(flags: int, payload):
     if flags & _native.FLAG_PICKLE:
         return _codec.loads(payload, _native.materialize)
     if flags & _native.FLAG_JSON:
+        import json
         return json.loads(bytes(payload) if not isinstance(payload, bytes) else payload)
     return bytes(payload)
 
@@ -144,7 +145,7 @@ class Call:
     """One submitted call; resubmitted once with JSON if the job turns out to take JSON."""
 
     __slots__ = ("calls", "name", "kind", "fn", "args", "kwargs", "timeout", "deadline_at", "pickled", "future",
-                 "cancelled")
+                 "cancelled", "last_id")
 
     def __init__(self, calls, name, kind, fn, args, kwargs, timeout, deadline):
         self.calls = calls
@@ -157,7 +158,12 @@ class Call:
         self.deadline_at = None if deadline is None else time.monotonic() + deadline
         self.future = None
         self.cancelled = False
+        self.last_id = 0
         self.send(kind == "name" and name in calls.json_names)
+
+    @property
+    def id(self) -> int:
+        return self.future.id if self.future is not None else self.last_id
 
     def send(self, as_json: bool):
         self.pickled = not as_json
@@ -175,7 +181,16 @@ class Call:
     def outcome(self):
         """(True, value) or (False, exception), once the native future is done; or None if the
         call was sent again (with JSON, or with more of the function by value) and is pending
-        once more."""
+        once more. The native future is let go once the outcome is known: a result read in place
+        holds its worker's shared memory (which the worker reuses for later results) for as long
+        as it lives, and the outcome is a copy."""
+        out = self._outcome()
+        if out is not None:
+            self.last_id = self.future.id
+            self.future = None
+        return out
+
+    def _outcome(self):
         status, flags, payload = self.future.result()
         if status == 0:
             try:
@@ -206,7 +221,9 @@ class Call:
 
     def cancel(self, force=False):
         self.cancelled = True
-        self.future.cancel(force)
+        future = self.future
+        if future is not None:  # else it has ended
+            future.cancel(force)
 
     def value(self, timeout=None):
         """Waits and returns the result or raises (TimeoutError if not done within timeout)."""

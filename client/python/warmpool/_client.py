@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 
 from . import _calls, _mapping, _native
@@ -27,10 +26,10 @@ class JobFuture:
 
     @property
     def id(self) -> int:
-        return self._call.future.id
+        return self._call.id
 
     def done(self) -> bool:
-        return self._outcome is not None or self._call.future.done()
+        return self._outcome is not None or (self._call.future is not None and self._call.future.done())
 
     def cancel(self, force: bool = False) -> None:
         """Asks the pool to drop the job if it has not started (with force: to stop it if it has);
@@ -97,6 +96,7 @@ class Client:
 
     def status(self) -> dict:
         """The pool's status (what `warmpool status --json` prints) as a dict."""
+        import json
         return json.loads(self._native.status())
 
     def close(self) -> None:

@@ -23,21 +23,26 @@ import collections
 import concurrent.futures
 import threading
 import time
+import weakref
 
 from . import _calls, _mapping, _native
 
 
 class _Waiters(list):
     """A future's waiter list. concurrent.futures.wait and as_completed append to it: someone
-    waits without calling result(), so the future's job is watched from then on."""
+    waits without calling result(), so the future's job is watched from then on. It refers to
+    its future weakly: a cycle would keep every finished future, and what it holds, until the
+    garbage collector's next pass."""
 
     def __init__(self, future):
         super().__init__()
-        self.future = future
+        self.future = weakref.ref(future)
 
     def append(self, waiter):
         super().append(waiter)
-        self.future._wp_executor._watch(self.future)
+        future = self.future()
+        if future is not None:
+            future._wp_executor._watch(future)
 
 
 class _Future(concurrent.futures.Future):
@@ -177,6 +182,8 @@ class Executor(concurrent.futures.Executor):
     def _watch_call(self, future):
         future._wp_wanted = True
         native = future._wp_call.future
+        if native is None:  # the job has ended and its future is being completed
+            return
         with self._watch_lock:
             self._watched.add(native.id)
             self._native.watch(native)  # queued at once if the job has already ended
@@ -216,8 +223,9 @@ class Executor(concurrent.futures.Executor):
     def _poll(self, future):
         """done(): completes the future here if its job has ended."""
         call = future._wp_call
-        if call is not None and call.future.done():
-            claimed = self._claim(call.future.id)
+        native = None if call is None else call.future
+        if native is not None and native.done():
+            claimed = self._claim(native.id)
             if claimed is not None:
                 self._complete(claimed)
 
@@ -236,6 +244,8 @@ class Executor(concurrent.futures.Executor):
                     return None if end is None else max(0.0, end - time.monotonic())
                 continue
             native = call.future
+            if native is None:  # completed meanwhile by the thread that claimed it
+                return None if end is None else max(0.0, end - time.monotonic())
             watched = self._native.unwatch(native)
             remaining = None if end is None else max(0.0, end - time.monotonic())
             try:

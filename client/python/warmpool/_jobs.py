@@ -8,30 +8,22 @@ before the worker reports ready; its __call__ serves each job. Nothing else is c
 
 from __future__ import annotations
 
-import dataclasses
-import threading
-from typing import Optional
+from collections import namedtuple
 
 # The longest job name the pool carries (kFunctionNameMax in shm_layout.hpp).
 NAME_MAX = 47
 
+# name; timeout in seconds (None: the pool's default); retries after a crash (None: the pool's
+# setting); target: the function, or the class to instantiate. (Plain tuples rather than
+# dataclasses: a script that imports warmpool starts measurably faster without them.)
+JobSpec = namedtuple("JobSpec", "name timeout retries target")
 
-@dataclasses.dataclass(frozen=True)
-class JobSpec:
-    name: str
-    timeout: Optional[float]  # seconds; None: the pool's default
-    retries: Optional[int]    # extra attempts after a crash; None: the pool's setting
-    target: object            # the function, or the class to instantiate
-
-
-# Every @job seen in this process, in the order seen. A worker reads it after importing its
-# modules; a client process has entries too, unused.
-_registry: list[JobSpec] = []
-_lock = threading.Lock()
+# Every @job seen in this process, in the order seen (list.append is atomic). A worker reads it
+# after importing its modules; a client process has entries too, unused.
+_registry: list = []
 
 
-def job(target=None, /, *, name: Optional[str] = None, timeout: Optional[float] = None,
-        retries: Optional[int] = None):
+def job(target=None, /, *, name=None, timeout=None, retries=None):
     """Exports a function, or a class whose instance (one per worker) is called for each job.
 
         @warmpool.job
@@ -53,30 +45,23 @@ def job(target=None, /, *, name: Optional[str] = None, timeout: Optional[float] 
         if not callable(obj):
             raise TypeError("@warmpool.job goes on a function or a class")
         spec = JobSpec(name or f"{obj.__module__}.{obj.__qualname__}", timeout, retries, obj)
-        with _lock:
-            _registry.append(spec)
+        _registry.append(spec)
         obj.__warmpool_job__ = spec
         return obj
 
     return mark if target is None else mark(target)
 
 
-def job_name(fn) -> Optional[str]:
+def job_name(fn):
     """The pool name of an exported job, or None if fn is not one."""
     spec = getattr(fn, "__warmpool_job__", None)
     return spec.name if isinstance(spec, JobSpec) else None
 
 
-@dataclasses.dataclass(frozen=True)
-class JobContext:
-    pool: str
-    worker_slot: int
-    pid: int
-    job_id: int
-    attempt: int
+# What warmpool.context() returns: pool name, worker slot, pid, job id, attempt (1 on the first run).
+JobContext = namedtuple("JobContext", "pool worker_slot pid job_id attempt")
 
-
-_current: Optional[JobContext] = None
+_current = None
 
 
 def context() -> JobContext:
@@ -87,7 +72,7 @@ def context() -> JobContext:
     return _current
 
 
-def _set_context(ctx: Optional[JobContext]) -> None:  # the worker's, before and after each job
+def _set_context(ctx) -> None:  # the worker's, before and after each job
     global _current
     _current = ctx
 
