@@ -141,6 +141,9 @@ Session::~Session() {
         stopping_ = true;
     }
     cv_.notify_all();
+    // A drainer asleep on the reply futex would otherwise sleep out its slice (up to 50 ms).
+    closing_.store(true, std::memory_order_seq_cst);
+    if (header_ != nullptr) header_->client_wake.notify_futex();
     if (background_.joinable()) background_.join();
     fail_all("the client closed its session");
     // Closing the control socket (control_'s destructor) tells the supervisor we left.
@@ -441,7 +444,8 @@ void Session::drain_until(const std::atomic<bool>* target, std::int64_t deadline
         }
         std::uint32_t token = header_->client_wake.prepare_sleep();
         if (replies_pending() || (target != nullptr && target->load(std::memory_order_acquire)) ||
-            (yields && drain_wanted_.load(std::memory_order_seq_cst) > 0)) {
+            (yields && drain_wanted_.load(std::memory_order_seq_cst) > 0) ||
+            closing_.load(std::memory_order_seq_cst)) {
             header_->client_wake.cancel_sleep();
             continue;
         }

@@ -544,8 +544,12 @@ bool Supervisor::dispatch(std::int64_t now) {
         const WorkerRecord& rec = record(slot);
         const std::uint64_t running = rec.running_seq.load(std::memory_order_relaxed);
         // A job that came by lane is not in in_flight, and its length is unknown: treated as one
-        // exclusive job held, so nothing waits behind it.
-        if (running == kLaneRunningSeq) {
+        // exclusive job held, so nothing waits behind it. Held from the claim on, before the
+        // worker shows it running: a job queued in that moment would wait behind it.
+        const bool lane_job = running == kLaneRunningSeq ||
+                              lane_progress_stage(rec.lane_progress.load(std::memory_order_acquire)) ==
+                                  LaneStage::taken;
+        if (lane_job) {
             ++c.load.held;
             c.load.holds_exclusive = true;
         } else if (c.load.held > 0 && !c.load.holds_exclusive && c.load.held < config_.prefetch) {
