@@ -65,26 +65,33 @@ class _OutOfBand:
         return _from_buffer_bytes, (pickle.PickleBuffer(view.toreadonly()),)
 
 
+_BYTES_LIKE = (bytes, bytearray, memoryview)
+
+
 def _large_buffer(value) -> bool:
     t = type(value)
-    if t is bytes or t is bytearray:
-        return len(value) >= OUT_OF_BAND_MIN
     if t is memoryview:
         return True  # pickle refuses memoryviews; this way they arrive as bytes
-    return False
+    return (t is bytes or t is bytearray) and len(value) >= OUT_OF_BAND_MIN
 
 
 def wrap_value(value):
     """A value to pickle, with a large bytes-like object marked to go out of band."""
-    return _OutOfBand(value) if _large_buffer(value) else value
+    return _OutOfBand(value) if type(value) in _BYTES_LIKE and _large_buffer(value) else value
 
 
 def wrap_call(args: tuple, kwargs: dict):
-    """(args, kwargs) of a call, its large bytes-like arguments marked to go out of band."""
-    if any(_large_buffer(a) for a in args):
-        args = tuple(wrap_value(a) for a in args)
-    if kwargs and any(_large_buffer(v) for v in kwargs.values()):
-        kwargs = {k: wrap_value(v) for k, v in kwargs.items()}
+    """(args, kwargs) of a call, its large bytes-like arguments marked to go out of band.
+    (Loops rather than any() over a generator: this runs for every call.)"""
+    for a in args:
+        if type(a) in _BYTES_LIKE and _large_buffer(a):
+            args = tuple(map(wrap_value, args))
+            break
+    if kwargs:
+        for v in kwargs.values():
+            if type(v) in _BYTES_LIKE and _large_buffer(v):
+                kwargs = {k: wrap_value(v) for k, v in kwargs.items()}
+                break
     return args, kwargs
 
 
@@ -147,14 +154,14 @@ def loads(payload, materialize=_copy):
     magic, count, stream_bytes = HEADER.unpack_from(view, 0)
     if magic != MAGIC:
         raise ValueError("pickle envelope: bad magic")
+    if count == 0:  # most calls and results: the stream alone
+        if HEADER.size + stream_bytes != view.nbytes:
+            raise ValueError("pickle envelope: its length does not match the payload's")
+        return pickle.loads(view[HEADER.size:])
     table_end = HEADER.size + count * BUFFER_ENTRY.size
     if count > view.nbytes // BUFFER_ENTRY.size or table_end + stream_bytes > view.nbytes:
         raise ValueError("pickle envelope: lengths beyond the payload")
     stream = view[table_end:table_end + stream_bytes]
-    if count == 0:
-        if table_end + stream_bytes != view.nbytes:
-            raise ValueError("pickle envelope: trailing bytes")
-        return pickle.loads(stream)
     buffers = []
     at = _align(table_end + stream_bytes)
     for i in range(count):
