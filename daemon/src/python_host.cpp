@@ -11,7 +11,7 @@
 #include <cstring>
 #include <filesystem>
 
-#include "warmpool/common/large_copy.hpp"
+#include "warmpool/common/pickle_envelope.hpp"
 
 namespace warmpool {
 
@@ -60,6 +60,7 @@ public:
     }
     const char* data() const { return static_cast<const char*>(view_.buf); }
     std::size_t size() const { return static_cast<std::size_t>(view_.len); }
+    std::span<const std::byte> bytes() const { return {reinterpret_cast<const std::byte*>(data()), size()}; }
 
 private:
     Py_buffer view_{};
@@ -98,9 +99,6 @@ std::string exception_text() {
 
 // Buffers larger than this are copied with the GIL released: threads a job started keep going.
 constexpr std::size_t kCopyWithoutGil = 1u << 20;
-constexpr std::size_t kEnvelopeAlign = 64;  // _codec.ALIGN
-
-std::size_t align_up(std::size_t n) { return (n + kEnvelopeAlign - 1) / kEnvelopeAlign * kEnvelopeAlign; }
 
 // Calls _worker.run and writes what it returns into `out`: (0, head, buffers) is a result laid
 // out as _codec.join() lays it out (head, then each buffer at the next multiple of 64 after the
@@ -137,35 +135,22 @@ void call(PyObject* name, const WorkerContext& context, Encoding encoding, std::
     if (!sequence) throw PythonJobFailure(ErrorKind::handler_error, exception_text());
     const Py_ssize_t count = PySequence_Fast_GET_SIZE(sequence.get());
     std::vector<Buffer> buffers(static_cast<std::size_t>(count));
-    std::size_t total = head.size();
+    std::vector<std::span<const std::byte>> spans(buffers.size());
     for (Py_ssize_t i = 0; i < count; ++i) {
         if (!buffers[i].get(PySequence_Fast_GET_ITEM(sequence.get(), i))) {
             throw PythonJobFailure(ErrorKind::handler_error, exception_text());
         }
-        if (i != 0) total = align_up(total);
-        total += buffers[i].size();
+        spans[i] = buffers[i].bytes();
     }
+    const std::size_t total = envelope_bytes(head.size(), spans);
     // Asked for at once: a large result goes straight into shared memory (JobOutput).
-    char* at = out.extend(total);
-    const auto copy = [&] {
-        std::memcpy(at, head.data(), head.size());
-        std::size_t pos = head.size();
-        for (std::size_t i = 0; i < buffers.size(); ++i) {
-            if (i != 0) {
-                const std::size_t padded = align_up(pos);
-                std::memset(at + pos, 0, padded - pos);
-                pos = padded;
-            }
-            copy_large(at + pos, buffers[i].data(), buffers[i].size());
-            pos += buffers[i].size();
-        }
-    };
+    auto* at = reinterpret_cast<std::byte*>(out.extend(total));
     if (total - head.size() >= kCopyWithoutGil) {
         PyThreadState* state = PyEval_SaveThread();  // the buffers stay held meanwhile
-        copy();
+        write_envelope(at, head.bytes(), spans);
         PyEval_RestoreThread(state);
     } else {
-        copy();
+        write_envelope(at, head.bytes(), spans);
     }
 }
 

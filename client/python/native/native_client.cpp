@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "payload_copy.hpp"
+#include "warmpool/common/pickle_envelope.hpp"
 #include "without_gil.hpp"
 
 namespace warmpool::python {
@@ -122,13 +123,18 @@ NativeFuture NativeClient::submit(const std::string& function, int encoding, con
                                                              options));
     }
     std::vector<HeldBuffer> held;
+    std::vector<std::span<const std::byte>> spans;
     held.reserve(buffers.size());
-    for (const auto& buffer : buffers) held.push_back(hold_buffer(buffer));
-    const std::size_t total = envelope_bytes(held_head, held);
+    spans.reserve(buffers.size());
+    for (const auto& buffer : buffers) {
+        held.push_back(hold_buffer(buffer));
+        spans.push_back(held.back().bytes());
+    }
+    const std::size_t total = envelope_bytes(held_head.bytes().size(), spans);
     // The copies into shared memory, and any wait for room in the queue, without the GIL.
     RawFuture raw = without_gil([&] {
         return client_->submit_in_place(
-            function, enc, total, [&](std::byte* out) { write_envelope(out, held_head, held); }, options);
+            function, enc, total, [&](std::byte* out) { write_envelope(out, held_head.bytes(), spans); }, options);
     });
     return NativeFuture(client_, std::move(raw));
 }

@@ -33,30 +33,6 @@ HeldBuffer hold_buffer(const py::handle& object) {
     return HeldBuffer{py::buffer_info(view, true)};
 }
 
-std::size_t envelope_bytes(const HeldBuffer& head, const std::vector<HeldBuffer>& buffers) {
-    std::size_t total = head.bytes().size();
-    for (std::size_t i = 0; i < buffers.size(); ++i) {
-        if (i > 0) total = align_up(total);
-        total += buffers[i].bytes().size();
-    }
-    return total;
-}
-
-void write_envelope(std::byte* out, const HeldBuffer& head, const std::vector<HeldBuffer>& buffers) {
-    std::size_t at = head.bytes().size();
-    std::memcpy(out, head.bytes().data(), at);
-    for (std::size_t i = 0; i < buffers.size(); ++i) {
-        if (i > 0) {
-            const std::size_t next = align_up(at);
-            std::memset(out + at, 0, next - at);
-            at = next;
-        }
-        const auto bytes = buffers[i].bytes();
-        copy_large(out + at, bytes.data(), bytes.size());
-        at += bytes.size();
-    }
-}
-
 py::object materialize_bytes(std::span<const std::byte> bytes, bool readonly) {
     const auto n = static_cast<Py_ssize_t>(bytes.size());
     PyObject* raw = readonly ? PyBytes_FromStringAndSize(nullptr, n) : PyByteArray_FromStringAndSize(nullptr, n);

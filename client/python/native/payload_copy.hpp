@@ -1,8 +1,8 @@
 // Copies between Python buffers and shared memory, the large ones with the GIL released.
 //
-// A pickle envelope (warmpool/_codec.py) is a head followed by each out-of-band buffer at the
-// next multiple of 64: write_envelope lays it out straight into a job's argument blob, so a
-// 64 MiB bytes argument is copied once. materialize() is the one copy of a result's buffer out
+// hold_buffer() keeps a Python object's bytes for a copy (the envelope is laid out by
+// warmpool/common/pickle_envelope.hpp, straight into a job's argument blob, so a 64 MiB bytes
+// argument is copied once). materialize() is the one copy of a result's buffer out
 // of shared memory, into a new bytes or bytearray whose memory got huge-page advice before being
 // touched (fresh 4 KiB pages cost microseconds each to fault in).
 #pragma once
@@ -11,7 +11,6 @@
 
 #include <cstddef>
 #include <span>
-#include <vector>
 
 namespace warmpool::python {
 
@@ -27,15 +26,6 @@ struct HeldBuffer {
 
 // Requests a C-contiguous read-only view; raises BufferError for anything else.
 HeldBuffer hold_buffer(const py::handle& object);
-
-constexpr std::size_t kEnvelopeAlign = 64;
-inline std::size_t align_up(std::size_t n) { return (n + kEnvelopeAlign - 1) / kEnvelopeAlign * kEnvelopeAlign; }
-
-// The envelope's size: the head, then each buffer at the next multiple of 64 (the head is
-// already padded so that the first starts right after it).
-std::size_t envelope_bytes(const HeldBuffer& head, const std::vector<HeldBuffer>& buffers);
-// Writes it to `out` (envelope_bytes() of room). Touches no Python object: callable without the GIL.
-void write_envelope(std::byte* out, const HeldBuffer& head, const std::vector<HeldBuffer>& buffers);
 
 // A new bytes (readonly) or bytearray holding a copy of `view`'s bytes.
 py::object materialize(const py::handle& view, bool readonly);
