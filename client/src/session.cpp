@@ -138,11 +138,10 @@ std::shared_ptr<Session> Session::connect(const std::string& socket_path, const 
 Session::~Session() {
     {
         std::lock_guard lock(mu_);
-        stopping_ = true;
+        stopping_.store(true, std::memory_order_seq_cst);
     }
     cv_.notify_all();
     // A drainer asleep on the reply futex would otherwise sleep out its slice (up to 50 ms).
-    closing_.store(true, std::memory_order_seq_cst);
     if (header_ != nullptr) header_->client_wake.notify_futex();
     if (background_.joinable()) background_.join();
     fail_all("the client closed its session");
@@ -445,7 +444,7 @@ void Session::drain_until(const std::atomic<bool>* target, std::int64_t deadline
         std::uint32_t token = header_->client_wake.prepare_sleep();
         if (replies_pending() || (target != nullptr && target->load(std::memory_order_acquire)) ||
             (yields && drain_wanted_.load(std::memory_order_seq_cst) > 0) ||
-            closing_.load(std::memory_order_seq_cst)) {
+            stopping_.load(std::memory_order_seq_cst)) {
             header_->client_wake.cancel_sleep();
             continue;
         }

@@ -151,8 +151,8 @@ private:
     unsigned waiters_ = 0;  // threads blocked in wait() on cv_
     bool background_parked_ = false;  // the background thread waits for jobs without a timeout
     bool lost_ = false;
-    bool stopping_ = false;
-    std::atomic<bool> closing_{false};  // stopping_, for a drainer about to sleep on the futex
+    // Set under mu_; atomic because a drainer about to sleep on the futex reads it without mu_.
+    std::atomic<bool> stopping_{false};
     std::string lost_reason_;
     std::int64_t last_drain_ns_ = 0;
     std::atomic<std::uint64_t> next_id_{1};
