@@ -21,14 +21,12 @@ import time
 
 from . import _codec, _jobs
 from . import _native
-from .errors import Cancelled, HandlerError, RemoteTraceback, error_for
+from .errors import (BAD_REQUEST, HANDLER_ERROR, TYPE_MISMATCH, Cancelled, HandlerError, RemoteTraceback,
+                     error_for)
 
-BY_VALUE = "warmpool.by_value"
+BY_VALUE = _jobs.BY_VALUE
 PICKLE = _native.ENCODING_PICKLE
 JSON = _native.ENCODING_JSON
-_HANDLER_ERROR = 1
-_BAD_REQUEST = 7
-_TYPE_MISMATCH = 10
 
 
 _MISSING_MODULE = rb"ModuleNotFoundError: No module named '([^']+)'"
@@ -58,7 +56,7 @@ def _pickle_function(fn, by_value_modules=()) -> bytes:
 def module_the_pool_lacks(status: int, message, known) -> str | None:
     """The module a worker could not import to unpickle a function sent by value, if that is why
     the call failed, this process has it loaded, and it is not in `known` already."""
-    if status != _BAD_REQUEST:
+    if status != BAD_REQUEST:
         return None
     import re  # only after a failed call: a client script starts faster without it
     match = re.search(_MISSING_MODULE, bytes(message))
@@ -97,18 +95,18 @@ def json_args(args: tuple, kwargs: dict) -> bytes:
 
 def takes_json(status: int, message) -> bool:
     """The pool's answer to a pickle call of a job that takes JSON only."""
-    return status == _TYPE_MISMATCH and b"takes JSON" in bytes(message)
+    return status == TYPE_MISMATCH and b"takes JSON" in bytes(message)
 
 
 def raise_failure(status: int, payload, pickled: bool):
     """Raises what a failed job means for a Python caller."""
-    if status == _HANDLER_ERROR and pickled:
+    if status == HANDLER_ERROR and pickled:
         text, exc = _codec.decode_exception(payload)
         if exc is None:
             exc = HandlerError(text.split("\n\n", 1)[0])
         raise exc from RemoteTraceback(text)
     message = bytes(payload).decode("utf-8", "replace")
-    if status == _HANDLER_ERROR and "\n\n" in message:
+    if status == HANDLER_ERROR and "\n\n" in message:
         raise HandlerError(message.split("\n\n", 1)[0]) from RemoteTraceback(message)
     raise error_for(status, message)
 

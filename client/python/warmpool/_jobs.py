@@ -12,6 +12,8 @@ from collections import namedtuple
 
 # The longest job name the pool carries (kFunctionNameMax in shm_layout.hpp).
 NAME_MAX = 47
+# The name under which a function travels by value (kPythonByValue in python_host.hpp).
+BY_VALUE = "warmpool.by_value"
 
 # name; timeout in seconds (None: the pool's default); retries after a crash (None: the pool's
 # setting); target: the function, or the class to instantiate. (Plain tuples rather than

@@ -24,14 +24,14 @@ import pickle
 import sys
 
 from . import _codec, _jobs
+from .errors import BAD_REQUEST, HANDLER_ERROR, TYPE_MISMATCH, UNKNOWN_FUNCTION
 
-# Encoding (encoding.hpp) and ErrorKind (error_kind.hpp) values.
+# Encoding values (encoding.hpp).
 ENCODING_BINARY, ENCODING_JSON, ENCODING_PICKLE = 0, 1, 2
-HANDLER_ERROR, UNKNOWN_FUNCTION, BAD_REQUEST, TYPE_MISMATCH = 1, 6, 7, 10
 
 # The worker's exit status after a job raised MemoryError (kWorkerExitOutOfMemory).
 EXIT_MEMORY_ERROR = 71
-BY_VALUE = "warmpool.by_value"
+BY_VALUE = _jobs.BY_VALUE
 # Functions sent by value, unpickled once per worker and kept: at most this many, and this many
 # bytes of their pickles.
 BY_VALUE_CACHE_ENTRIES = 256

@@ -81,11 +81,14 @@ class RemoteTraceback(Exception):
         return self.tb
 
 
-# ErrorKind codes (error_kind.hpp) to classes.
+# ErrorKind codes (error_kind.hpp): the values the client and the worker's Python half use.
+HANDLER_ERROR, UNKNOWN_FUNCTION, BAD_REQUEST, TYPE_MISMATCH = 1, 6, 7, 10
+
+# ErrorKind codes to classes.
 KINDS = {
-    1: HandlerError, 2: WorkerCrashed, 3: Timeout, 4: Cancelled, 5: DeadlineExceeded,
-    6: UnknownFunction, 7: BadRequest, 8: Overloaded, 9: ShuttingDown, 10: TypeMismatch,
-    11: PermissionDenied,
+    HANDLER_ERROR: HandlerError, 2: WorkerCrashed, 3: Timeout, 4: Cancelled, 5: DeadlineExceeded,
+    UNKNOWN_FUNCTION: UnknownFunction, BAD_REQUEST: BadRequest, 8: Overloaded, 9: ShuttingDown,
+    TYPE_MISMATCH: TypeMismatch, 11: PermissionDenied,
 }
 
 
