@@ -64,29 +64,22 @@ bool acceptable_blob(int fd, std::string& why) {
 
 }  // namespace
 
-Supervisor::Session* Supervisor::live_session(std::uint32_t slot, std::uint64_t generation) {
-    if (slot >= sessions_.size()) return nullptr;
-    Session& s = sessions_[slot];
-    if (!s.used || s.generation != generation) return nullptr;
-    return &s;
-}
-
 Status Supervisor::open_worker_channel(unsigned slot, UniqueFd ours) {
     const int flags = ::fcntl(ours.get(), F_GETFL);
     if (flags < 0 || ::fcntl(ours.get(), F_SETFL, flags | O_NONBLOCK) != 0) return errno_error("channel O_NONBLOCK");
     epoll_event ev{EPOLLIN, {.u64 = tagged(kWorkerChannel, slot)}};
-    if (::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, ours.get(), &ev) != 0) return errno_error("epoll_ctl channel");
-    workers_[slot].channel = std::move(ours);
+    if (::epoll_ctl(endpoints_.epoll.get(), EPOLL_CTL_ADD, ours.get(), &ev) != 0) return errno_error("epoll_ctl channel");
+    (*workers_)[slot].channel = std::move(ours);
     return {};
 }
 
 void Supervisor::handle_worker_channel(unsigned slot) {
-    WorkerSlot& w = workers_[slot];
+    WorkerSlot& w = (*workers_)[slot];
     if (!w.channel || descriptor_nesting_ >= kMaxNesting) return;
     ++descriptor_nesting_;
     auto close_channel = [&](const std::string& why) {
         if (!why.empty()) spdlog::warn("worker slot {} (pid {}): channel closed: {}", slot, w.pid, why);
-        ::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, w.channel.get(), nullptr);
+        ::epoll_ctl(endpoints_.epoll.get(), EPOLL_CTL_DEL, w.channel.get(), nullptr);
         w.channel.reset();
         w.channel_fds.clear();
     };
@@ -117,7 +110,7 @@ void Supervisor::handle_worker_channel(unsigned slot) {
 }
 
 void Supervisor::on_worker_frame(unsigned slot, const protocol::Frame& frame) {
-    WorkerSlot& w = workers_[slot];
+    WorkerSlot& w = (*workers_)[slot];
     auto take_fd = [&]() {
         UniqueFd fd;
         if (!w.channel_fds.empty()) {
@@ -136,16 +129,16 @@ void Supervisor::on_worker_frame(unsigned slot, const protocol::Frame& frame) {
             auto offer = protocol::decode<protocol::ResultOffer>(frame);
             UniqueFd fd = take_fd();
             if (!offer || !fd) return;
-            Session* s = live_session(offer->session_slot, offer->session_generation);
+            SessionSlot* s = sessions_->live(offer->session_slot, offer->session_generation);
             if (s == nullptr) return;  // the session is gone: so is the blob's use
-            s->result_blobs.push_back(Session::ResultBlob{w.pid, offer->object, std::move(fd), false});
+            s->result_blobs.push_back(SessionSlot::ResultBlob{w.pid, offer->object, std::move(fd), false});
             return;
         }
         case protocol::MessageType::result_retire: {
             auto retire = protocol::decode<protocol::ResultRetire>(frame);
             if (!retire) return;
-            if (Session* s = live_session(retire->session_slot, retire->session_generation)) {
-                std::erase_if(s->result_blobs, [&](const Session::ResultBlob& b) {
+            if (SessionSlot* s = sessions_->live(retire->session_slot, retire->session_generation)) {
+                std::erase_if(s->result_blobs, [&](const SessionSlot::ResultBlob& b) {
                     return b.worker == w.pid && b.object == retire->object;
                 });
             }
@@ -167,7 +160,7 @@ void Supervisor::on_worker_frame(unsigned slot, const protocol::Frame& frame) {
 
 Result<UniqueFd> Supervisor::session_fd_for_worker(unsigned slot, const protocol::WorkerWant& want) {
     (void)slot;
-    Session* s = live_session(want.session_slot, want.session_generation);
+    SessionSlot* s = sessions_->live(want.session_slot, want.session_generation);
     if (s == nullptr || s->closing) return make_error(SysError::Code::not_found, "the session is gone");
     if (want.kind == protocol::WorkerWantKind::session) return s->segment.share(SharedSegment::Access::read_write);
     if (want.kind != protocol::WorkerWantKind::argument_blob) return make_error(SysError::Code::invalid, "unknown want");
@@ -175,7 +168,7 @@ Result<UniqueFd> Supervisor::session_fd_for_worker(unsigned slot, const protocol
     if (found == s->argument_blobs.end() && s->fd >= 0) {
         // Its offer was sent before the job was; it may not have been read yet.
         handle_connection(s->fd);
-        s = live_session(want.session_slot, want.session_generation);
+        s = sessions_->live(want.session_slot, want.session_generation);
         if (s == nullptr || s->closing) return make_error(SysError::Code::not_found, "the session is gone");
         found = s->argument_blobs.find(want.object);
     }
@@ -191,7 +184,7 @@ void Supervisor::answer_worker_want(unsigned slot, const protocol::WorkerWant& w
     protocol::WorkerGive give;
     give.found = fd.ok();
     if (!fd) give.message = fd.error().message();
-    WorkerSlot& w = workers_[slot];
+    WorkerSlot& w = (*workers_)[slot];
     if (!w.channel) return;
     const int passed = fd ? fd->get() : -1;
     auto st = send_now(w.channel.get(), protocol::encode_frame(give),
@@ -199,7 +192,7 @@ void Supervisor::answer_worker_want(unsigned slot, const protocol::WorkerWant& w
     if (!st) spdlog::warn("worker slot {}: cannot answer its request: {}", slot, st.error().message());
 }
 
-bool Supervisor::on_blob_frame(Connection& conn, Session& s, const protocol::Frame& frame, std::string& why) {
+bool Supervisor::on_blob_frame(Connection& conn, SessionSlot& s, const protocol::Frame& frame, std::string& why) {
     switch (frame.type) {
         case protocol::MessageType::blob_offer: {
             auto offer = protocol::decode<protocol::BlobOffer>(frame);
@@ -223,17 +216,17 @@ bool Supervisor::on_blob_frame(Connection& conn, Session& s, const protocol::Fra
         case protocol::MessageType::blob_want: {
             auto want = protocol::decode<protocol::BlobWant>(frame);
             if (!want) return why = "malformed blob want", false;
-            auto find = [&]() -> Session::ResultBlob* {
+            auto find = [&]() -> SessionSlot::ResultBlob* {
                 for (auto& b : s.result_blobs) {
                     if (b.worker == want->worker_pid && b.object == want->object) return &b;
                 }
                 return nullptr;
             };
-            Session::ResultBlob* blob = find();
+            SessionSlot::ResultBlob* blob = find();
             if (blob == nullptr) {
                 // The worker offered it before publishing the reply that names it: read its channel.
-                for (unsigned w = 0; w < workers_.size(); ++w) {
-                    if (workers_[w].pid == want->worker_pid && workers_[w].pid > 0) handle_worker_channel(w);
+                if (const int w = workers_->find(want->worker_pid); w >= 0 && want->worker_pid > 0) {
+                    handle_worker_channel(static_cast<unsigned>(w));
                 }
                 if (!s.used) return true;  // closed meanwhile
                 blob = find();
@@ -259,9 +252,9 @@ bool Supervisor::on_blob_frame(Connection& conn, Session& s, const protocol::Fra
 
 void Supervisor::forget_results_of(pid_t worker) {
     // Blobs its client already has are its client's now; the others a published reply may name.
-    for (unsigned slot = 0; slot < sessions_end_; ++slot) {
-        std::erase_if(sessions_[slot].result_blobs,
-                      [&](const Session::ResultBlob& b) { return b.worker == worker && b.given; });
+    for (unsigned slot = 0; slot < sessions_->end(); ++slot) {
+        std::erase_if((*sessions_)[slot].result_blobs,
+                      [&](const SessionSlot::ResultBlob& b) { return b.worker == worker && b.given; });
     }
 }
 

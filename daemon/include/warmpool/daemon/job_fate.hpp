@@ -31,6 +31,28 @@ struct DeathFacts {
     std::uint32_t poison_threshold = 3;
 };
 
+// What is known of a worker's death, the same for every job it held: the facts each job's
+// DeathFacts start from.
+struct WorkerDeath {
+    std::string how;
+    std::int32_t pid = 0;
+    bool pool_stopping = false;
+    ErrorKind stop_kind = ErrorKind::timeout;  // of the supervisor's stop order, if any
+    std::string stop_message;
+    std::uint32_t poison_threshold = 3;
+};
+
+inline DeathFacts death_facts(const WorkerDeath& death) {
+    DeathFacts f;
+    f.how = death.how;
+    f.pid = death.pid;
+    f.pool_stopping = death.pool_stopping;
+    f.purpose_kind = death.stop_kind;
+    f.purpose_message = death.stop_message;
+    f.poison_threshold = death.poison_threshold;
+    return f;
+}
+
 struct JobFate {
     enum class Kind { finished, requeue, retry, fail, drop };
     Kind kind = Kind::finished;

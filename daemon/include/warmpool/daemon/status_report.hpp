@@ -1,0 +1,80 @@
+// StatusReport: what the status socket answers, as JSON or in the Prometheus text format, made
+// from a StatusSnapshot: plain values the supervisor copies out of its tables and the workers'
+// records at the moment of the request. Formatting is pure (no clock, no /proc, no shared
+// memory), so the report is unit-tested from snapshots made by hand; the two formats come from one
+// snapshot, so they can never disagree.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "warmpool/daemon/pool_counters.hpp"
+
+namespace warmpool {
+
+struct StatusSnapshot {
+    std::string pool;
+    pid_t pid = 0;
+    std::string state;  // "starting", "running", "stopping", "stopped"
+    std::string started_at;  // ISO 8601, UTC
+    double uptime_seconds = 0;
+    std::string job_library;
+    unsigned workers_configured = 0;
+
+    struct Worker {
+        unsigned slot = 0;
+        pid_t pid = 0;
+        std::string previous_exit;
+        std::string replacing;  // why it is being replaced, or empty
+        std::string state;      // "starting", "idle", "busy", "retiring", "empty"
+        bool running = false;   // runs a job (busy)
+        std::uint64_t jobs_done = 0;
+        std::uint64_t queued = 0;  // jobs in its inbox
+        std::int64_t rss_bytes = 0;
+        double init_seconds = 0;
+        double uptime_seconds = 0;
+        std::optional<std::string> current_function;  // valid UTF-8
+        bool by_lane = false;
+        std::optional<double> busy_seconds;
+    };
+    std::vector<Worker> workers;
+
+    PoolCounters counters;
+    std::uint64_t queued = 0;
+    std::uint64_t most_queued = 0;
+    std::uint64_t in_flight = 0;  // held by workers, lane jobs included
+    unsigned consecutive_failed_inits = 0;
+    double respawn_in_seconds = 0;
+    bool reloading = false;
+    struct Exit {
+        unsigned slot = 0;
+        std::string how;
+    };
+    std::vector<Exit> last_exits;
+    std::uint64_t queue_capacity = 0;
+    std::uint64_t session_queue_capacity = 0;
+    std::uint64_t session_queue_bytes = 0;
+
+    struct Session {
+        unsigned slot = 0;
+        pid_t pid = 0;
+        uid_t uid = 0;
+        std::string client;  // valid UTF-8
+        bool closing = false;
+        std::uint64_t submitted = 0;
+        std::uint64_t queued = 0;
+        std::uint64_t in_flight = 0;
+        double connected_seconds = 0;
+    };
+    std::vector<Session> sessions;
+    unsigned max_sessions = 0;
+};
+
+std::string status_json(const StatusSnapshot& snapshot);
+std::string status_prometheus(const StatusSnapshot& snapshot);
+
+}  // namespace warmpool
