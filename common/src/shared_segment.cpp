@@ -83,6 +83,14 @@ Result<SharedSegment> SharedSegment::adopt(UniqueFd fd, std::size_t expected_byt
     return map(std::move(fd), size, access, label, false);
 }
 
+Status SharedSegment::keep_out_of_children() const {
+    if (data_ == nullptr) return make_error(SysError::Code::invalid, "shared memory " + label_ + " is not mapped");
+    if (::madvise(data_, size_, MADV_DONTFORK) != 0) {
+        return errno_error("keep shared memory " + label_ + " out of children");
+    }
+    return {};
+}
+
 Result<UniqueFd> SharedSegment::share(Access access) const {
     if (!fd_) return make_error(SysError::Code::invalid, "shared memory " + label_ + " is no longer shared");
     if (access == Access::read_write) {

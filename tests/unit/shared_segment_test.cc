@@ -9,6 +9,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <csignal>
+#include <cstdio>
 #include <cstring>
 #include <map>
 #include <string>
@@ -123,6 +125,72 @@ TEST(SharedSegment, AForkedChildSharesTheMappingAndItsMemoryOutlivesTheCreator) 
     auto adopted = SharedSegment::adopt(std::move(copy.value()), 4096, SharedSegment::Access::read_only, "late");
     ASSERT_TRUE(adopted.ok());
     EXPECT_EQ(std::memcmp(adopted->data(), "child", 5), 0);
+}
+
+// Whether /proc/self/maps has a mapping starting at `start` ("7f0123456000-"), read without
+// allocating: it runs in a forked child.
+bool mapped_at(const char* start) {
+    const int fd = ::open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+    if (fd < 0) ::_exit(100);
+    static char maps[1 << 20];
+    std::size_t used = 0;
+    for (ssize_t n; (n = ::read(fd, maps + used, sizeof maps - 1 - used)) > 0;) used += static_cast<std::size_t>(n);
+    ::close(fd);
+    maps[used] = '\0';
+    const std::size_t length = std::strlen(start);
+    for (const char* line = maps; *line != '\0';) {
+        if (std::strncmp(line, start, length) == 0) return true;
+        const char* next = std::strchr(line, '\n');
+        if (next == nullptr) break;
+        line = next + 1;
+    }
+    return false;
+}
+
+std::string start_of(const SharedSegment& segment) {
+    char text[32];
+    std::snprintf(text, sizeof text, "%lx-", reinterpret_cast<unsigned long>(segment.data()));
+    return text;
+}
+
+TEST(SharedSegment, AChildForkedAfterKeepOutOfChildrenHasNothingThere) {
+    auto kept_out = SharedSegment::create("warmpool.test.kept_out", 3 * 4096);
+    auto inherited = SharedSegment::create("warmpool.test.inherited", 4096);
+    ASSERT_TRUE(kept_out.ok() && inherited.ok());
+    const Status st = kept_out->keep_out_of_children();
+    ASSERT_TRUE(st.ok()) << st.error().message();
+    std::memcpy(kept_out->data() + 2 * 4096, "still ours", 10);  // unchanged here
+    const std::string kept_out_start = start_of(*kept_out);
+    const std::string inherited_start = start_of(*inherited);
+
+    const pid_t looker = ::fork();
+    ASSERT_GE(looker, 0);
+    if (looker == 0) {
+        int result = 0;
+        if (mapped_at(kept_out_start.c_str())) result |= 1;
+        if (!mapped_at(inherited_start.c_str())) result |= 2;
+        ::_exit(result);
+    }
+    int status = 0;
+    ASSERT_EQ(::waitpid(looker, &status, 0), looker);
+    ASSERT_TRUE(WIFEXITED(status)) << status;
+    EXPECT_EQ(WEXITSTATUS(status) & 1, 0) << "the child's maps show the kept-out mapping at " << kept_out_start;
+    EXPECT_EQ(WEXITSTATUS(status) & 2, 0) << "the child's maps lack the other mapping at " << inherited_start;
+    EXPECT_NE(WEXITSTATUS(status), 100) << "the child could not read its maps";
+
+    const pid_t toucher = ::fork();
+    ASSERT_GE(toucher, 0);
+    if (toucher == 0) {
+        const volatile std::byte* at = kept_out->data() + 2 * 4096;
+        if (*at == std::byte{'s'}) ::_exit(0);
+        ::_exit(1);
+    }
+    ASSERT_EQ(::waitpid(toucher, &status, 0), toucher);
+    EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGSEGV)
+        << "touching the kept-out addresses in a child must fault; status " << status;
+    EXPECT_EQ(std::memcmp(kept_out->data() + 2 * 4096, "still ours", 10), 0);
+
+    EXPECT_FALSE(SharedSegment{}.keep_out_of_children().ok()) << "nothing mapped";
 }
 
 // A broker like the supervisor: keeps a copy of every offered object until it is retired.

@@ -60,6 +60,10 @@ public:
     Result<UniqueFd> share(Access access) const;
     // No more copies will be handed out: the mapping stays, the descriptor goes.
     void close_fd() { fd_.reset(); }
+    // A child forked from now on gets nothing at this mapping's addresses (madvise
+    // MADV_DONTFORK; touching them there faults); this process's mapping is unchanged. For memory
+    // that reaches other processes only as a descriptor: a child that needs it maps it itself.
+    Status keep_out_of_children() const;
 
 private:
     static Result<SharedSegment> map(UniqueFd fd, std::size_t bytes, Access access, std::string_view label,
