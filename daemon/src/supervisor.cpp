@@ -375,7 +375,15 @@ Status Supervisor::spawn_worker(unsigned slot) {
     const pid_t pid = ::fork();
     if (pid < 0) return errno_error("fork");
     if (pid == 0) {
-        // The child keeps the pool mapping, the doorbell and its channel, and nothing else of ours.
+        // What the child keeps of ours. Shared memory: the pool segment (its record and inbox
+        // ring, the session table) and the lane board, where `setup` says. No session segment
+        // (open_session keeps them out of children): it maps those it serves itself, from
+        // descriptors it asks for on its channel. Descriptors: stdin, stdout, stderr, our
+        // doorbell eventfd as 3 and its end of the channel as 4; all others (sockets, blob
+        // memfds) close here. The rest is a copy-on-write image of our memory: our heap, which it
+        // never reads, and the libraries we loaded. A job library prepare() or a reload opened to
+        // check it stays loaded here if dlclose cannot unload it (the example jobs' cannot), and
+        // the child's dlopen of the same path then returns that copy.
         ::prctl(PR_SET_PDEATHSIG, SIGKILL);
         if (::getppid() != parent) ::_exit(1);
         if (::dup2(doorbell_.get(), 3) < 0 || ::dup2(theirs.get(), 4) < 0) ::_exit(1);
@@ -389,6 +397,8 @@ Status Supervisor::spawn_worker(unsigned slot) {
         run_worker(setup);
     }
     theirs.reset();
+    // Ours to record: our end of its channel (watched in epoll), its pid in the slot and in its
+    // record, its CPU and start time; its record and inbox were reset above, before it ran.
     if (auto st = open_worker_channel(slot, std::move(ours)); !st) {
         spdlog::error("worker slot {}: no channel to pid {}: {}", slot, pid, st.error().message());
     }
@@ -1468,6 +1478,8 @@ void Supervisor::open_session(Connection& conn, const protocol::Hello& hello) {
         spdlog::error("cannot create the memory of a session for pid {}: {}", conn.peer.pid, segment.error().message());
         return refuse("overloaded", "cannot create session memory: " + segment.error().message());
     }
+    // Workers map the sessions they serve themselves: none forked later inherits this mapping.
+    if (auto kept = segment->keep_out_of_children(); !kept) spdlog::warn("session {}: {}", slot, kept.error().message());
     UniqueFd doorbell(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
     auto board = lane_board_segment_.share(SharedSegment::Access::read_only);
     if (!doorbell || !board) return refuse("overloaded", "cannot set up a session: out of descriptors");
