@@ -1,23 +1,27 @@
+// The settings table (every key, its flag, its kind and its PoolConfig field), values written as
+// text (counts, sizes with units, seconds, octal modes), the command-line overrides, and
+// ConfigSource::load, which layers defaults, the file and the overrides. Reading the TOML
+// document is config_toml_reader.cpp's; printing settings back is config_format.cpp's.
 #include "warmpool/daemon/config_file.hpp"
-
-#include <fcntl.h>
-#include <toml++/toml.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <array>
 #include <charconv>
-#include <cmath>
-#include <cstdio>
 #include <limits>
 #include <set>
-#include <type_traits>
+
+#include "config_setting_store.hpp"
 
 namespace warmpool {
 
 namespace {
 
 using Kind = Setting::Kind;
+using setting_store::find_setting;
+using setting_store::invalid;
+using setting_store::kFunctionKeys;
+using setting_store::kMaxRetries;
+using setting_store::store_text;
 
 constexpr std::array kSettings = {
     Setting{"name", "-n,--name", Kind::text, &PoolConfig::name,
@@ -94,9 +98,6 @@ constexpr std::array kSettings = {
 };
 
 constexpr std::string_view kFunctionsPrefix = "functions.";
-constexpr std::array<std::string_view, 2> kFunctionKeys = {"timeout", "retries"};
-constexpr unsigned kMaxRetries = 100;
-constexpr std::size_t kMaxFileBytes = 1u << 20;
 
 struct Unit {
     std::string_view name;
@@ -104,92 +105,6 @@ struct Unit {
 };
 constexpr std::array<Unit, 5> kUnits = {Unit{"TiB", 40}, Unit{"GiB", 30}, Unit{"MiB", 20},
                                         Unit{"KiB", 10}, Unit{"B", 0}};
-
-SysError invalid(std::string what) { return make_error(SysError::Code::invalid, std::move(what)); }
-
-const Setting* find_setting(std::string_view key) {
-    for (const Setting& s : kSettings) {
-        if (s.key == key) return &s;
-    }
-    return nullptr;
-}
-
-std::string_view kind_name(Kind kind) {
-    switch (kind) {
-        case Kind::text:
-            return "a string";
-        case Kind::count:
-            return "a whole number";
-        case Kind::size:
-            return "a size (a whole number of bytes, or a string such as \"64KiB\")";
-        case Kind::seconds:
-            return "a number of seconds";
-        case Kind::fraction:
-            return "a number";
-        case Kind::mode:
-            return "an octal mode string such as \"0660\"";
-        case Kind::list:
-            return "an array of strings";
-        case Kind::flag:
-            return "true or false";
-    }
-    return "a value";
-}
-
-std::string_view type_name(toml::node_type type) {
-    switch (type) {
-        case toml::node_type::table:
-            return "a table";
-        case toml::node_type::array:
-            return "an array";
-        case toml::node_type::string:
-            return "a string";
-        case toml::node_type::integer:
-            return "an integer";
-        case toml::node_type::floating_point:
-            return "a float";
-        case toml::node_type::boolean:
-            return "a boolean";
-        case toml::node_type::date:
-            return "a date";
-        case toml::node_type::time:
-            return "a time";
-        case toml::node_type::date_time:
-            return "a date-time";
-        case toml::node_type::none:
-            break;
-    }
-    return "nothing";
-}
-
-// Levenshtein distance, for "did you mean" on unknown keys.
-std::size_t edit_distance(std::string_view a, std::string_view b) {
-    std::vector<std::size_t> row(b.size() + 1);
-    for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
-    for (std::size_t i = 1; i <= a.size(); ++i) {
-        std::size_t diagonal = row[0];
-        row[0] = i;
-        for (std::size_t j = 1; j <= b.size(); ++j) {
-            const std::size_t above = row[j];
-            row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] != b[j - 1])});
-            diagonal = above;
-        }
-    }
-    return row[b.size()];
-}
-
-std::string suggestion(std::string_view key, const std::vector<std::string>& known) {
-    std::string best;
-    std::size_t best_distance = key.size() >= 5 ? 4 : 3;  // suggest only close matches
-    for (const auto& candidate : known) {
-        const std::size_t d = edit_distance(key, candidate);
-        if (d < best_distance) {
-            best_distance = d;
-            best = candidate;
-        }
-    }
-    return best.empty() ? std::string() : " (did you mean '" + best + "'?)";
-}
 
 // ---- values from text (the command line, and sizes and modes written as strings) ----
 
@@ -222,146 +137,7 @@ Result<double> parse_number(std::string_view text) {
     return value;
 }
 
-// ---- storing a value into its field ----
-
-Status store_unsigned(const Setting& s, std::uint64_t value, PoolConfig& config) {
-    if (auto* f = std::get_if<unsigned PoolConfig::*>(&s.field)) {
-        if (value > std::numeric_limits<unsigned>::max()) return invalid("is too large");
-        config.*(*f) = static_cast<unsigned>(value);
-    } else if (auto* g = std::get_if<std::uint64_t PoolConfig::*>(&s.field)) {
-        config.*(*g) = value;
-    } else {
-        return invalid("has no whole-number field");  // a mistake in kSettings
-    }
-    return {};
-}
-
-Status store_double(const Setting& s, double value, PoolConfig& config) {
-    if (s.kind == Kind::seconds && value < 0) return invalid("must not be negative");
-    config.*std::get<double PoolConfig::*>(s.field) = value;
-    return {};
-}
-
-// Stores `text` (from the command line) as the value of `s`; lists get one more element.
-Status store_text(const Setting& s, std::string_view text, PoolConfig& config) {
-    switch (s.kind) {
-        case Kind::text:
-            config.*std::get<std::string PoolConfig::*>(s.field) = text;
-            return {};
-        case Kind::list:
-            (config.*std::get<std::vector<std::string> PoolConfig::*>(s.field)).emplace_back(text);
-            return {};
-        case Kind::flag: {
-            const std::string_view value = trim(text);
-            if (value != "true" && value != "false") {
-                return invalid("'" + std::string(value) + "' is not true or false");
-            }
-            config.*std::get<bool PoolConfig::*>(s.field) = value == "true";
-            return {};
-        }
-        case Kind::count: {
-            auto value = parse_count(text);
-            if (!value) return value.error();
-            return store_unsigned(s, *value, config);
-        }
-        case Kind::size: {
-            auto value = parse_size(text);
-            if (!value) return value.error();
-            return store_unsigned(s, *value, config);
-        }
-        case Kind::mode: {
-            auto value = parse_count(text, 8);
-            if (!value) return value.error();
-            return store_unsigned(s, *value, config);
-        }
-        case Kind::seconds:
-        case Kind::fraction: {
-            auto value = parse_number(text);
-            if (!value) return value.error();
-            return store_double(s, *value, config);
-        }
-    }
-    return invalid("has an unknown kind");
-}
-
-// Stores a TOML value as the value of `s`. The error says what is wrong with the value; the
-// caller adds where it is.
-Status store_node(const Setting& s, const toml::node& node, PoolConfig& config) {
-    const auto wrong_type = [&] {
-        return invalid("must be " + std::string(kind_name(s.kind)) + ", not " +
-                       std::string(type_name(node.type())));
-    };
-    switch (s.kind) {
-        case Kind::text:
-            if (!node.is_string()) return wrong_type();
-            return store_text(s, node.as_string()->get(), config);
-        case Kind::list: {
-            const toml::array* array = node.as_array();
-            if (array == nullptr) return wrong_type();
-            std::vector<std::string> values;
-            for (const toml::node& element : *array) {
-                if (!element.is_string()) {
-                    return invalid("must be an array of strings, but holds " +
-                                   std::string(type_name(element.type())));
-                }
-                values.push_back(element.as_string()->get());
-            }
-            config.*std::get<std::vector<std::string> PoolConfig::*>(s.field) = std::move(values);
-            return {};
-        }
-        case Kind::flag:
-            if (!node.is_boolean()) return wrong_type();
-            config.*std::get<bool PoolConfig::*>(s.field) = node.as_boolean()->get();
-            return {};
-        case Kind::count:
-        case Kind::size:
-        case Kind::mode:
-            if (node.is_integer()) {
-                const std::int64_t value = node.as_integer()->get();
-                if (value < 0) return invalid("must not be negative");
-                return store_unsigned(s, static_cast<std::uint64_t>(value), config);
-            }
-            if (s.kind != Kind::count && node.is_string()) {
-                return store_text(s, node.as_string()->get(), config);
-            }
-            return wrong_type();
-        case Kind::seconds:
-        case Kind::fraction:
-            if (node.is_floating_point())
-                return store_double(s, node.as_floating_point()->get(), config);
-            if (node.is_integer())
-                return store_double(s, static_cast<double>(node.as_integer()->get()), config);
-            return wrong_type();
-    }
-    return wrong_type();
-}
-
-// ---- per-function settings ----
-
-Status store_function_setting(FunctionConfig& f, std::string_view key, const toml::node& node) {
-    if (key == "timeout") {
-        double value = 0;
-        if (node.is_floating_point()) {
-            value = node.as_floating_point()->get();
-        } else if (node.is_integer()) {
-            value = static_cast<double>(node.as_integer()->get());
-        } else {
-            return invalid("must be a number of seconds, not " +
-                           std::string(type_name(node.type())));
-        }
-        if (value < 0) return invalid("must not be negative (leave it out for the pool's default)");
-        f.timeout_s = value;
-        return {};
-    }
-    if (!node.is_integer()) {
-        return invalid("must be a whole number, not " + std::string(type_name(node.type())));
-    }
-    const std::int64_t value = node.as_integer()->get();
-    if (value < 0) return invalid("must not be negative");
-    if (value > kMaxRetries) return invalid("must be at most " + std::to_string(kMaxRetries));
-    f.retries = static_cast<unsigned>(value);
-    return {};
-}
+// ---- the command line: per-function settings, overrides ----
 
 Status store_function_text(FunctionConfig& f, std::string_view key, std::string_view text) {
     if (key == "timeout") {
@@ -377,115 +153,6 @@ Status store_function_text(FunctionConfig& f, std::string_view key, std::string_
     f.retries = static_cast<unsigned>(*value);
     return {};
 }
-
-// ---- the TOML document ----
-
-std::string where(const std::string& source, const toml::source_region& region) {
-    std::string text = source.empty() ? std::string("<config>") : source;
-    if (region.begin.line != 0) text += ":" + std::to_string(region.begin.line);
-    return text;
-}
-
-class DocumentReader {
-public:
-    DocumentReader(const std::string& source, PoolConfig& config)
-        : source_(source), config_(config) {}
-
-    Status read(const toml::table& root) { return read_table(root, ""); }
-
-private:
-    SysError error_at(const toml::source_region& region, std::string_view key,
-                      const std::string& what) {
-        return invalid(where(source_, region) + ": '" + std::string(key) + "' " + what);
-    }
-
-    // Keys of `section` ("" for the top level, "limits", ...) as written in it.
-    static std::vector<std::string> known_keys(std::string_view section) {
-        std::vector<std::string> keys;
-        std::set<std::string, std::less<>> seen;
-        for (const Setting& s : kSettings) {
-            std::string_view key = s.key;
-            if (!section.empty()) {
-                if (!key.starts_with(section) || key.size() <= section.size() ||
-                    key[section.size()] != '.')
-                    continue;
-                key.remove_prefix(section.size() + 1);
-            }
-            const std::string_view first = key.substr(0, key.find('.'));
-            if (seen.emplace(first).second) keys.emplace_back(first);
-        }
-        if (section.empty()) keys.emplace_back("functions");
-        return keys;
-    }
-
-    Status read_table(const toml::table& table, std::string_view section) {
-        for (auto&& [key, node] : table) {
-            const std::string full = section.empty()
-                                         ? std::string(key.str())
-                                         : std::string(section) + "." + std::string(key.str());
-            if (full == "functions") {
-                if (auto st = read_functions(node, key); !st) return st;
-                continue;
-            }
-            if (const Setting* s = find_setting(full)) {
-                if (auto st = store_node(*s, node, config_); !st) {
-                    return error_at(node.source(), full, st.error().context);
-                }
-                continue;
-            }
-            const auto known = known_keys(section);
-            if (std::find(known.begin(), known.end(), key.str()) != known.end()) {
-                // A section written as something else than a table.
-                if (!node.is_table()) {
-                    return error_at(node.source(), full,
-                                    "must be a table ([" + full + "]), not " +
-                                        std::string(type_name(node.type())));
-                }
-                if (auto st = read_table(*node.as_table(), full); !st) return st;
-                continue;
-            }
-            return error_at(key.source(), full,
-                            "is not a known setting" + suggestion(key.str(), known));
-        }
-        return {};
-    }
-
-    Status read_functions(const toml::node& node, const toml::key& key) {
-        const toml::table* functions = node.as_table();
-        if (functions == nullptr) {
-            return error_at(key.source(), "functions",
-                            "must be a table of [functions.NAME] sections, not " +
-                                std::string(type_name(node.type())));
-        }
-        for (auto&& [name, settings] : *functions) {
-            const std::string full = "functions." + std::string(name.str());
-            const toml::table* table = settings.as_table();
-            if (table == nullptr) {
-                return error_at(settings.source(), full,
-                                "must be a table ([" + full + "]) with timeout and retries, not " +
-                                    std::string(type_name(settings.type())));
-            }
-            FunctionConfig& f = config_.functions[std::string(name.str())];
-            for (auto&& [setting, value] : *table) {
-                const std::string setting_key = full + "." + std::string(setting.str());
-                if (std::find(kFunctionKeys.begin(), kFunctionKeys.end(), setting.str()) ==
-                    kFunctionKeys.end()) {
-                    return error_at(setting.source(), setting_key,
-                                    "is not a known setting" +
-                                        suggestion(setting.str(),
-                                                   {kFunctionKeys.begin(), kFunctionKeys.end()}));
-                }
-                if (auto st = store_function_setting(f, setting.str(), value); !st) {
-                    return error_at(value.source(), setting_key, st.error().context);
-                }
-            }
-        }
-        return {};
-    }
-
-    const std::string& source_;
-    PoolConfig& config_;
-};
 
 // Where an override came from, for its error message: its flag instead of a line.
 std::string describe_override(const Override& o) {
@@ -526,74 +193,81 @@ Status apply_override(const Override& o, std::set<std::string, std::less<>>& cle
     return invalid("command line: '" + o.key + "' is not a known setting");
 }
 
-Result<std::string> read_small_file(const std::string& path) {
-    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return errno_error("cannot open config file " + path);
-    std::string text;
-    char buffer[16384];
-    for (;;) {
-        const ssize_t n = ::read(fd, buffer, sizeof buffer);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) {
-            const int err = errno;
-            ::close(fd);
-            return errno_error("cannot read config file " + path, err);
-        }
-        if (n == 0) break;
-        text.append(buffer, static_cast<std::size_t>(n));
-        if (text.size() > kMaxFileBytes) {
-            ::close(fd);
-            return invalid("config file " + path + " is larger than 1 MiB");
-        }
-    }
-    ::close(fd);
-    return text;
-}
-
-// The shortest text that reads back as the same double.
-std::string format_seconds(double value) {
-    char text[64];
-    const auto [end, ec] = std::to_chars(text, text + sizeof text, value);
-    return ec == std::errc() ? std::string(text, end) : std::to_string(value);
-}
-
-std::string toml_float(double value) {
-    if (std::isnan(value)) return "nan";
-    if (std::isinf(value)) return value < 0 ? "-inf" : "inf";
-    std::string text = format_seconds(value);
-    if (text.find_first_of(".e") == std::string::npos) text += ".0";
-    return text;
-}
-
-// A TOML basic string.
-std::string toml_string(std::string_view value) {
-    std::string out = "\"";
-    for (const char c : value) {
-        const auto u = static_cast<unsigned char>(c);
-        if (c == '"' || c == '\\') {
-            out += '\\';
-            out += c;
-        } else if (u < 0x20 || u == 0x7f) {
-            char escape[8];
-            std::snprintf(escape, sizeof escape, "\\u%04x", u);
-            out += escape;
-        } else {
-            out += c;
-        }
-    }
-    return out + "\"";
-}
-
-// A key, bare if it can be.
-std::string toml_key(std::string_view key) {
-    const bool bare = !key.empty() && std::all_of(key.begin(), key.end(), [](char c) {
-        return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-               c == '_' || c == '-';
-    });
-    return bare ? std::string(key) : toml_string(key);
-}
-
 }  // namespace
+
+// ---- storing a value into its field ----
+
+SysError setting_store::invalid(std::string what) {
+    return make_error(SysError::Code::invalid, std::move(what));
+}
+
+const Setting* setting_store::find_setting(std::string_view key) {
+    for (const Setting& s : kSettings) {
+        if (s.key == key) return &s;
+    }
+    return nullptr;
+}
+
+Status setting_store::store_unsigned(const Setting& s, std::uint64_t value, PoolConfig& config) {
+    if (auto* f = std::get_if<unsigned PoolConfig::*>(&s.field)) {
+        if (value > std::numeric_limits<unsigned>::max()) return invalid("is too large");
+        config.*(*f) = static_cast<unsigned>(value);
+    } else if (auto* g = std::get_if<std::uint64_t PoolConfig::*>(&s.field)) {
+        config.*(*g) = value;
+    } else {
+        return invalid("has no whole-number field");  // a mistake in kSettings
+    }
+    return {};
+}
+
+Status setting_store::store_double(const Setting& s, double value, PoolConfig& config) {
+    if (s.kind == Kind::seconds && value < 0) return invalid("must not be negative");
+    config.*std::get<double PoolConfig::*>(s.field) = value;
+    return {};
+}
+
+Status setting_store::store_text(const Setting& s, std::string_view text, PoolConfig& config) {
+    switch (s.kind) {
+        case Kind::text:
+            config.*std::get<std::string PoolConfig::*>(s.field) = text;
+            return {};
+        case Kind::list:
+            (config.*std::get<std::vector<std::string> PoolConfig::*>(s.field)).emplace_back(text);
+            return {};
+        case Kind::flag: {
+            const std::string_view value = trim(text);
+            if (value != "true" && value != "false") {
+                return invalid("'" + std::string(value) + "' is not true or false");
+            }
+            config.*std::get<bool PoolConfig::*>(s.field) = value == "true";
+            return {};
+        }
+        case Kind::count: {
+            auto value = parse_count(text);
+            if (!value) return value.error();
+            return store_unsigned(s, *value, config);
+        }
+        case Kind::size: {
+            auto value = parse_size(text);
+            if (!value) return value.error();
+            return store_unsigned(s, *value, config);
+        }
+        case Kind::mode: {
+            auto value = parse_count(text, 8);
+            if (!value) return value.error();
+            return store_unsigned(s, *value, config);
+        }
+        case Kind::seconds:
+        case Kind::fraction: {
+            auto value = parse_number(text);
+            if (!value) return value.error();
+            return store_double(s, *value, config);
+        }
+    }
+    return invalid("has an unknown kind");
+}
+
+// ---- the public face ----
 
 std::string_view Setting::long_flag() const {
     const std::size_t at = flags.find("--");
@@ -666,109 +340,12 @@ Result<std::vector<Override>> parse_function_option(std::string_view spec) {
     return overrides;
 }
 
-Status apply_config_text(std::string_view text, const std::string& source, PoolConfig& config) {
-    toml::table root;
-    try {
-        root = toml::parse(text, source);
-    } catch (const toml::parse_error& e) {
-        const auto& at = e.source().begin;
-        return invalid(where(source, e.source()) +
-                       (at.column != 0 ? ":" + std::to_string(at.column) : "") + ": " +
-                       std::string(e.description()));
-    }
-    PoolConfig updated = config;  // all or nothing
-    if (auto st = DocumentReader(source, updated).read(root); !st) return st;
-    config = std::move(updated);
-    return {};
-}
-
-Status apply_config_file(const std::string& path, PoolConfig& config) {
-    auto text = read_small_file(path);
-    if (!text) return text.error();
-    if (auto st = apply_config_text(*text, path, config); !st) return st;
-    config.config_file = path;
-    return {};
-}
-
 Status apply_overrides(const std::vector<Override>& overrides, PoolConfig& config) {
     std::set<std::string, std::less<>> cleared;
     for (const Override& o : overrides) {
         if (auto st = apply_override(o, cleared, config); !st) return st;
     }
     return {};
-}
-
-std::string format_setting(const PoolConfig& config, const Setting& s) {
-    return std::visit(
-        [&](auto field) -> std::string {
-            const auto& value = config.*field;
-            using T = std::decay_t<decltype(value)>;
-            if constexpr (std::is_same_v<T, std::string>) {
-                return value;
-            } else if constexpr (std::is_same_v<T, bool>) {
-                return value ? "true" : "false";
-            } else if constexpr (std::is_same_v<T, std::vector<std::string>>) {
-                std::string text;
-                for (const auto& v : value) text += (text.empty() ? "" : ",") + v;
-                return text;
-            } else if constexpr (std::is_same_v<T, double>) {
-                return format_seconds(value);
-            } else {
-                if (s.kind == Kind::size) return format_size(value);
-                if (s.kind == Kind::mode) {
-                    char text[16];
-                    std::snprintf(text, sizeof text, "%04o", static_cast<unsigned>(value));
-                    return text;
-                }
-                return std::to_string(value);
-            }
-        },
-        s.field);
-}
-
-std::string format_config(const PoolConfig& config) {
-    std::string out;
-    std::string_view section;
-    for (const Setting& s : kSettings) {
-        const std::size_t dot = s.key.find('.');
-        const std::string_view this_section =
-            dot == std::string_view::npos ? "" : s.key.substr(0, dot);
-        if (this_section != section) {
-            section = this_section;
-            out += "\n[" + std::string(section) + "]\n";
-        }
-        out += std::string(s.key.substr(dot == std::string_view::npos ? 0 : dot + 1)) + " = ";
-        std::visit(
-            [&](auto field) {
-                const auto& value = config.*field;
-                using T = std::decay_t<decltype(value)>;
-                if constexpr (std::is_same_v<T, std::string>) {
-                    out += toml_string(value);
-                } else if constexpr (std::is_same_v<T, bool>) {
-                    out += value ? "true" : "false";
-                } else if constexpr (std::is_same_v<T, std::vector<std::string>>) {
-                    out += "[";
-                    for (std::size_t i = 0; i < value.size(); ++i)
-                        out += (i ? ", " : "") + toml_string(value[i]);
-                    out += "]";
-                } else if constexpr (std::is_same_v<T, double>) {
-                    out += toml_float(value);
-                } else if (s.kind == Kind::mode ||
-                           (s.kind == Kind::size && format_size(value) != std::to_string(value))) {
-                    out += toml_string(format_setting(config, s));
-                } else {
-                    out += std::to_string(value);
-                }
-            },
-            s.field);
-        out += "\n";
-    }
-    for (const auto& [name, f] : config.functions) {
-        out += "\n[functions." + toml_key(name) + "]\n";
-        if (f.timeout_s >= 0) out += "timeout = " + toml_float(f.timeout_s) + "\n";
-        out += "retries = " + std::to_string(f.retries) + "\n";
-    }
-    return out;
 }
 
 Result<PoolConfig> ConfigSource::load() const {
