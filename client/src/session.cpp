@@ -17,7 +17,7 @@ namespace {
 
 // A waiting caller spins this long after the last reply before sleeping on the futex: a reply
 // that arrives within it costs no system call on either side.
-constexpr std::int64_t kSpinNs = 50'000;
+constexpr std::int64_t kReplySpinNs = 50'000;
 // Inline results at least this large are read into a buffer handed back by an earlier caller
 // (map's batches) when there is one: a fresh allocation of tens of KiB per batch keeps growing
 // and trimming the heap, and every regrown page is a page fault.
@@ -352,7 +352,7 @@ bool Session::wait_flag(const std::atomic<bool>& flag, std::int64_t deadline_ns,
             wanting = true;
             lock.unlock();
             header_->client_wake.notify_futex();
-            const std::int64_t limit = monotonic_ns() + kSpinNs;
+            const std::int64_t limit = monotonic_ns() + kReplySpinNs;
             while (yielding_drainer_.load(std::memory_order_acquire) && monotonic_ns() < limit) spin_relax();
             lock.lock();
             if (!yielding_drainer_.load(std::memory_order_relaxed) || !draining_) continue;
@@ -418,7 +418,7 @@ void Session::drain_until(const std::atomic<bool>* target, std::int64_t deadline
         const std::size_t delivered = deliver_available();
         const bool target_done = target != nullptr && target->load(std::memory_order_acquire);
         if (delivered > 0 || target_done) {
-            if (waiting) reply_spin_.waited(monotonic_ns() - wait_start, kSpinNs);
+            if (waiting) reply_spin_.waited(monotonic_ns() - wait_start, kReplySpinNs);
             waiting = false;
         }
         if (target_done) return;
@@ -435,7 +435,7 @@ void Session::drain_until(const std::atomic<bool>* target, std::int64_t deadline
             wait_start = now;
             // A yielding drainer sleeps at once: it stands in for threads that wait for jobs of
             // their own, and its spinning would take a core from the workers.
-            spin_until = !yields && reply_spin_.spin_now() ? now + kSpinNs : 0;
+            spin_until = !yields && reply_spin_.spin_now() ? now + kReplySpinNs : 0;
         }
         if (now < spin_until) {
             spin_relax();
