@@ -25,9 +25,6 @@ constexpr std::size_t kReusedPayloadMin = 4096;
 constexpr std::size_t kSparePayloadsMax = 16;
 // How often a sleeping drainer wakes to check that the daemon is still there.
 constexpr std::int64_t kLivenessCheckNs = 100'000'000;
-// How long the drainer waits for the supervisor to answer for a result blob: it answers at once
-// from its loop, so this only bounds a supervisor that stopped.
-constexpr int kBlobAnswerTimeoutMs = 5'000;
 
 // The background thread drains only when nobody else has for this long.
 constexpr std::int64_t kBackgroundIdleNs = 5'000'000;
@@ -43,20 +40,6 @@ bool power_of_two_in_range(std::uint64_t n) {
 
 // Argument blobs kept for reuse beyond those of jobs in flight.
 constexpr BlobPool::Limits kArgumentBlobLimits{4, 512ull << 20};
-
-// Holds a worker's result blob for as long as anything reads the result: the worker reuses it
-// once this is gone.
-struct ResultLease {
-    ResultLease(std::shared_ptr<SharedSegment> s, BlobHeader* h) : segment(std::move(s)), header(h) {}
-    ResultLease(const ResultLease&) = delete;
-    ResultLease& operator=(const ResultLease&) = delete;
-    std::shared_ptr<SharedSegment> segment;
-    BlobHeader* header;
-    ~ResultLease() {
-        // Release: our reads of the result happen before the worker's next writes.
-        header->state.store(static_cast<std::uint32_t>(BlobState::free), std::memory_order_release);
-    }
-};
 
 }  // namespace
 
@@ -98,6 +81,7 @@ std::shared_ptr<Session> Session::connect(const std::string& socket_path, const 
     session->control_ = std::move(fd.value());
     session->doorbell_ = std::move(passed[1]);
     session->segment_ = std::move(segment.value());
+    session->results_ = ResultBlobs(session->control_.get(), session->socket_mu_);
     session->header_ = reinterpret_cast<SessionHeader*>(session->segment_.data());
     if (session->header_->magic != kSessionMagic || session->header_->generation != w.session_generation) {
         throw ConnectError("the session memory does not belong to this session");
@@ -517,13 +501,9 @@ void Session::deliver(const ReplyRecord& reply, std::span<const std::byte> paylo
         }
     }
     if (!slot) {  // not ours to wait for any more (session lost meanwhile)
-        BlobRef ref{};
-        if ((reply.flags & kJobBlob) != 0 && payload.size() == sizeof ref && reply.worker_pid > 0) {
-            // Nobody will read the result: hand its blob straight back to the worker.
-            std::memcpy(&ref, payload.data(), sizeof ref);
-            if (auto mapped = map_result(reply.worker_pid, ref)) {
-                mapped->header->state.store(static_cast<std::uint32_t>(BlobState::free), std::memory_order_release);
-            }
+        if ((reply.flags & kJobBlob) != 0) {
+            // Nobody will read the result: its lease, dropped at once, hands the blob back to the worker.
+            [[maybe_unused]] auto dropped = results_.take(reply.worker_pid, payload);
         }
         return;
     }
@@ -532,25 +512,12 @@ void Session::deliver(const ReplyRecord& reply, std::span<const std::byte> paylo
     slot->status = reply.status;
     slot->flags = reply.flags;
     if ((reply.flags & kJobBlob) != 0) {
-        BlobRef ref{};
-        std::optional<std::string> error;
-        if (payload.size() == sizeof ref && reply.worker_pid > 0) {
-            std::memcpy(&ref, payload.data(), sizeof ref);
-            auto mapped = map_result(reply.worker_pid, ref);
-            if (mapped) {
-                // Taken: the worker leaves it alone until the lease is gone.
-                mapped->header->state.store(static_cast<std::uint32_t>(BlobState::taken), std::memory_order_relaxed);
-                slot->result_lease = std::make_shared<ResultLease>(mapped->segment, mapped->header);
-                slot->result_in_blob = mapped->bytes;
-            } else {
-                error = mapped.error().message();
-            }
+        if (auto taken = results_.take(reply.worker_pid, payload)) {
+            slot->result_lease = std::move(taken->lease);
+            slot->result_in_blob = taken->bytes;
         } else {
-            error = "malformed blob reference";
-        }
-        if (error) {
             slot->status = static_cast<std::uint16_t>(ErrorKind::handler_error);
-            slot->payload = "the result could not be read: " + *error;
+            slot->payload = "the result could not be read: " + taken.error().message();
         }
     } else {
         slot->payload.assign(reinterpret_cast<const char*>(payload.data()), payload.size());
@@ -565,32 +532,6 @@ void Session::deliver(const ReplyRecord& reply, std::span<const std::byte> paylo
     // Only threads blocked in wait() need telling; waking the condition variable for nobody
     // would still cost a system call per job.
     if (waiters_ > 0) cv_.notify_all();
-}
-
-Result<BlobMappings::Mapped> Session::map_result(std::int32_t worker_pid, const BlobRef& ref) {
-    return results_.map("r" + std::to_string(worker_pid) + "." + std::to_string(ref.object), ref,
-                        [&] { return want_result_blob(worker_pid, ref.object); });
-}
-
-Result<UniqueFd> Session::want_result_blob(std::int32_t worker_pid, std::uint64_t object) {
-    // Only the drainer reads the control socket after the welcome, and only for this answer.
-    {
-        std::lock_guard lock(socket_mu_);
-        if (auto st = send_message(control_.get(), protocol::BlobWant{worker_pid, object}); !st) return st.error();
-    }
-    std::vector<UniqueFd> fds;
-    auto frame = receive_frame(control_.get(), kBlobAnswerTimeoutMs, &fds);
-    if (!frame) return frame.error();
-    if (!frame.value()) return make_error(SysError::Code::io, "the pool closed the session");
-    auto give = protocol::decode<protocol::BlobGive>(*frame.value());
-    if (!give) return give.error();
-    if (give->worker_pid != worker_pid || give->object != object) {
-        return make_error(SysError::Code::protocol, "the pool answered for another blob");
-    }
-    if (!give->found || fds.size() != 1) {
-        return make_error(SysError::Code::not_found, "the pool has no such result blob: " + give->message);
-    }
-    return std::move(fds.front());
 }
 
 bool Session::check_alive() {

@@ -18,9 +18,9 @@
 #include <unordered_map>
 #include <vector>
 
+#include "result_blobs.hpp"
 #include "warmpool/call_options.hpp"
 #include "warmpool/common/adaptive_spin.hpp"
-#include "warmpool/common/blob_mappings.hpp"
 #include "warmpool/common/blob_pool.hpp"
 #include "warmpool/common/byte_ring.hpp"
 #include "warmpool/common/protocol.hpp"
@@ -37,7 +37,7 @@ struct JobSlot {
     std::uint16_t status = 0;  // 0 ok, else ErrorKind; valid once done
     std::uint32_t flags = 0;   // of the reply payload
     std::string payload;       // result bytes or error message
-    // A result read in place: the lease keeps its blob mapped and taken (ResultLease).
+    // A result read in place: the lease keeps its blob mapped and taken (ResultBlobs::take).
     std::shared_ptr<const void> result_lease;
     std::string_view result_in_blob;
     std::uint64_t argument_blob = 0;  // our argument blob's object, freed when the reply arrives
@@ -108,10 +108,6 @@ private:
     std::size_t deliver_available();
     void deliver(const ReplyRecord& reply, std::span<const std::byte> payload);
     bool replies_pending();
-    // A worker's result blob, mapped through results_ (its memfd asked of the supervisor the
-    // first time). Drainer only.
-    Result<BlobMappings::Mapped> map_result(std::int32_t worker_pid, const BlobRef& ref);
-    Result<UniqueFd> want_result_blob(std::int32_t worker_pid, std::uint64_t object);
     // False (and every pending job failed) if the daemon has gone away.
     bool check_alive();
     void fail_all(const std::string& why);
@@ -137,7 +133,7 @@ private:
 
     // Used only by the drainer.
     std::vector<RingConsumer> replies_;  // [0] control ring, then one per worker slot
-    BlobMappings results_{8};            // workers' result blobs, kept mapped for their reuse
+    ResultBlobs results_;                // workers' result blobs, kept mapped for their reuse
 
     std::mutex mu_;
     std::condition_variable cv_;
