@@ -26,8 +26,7 @@ constexpr std::size_t kSparePayloadsMax = 16;
 // How often a sleeping drainer wakes to check that the daemon is still there.
 constexpr std::int64_t kLivenessCheckNs = 100'000'000;
 
-// The background thread drains only when nobody else has for this long.
-constexpr std::int64_t kBackgroundIdleNs = 5'000'000;
+// How long the background thread drains in one turn.
 constexpr std::int64_t kBackgroundSliceNs = 50'000'000;
 // The background thread parks only after its job table stayed empty this long: a caller making
 // one call after another empties and refills the table every job, and waking a parked thread
@@ -236,9 +235,9 @@ std::shared_ptr<JobSlot> Session::publish_job(std::shared_ptr<JobSlot> slot, Job
             abandon(ErrorKind::overloaded, "the pool's queue is full");
         }
         // While we wait for room, keep replies flowing: workers may be waiting on us.
-        if (try_become_drainer()) {
-            deliver_available();
-            stop_draining();
+        {
+            std::unique_lock lock(mu_);
+            drain_in_turn(lock, DrainerTurns::Role::owner, monotonic_ns(), [&] { deliver_available(); });
         }
         std::uint32_t token = submit_.control()->space.prepare_sleep();
         if ((out = submit_.try_reserve(size)) != nullptr) {
@@ -288,58 +287,41 @@ bool Session::post_to_lane(const JobRecord& record, std::string_view payload) {
     return true;  // a worker claimed it meanwhile
 }
 
-bool Session::try_become_drainer() {
-    std::lock_guard lock(mu_);
-    if (draining_) return false;
-    draining_ = true;
-    return true;
-}
-
-void Session::stop_draining() {
-    std::lock_guard lock(mu_);
-    draining_ = false;
-    last_drain_ns_ = monotonic_ns();
+template <class Drain>
+bool Session::drain_in_turn(std::unique_lock<std::mutex>& lock, DrainerTurns::Role role, std::int64_t now_ns,
+                            Drain&& drain) {
+    if (!turns_.try_take(role, now_ns)) return false;
+    lock.unlock();
+    drain();
+    lock.lock();
+    turns_.end(monotonic_ns());
     if (waiters_ > 0) cv_.notify_all();  // one of them may take over
+    return true;
 }
 
 bool Session::wait(JobSlot& slot, std::int64_t deadline_ns) { return wait_flag(slot.done, deadline_ns); }
 
 bool Session::wait_flag(const std::atomic<bool>& flag, std::int64_t deadline_ns, bool yields) {
+    const auto role = yields ? DrainerTurns::Role::yielding : DrainerTurns::Role::owner;
     std::unique_lock lock(mu_);
-    bool wanting = false;  // counted in drain_wanted_
-    auto stop_wanting = [&] {
-        if (wanting) drain_wanted_.fetch_sub(1, std::memory_order_relaxed);
-        wanting = false;
+    DrainerTurns::Request step_aside(turns_);
+    auto drain = [&] {
+        step_aside.withdraw();  // the turn is ours now
+        drain_until(&flag, deadline_ns, yields);
     };
     while (!flag.load(std::memory_order_acquire)) {
         const std::int64_t now = monotonic_ns();
-        if (deadline_ns >= 0 && now >= deadline_ns) {
-            stop_wanting();
-            return false;
-        }
-        if (!draining_ && !(yields && drain_wanted_.load(std::memory_order_relaxed) > 0)) {
-            draining_ = true;
-            yielding_drainer_.store(yields, std::memory_order_relaxed);
-            stop_wanting();
-            lock.unlock();
-            drain_until(&flag, deadline_ns, yields);
-            lock.lock();
-            draining_ = false;
-            yielding_drainer_.store(false, std::memory_order_release);
-            last_drain_ns_ = monotonic_ns();
-            if (waiters_ > 0) cv_.notify_all();  // one of them may take over
-            continue;
-        }
-        if (!yields && yielding_drainer_.load(std::memory_order_relaxed)) {
+        if (deadline_ns >= 0 && now >= deadline_ns) return false;
+        if (drain_in_turn(lock, role, now, drain)) continue;
+        if (!yields && turns_.held_by_yielding()) {
             // Ask it to step aside, and wait a moment for that rather than sleep.
-            if (!wanting) drain_wanted_.fetch_add(1, std::memory_order_seq_cst);
-            wanting = true;
+            step_aside.ask();
             lock.unlock();
             header_->client_wake.notify_futex();
             const std::int64_t limit = monotonic_ns() + kReplySpinNs;
-            while (yielding_drainer_.load(std::memory_order_acquire) && monotonic_ns() < limit) spin_relax();
+            while (turns_.held_by_yielding() && monotonic_ns() < limit) spin_relax();
             lock.lock();
-            if (!yielding_drainer_.load(std::memory_order_relaxed) || !draining_) continue;
+            if (!turns_.held_by_yielding() || !turns_.held()) continue;
         }
         auto limit = std::chrono::nanoseconds(deadline_ns >= 0 ? std::min(deadline_ns - now, kLivenessCheckNs)
                                                                : kLivenessCheckNs);
@@ -347,7 +329,6 @@ bool Session::wait_flag(const std::atomic<bool>& flag, std::int64_t deadline_ns,
         cv_.wait_for(lock, limit);
         --waiters_;
     }
-    stop_wanting();
     return true;
 }
 
@@ -406,7 +387,7 @@ void Session::drain_until(const std::atomic<bool>* target, std::int64_t deadline
             waiting = false;
         }
         if (target_done) return;
-        if (yields && drain_wanted_.load(std::memory_order_relaxed) > 0) return;
+        if (yields && turns_.wanted()) return;
         if (delivered > 0) continue;
         const std::int64_t now = monotonic_ns();
         if (deadline_ns >= 0 && now >= deadline_ns) return;
@@ -427,7 +408,7 @@ void Session::drain_until(const std::atomic<bool>* target, std::int64_t deadline
         }
         std::uint32_t token = header_->client_wake.prepare_sleep();
         if (replies_pending() || (target != nullptr && target->load(std::memory_order_acquire)) ||
-            (yields && drain_wanted_.load(std::memory_order_seq_cst) > 0) ||
+            (yields && turns_.wanted(std::memory_order_seq_cst)) ||
             stopping_.load(std::memory_order_seq_cst)) {
             header_->client_wake.cancel_sleep();
             continue;
@@ -578,7 +559,7 @@ void Session::background_loop() {
         const std::int64_t now = monotonic_ns();
         if (jobs_.empty() || lost_) {
             if (!lost_ && now - last_busy_ns < kBackgroundLingerNs) {
-                cv_.wait_for(lock, std::chrono::nanoseconds(kBackgroundIdleNs));
+                cv_.wait_for(lock, std::chrono::nanoseconds(DrainerTurns::kBackgroundIdleNs));
             } else {
                 background_parked_ = true;
                 cv_.wait(lock);
@@ -587,17 +568,10 @@ void Session::background_loop() {
             continue;
         }
         last_busy_ns = now;
-        if (draining_ || now - last_drain_ns_ < kBackgroundIdleNs) {
-            cv_.wait_for(lock, std::chrono::nanoseconds(kBackgroundIdleNs));
-            continue;
+        if (!drain_in_turn(lock, DrainerTurns::Role::background, now,
+                           [&] { drain_until(nullptr, now + kBackgroundSliceNs); })) {
+            cv_.wait_for(lock, std::chrono::nanoseconds(DrainerTurns::kBackgroundIdleNs));
         }
-        draining_ = true;
-        lock.unlock();
-        drain_until(nullptr, now + kBackgroundSliceNs);
-        lock.lock();
-        draining_ = false;
-        last_drain_ns_ = monotonic_ns();
-        if (waiters_ > 0) cv_.notify_all();
     }
 }
 
