@@ -17,7 +17,7 @@ namespace {
 
 // A waiting caller spins this long after the last reply before sleeping on the futex: a reply
 // that arrives within it costs no system call on either side.
-constexpr std::int64_t kSpinNs = 50'000;
+constexpr std::int64_t kReplySpinNs = 50'000;
 // Inline results at least this large are read into a buffer handed back by an earlier caller
 // (map's batches) when there is one: a fresh allocation of tens of KiB per batch keeps growing
 // and trimming the heap, and every regrown page is a page fault.
@@ -25,12 +25,8 @@ constexpr std::size_t kReusedPayloadMin = 4096;
 constexpr std::size_t kSparePayloadsMax = 16;
 // How often a sleeping drainer wakes to check that the daemon is still there.
 constexpr std::int64_t kLivenessCheckNs = 100'000'000;
-// How long the drainer waits for the supervisor to answer for a result blob: it answers at once
-// from its loop, so this only bounds a supervisor that stopped.
-constexpr int kBlobAnswerTimeoutMs = 5'000;
 
-// The background thread drains only when nobody else has for this long.
-constexpr std::int64_t kBackgroundIdleNs = 5'000'000;
+// How long the background thread drains in one turn.
 constexpr std::int64_t kBackgroundSliceNs = 50'000'000;
 // The background thread parks only after its job table stayed empty this long: a caller making
 // one call after another empties and refills the table every job, and waking a parked thread
@@ -43,20 +39,6 @@ bool power_of_two_in_range(std::uint64_t n) {
 
 // Argument blobs kept for reuse beyond those of jobs in flight.
 constexpr BlobPool::Limits kArgumentBlobLimits{4, 512ull << 20};
-
-// Holds a worker's result blob for as long as anything reads the result: the worker reuses it
-// once this is gone.
-struct ResultLease {
-    ResultLease(std::shared_ptr<SharedSegment> s, BlobHeader* h) : segment(std::move(s)), header(h) {}
-    ResultLease(const ResultLease&) = delete;
-    ResultLease& operator=(const ResultLease&) = delete;
-    std::shared_ptr<SharedSegment> segment;
-    BlobHeader* header;
-    ~ResultLease() {
-        // Release: our reads of the result happen before the worker's next writes.
-        header->state.store(static_cast<std::uint32_t>(BlobState::free), std::memory_order_release);
-    }
-};
 
 }  // namespace
 
@@ -98,6 +80,7 @@ std::shared_ptr<Session> Session::connect(const std::string& socket_path, const 
     session->control_ = std::move(fd.value());
     session->doorbell_ = std::move(passed[1]);
     session->segment_ = std::move(segment.value());
+    session->results_ = ResultBlobs(session->control_.get(), session->socket_mu_);
     session->header_ = reinterpret_cast<SessionHeader*>(session->segment_.data());
     if (session->header_->magic != kSessionMagic || session->header_->generation != w.session_generation) {
         throw ConnectError("the session memory does not belong to this session");
@@ -252,9 +235,9 @@ std::shared_ptr<JobSlot> Session::publish_job(std::shared_ptr<JobSlot> slot, Job
             abandon(ErrorKind::overloaded, "the pool's queue is full");
         }
         // While we wait for room, keep replies flowing: workers may be waiting on us.
-        if (try_become_drainer()) {
-            deliver_available();
-            stop_draining();
+        {
+            std::unique_lock lock(mu_);
+            drain_in_turn(lock, DrainerTurns::Role::owner, monotonic_ns(), [&] { deliver_available(); });
         }
         std::uint32_t token = submit_.control()->space.prepare_sleep();
         if ((out = submit_.try_reserve(size)) != nullptr) {
@@ -304,58 +287,41 @@ bool Session::post_to_lane(const JobRecord& record, std::string_view payload) {
     return true;  // a worker claimed it meanwhile
 }
 
-bool Session::try_become_drainer() {
-    std::lock_guard lock(mu_);
-    if (draining_) return false;
-    draining_ = true;
-    return true;
-}
-
-void Session::stop_draining() {
-    std::lock_guard lock(mu_);
-    draining_ = false;
-    last_drain_ns_ = monotonic_ns();
+template <class Drain>
+bool Session::drain_in_turn(std::unique_lock<std::mutex>& lock, DrainerTurns::Role role, std::int64_t now_ns,
+                            Drain&& drain) {
+    if (!turns_.try_take(role, now_ns)) return false;
+    lock.unlock();
+    drain();
+    lock.lock();
+    turns_.end(monotonic_ns());
     if (waiters_ > 0) cv_.notify_all();  // one of them may take over
+    return true;
 }
 
 bool Session::wait(JobSlot& slot, std::int64_t deadline_ns) { return wait_flag(slot.done, deadline_ns); }
 
 bool Session::wait_flag(const std::atomic<bool>& flag, std::int64_t deadline_ns, bool yields) {
+    const auto role = yields ? DrainerTurns::Role::yielding : DrainerTurns::Role::owner;
     std::unique_lock lock(mu_);
-    bool wanting = false;  // counted in drain_wanted_
-    auto stop_wanting = [&] {
-        if (wanting) drain_wanted_.fetch_sub(1, std::memory_order_relaxed);
-        wanting = false;
+    DrainerTurns::Request step_aside(turns_);
+    auto drain = [&] {
+        step_aside.withdraw();  // the turn is ours now
+        drain_until(&flag, deadline_ns, yields);
     };
     while (!flag.load(std::memory_order_acquire)) {
         const std::int64_t now = monotonic_ns();
-        if (deadline_ns >= 0 && now >= deadline_ns) {
-            stop_wanting();
-            return false;
-        }
-        if (!draining_ && !(yields && drain_wanted_.load(std::memory_order_relaxed) > 0)) {
-            draining_ = true;
-            yielding_drainer_.store(yields, std::memory_order_relaxed);
-            stop_wanting();
-            lock.unlock();
-            drain_until(&flag, deadline_ns, yields);
-            lock.lock();
-            draining_ = false;
-            yielding_drainer_.store(false, std::memory_order_release);
-            last_drain_ns_ = monotonic_ns();
-            if (waiters_ > 0) cv_.notify_all();  // one of them may take over
-            continue;
-        }
-        if (!yields && yielding_drainer_.load(std::memory_order_relaxed)) {
+        if (deadline_ns >= 0 && now >= deadline_ns) return false;
+        if (drain_in_turn(lock, role, now, drain)) continue;
+        if (!yields && turns_.held_by_yielding()) {
             // Ask it to step aside, and wait a moment for that rather than sleep.
-            if (!wanting) drain_wanted_.fetch_add(1, std::memory_order_seq_cst);
-            wanting = true;
+            step_aside.ask();
             lock.unlock();
             header_->client_wake.notify_futex();
-            const std::int64_t limit = monotonic_ns() + kSpinNs;
-            while (yielding_drainer_.load(std::memory_order_acquire) && monotonic_ns() < limit) spin_relax();
+            const std::int64_t limit = monotonic_ns() + kReplySpinNs;
+            while (turns_.held_by_yielding() && monotonic_ns() < limit) spin_relax();
             lock.lock();
-            if (!yielding_drainer_.load(std::memory_order_relaxed) || !draining_) continue;
+            if (!turns_.held_by_yielding() || !turns_.held()) continue;
         }
         auto limit = std::chrono::nanoseconds(deadline_ns >= 0 ? std::min(deadline_ns - now, kLivenessCheckNs)
                                                                : kLivenessCheckNs);
@@ -363,7 +329,6 @@ bool Session::wait_flag(const std::atomic<bool>& flag, std::int64_t deadline_ns,
         cv_.wait_for(lock, limit);
         --waiters_;
     }
-    stop_wanting();
     return true;
 }
 
@@ -418,11 +383,11 @@ void Session::drain_until(const std::atomic<bool>* target, std::int64_t deadline
         const std::size_t delivered = deliver_available();
         const bool target_done = target != nullptr && target->load(std::memory_order_acquire);
         if (delivered > 0 || target_done) {
-            if (waiting) reply_spin_.waited(monotonic_ns() - wait_start, kSpinNs);
+            if (waiting) reply_spin_.waited(monotonic_ns() - wait_start, kReplySpinNs);
             waiting = false;
         }
         if (target_done) return;
-        if (yields && drain_wanted_.load(std::memory_order_relaxed) > 0) return;
+        if (yields && turns_.wanted()) return;
         if (delivered > 0) continue;
         const std::int64_t now = monotonic_ns();
         if (deadline_ns >= 0 && now >= deadline_ns) return;
@@ -435,7 +400,7 @@ void Session::drain_until(const std::atomic<bool>* target, std::int64_t deadline
             wait_start = now;
             // A yielding drainer sleeps at once: it stands in for threads that wait for jobs of
             // their own, and its spinning would take a core from the workers.
-            spin_until = !yields && reply_spin_.spin_now() ? now + kSpinNs : 0;
+            spin_until = !yields && reply_spin_.spin_now() ? now + kReplySpinNs : 0;
         }
         if (now < spin_until) {
             spin_relax();
@@ -443,7 +408,7 @@ void Session::drain_until(const std::atomic<bool>* target, std::int64_t deadline
         }
         std::uint32_t token = header_->client_wake.prepare_sleep();
         if (replies_pending() || (target != nullptr && target->load(std::memory_order_acquire)) ||
-            (yields && drain_wanted_.load(std::memory_order_seq_cst) > 0) ||
+            (yields && turns_.wanted(std::memory_order_seq_cst)) ||
             stopping_.load(std::memory_order_seq_cst)) {
             header_->client_wake.cancel_sleep();
             continue;
@@ -517,13 +482,9 @@ void Session::deliver(const ReplyRecord& reply, std::span<const std::byte> paylo
         }
     }
     if (!slot) {  // not ours to wait for any more (session lost meanwhile)
-        BlobRef ref{};
-        if ((reply.flags & kJobBlob) != 0 && payload.size() == sizeof ref && reply.worker_pid > 0) {
-            // Nobody will read the result: hand its blob straight back to the worker.
-            std::memcpy(&ref, payload.data(), sizeof ref);
-            if (auto mapped = map_result(reply.worker_pid, ref)) {
-                mapped->header->state.store(static_cast<std::uint32_t>(BlobState::free), std::memory_order_release);
-            }
+        if ((reply.flags & kJobBlob) != 0) {
+            // Nobody will read the result: its lease, dropped at once, hands the blob back to the worker.
+            [[maybe_unused]] auto dropped = results_.take(reply.worker_pid, payload);
         }
         return;
     }
@@ -532,25 +493,12 @@ void Session::deliver(const ReplyRecord& reply, std::span<const std::byte> paylo
     slot->status = reply.status;
     slot->flags = reply.flags;
     if ((reply.flags & kJobBlob) != 0) {
-        BlobRef ref{};
-        std::optional<std::string> error;
-        if (payload.size() == sizeof ref && reply.worker_pid > 0) {
-            std::memcpy(&ref, payload.data(), sizeof ref);
-            auto mapped = map_result(reply.worker_pid, ref);
-            if (mapped) {
-                // Taken: the worker leaves it alone until the lease is gone.
-                mapped->header->state.store(static_cast<std::uint32_t>(BlobState::taken), std::memory_order_relaxed);
-                slot->result_lease = std::make_shared<ResultLease>(mapped->segment, mapped->header);
-                slot->result_in_blob = mapped->bytes;
-            } else {
-                error = mapped.error().message();
-            }
+        if (auto taken = results_.take(reply.worker_pid, payload)) {
+            slot->result_lease = std::move(taken->lease);
+            slot->result_in_blob = taken->bytes;
         } else {
-            error = "malformed blob reference";
-        }
-        if (error) {
             slot->status = static_cast<std::uint16_t>(ErrorKind::handler_error);
-            slot->payload = "the result could not be read: " + *error;
+            slot->payload = "the result could not be read: " + taken.error().message();
         }
     } else {
         slot->payload.assign(reinterpret_cast<const char*>(payload.data()), payload.size());
@@ -565,32 +513,6 @@ void Session::deliver(const ReplyRecord& reply, std::span<const std::byte> paylo
     // Only threads blocked in wait() need telling; waking the condition variable for nobody
     // would still cost a system call per job.
     if (waiters_ > 0) cv_.notify_all();
-}
-
-Result<BlobMappings::Mapped> Session::map_result(std::int32_t worker_pid, const BlobRef& ref) {
-    return results_.map("r" + std::to_string(worker_pid) + "." + std::to_string(ref.object), ref,
-                        [&] { return want_result_blob(worker_pid, ref.object); });
-}
-
-Result<UniqueFd> Session::want_result_blob(std::int32_t worker_pid, std::uint64_t object) {
-    // Only the drainer reads the control socket after the welcome, and only for this answer.
-    {
-        std::lock_guard lock(socket_mu_);
-        if (auto st = send_message(control_.get(), protocol::BlobWant{worker_pid, object}); !st) return st.error();
-    }
-    std::vector<UniqueFd> fds;
-    auto frame = receive_frame(control_.get(), kBlobAnswerTimeoutMs, &fds);
-    if (!frame) return frame.error();
-    if (!frame.value()) return make_error(SysError::Code::io, "the pool closed the session");
-    auto give = protocol::decode<protocol::BlobGive>(*frame.value());
-    if (!give) return give.error();
-    if (give->worker_pid != worker_pid || give->object != object) {
-        return make_error(SysError::Code::protocol, "the pool answered for another blob");
-    }
-    if (!give->found || fds.size() != 1) {
-        return make_error(SysError::Code::not_found, "the pool has no such result blob: " + give->message);
-    }
-    return std::move(fds.front());
 }
 
 bool Session::check_alive() {
@@ -637,7 +559,7 @@ void Session::background_loop() {
         const std::int64_t now = monotonic_ns();
         if (jobs_.empty() || lost_) {
             if (!lost_ && now - last_busy_ns < kBackgroundLingerNs) {
-                cv_.wait_for(lock, std::chrono::nanoseconds(kBackgroundIdleNs));
+                cv_.wait_for(lock, std::chrono::nanoseconds(DrainerTurns::kBackgroundIdleNs));
             } else {
                 background_parked_ = true;
                 cv_.wait(lock);
@@ -646,17 +568,10 @@ void Session::background_loop() {
             continue;
         }
         last_busy_ns = now;
-        if (draining_ || now - last_drain_ns_ < kBackgroundIdleNs) {
-            cv_.wait_for(lock, std::chrono::nanoseconds(kBackgroundIdleNs));
-            continue;
+        if (!drain_in_turn(lock, DrainerTurns::Role::background, now,
+                           [&] { drain_until(nullptr, now + kBackgroundSliceNs); })) {
+            cv_.wait_for(lock, std::chrono::nanoseconds(DrainerTurns::kBackgroundIdleNs));
         }
-        draining_ = true;
-        lock.unlock();
-        drain_until(nullptr, now + kBackgroundSliceNs);
-        lock.lock();
-        draining_ = false;
-        last_drain_ns_ = monotonic_ns();
-        if (waiters_ > 0) cv_.notify_all();
     }
 }
 

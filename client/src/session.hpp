@@ -4,7 +4,8 @@
 // their reply. Thread-safe: submissions are serialised by one mutex (one producer of the submit
 // ring); replies are consumed by one thread at a time, "the drainer", which is whichever thread
 // is waiting for a result (or the background thread when nobody waits), so the common
-// request/response path runs on the caller's own thread with no hand-off.
+// request/response path runs on the caller's own thread with no hand-off. Who drains when is
+// DrainerTurns' rule (drainer_turns.hpp); every path takes the turn through drain_in_turn().
 #pragma once
 
 #include <atomic>
@@ -18,9 +19,10 @@
 #include <unordered_map>
 #include <vector>
 
+#include "drainer_turns.hpp"
+#include "result_blobs.hpp"
 #include "warmpool/call_options.hpp"
 #include "warmpool/common/adaptive_spin.hpp"
-#include "warmpool/common/blob_mappings.hpp"
 #include "warmpool/common/blob_pool.hpp"
 #include "warmpool/common/byte_ring.hpp"
 #include "warmpool/common/protocol.hpp"
@@ -37,7 +39,7 @@ struct JobSlot {
     std::uint16_t status = 0;  // 0 ok, else ErrorKind; valid once done
     std::uint32_t flags = 0;   // of the reply payload
     std::string payload;       // result bytes or error message
-    // A result read in place: the lease keeps its blob mapped and taken (ResultLease).
+    // A result read in place: the lease keeps its blob mapped and taken (ResultBlobs::take).
     std::shared_ptr<const void> result_lease;
     std::string_view result_in_blob;
     std::uint64_t argument_blob = 0;  // our argument blob's object, freed when the reply arrives
@@ -94,8 +96,12 @@ private:
     void release_argument(std::uint64_t object);
     bool post_to_lane(const JobRecord& record, std::string_view payload);
     bool worker_watching() const;
-    bool try_become_drainer();
-    void stop_draining();
+    // The one way a thread drains: takes the turn if `role` may have it at now_ns (mu_, held by
+    // `lock`), runs `drain` without mu_, then ends the turn and wakes the blocked waiters, one of
+    // whom may take it over. False, and `drain` not run, if the turn was not this thread's.
+    template <class Drain>
+    bool drain_in_turn(std::unique_lock<std::mutex>& lock, DrainerTurns::Role role, std::int64_t now_ns,
+                       Drain&& drain);
     // Waits until `flag` is set or deadline_ns passes, draining replies while nobody else does.
     // A `yields` waiter (the completion queue's) steps aside as drainer as soon as a thread
     // waits for a job of its own, which then collects its reply itself with no hand-over.
@@ -108,10 +114,6 @@ private:
     std::size_t deliver_available();
     void deliver(const ReplyRecord& reply, std::span<const std::byte> payload);
     bool replies_pending();
-    // A worker's result blob, mapped through results_ (its memfd asked of the supervisor the
-    // first time). Drainer only.
-    Result<BlobMappings::Mapped> map_result(std::int32_t worker_pid, const BlobRef& ref);
-    Result<UniqueFd> want_result_blob(std::int32_t worker_pid, std::uint64_t object);
     // False (and every pending job failed) if the daemon has gone away.
     bool check_alive();
     void fail_all(const std::string& why);
@@ -137,7 +139,7 @@ private:
 
     // Used only by the drainer.
     std::vector<RingConsumer> replies_;  // [0] control ring, then one per worker slot
-    BlobMappings results_{8};            // workers' result blobs, kept mapped for their reuse
+    ResultBlobs results_;                // workers' result blobs, kept mapped for their reuse
 
     std::mutex mu_;
     std::condition_variable cv_;
@@ -145,16 +147,13 @@ private:
     std::vector<std::string> spare_payloads_;  // see give_back_payload()
     std::vector<std::uint64_t> completions_;  // ids of watched slots that are done
     std::atomic<bool> completions_ready_{false};  // completions_ non-empty, or a wake-up
-    std::atomic<bool> yielding_drainer_{false};   // the drainer is a `yields` one
-    std::atomic<unsigned> drain_wanted_{0};       // threads waiting for it to step aside
-    bool draining_ = false;
+    DrainerTurns turns_;  // whose turn it is to drain (try_take/end under mu_)
     unsigned waiters_ = 0;  // threads blocked in wait() on cv_
     bool background_parked_ = false;  // the background thread waits for jobs without a timeout
     bool lost_ = false;
     // Set under mu_; atomic because a drainer about to sleep on the futex reads it without mu_.
     std::atomic<bool> stopping_{false};
     std::string lost_reason_;
-    std::int64_t last_drain_ns_ = 0;
     std::atomic<std::uint64_t> next_id_{1};
     AdaptiveSpin reply_spin_;  // whether drain_until() spins before it sleeps (any thread)
     std::thread background_;

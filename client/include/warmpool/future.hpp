@@ -5,7 +5,9 @@
 //
 // A future is resolved exactly once, by the job's single terminal reply: a result, or a
 // JobError whose kind says why not. If the pool goes away, it resolves with shutting_down
-// within about a second. Futures of one Client may be waited on from any threads.
+// within about 100 ms: the thread reading replies checks the connection that often while none
+// come (kLivenessCheckNs in client/src/session.cpp). Futures of one Client may be waited on from
+// any threads.
 #pragma once
 
 #include <chrono>
