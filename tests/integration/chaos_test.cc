@@ -1,4 +1,4 @@
-// Chaos test (issue 3): several client processes submit a mix of jobs while another process
+// Chaos test: several client processes submit a mix of jobs while another process
 // kill -9s random workers of the pool and one client mid-stream. Every job of every surviving
 // client must get exactly one reply, the right one for its input; the daemon's counters must
 // reconcile with what the clients saw; afterwards the pool is whole again, and once stopped it

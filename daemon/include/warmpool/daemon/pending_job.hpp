@@ -17,7 +17,7 @@ struct PendingJob {
 };
 
 // A job given to a worker and not yet finished: the supervisor's knowledge of every job in
-// flight (guarantee 3). `seq` is its position in the worker's inbox.
+// flight. `seq` is its position in the worker's inbox.
 struct InFlightJob {
     std::uint64_t seq = 0;
     std::int64_t dispatched_ns = 0;

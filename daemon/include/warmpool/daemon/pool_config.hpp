@@ -52,7 +52,7 @@ struct PoolConfig {
     // (reply_inline_max, dispatch_policy.hpp); a batch's, and every argument, up to this.
     std::uint32_t inline_max = 64u << 10;
 
-    // Access control (guarantee 6).
+    // Access control (access_policy.hpp).
     unsigned socket_mode = 0660;
     std::string group;                      // empty: the daemon's group
     std::vector<std::string> allow_users;   // besides the daemon's own user and root

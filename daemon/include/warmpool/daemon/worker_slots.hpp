@@ -72,11 +72,14 @@ struct SlotPlan {
 };
 SlotPlan plan_slots(std::span<const WorkerSlot> slots, unsigned workers, bool reloading);
 
-// The fork seam. The child keeps: the pool segment and the lane board (mapped before the fork
-// and inherited; session segments are kept out of children, SharedSegment::keep_out_of_children),
-// the workers' doorbell as descriptor 3 and its end of the channel as descriptor 4; every other
-// descriptor is closed, signals are unblocked and PDEATHSIG is set; it then runs run_worker() and
-// never returns. The parent records the pid and keeps its end of the channel.
+// The fork seam. Before the fork the supervisor resets the slot's record, lane tallies and inbox
+// and fills in `setup`. The child keeps: the pool segment (its record, its inbox ring, the
+// session table) and the lane board, mapped before the fork; no session segment (each is kept
+// out of children, SharedSegment::keep_out_of_children: a worker maps the sessions it serves
+// from descriptors it asks for on its channel); descriptors 0-2, the workers' doorbell as 3 and
+// its end of the channel as 4, every other one closed; and a copy-on-write image of the heap and
+// the loaded libraries. It unblocks signals, sets PDEATHSIG, runs run_worker() and never returns.
+// The parent records the pid and keeps its end of the channel, which the caller watches.
 struct ForkedWorker {
     pid_t pid = 0;
     UniqueFd channel;
