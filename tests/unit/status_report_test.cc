@@ -1,0 +1,275 @@
+// Tests for the status report (status_report.hpp): the JSON and Prometheus texts made from a
+// StatusSnapshot built by hand, with exact figures.
+
+#include "warmpool/daemon/status_report.hpp"
+
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <string>
+
+#include "warmpool/error_kind.hpp"
+
+namespace warmpool {
+namespace {
+
+using nlohmann::json;
+
+StatusSnapshot::Worker worker(unsigned slot, pid_t pid, std::string state, bool running) {
+    StatusSnapshot::Worker w;
+    w.slot = slot;
+    w.pid = pid;
+    w.state = std::move(state);
+    w.running = running;
+    return w;
+}
+
+StatusSnapshot::Session session(unsigned slot, std::string client, bool closing) {
+    StatusSnapshot::Session s;
+    s.slot = slot;
+    s.pid = static_cast<pid_t>(500 + slot);
+    s.uid = 1000 + slot;
+    s.client = std::move(client);
+    s.closing = closing;
+    return s;
+}
+
+StatusSnapshot snapshot() {
+    StatusSnapshot snap;
+    snap.pool = "web";
+    snap.pid = 4321;
+    snap.state = "running";
+    snap.started_at = "2026-01-02T03:04:05Z";
+    snap.uptime_seconds = 12.5;
+    snap.job_library = "/lib/jobs.so";
+    snap.workers_configured = 4;
+
+    auto idle = worker(0, 101, "idle", false);
+    idle.jobs_done = 17;
+    idle.queued = 0;
+    idle.rss_bytes = 1 << 20;
+    idle.init_seconds = 0.25;
+    idle.uptime_seconds = 10;
+    idle.previous_exit = "killed by signal 9 (SIGKILL)";
+    auto busy = worker(1, 102, "busy", true);
+    busy.current_function = "add";
+    busy.by_lane = true;
+    busy.busy_seconds = 1.5;
+    busy.queued = 3;
+    auto starting = worker(2, 103, "starting", false);
+    auto retiring = worker(3, 104, "retiring", true);  // running its last job: busy, not ready
+    retiring.replacing = "max_jobs";
+    snap.workers = {idle, busy, starting, retiring};
+
+    snap.counters.submitted = 100;
+    snap.counters.completed = 80;
+    snap.counters.add_failure(ErrorKind::handler_error, 5);
+    snap.counters.add_failure(ErrorKind::timeout, 2);
+    snap.counters.add_failure(ErrorKind::permission, 1);
+    snap.counters.dropped = 4;
+    snap.counters.direct = 30;
+    snap.counters.retried = 6;
+    snap.counters.worker_exits = 7;
+    snap.counters.worker_crashes = 3;
+    snap.counters.failed_inits = 1;
+    snap.counters.recycled = 2;
+    snap.counters.timeouts = 2;
+    snap.counters.reloads = 1;
+    snap.queued = 9;
+    snap.most_queued = 40;
+    snap.in_flight = 8;
+    snap.consecutive_failed_inits = 1;
+    snap.respawn_in_seconds = 0.5;
+    snap.reloading = true;
+    snap.last_exits = {{0, "killed by signal 9 (SIGKILL)"}};
+    snap.queue_capacity = 1000;
+    snap.session_queue_capacity = 100;
+    snap.session_queue_bytes = 4096;
+
+    auto first = session(0, "app", false);
+    first.submitted = 60;
+    first.queued = 9;
+    first.in_flight = 5;
+    first.connected_seconds = 3;
+    snap.sessions = {first, session(2, "batch", true)};
+    snap.max_sessions = 64;
+    return snap;
+}
+
+TEST(StatusReport, JsonWorkers) {
+    const json status = json::parse(status_json(snapshot()));
+    const json& workers = status["workers"];
+    EXPECT_EQ(workers["configured"], 4);
+    EXPECT_EQ(workers["live"], 4);
+    EXPECT_EQ(workers["ready"], 2);     // idle and busy
+    EXPECT_EQ(workers["busy"], 2);      // running: the busy one and the retiring one
+    EXPECT_EQ(workers["starting"], 1);
+    ASSERT_EQ(workers["rows"].size(), 4u);
+    const json& idle = workers["rows"][0];
+    EXPECT_EQ(idle["slot"], 0);
+    EXPECT_EQ(idle["pid"], 101);
+    EXPECT_EQ(idle["state"], "idle");
+    EXPECT_EQ(idle["jobs_done"], 17);
+    EXPECT_EQ(idle["rss_bytes"], 1 << 20);
+    EXPECT_EQ(idle["init_seconds"], 0.25);
+    EXPECT_EQ(idle["previous_exit"], "killed by signal 9 (SIGKILL)");
+    EXPECT_TRUE(idle["current_function"].is_null());
+    EXPECT_FALSE(idle.contains("by_lane"));
+    EXPECT_FALSE(idle.contains("busy_seconds"));
+    EXPECT_FALSE(idle.contains("replacing"));
+    const json& busy = workers["rows"][1];
+    EXPECT_EQ(busy["current_function"], "add");
+    EXPECT_EQ(busy["by_lane"], true);
+    EXPECT_EQ(busy["busy_seconds"], 1.5);
+    EXPECT_EQ(busy["queued"], 3);
+    EXPECT_FALSE(busy.contains("previous_exit"));
+    EXPECT_EQ(workers["rows"][3]["replacing"], "max_jobs");
+}
+
+TEST(StatusReport, JsonJobsAndFailures) {
+    const json status = json::parse(status_json(snapshot()));
+    const json& jobs = status["jobs"];
+    EXPECT_EQ(jobs["submitted"], 100);
+    EXPECT_EQ(jobs["completed"], 80);
+    EXPECT_EQ(jobs["failed"], 8);
+    EXPECT_EQ(jobs["dropped"], 4);
+    EXPECT_EQ(jobs["queued"], 9);
+    EXPECT_EQ(jobs["in_flight"], 8);
+    EXPECT_EQ(jobs["direct"], 30);
+    const json& by_kind = jobs["failed_by_kind"];
+    EXPECT_EQ(by_kind.size(), std::size(kAllErrorKinds));
+    for (ErrorKind kind : kAllErrorKinds) ASSERT_TRUE(by_kind.contains(std::string(to_string(kind))));
+    EXPECT_EQ(by_kind["handler_error"], 5);
+    EXPECT_EQ(by_kind["timeout"], 2);
+    EXPECT_EQ(by_kind["permission"], 1);
+    EXPECT_EQ(by_kind["worker_crashed"], 0);
+}
+
+TEST(StatusReport, JsonPoolSupervisionQueueAndSessions) {
+    const json status = json::parse(status_json(snapshot()));
+    EXPECT_EQ(status["pool"], "web");
+    EXPECT_EQ(status["pid"], 4321);
+    EXPECT_EQ(status["state"], "running");
+    EXPECT_EQ(status["started_at"], "2026-01-02T03:04:05Z");
+    EXPECT_EQ(status["uptime_seconds"], 12.5);
+    EXPECT_EQ(status["job_library"], "/lib/jobs.so");
+
+    const json& sup = status["supervision"];
+    EXPECT_EQ(sup["worker_exits"], 7);
+    EXPECT_EQ(sup["worker_crashes"], 3);
+    EXPECT_EQ(sup["failed_inits"], 1);
+    EXPECT_EQ(sup["consecutive_failed_inits"], 1);
+    EXPECT_EQ(sup["respawn_in_seconds"], 0.5);
+    EXPECT_EQ(sup["recycled"], 2);
+    EXPECT_EQ(sup["retried"], 6);
+    EXPECT_EQ(sup["timeouts"], 2);
+    EXPECT_EQ(sup["reloads"], 1);
+    EXPECT_EQ(sup["reloading"], true);
+    ASSERT_EQ(sup["last_exits"].size(), 1u);
+    EXPECT_EQ(sup["last_exits"][0]["slot"], 0);
+    EXPECT_EQ(sup["last_exits"][0]["how"], "killed by signal 9 (SIGKILL)");
+
+    const json& queue = status["queue"];
+    EXPECT_EQ(queue["depth"], 9);
+    EXPECT_EQ(queue["max"], 40);
+    EXPECT_EQ(queue["capacity"], 1000);
+    EXPECT_EQ(queue["session_capacity"], 100);
+    EXPECT_EQ(queue["session_bytes"], 4096);
+
+    const json& sessions = status["sessions"];
+    EXPECT_EQ(sessions["active"], 2);
+    EXPECT_EQ(sessions["max"], 64);
+    ASSERT_EQ(sessions["rows"].size(), 2u);
+    const json& app = sessions["rows"][0];
+    EXPECT_EQ(app["slot"], 0);
+    EXPECT_EQ(app["pid"], 500);
+    EXPECT_EQ(app["uid"], 1000);
+    EXPECT_EQ(app["client"], "app");
+    EXPECT_EQ(app["state"], "active");
+    EXPECT_EQ(app["submitted"], 60);
+    EXPECT_EQ(app["queued"], 9);
+    EXPECT_EQ(app["in_flight"], 5);
+    EXPECT_EQ(app["connected_seconds"], 3);
+    EXPECT_EQ(sessions["rows"][1]["state"], "closing");
+    EXPECT_EQ(sessions["rows"][1]["slot"], 2);
+}
+
+TEST(StatusReport, EmptySnapshot) {
+    StatusSnapshot snap;
+    snap.pool = "p";
+    snap.state = "starting";
+    const json status = json::parse(status_json(snap));
+    EXPECT_EQ(status["workers"]["live"], 0);
+    EXPECT_EQ(status["workers"]["ready"], 0);
+    EXPECT_TRUE(status["workers"]["rows"].empty());
+    EXPECT_EQ(status["jobs"]["failed"], 0);
+    EXPECT_EQ(status["sessions"]["active"], 0);
+    EXPECT_TRUE(status["sessions"]["rows"].is_array());
+    EXPECT_TRUE(status["supervision"]["last_exits"].is_array());
+    const std::string prom = status_prometheus(snap);
+    EXPECT_NE(prom.find("warmpool_up{pool=\"p\"} 0\n"), std::string::npos) << prom;
+    EXPECT_NE(prom.find("warmpool_workers_live{pool=\"p\"} 0\n"), std::string::npos);
+}
+
+TEST(StatusReport, InvalidUtf8NeverMakesTheReportFail) {
+    StatusSnapshot snap = snapshot();
+    snap.sessions[0].client = "bad \xff\xfe name";
+    snap.workers[1].current_function = std::string("f\xc3");
+    snap.last_exits[0].how = "\x80";
+    std::string text;
+    ASSERT_NO_THROW(text = status_json(snap));
+    json status;
+    ASSERT_NO_THROW(status = json::parse(text));
+    const std::string client = status["sessions"]["rows"][0]["client"];
+    EXPECT_EQ(client.rfind("bad ", 0), 0u);
+    EXPECT_NE(client.find("\xef\xbf\xbd"), std::string::npos);  // U+FFFD in place of the bad bytes
+    EXPECT_NE(client.find(" name"), std::string::npos);
+}
+
+// The value on the line "NAME{LABELS} VALUE", or "" if there is none.
+std::string prometheus_value(const std::string& text, const std::string& series) {
+    std::istringstream in(text);
+    std::string line;
+    while (std::getline(in, line)) {
+        if (line.rfind(series + " ", 0) == 0) return line.substr(series.size() + 1);
+    }
+    return "";
+}
+
+TEST(StatusReport, PrometheusValues) {
+    const std::string prom = status_prometheus(snapshot());
+    const std::string pool = "{pool=\"web\"}";
+    EXPECT_EQ(prometheus_value(prom, "warmpool_up" + pool), "1");
+    EXPECT_EQ(prometheus_value(prom, "warmpool_uptime_seconds" + pool), "12.5");
+    EXPECT_EQ(prometheus_value(prom, "warmpool_workers_configured" + pool), "4");
+    EXPECT_EQ(prometheus_value(prom, "warmpool_workers_live" + pool), "4");
+    EXPECT_EQ(prometheus_value(prom, "warmpool_workers_busy" + pool), "2");
+    EXPECT_EQ(prometheus_value(prom, "warmpool_jobs_submitted_total" + pool), "100");
+    EXPECT_EQ(prometheus_value(prom, "warmpool_jobs_completed_total" + pool), "80");
+    EXPECT_EQ(prometheus_value(prom, "warmpool_jobs_direct_total" + pool), "30");
+    EXPECT_EQ(prometheus_value(prom, "warmpool_queue_depth" + pool), "9");
+    EXPECT_EQ(prometheus_value(prom, "warmpool_jobs_in_flight" + pool), "8");
+    EXPECT_EQ(prometheus_value(prom, "warmpool_sessions_active" + pool), "2");
+    for (ErrorKind kind : kAllErrorKinds) {
+        const std::string series =
+            "warmpool_jobs_failed_total{pool=\"web\",kind=\"" + std::string(to_string(kind)) + "\"}";
+        EXPECT_NE(prometheus_value(prom, series), "") << series;
+    }
+    EXPECT_EQ(prometheus_value(prom, "warmpool_jobs_failed_total{pool=\"web\",kind=\"handler_error\"}"), "5");
+    EXPECT_EQ(prometheus_value(prom, "warmpool_jobs_failed_total{pool=\"web\",kind=\"timeout\"}"), "2");
+    EXPECT_EQ(prometheus_value(prom, "warmpool_jobs_failed_total{pool=\"web\",kind=\"worker_crashed\"}"), "0");
+    // Every series has its HELP and TYPE once.
+    EXPECT_NE(prom.find("# TYPE warmpool_jobs_submitted_total counter\n"), std::string::npos);
+    EXPECT_NE(prom.find("# TYPE warmpool_queue_depth gauge\n"), std::string::npos);
+    EXPECT_NE(prom.find("# HELP warmpool_jobs_failed_total "), std::string::npos);
+    EXPECT_EQ(prom.find("# TYPE warmpool_jobs_failed_total counter"),
+              prom.rfind("# TYPE warmpool_jobs_failed_total counter"));
+
+    StatusSnapshot stopping = snapshot();
+    stopping.state = "stopping";
+    EXPECT_EQ(prometheus_value(status_prometheus(stopping), "warmpool_up" + pool), "0");
+}
+
+}  // namespace
+}  // namespace warmpool
