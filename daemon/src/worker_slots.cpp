@@ -16,7 +16,7 @@ SlotPlan plan_slots(std::span<const WorkerSlot> slots, unsigned workers, bool re
     SlotPlan plan;
     const auto n = static_cast<unsigned>(slots.size());
     std::vector<bool> replaced(n);
-    unsigned members = 0, ready_members = 0, replacing = 0;
+    unsigned members = 0, ready_members = 0, replacing = 0, ready_replacing = 0;
     for (unsigned slot = 0; slot < n; ++slot) {
         const WorkerSlot& w = slots[slot];
         replaced[slot] = w.being_replaced();
@@ -25,6 +25,7 @@ SlotPlan plan_slots(std::span<const WorkerSlot> slots, unsigned workers, bool re
             if (w.ever_ready) ++ready_members;
         } else if (replaced[slot]) {
             ++replacing;
+            if (w.ever_ready) ++ready_replacing;
         }
     }
     // Too many members (a reload lowered `workers`): the newest go first.
@@ -33,13 +34,20 @@ SlotPlan plan_slots(std::span<const WorkerSlot> slots, unsigned workers, bool re
         plan.scale_down.push_back(slot);
         replaced[slot] = true;
         --members;
-        if (slots[slot].ever_ready) --ready_members;
         ++replacing;
+        if (slots[slot].ever_ready) {
+            --ready_members;
+            ++ready_replacing;
+        }
     }
-    // Replaced workers retire once enough new ones are ready to keep `workers` serving.
+    // A replaced worker that never became ready serves nobody: it goes at once. One that serves
+    // retires once enough others are ready to keep `workers` serving without it.
     for (unsigned slot = 0; slot < n && replacing > 0; ++slot) {
         if (!replaced[slot]) continue;
-        if (ready_members + replacing - 1 < workers) break;  // still needed to keep capacity
+        if (slots[slot].ever_ready) {
+            if (ready_members + ready_replacing - 1 < workers) continue;  // still needed for capacity
+            --ready_replacing;
+        }
         plan.retire.push_back(slot);
         --replacing;
     }

@@ -199,12 +199,11 @@ TEST(PlanSlots, ZeroWorkersScalesEveryMemberDown) {
     EXPECT_TRUE(plan.spawn.empty());
 }
 
-// A replaced worker that never became ready serves nobody, yet plan_slots() counts every replaced
-// worker as capacity: it retires a ready replaced worker while a never-ready one stays, so fewer
-// workers serve than before. After a reload with workers = 2 (slot 0 ready, slot 1 still
-// starting, both marked for reload) and one new worker ready (slot 2), slot 0 is retired and
-// only slot 2 serves. Disabled until plan_slots() counts only ready workers as capacity.
-TEST(PlanSlots, DISABLED_NeverReadyReplacedWorkerIsNotCapacity) {
+// A replaced worker that never became ready serves nobody, so it is no capacity: a ready replaced
+// worker must not retire on its account. After a reload with workers = 2 (slot 0 ready, slot 1
+// still starting, both marked for reload) and one new worker ready (slot 2), slot 0 keeps
+// serving; slot 1 goes at once.
+TEST(PlanSlots, NeverReadyReplacedWorkerIsNotCapacity) {
     Slots slots(4);
     slots[0] = replaced(100, true, ReplaceReason::reload);
     slots[1] = replaced(101, false, ReplaceReason::reload);
@@ -213,6 +212,7 @@ TEST(PlanSlots, DISABLED_NeverReadyReplacedWorkerIsNotCapacity) {
     SlotPlan plan = plan_slots(slots, 2, true);
     EXPECT_TRUE(std::find(plan.retire.begin(), plan.retire.end(), 0u) == plan.retire.end())
         << "the one ready old worker retires while only one new worker is ready";
+    EXPECT_EQ(plan.retire, (List{1}));
 
     // The same with a scale-down: one worker wanted, the only ready one is scaled down and retired
     // although the member kept (slot 0) and the other scaled-down worker (slot 2) are starting.
