@@ -31,7 +31,6 @@ using namespace epoll_tag;
 
 constexpr std::int64_t kIdleSpinNs = 50'000;  // keep pumping this long after the last work
 constexpr std::int64_t kTickMs = 200;         // housekeeping timer
-constexpr std::int64_t kHelloTimeoutNs = 5'000'000'000;
 // How often the supervisor gives the memory it freed back to the system.
 constexpr std::int64_t kTrimIntervalNs = 5'000'000'000;
 // Error replies waiting for room in one session's control ring before the session is closed.
@@ -128,16 +127,10 @@ Status Supervisor::start() {
     // credentials (SO_PEERCRED) are the one decision, and a session's memory is its own anyway.
     const bool others_allowed = !config_.allow_users.empty() || !config_.allow_groups.empty();
     const unsigned socket_mode = others_allowed ? 0666u : config_.socket_mode;
-    auto control = listen_unix(endpoints_.control_path, socket_mode, access_.socket_group());
-    if (!control) return control.error();
-    endpoints_.control_listen = std::move(control.value());
-    auto status = listen_unix(endpoints_.status_path, socket_mode, access_.socket_group());
-    if (!status) return status.error();
-    endpoints_.status_listen = std::move(status.value());
-    for (auto [fd, tag] : {std::pair{endpoints_.control_listen.get(), kControlListen},
-                           std::pair{endpoints_.status_listen.get(), kStatusListen}}) {
-        epoll_event ev{EPOLLIN, {.u64 = tagged(tag)}};
-        if (::epoll_ctl(endpoints_.epoll.get(), EPOLL_CTL_ADD, fd, &ev) != 0) return errno_error("epoll_ctl");
+    if (auto s = connections_.listen(endpoints_.epoll.get(), endpoints_.control_path, endpoints_.status_path,
+                                     socket_mode, access_.socket_group());
+        !s) {
+        return s;
     }
 
     sessions_ = std::make_unique<SessionTable>(config_.max_sessions, pool_, session_layout_, &queue_totals_);
@@ -230,8 +223,6 @@ Status Supervisor::create_event_sources() {
     // Close-on-exec matters not (workers never exec); fork_worker() hands it to each worker.
     endpoints_.doorbell.reset(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
     if (!endpoints_.doorbell) return errno_error("eventfd");
-    endpoints_.spare.reset(::open("/dev/null", O_RDONLY | O_CLOEXEC));
-    if (!endpoints_.spare) return errno_error("open /dev/null");
 
     for (auto [fd, tag] : {std::pair{endpoints_.signals.get(), kSignal}, std::pair{endpoints_.timer.get(), kTimer},
                            std::pair{endpoints_.doorbell.get(), kDoorbell}}) {
@@ -367,8 +358,8 @@ void Supervisor::poll_events(int timeout_ms) {
         const auto tag = static_cast<Tag>(data >> 32);
         const int fd = static_cast<int>(data & 0xffffffff);
         switch (tag) {
-            case kControlListen: accept_connections(endpoints_.control_listen.get(), false); break;
-            case kStatusListen: accept_connections(endpoints_.status_listen.get(), true); break;
+            case kControlListen: connections_.accept(false, monotonic_ns()); break;
+            case kStatusListen: connections_.accept(true, monotonic_ns()); break;
             case kSignal: handle_signal(); break;
             case kTimer: handle_timer(); break;
             case kDoorbell:
@@ -414,18 +405,8 @@ void Supervisor::handle_timer() {
     supervise_running_jobs();
     expire_queued_deadlines();
     const std::int64_t now = monotonic_ns();
-    std::vector<int> stale;
-    std::vector<int> overdue;
-    for (auto& [fd, conn] : connections_) {
-        if (conn.answering) {
-            if (conn.outbox.overdue(now)) overdue.push_back(fd);
-        } else if (conn.session < 0 && now - conn.accepted_ns > kHelloTimeoutNs) {
-            stale.push_back(fd);
-        }
-    }
-    for (int fd : stale) close_connection(fd, "no request within 5 s");
-    for (int fd : overdue) close_connection(fd, "did not take its answer within 10 s");
-    if (endpoints_.listeners_paused) watch_listeners(true);
+    for (const auto& [fd, why] : connections_.expired(now)) close_connection(fd, why);
+    connections_.resume_listening();
     // Memory freed after a burst (status answers of a few hundred KiB, a full queue drained)
     // stays resident in the heap unless it is handed back; a long-lived daemon hands it back.
     if (now - last_trim_ns_ > kTrimIntervalNs) {
@@ -539,10 +520,7 @@ void Supervisor::begin_stop(const std::string& why) {
     update_lanes_open();
     stop_deadline_ns_ = monotonic_ns() + static_cast<std::int64_t>(config_.grace_period_s * 1e9);
     // No new clients; the sockets disappear now so a successor can start at once.
-    for (UniqueFd* listen : {&endpoints_.control_listen, &endpoints_.status_listen}) {
-        if (*listen) ::epoll_ctl(endpoints_.epoll.get(), EPOLL_CTL_DEL, listen->get(), nullptr);
-        listen->reset();
-    }
+    connections_.stop_listening();
     ::unlink(endpoints_.control_path.c_str());
     ::unlink(endpoints_.status_path.c_str());
     endpoints_.sockets_removed = true;

@@ -23,112 +23,37 @@ namespace {
 
 using namespace epoll_tag;
 
-// A one-answer connection (status, admin, refusal) whose peer has not taken the whole answer by
-// then is dropped.
-constexpr std::int64_t kAnswerDeadlineNs = 10'000'000'000;
-// Status connections open at once; more are closed at accept (each may hold a whole status).
-constexpr std::size_t kMaxStatusConnections = 64;
 constexpr std::size_t kMaxClientNameBytes = 64;  // of a Hello's name, made valid UTF-8
 
 }  // namespace
-
-void Supervisor::accept_connections(int listen_fd, bool status) {
-    for (;;) {
-        UniqueFd fd(::accept4(listen_fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC));
-        if (!fd) {
-            if (errno == EMFILE || errno == ENFILE) accept_out_of_descriptors(listen_fd);
-            return;  // EAGAIN, or a transient error: nothing more to take now
-        }
-        auto peer = peer_credentials(fd.get());
-        if (!peer) continue;
-        if (status && static_cast<std::size_t>(std::count_if(connections_.begin(), connections_.end(), [](const auto& c) {
-                          return c.second.status;
-                      })) >= kMaxStatusConnections) {
-            continue;  // closed: it may ask again once others have been answered
-        }
-        Connection conn;
-        conn.peer = peer.value();
-        if (auto groups = peer_groups(fd.get())) conn.groups = std::move(groups.value());
-        conn.status = status;
-        conn.accepted_ns = monotonic_ns();
-        const int raw = fd.get();
-        epoll_event ev{EPOLLIN | EPOLLRDHUP, {.u64 = tagged(kConnection, raw)}};
-        if (::epoll_ctl(endpoints_.epoll.get(), EPOLL_CTL_ADD, raw, &ev) != 0) continue;
-        conn.fd = std::move(fd);
-        connections_.emplace(raw, std::move(conn));
-    }
-}
-
-void Supervisor::accept_out_of_descriptors(int listen_fd) {
-    if (endpoints_.spare) {
-        endpoints_.spare.reset();
-        UniqueFd fd(::accept4(listen_fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC));
-        if (fd) {
-            [[maybe_unused]] auto st = send_now(
-                fd.get(), protocol::encode_frame(protocol::Refused{"overloaded", "the pool is out of file descriptors"}));
-        }
-        fd.reset();
-        endpoints_.spare.reset(::open("/dev/null", O_RDONLY | O_CLOEXEC));
-        const std::int64_t now = monotonic_ns();
-        if (now - last_fd_warning_ns_ > 1'000'000'000) {  // a line a second at most, not one per peer
-            spdlog::warn("out of file descriptors: refusing new connections");
-            last_fd_warning_ns_ = now;
-        }
-        if (endpoints_.spare) return;  // the loop comes back while peers wait
-    }
-    // No spare to refuse with: stop listening until the next tick instead of spinning.
-    watch_listeners(false);
-}
-
-void Supervisor::watch_listeners(bool watch) {
-    endpoints_.listeners_paused = !watch;
-    for (auto [listen, tag] : {std::pair{&endpoints_.control_listen, kControlListen},
-                               std::pair{&endpoints_.status_listen, kStatusListen}}) {
-        if (!*listen) continue;
-        epoll_event ev{watch ? static_cast<std::uint32_t>(EPOLLIN) : 0u, {.u64 = tagged(tag)}};
-        ::epoll_ctl(endpoints_.epoll.get(), EPOLL_CTL_MOD, listen->get(), &ev);
-    }
-}
 
 void Supervisor::answer_and_close(Connection& conn, std::string bytes, const std::string& why) {
     if (conn.session >= 0) {
         begin_close_session(static_cast<unsigned>(conn.session), why);
         conn.session = -1;
     }
-    conn.answering = true;
-    conn.close_reason = why;
-    conn.outbox.put(std::move(bytes), monotonic_ns() + kAnswerDeadlineNs);
     const int fd = conn.fd.get();
-    // From now on the connection only waits for room to write; nothing more is read from it.
-    epoll_event ev{EPOLLOUT, {.u64 = tagged(kConnection, static_cast<std::uint32_t>(fd))}};
-    ::epoll_ctl(endpoints_.epoll.get(), EPOLL_CTL_MOD, fd, &ev);
+    connections_.answer(conn, std::move(bytes), why, monotonic_ns());
     continue_answer(fd);
 }
 
 void Supervisor::continue_answer(int fd) {
-    auto it = connections_.find(fd);
-    if (it == connections_.end()) return;
-    switch (it->second.outbox.flush(fd)) {
-        case Outbox::Flush::done: close_connection(fd, it->second.close_reason); return;
-        case Outbox::Flush::failed: close_connection(fd, "gone before taking its answer"); return;
-        case Outbox::Flush::pending: return;
-    }
+    std::string why;
+    if (connections_.continue_answer(fd, why)) close_connection(fd, why);
 }
 
 void Supervisor::close_connection(int fd, const std::string& why) {
-    auto it = connections_.find(fd);
-    if (it == connections_.end()) return;
-    ::epoll_ctl(endpoints_.epoll.get(), EPOLL_CTL_DEL, fd, nullptr);
-    if (it->second.session >= 0) begin_close_session(static_cast<unsigned>(it->second.session), why);
-    connections_.erase(it);
+    if (const int session = connections_.close(fd); session >= 0) {
+        begin_close_session(static_cast<unsigned>(session), why);
+    }
 }
 
 // Whatever goes wrong while one connection's event is handled ends that connection, never
 // the pool: the peer is told nothing more, and everyone else is served on.
 void Supervisor::handle_connection_guarded(int fd) {
     try {
-        auto it = connections_.find(fd);
-        if (it != connections_.end() && it->second.answering) return continue_answer(fd);
+        const Connection* conn = connections_.find(fd);
+        if (conn != nullptr && conn->answering) return continue_answer(fd);
         handle_connection(fd);
     } catch (const std::exception& e) {
         spdlog::error("internal error while serving a connection ({}); closing it", e.what());
@@ -137,53 +62,17 @@ void Supervisor::handle_connection_guarded(int fd) {
 }
 
 void Supervisor::handle_connection(int fd) {
-    auto it = connections_.find(fd);
-    if (it == connections_.end()) return;
-    Connection& conn = it->second;
-    char buf[4096];
+    using Kind = ConnectionTable::Request::Kind;
     for (;;) {
-        auto received = receive_available(fd, buf, sizeof buf, conn.passed_fds);
-        const ssize_t n = received ? static_cast<ssize_t>(received.value()) : -1;
-        if (!received) errno = received.error().errno_value;
-        if (conn.status) conn.passed_fds.clear();  // nothing is ever passed to a status socket
-        if (n > 0) {
-            if (conn.status) {
-                conn.status_request.append(buf, static_cast<std::size_t>(n));
-                if (conn.status_request.find('\n') != std::string::npos) {
-                    answer_status(conn);
-                    return;
-                }
-                if (conn.status_request.size() > 256) {
-                    close_connection(fd, "oversized status request");
-                    return;
-                }
-                continue;
-            }
-            conn.reader.feed(buf, static_cast<std::size_t>(n));
-            for (;;) {
-                auto frame = conn.reader.next();
-                if (!frame) {
-                    spdlog::warn("client pid {} sent a malformed frame ({}); closing its connection",
-                                 conn.peer.pid, frame.error().message());
-                    close_connection(fd, "protocol error");
-                    return;
-                }
-                if (!frame.value()) break;
-                on_frame(conn, *frame.value());
-                auto still = connections_.find(fd);
-                if (still == connections_.end() || still->second.answering) return;  // closed by the frame
-            }
-            // A descriptor belongs to the frame it came with: left over with no frame pending,
-            // or more than one frame could carry, it came with none.
-            if ((conn.reader.buffered() == 0 && !conn.passed_fds.empty()) || conn.passed_fds.size() > kMaxPassedFds) {
-                close_connection(fd, "descriptors passed without a message that takes them");
-                return;
-            }
-            continue;
+        ConnectionTable::Request request = connections_.next(fd);
+        switch (request.kind) {
+            case Kind::none: return;
+            case Kind::close: close_connection(fd, request.close_reason); return;
+            case Kind::status: answer_status(*connections_.find(fd), request.status); return;
+            case Kind::frame: on_frame(*connections_.find(fd), request.frame); break;
         }
-        if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;
-        close_connection(fd, n == 0 ? "client disconnected" : "read error");
-        return;
+        const Connection* still = connections_.find(fd);
+        if (still == nullptr || still->answering) return;  // closed or answered by the frame
     }
 }
 
@@ -349,7 +238,7 @@ bool Supervisor::drain_submit_ring(SessionSlot& s, std::int64_t now) {
         if (peek == RingConsumer::Peek::corrupt || bytes.size() < sizeof(JobRecord)) {
             spdlog::warn("session {} wrote a corrupt submit ring; dropping the client", sessions_->slot_of(s));
             s.submit.release();
-            if (connections_.contains(s.fd)) close_connection(s.fd, "corrupt submit ring");
+            if (connections_.find(s.fd) != nullptr) close_connection(s.fd, "corrupt submit ring");
             return true;
         }
         // Copied out first, straight into the queue (the client can still write to its ring

@@ -109,9 +109,7 @@ StatusSnapshot Supervisor::status_snapshot() const {
     return snap;
 }
 
-void Supervisor::answer_status(Connection& conn) {
-    std::string request = conn.status_request.substr(0, conn.status_request.find('\n'));
-    while (!request.empty() && (request.back() == '\r' || request.back() == ' ')) request.pop_back();
+void Supervisor::answer_status(Connection& conn, const std::string& request) {
     for (unsigned slot = 0; slot < workers_->size(); ++slot) {
         if ((*workers_)[slot].live()) lanes_.count(slot, pool_, counters_);
     }

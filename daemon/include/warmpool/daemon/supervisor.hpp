@@ -14,6 +14,7 @@
 //   WorkerSlots     worker processes: spawn (the fork seam), readiness, replacement plan
 //   Lanes           the lane board and the lane jobs that pass the supervisor by
 //   FunctionCatalog per-function settings and run-time estimates
+//   ConnectionTable the listening sockets and connections; requests come up as values
 //   AccessPolicy    who may connect, administer, send pickle
 //   PoolCounters    the totals status reports; StatusReport formats a snapshot of it all
 //
@@ -50,12 +51,12 @@
 #include "warmpool/common/unique_fd.hpp"
 #include "warmpool/common/unix_socket.hpp"
 #include "warmpool/daemon/access_policy.hpp"
+#include "warmpool/daemon/connection_table.hpp"
 #include "warmpool/daemon/dispatcher.hpp"
 #include "warmpool/daemon/function_catalog.hpp"
 #include "warmpool/daemon/job_queue.hpp"
 #include "warmpool/daemon/lanes.hpp"
 #include "warmpool/daemon/oom_kill_counter.hpp"
-#include "warmpool/daemon/outbox.hpp"
 #include "warmpool/daemon/pool_config.hpp"
 #include "warmpool/daemon/pool_counters.hpp"
 #include "warmpool/daemon/session_table.hpp"
@@ -85,38 +86,16 @@ public:
     int run();
 
 private:
-    // A client's connection to the control or the status socket.
-    struct Connection {
-        UniqueFd fd;
-        protocol::FrameReader reader;
-        PeerCredentials peer;
-        std::vector<gid_t> groups;  // supplementary, as the kernel recorded them at connect
-        int session = -1;           // slot once the Hello is accepted
-        bool status = false;        // a status-socket connection
-        std::string status_request;
-        std::int64_t accepted_ns = 0;
-        std::vector<UniqueFd> passed_fds;  // received, not yet claimed by their frame
-        // A one-answer connection (status, admin, refusal) whose answer is going out: nothing
-        // more is read from it, and it closes once the answer is out or overdue.
-        bool answering = false;
-        Outbox outbox;
-        std::string close_reason;
-    };
-    // The descriptors the loop waits on, and the names it answers at.
+    using Connection = ConnectionTable::Connection;
+    // The descriptors the loop waits on besides the connections, and the socket paths.
     struct Endpoints {
         std::string control_path;
         std::string status_path;
         UniqueFd lock;
-        UniqueFd control_listen;
-        UniqueFd status_listen;
         UniqueFd epoll;
         UniqueFd signals;
         UniqueFd timer;
         UniqueFd doorbell;  // eventfd rung by workers (each session has its own for its client)
-        // Held open so that, out of descriptors, one can be freed to accept and refuse a waiting
-        // peer (a listening socket with a backlog would otherwise wake the loop for ever).
-        UniqueFd spare;
-        bool listeners_paused = false;
         bool sockets_removed = false;
     };
 
@@ -153,9 +132,6 @@ private:
     void on_function_settings(unsigned slot, const protocol::FunctionSettings& settings);
 
     // Connections and sessions (supervisor_sessions.cpp)
-    void accept_connections(int listen_fd, bool status);
-    void accept_out_of_descriptors(int listen_fd);
-    void watch_listeners(bool watch);
     void handle_connection_guarded(int fd);
     void handle_connection(int fd);
     void on_frame(Connection& conn, const protocol::Frame& frame);
@@ -193,7 +169,7 @@ private:
 
     // Status (supervisor_status.cpp)
     StatusSnapshot status_snapshot() const;
-    void answer_status(Connection& conn);
+    void answer_status(Connection& conn, const std::string& request);
 
     PoolConfig config_;
     ConfigLoader reload_config_;
@@ -209,7 +185,7 @@ private:
     AdaptiveSpin idle_spin_;  // whether run() spins before it sleeps
     AccessPolicy access_;
     Endpoints endpoints_;
-    std::unordered_map<int, Connection> connections_;
+    ConnectionTable connections_;
     SharedSegment pool_segment_;
     PoolMemory pool_;
     SessionLayout session_layout_{};
@@ -221,10 +197,9 @@ private:
     Lanes lanes_;
     PoolCounters counters_;
     OomKillCounter oom_kills_;
-    // Housekeeping: when memory was last handed back, the last out-of-descriptors warning, and
-    // how deep descriptor requests nest (supervisor_descriptors.cpp).
+    // Housekeeping: when memory was last handed back, and how deep descriptor requests nest
+    // (supervisor_descriptors.cpp).
     std::int64_t last_trim_ns_ = 0;
-    std::int64_t last_fd_warning_ns_ = 0;
     int descriptor_nesting_ = 0;
 };
 
