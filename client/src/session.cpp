@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "warmpool/common/clock.hpp"
+#include "warmpool/common/job_checks.hpp"
 #include "warmpool/common/spin_relax.hpp"
 #include "warmpool/common/unix_socket.hpp"
 #include "warmpool/job_error.hpp"
@@ -266,8 +267,8 @@ bool Session::worker_watching() const {
 // client with nothing in flight does, so the lane holds at most one of its jobs at a time. True
 // if the job is posted; false if it must go through the submit ring.
 bool Session::post_to_lane(const JobRecord& record, std::string_view payload) {
-    if (board_ == nullptr || payload.size() > kLanePayloadMax || (record.flags & ~kJobEncodingFlags) != 0 ||
-        record.timeout_ns != 0 || board_->open.load(std::memory_order_relaxed) == 0 || !worker_watching()) {
+    if (board_ == nullptr || !lane_may_carry(record, payload.size()) ||
+        board_->open.load(std::memory_order_relaxed) == 0 || !worker_watching()) {
         return false;
     }
     if (lane_state(lane_->word.load(std::memory_order_acquire)) != LaneWordState::free) return false;

@@ -1,6 +1,14 @@
 #include "warmpool/daemon/job_library.hpp"
 
 #include <dlfcn.h>
+#include <fcntl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <csignal>
+
+#include "warmpool/common/unique_fd.hpp"
 
 namespace warmpool {
 
@@ -65,6 +73,45 @@ Status LoadedJobLibrary::add_python(std::vector<std::unique_ptr<JobFunction>> fu
         python_functions_.push_back(std::move(function));
     }
     return {};
+}
+
+Status check_job_library(const std::string& path) {
+    int pipe_fds[2];
+    if (::pipe2(pipe_fds, O_CLOEXEC) != 0) return errno_error("pipe");
+    UniqueFd reader(pipe_fds[0]);
+    UniqueFd writer(pipe_fds[1]);
+    const pid_t pid = ::fork();
+    if (pid < 0) return errno_error("fork");
+    if (pid == 0) {
+        reader.reset();
+        auto loaded = LoadedJobLibrary::open(path);
+        if (!loaded) {
+            const std::string why = loaded.error().message();
+            [[maybe_unused]] ssize_t n = ::write(writer.get(), why.data(), why.size());
+        }
+        ::_exit(loaded ? 0 : 1);  // no exit handlers: they are the parent's
+    }
+    writer.reset();
+    std::string why;
+    char buf[512];
+    for (;;) {
+        const ssize_t n = ::read(reader.get(), buf, sizeof buf);
+        if (n > 0) {
+            why.append(buf, static_cast<std::size_t>(n));
+        } else if (n == 0 || errno != EINTR) {
+            break;
+        }
+    }
+    int status = 0;
+    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return {};
+    if (why.empty()) {
+        why = "loading job library " + path + " " +
+              (WIFSIGNALED(status) ? "was killed by signal " + std::to_string(WTERMSIG(status))
+                                   : "failed with status " + std::to_string(WEXITSTATUS(status)));
+    }
+    return make_error(SysError::Code::not_found, why);
 }
 
 LoadedJobLibrary::Entry* LoadedJobLibrary::find(std::string_view name) {

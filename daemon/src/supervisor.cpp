@@ -64,8 +64,9 @@ Status Supervisor::prepare() {
     auto access = AccessPolicy::resolve(config_, ::geteuid());
     if (!access) return access.error();
     access_ = std::move(access.value());
-    // Fail early and clearly on a job library that cannot even be loaded.
-    if (auto lib = LoadedJobLibrary::open(config_.jobs_library); !lib) return lib.error();
+    // Fail early and clearly on a job library that cannot even be loaded (tried in a child:
+    // the supervisor never loads it, check_job_library()).
+    if (auto st = check_job_library(config_.jobs_library); !st) return st;
     return check_runtime_dir();
 }
 
@@ -420,8 +421,9 @@ void Supervisor::handle_timer() {
 // Reload
 
 // Reload: new workers with the new configuration start; the old ones serve until enough new
-// ones are ready, then retire. If a new worker cannot initialise, the reload is abandoned and
-// the old workers carry on.
+// ones are ready, then retire. If a new worker cannot initialise (the job library at the path
+// does not load, a constructor throws), the reload is abandoned and the old workers carry on.
+// The library is not tried here: that would block the loop, and the supervisor never loads it.
 void Supervisor::begin_reload(const std::string& why) {
     if (state_ != State::running) {
         spdlog::warn("reload ({}) ignored: the pool is {}", why, state_ == State::starting ? "starting" : "stopping");
@@ -458,10 +460,6 @@ void Supervisor::begin_reload(const std::string& why) {
             spdlog::warn("reload: workers = {} needs a restart (at most {} without one)", next.workers, most);
             next.workers = most;
         }
-    }
-    if (auto lib = LoadedJobLibrary::open(next.jobs_library); !lib) {
-        spdlog::error("reload ({}) failed, keeping the current workers: {}", why, lib.error().message());
-        return;
     }
     spdlog::info("reloading ({}): starting {} workers with job library {}", why, next.workers, next.jobs_library);
     sd_notify(0, "RELOADING=1\nSTATUS=reloading");

@@ -54,4 +54,12 @@ private:
     std::vector<std::unique_ptr<JobFunction>> python_functions_;  // entries_ points into them
 };
 
+// Whether `path` loads as a job library (LoadedJobLibrary::open succeeds), found out in a
+// short-lived child process so that the caller never has the library loaded. The supervisor
+// must not: every worker it forks would inherit that copy (dlopen() of a path already loaded
+// returns the loaded object, even after the file there was replaced), so a reload would go on
+// running the old code, and the library's static constructors would run in the supervisor.
+// Blocks until the child has tried: for start-up, not for the loop.
+Status check_job_library(const std::string& path);
+
 }  // namespace warmpool
