@@ -210,7 +210,15 @@ public:
         measure_rss();
 
         record_->init_ns.store(monotonic_ns() - started, std::memory_order_relaxed);
-        record_->state.store(static_cast<std::uint32_t>(WorkerState::ready), std::memory_order_release);
+        // The supervisor may have told this worker to stop while it initialised (a reload that
+        // replaced it, a shutdown): then it goes as a worker told to stop does, instead of
+        // storing ready over exiting and serving a slot nobody gives work to.
+        auto starting = static_cast<std::uint32_t>(WorkerState::starting);
+        if (!record_->state.compare_exchange_strong(starting, static_cast<std::uint32_t>(WorkerState::ready),
+                                                    std::memory_order_acq_rel)) {
+            spdlog::info("worker slot {} told to stop while it initialised; exiting", setup_.slot);
+            ::_exit(kWorkerExitOk);
+        }
         pool_header_->supervisor_wake.notify_eventfd(setup_.supervisor_eventfd);
         spdlog::info("worker slot {} ready: {} functions initialised in {:.3f} s", setup_.slot,
                      library_->library().functions.size() + python_jobs,
