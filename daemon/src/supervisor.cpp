@@ -23,6 +23,7 @@
 #include <random>
 
 #include "warmpool/common/clock.hpp"
+#include "warmpool/common/job_checks.hpp"
 #include "warmpool/common/spin_relax.hpp"
 #include "warmpool/common/utf8.hpp"
 #include "warmpool/common/runtime_paths.hpp"
@@ -49,7 +50,6 @@ constexpr std::size_t kMaxControlBacklog = 65536;
 // Status connections open at once; more are closed at accept (each may hold a whole status).
 constexpr std::size_t kMaxStatusConnections = 64;
 constexpr std::size_t kMaxClientNameBytes = 64;   // of a Hello's name, made valid UTF-8
-constexpr std::uint64_t kMaxBlobBytes = 4ull << 30;
 
 std::string describe_wait_status(int status) {
     if (WIFEXITED(status)) {
@@ -1611,50 +1611,10 @@ void Supervisor::finish_closed_sessions() {
 
 bool Supervisor::validate(const JobRecord& record, std::span<const std::byte> payload,
                           std::string& why) const {
-    if (function_name(record).empty()) {
-        why = "the function name is missing or longer than " + std::to_string(kFunctionNameMax) + " bytes";
-        return false;
-    }
-    if ((record.flags & ~std::uint32_t{kJobEncodingFlags | kJobBatch | kJobBlob}) != 0) {
-        why = "unknown job flags";
-        return false;
-    }
-    if ((record.flags & kJobEncodingFlags) == kJobEncodingFlags) {
-        why = "a job is JSON or pickle, not both";
-        return false;
-    }
-    if (record.payload_bytes != payload.size()) {
-        why = "payload length does not match the record";
-        return false;
-    }
-    if (record.flags & kJobBlob) {
-        BlobRef ref;
-        if (payload.size() != sizeof ref) {
-            why = "malformed blob reference";
-            return false;
-        }
-        std::memcpy(&ref, payload.data(), sizeof ref);
-        if (ref.bytes > kMaxBlobBytes) {
-            why = "blob reference out of range";
-            return false;
-        }
-    } else if (payload.size() > config_.inline_max + sizeof(BatchHeader)) {
-        why = "inline payload larger than " + std::to_string(config_.inline_max) + " bytes";
-        return false;
-    }
-    if ((record.flags & kJobBatch) && !(record.flags & kJobBlob)) {
-        BatchHeader header;
-        if (payload.size() < sizeof header) {
-            why = "malformed batch";
-            return false;
-        }
-        std::memcpy(&header, payload.data(), sizeof header);
-        if (!batch_count_fits(header.count, payload.size())) {
-            why = "batch item count out of range";
-            return false;
-        }
-    }
-    return true;
+    std::optional<std::string> refusal = job_refusal(record, payload, JobLimits{config_.inline_max});
+    if (!refusal) return true;
+    why = std::move(*refusal);
+    return false;
 }
 
 // A session's queue takes more only within its own share (jobs and payload bytes), so that one
@@ -1707,17 +1667,14 @@ void Supervisor::accept_submission(Session& s, int slot, std::int64_t now) {
     std::string why;
     // Counted only once it is known to be what it claims: a refused record is one job, whatever
     // its batch header says.
-    if (!validate(job.record, std::as_bytes(std::span(job.payload.data(), job.payload.size())), why)) {
+    const auto payload = std::as_bytes(std::span(job.payload.data(), job.payload.size()));
+    if (!validate(job.record, payload, why)) {
         counters_.submitted += 1;
         reply_error(s, job.record, ErrorKind::bad_request, why, 1);
         s.queue.pop_back();
         return;
     }
-    if ((job.record.flags & kJobBatch) && !(job.record.flags & kJobBlob)) {
-        BatchHeader header;
-        std::memcpy(&header, job.payload.data(), sizeof header);
-        job.items = header.count;
-    }
+    job.items = batch_item_count(job.record, payload);
     counters_.submitted += job.items;
     if (state_ == State::stopping) {
         reply_error(s, job.record, ErrorKind::shutting_down, "pool '" + config_.name + "' is shutting down",

@@ -19,6 +19,7 @@
 #include "warmpool/common/blob_mappings.hpp"
 #include "warmpool/common/blob_pool.hpp"
 #include "warmpool/common/clock.hpp"
+#include "warmpool/common/job_checks.hpp"
 #include "warmpool/common/spin_relax.hpp"
 #include "warmpool/common/shared_segment.hpp"
 #include "warmpool/common/unique_fd.hpp"
@@ -494,11 +495,13 @@ private:
             record_->running_seq.store(kLaneRunningSeq, std::memory_order_release);
             context_.job_id = job.job_id;
             context_.attempt = 1;
+            // No supervisor saw a lane job: it is checked here as a submission would be.
             Outcome outcome;
-            const std::uint32_t encoding = job.flags & kJobEncodingFlags;
-            if ((job.flags & ~kJobEncodingFlags) != 0 || encoding == kJobEncodingFlags ||
-                job.payload_bytes != payload.size()) {
-                outcome = fail(ErrorKind::bad_request, "a lane carries one call with its arguments inline");
+            if (!lane_may_carry(job, payload.size())) {
+                outcome = fail(ErrorKind::bad_request,
+                               "a lane carries one call with its arguments inline and no time limit of its own");
+            } else if (auto why = job_refusal(job, payload, JobLimits{setup_.inline_max})) {
+                outcome = fail(ErrorKind::bad_request, std::move(*why));
             } else {
                 outcome = execute(job, payload, *session);
             }
@@ -545,7 +548,7 @@ private:
         if (session == nullptr) {  // the client is gone: nobody to reply to
             JobOutcome& entry = outcome_entry(seq);
             entry = JobOutcome{};
-            entry.counts[kOutcomeDropped] = batch_items(job, payload);
+            entry.counts[kOutcomeDropped] = batch_item_count(job, payload);
             record_->inbox_done.store(seq + 1, std::memory_order_release);
             return;
         }
@@ -570,7 +573,7 @@ private:
         const bool published = reply(*session, job, outcome, start - job.enqueued_ns, run_ns);
         if (!published) {
             entry = JobOutcome{};
-            entry.counts[kOutcomeDropped] = batch_items(job, payload);
+            entry.counts[kOutcomeDropped] = batch_item_count(job, payload);
         }
 
         // Measured before the done mark, which the supervisor's recycling check (max_rss) follows.
@@ -600,14 +603,6 @@ private:
             scratch_.clear();
         }
         return published;
-    }
-
-    // Calls a job carries: a batch's item count, else one.
-    static std::uint32_t batch_items(const JobRecord& job, std::span<const std::byte> payload) {
-        BatchHeader header{};
-        if ((job.flags & kJobBatch) == 0 || (job.flags & kJobBlob) != 0 || payload.size() < sizeof header) return 1;
-        std::memcpy(&header, payload.data(), sizeof header);
-        return header.count;
     }
 
     JobOutcome& outcome_entry(std::uint64_t seq) {
@@ -656,9 +651,9 @@ private:
         const std::string_view inline_args(reinterpret_cast<const char*>(payload.data()), payload.size());
         if ((job.flags & kJobBlob) == 0) return run(job, *entry, encoding, inline_args, session);
 
-        BlobRef ref;
-        if (payload.size() != sizeof ref) return fail(ErrorKind::bad_request, "malformed blob reference");
-        std::memcpy(&ref, payload.data(), sizeof ref);
+        const std::optional<BlobRef> blob_ref = blob_ref_of(payload);
+        if (!blob_ref) return fail(ErrorKind::bad_request, "malformed blob reference");
+        const BlobRef& ref = *blob_ref;
         // Freed by the client when it has our reply; a retry on another worker may need it.
         const std::string object = "a" + std::to_string(ref.object);
         auto mapped = session.arguments.map(
@@ -806,20 +801,19 @@ private:
     }
 
     Outcome execute_batch(LoadedJobLibrary::Entry& entry, Encoding encoding, std::string_view args) {
-        BatchHeader header;
-        if (args.size() < sizeof header) return fail(ErrorKind::bad_request, "malformed batch");
-        std::memcpy(&header, args.data(), sizeof header);
         // Checked before the result is sized for the count: no supervisor saw a batch in a blob.
-        if (!batch_count_fits(header.count, args.size())) {
-            return fail(ErrorKind::bad_request, "batch item count out of range");
+        const std::optional<std::uint32_t> count = batch_count(std::as_bytes(std::span(args.data(), args.size())));
+        if (!count) {
+            return fail(ErrorKind::bad_request,
+                        args.size() < sizeof(BatchHeader) ? "malformed batch" : "batch item count out of range");
         }
         Outcome outcome;
         outcome.flags = kJobBatch | encoding_flags(encoding);
         std::string& out = outcome.payload;
-        out.reserve(args.size() + header.count * sizeof(BatchResultItem));
-        out.append(reinterpret_cast<const char*>(&header), sizeof header);
-        std::size_t pos = sizeof header;
-        for (std::uint32_t i = 0; i < header.count; ++i) {
+        out.reserve(args.size() + *count * sizeof(BatchResultItem));
+        out.append(args.data(), sizeof(BatchHeader));
+        std::size_t pos = sizeof(BatchHeader);
+        for (std::uint32_t i = 0; i < *count; ++i) {
             std::uint32_t len = 0;
             if (args.size() - pos < sizeof len) return fail(ErrorKind::bad_request, "malformed batch item");
             std::memcpy(&len, args.data() + pos, sizeof len);

@@ -344,16 +344,9 @@ struct BatchHeader {
     std::uint32_t count;
     std::uint32_t reserved;
 };
-// Items of one batch: 1 to this many. The supervisor checks an inline batch when it is submitted;
-// a batch in a blob is checked by the worker that reads it.
+// Items of one batch: 1 to this many (job_checks.hpp: batch_count_fits()). The supervisor checks
+// an inline batch when it is submitted; a batch in a blob is checked by the worker that reads it.
 inline constexpr std::uint32_t kMaxBatchItems = 1u << 20;
-// Whether a batch of `batch_bytes` (header included, at least the header) may hold `count` items:
-// 1 to kMaxBatchItems, and no more than its bytes have room for lengths (every item takes at
-// least its 4-byte length), so a count is never believed beyond what was sent.
-constexpr bool batch_count_fits(std::uint32_t count, std::size_t batch_bytes) {
-    return count != 0 && count <= kMaxBatchItems &&
-           count <= (batch_bytes - sizeof(BatchHeader)) / sizeof(std::uint32_t);
-}
 struct BatchResultItem {
     std::uint16_t status;
     std::uint16_t reserved;
