@@ -35,7 +35,7 @@ namespace {
 
 // How long an idle worker spins on its inbox before sleeping on the futex. Short: on a small
 // machine a spinning worker takes a core from the client and the supervisor.
-constexpr std::int64_t kSpinNs = 20'000;
+constexpr std::int64_t kInboxSpinNs = 20'000;
 // The watcher of the lanes spins longer: the client it serves is the only other process spinning,
 // and a call that finds no watcher pays two wake-ups through the supervisor instead.
 constexpr std::int64_t kWatcherSpinNs = 100'000;
@@ -214,9 +214,7 @@ public:
         // The supervisor may have told this worker to stop while it initialised (a reload that
         // replaced it, a shutdown): then it goes as a worker told to stop does, instead of
         // storing ready over exiting and serving a slot nobody gives work to.
-        auto starting = static_cast<std::uint32_t>(WorkerState::starting);
-        if (!record_->state.compare_exchange_strong(starting, static_cast<std::uint32_t>(WorkerState::ready),
-                                                    std::memory_order_acq_rel)) {
+        if (!announce_ready(*record_)) {
             spdlog::info("worker slot {} told to stop while it initialised; exiting", setup_.slot);
             ::_exit(kWorkerExitOk);
         }
@@ -295,7 +293,7 @@ private:
             return;
         }
         const std::int64_t wait_start = monotonic_ns();
-        const std::int64_t window = watching_ ? kWatcherSpinNs : kSpinNs;
+        const std::int64_t window = watching_ ? kWatcherSpinNs : kInboxSpinNs;
         auto wait_ended = [&] { idle_spin_.waited(monotonic_ns() - wait_start, window); };
         const std::int64_t spin_until = idle_spin_.spin_now() ? wait_start + window : 0;
         while (monotonic_ns() < spin_until) {
@@ -519,7 +517,7 @@ private:
         // Counted once the reply is out; then the stage goes back to none (shm_layout.hpp).
         std::atomic<std::uint64_t>& count = lane_outcome_->counts[counted];
         count.store(count.load(std::memory_order_relaxed) + 1, std::memory_order_release);
-        record_->running_seq.store(0, std::memory_order_release);
+        record_->running_seq.store(kNoRunningJob, std::memory_order_release);
         record_->lane_progress.store(lane_progress(lane_taken_, LaneStage::none), std::memory_order_release);
         running_lane_job_ = false;
         lane_jobs_untold_ = true;
@@ -556,7 +554,7 @@ private:
         record_->running_reply_tail.store(session->reply.published_tail(), std::memory_order_relaxed);
         const std::int64_t start = monotonic_ns();
         record_->running_since_ns.store(start, std::memory_order_relaxed);
-        record_->running_seq.store(seq + 1, std::memory_order_release);
+        record_->running_seq.store(running_word_of_inbox_seq(seq), std::memory_order_release);
 
         context_.job_id = job.job_id;
         context_.attempt = job.attempt;
@@ -582,7 +580,7 @@ private:
         // Done before no longer running: a supervisor looking between the two stores must see
         // one of them, or it would take the job for one that never started and run it again.
         record_->inbox_done.store(seq + 1, std::memory_order_release);
-        record_->running_seq.store(0, std::memory_order_release);
+        record_->running_seq.store(kNoRunningJob, std::memory_order_release);
         // Only this process writes it: no read-modify-write needed.
         record_->jobs_done.store(record_->jobs_done.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
     }
