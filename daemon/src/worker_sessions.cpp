@@ -23,7 +23,8 @@ WorkerSessions::WorkerSessions(const WorkerSetup& setup, SupervisorChannel chann
 
 SessionView* WorkerSessions::find(std::uint32_t slot, std::uint64_t generation) {
     auto it = views_.find(slot);
-    SessionView* view = it != views_.end() && it->second.generation == generation ? &it->second : map(slot, generation);
+    const bool mapped = it != views_.end() && it->second.generation == generation;
+    SessionView* view = mapped ? &it->second : map(slot, generation);
     return view != nullptr && view->active() ? view : nullptr;
 }
 

@@ -103,7 +103,8 @@ TEST(ReloadTest, WorkersToldToStopWhileInitialisingExitAndAreReplaced) {
         << "the reload never completed: " << pool.status().dump() << "\n" << pool.log();
 
     for (const pid_t pid : initialising) {
-        EXPECT_TRUE(wait_until([&] { return process_gone(pid); }, 10s)) << "worker " << pid << " never exited";
+        EXPECT_TRUE(wait_until([&] { return process_gone(pid); }, 10s))
+            << "worker " << pid << " never exited";
         EXPECT_NE(pool.log().find("pid " + std::to_string(pid) + " exited with status 0 (retired)"),
                   std::string::npos)
             << "worker " << pid << " should have exited cleanly:\n" << pool.log();
@@ -120,7 +121,8 @@ TEST(ReloadTest, WorkersToldToStopWhileInitialisingExitAndAreReplaced) {
     Client client = pool.connect();
     for (int i = 0; i < 20; ++i) {
         const auto info = client.call<examples::WorkerInfo>("worker_info", std::int64_t{0});
-        EXPECT_EQ(fresh.count(static_cast<pid_t>(info.pid)), 1u) << "job ran on " << info.pid << ", not a fresh worker";
+        EXPECT_EQ(fresh.count(static_cast<pid_t>(info.pid)), 1u)
+            << "job ran on " << info.pid << ", not a fresh worker";
     }
 }
 

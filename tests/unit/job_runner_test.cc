@@ -42,7 +42,9 @@ WorkerContext& worker_context() {
     return context;
 }
 
-std::span<const std::byte> bytes_of(std::string_view text) { return std::as_bytes(std::span(text.data(), text.size())); }
+std::span<const std::byte> bytes_of(std::string_view text) {
+    return std::as_bytes(std::span(text.data(), text.size()));
+}
 
 class JobRunnerTest : public ::testing::Test {
 protected:
@@ -52,13 +54,14 @@ protected:
                                        ++blob_fetches_;
                                        EXPECT_EQ(job.session_slot, 3u);
                                        auto it = offered_.find(object);
-                                       if (it == offered_.end()) return make_error(SysError::Code::not_found, "no such blob");
+                                       if (it == offered_.end()) {
+                                           return make_error(SysError::Code::not_found, "no such blob");
+                                       }
                                        return UniqueFd(::dup(it->second.get()));
                                    },
                                    [](const JobRecord&) { return false; }}) {
-        session_.results = BlobPool("job_runner_test.results", BlobPool::Broker{[](std::uint64_t, int) { return Status{}; },
-                                                                              [](std::uint64_t) {}},
-                                    BlobPool::Limits{});
+        const BlobPool::Broker broker{[](std::uint64_t, int) { return Status{}; }, [](std::uint64_t) {}};
+        session_.results = BlobPool("job_runner_test.results", broker, BlobPool::Limits{});
     }
 
     static JobRecord job(std::string_view function, std::uint32_t flags, std::size_t payload_bytes) {

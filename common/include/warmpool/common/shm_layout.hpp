@@ -141,12 +141,15 @@ inline bool announce_ready(WorkerRecord& record) {
 }
 
 // WorkerRecord::running_seq: nothing running, the inbox job of sequence number `seq` (stored as
-// seq + 1, so that 0 stays "none"), or a lane job (which has no inbox sequence number).
+// seq + 1, so that 0 stays "none"; no inbox counts to 2^64 - 2 jobs, where it would meet the
+// lane's word), or a lane job (which has no inbox sequence number).
 inline constexpr std::uint64_t kNoRunningJob = 0;
 inline constexpr std::uint64_t kLaneRunningSeq = ~std::uint64_t{0};
 constexpr std::uint64_t running_word_of_inbox_seq(std::uint64_t seq) { return seq + 1; }
 // Whether `word` names an inbox job (then inbox_seq_of_running_word() is its sequence number).
-constexpr bool runs_inbox_job(std::uint64_t word) { return word != kNoRunningJob && word != kLaneRunningSeq; }
+constexpr bool runs_inbox_job(std::uint64_t word) {
+    return word != kNoRunningJob && word != kLaneRunningSeq;
+}
 constexpr std::uint64_t inbox_seq_of_running_word(std::uint64_t word) { return word - 1; }
 
 enum class LaneStage : std::uint64_t {
