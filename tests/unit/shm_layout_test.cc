@@ -1,6 +1,7 @@
 // Tests for the shared-memory layout (shm_layout.hpp): pool names, segment and blob names, the
 // offsets of pool and session segments, function names in untrusted records, and the mapping
-// of untrusted status codes back to ErrorKind.
+// of untrusted status codes back to ErrorKind; what a worker record's running_seq holds, and the
+// worker's one write of its state.
 
 #include "warmpool/common/shm_layout.hpp"
 
@@ -150,6 +151,30 @@ TEST(ShmLayout, FunctionNamesInRecords) {
     std::memset(record.function, 'q', sizeof record.function);
     record.function[kFunctionNameMax] = '\0';
     EXPECT_EQ(function_name(record).size(), kFunctionNameMax);
+}
+
+TEST(ShmLayout, RunningSeqNamesAnInboxJobALaneJobOrNothing) {
+    for (const std::uint64_t seq : {std::uint64_t{0}, std::uint64_t{1}, std::uint64_t{2047}, ~std::uint64_t{0} - 2}) {
+        const std::uint64_t word = running_word_of_inbox_seq(seq);
+        EXPECT_TRUE(runs_inbox_job(word)) << seq;
+        EXPECT_NE(word, kNoRunningJob) << seq;
+        EXPECT_NE(word, kLaneRunningSeq) << seq;
+        EXPECT_EQ(inbox_seq_of_running_word(word), seq);
+    }
+    EXPECT_FALSE(runs_inbox_job(kNoRunningJob));
+    EXPECT_FALSE(runs_inbox_job(kLaneRunningSeq));
+}
+
+TEST(ShmLayout, AWorkerAnnouncesReadyOnlyFromStarting) {
+    WorkerRecord record{};
+    record.state.store(static_cast<std::uint32_t>(WorkerState::starting));
+    EXPECT_TRUE(announce_ready(record));
+    EXPECT_EQ(record.state.load(), static_cast<std::uint32_t>(WorkerState::ready));
+    EXPECT_FALSE(announce_ready(record));  // once
+    // Told to stop while it initialised: the supervisor's exiting stays.
+    record.state.store(static_cast<std::uint32_t>(WorkerState::exiting));
+    EXPECT_FALSE(announce_ready(record));
+    EXPECT_EQ(record.state.load(), static_cast<std::uint32_t>(WorkerState::exiting));
 }
 
 TEST(ShmLayout, ErrorKindFromCodeMapsEveryKindAndNothingElse) {

@@ -48,6 +48,14 @@ constexpr bool lane_may_carry(const JobRecord& record, std::size_t payload_bytes
            (record.flags & ~kJobEncodingFlags) == 0 && record.timeout_ns == 0;
 }
 
+// Whether a batch of `batch_bytes` (header included, at least the header) may hold `count` items:
+// 1 to kMaxBatchItems, and no more than its bytes have room for lengths (every item takes at
+// least its 4-byte length), so a count is never believed beyond what was sent.
+constexpr bool batch_count_fits(std::uint32_t count, std::size_t batch_bytes) {
+    return count != 0 && count <= kMaxBatchItems &&
+           count <= (batch_bytes - sizeof(BatchHeader)) / sizeof(std::uint32_t);
+}
+
 // The item count of batch arguments (BatchHeader, then the items), if they hold a header and its
 // count fits them (batch_count_fits()); nullopt otherwise.
 std::optional<std::uint32_t> batch_count(std::span<const std::byte> batch);

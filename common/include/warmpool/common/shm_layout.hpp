@@ -14,7 +14,8 @@
 //   lane board "warmpool.<uid>.<pool>.lanes"   written by supervisor and workers, read by clients
 //     LaneBoard
 //
-// Rings are ByteRings (SPSC). Producers and consumers:
+// Rings are ByteRings (SPSC: the producer alone writes `tail`, the consumer alone `head`).
+// Producers and consumers:
 //   submit ring   client -> supervisor   JobRecord + payload
 //   inbox ring    supervisor -> worker    JobRecord + payload (session fields filled in)
 //   reply ring w  worker w -> client      ReplyRecord + payload
@@ -29,6 +30,12 @@
 // Every record is fixed-size and trivially copyable, addressed by offsets computed from trusted
 // configuration (never from offsets stored in memory a client can write). Whatever a client
 // wrote is copied out and validated before use.
+//
+// Every shared field names its writer below. Most have one writer at a time; where two processes
+// write one field, the comment says how they are arbitrated (a compare-and-swap, or a flag that
+// one side sets and the other takes with an exchange). "Set up by the supervisor" means written
+// once by the supervisor while no other process can see the record (when it creates the segment,
+// or before it forks the worker that uses it), and after that only read.
 #pragma once
 
 #include <sys/types.h>
@@ -58,6 +65,10 @@ constexpr std::size_t align_up(std::size_t n, std::size_t a) { return (n + a - 1
 // ---------------------------------------------------------------------------------------------
 // Pool segment
 
+// WorkerRecord::state. The supervisor stores starting (before the fork), exiting (at any time
+// while the worker lives) and empty (once it is reaped); the worker's one write is the
+// compare-and-swap starting -> ready, which fails if the supervisor stored exiting first: the
+// worker then exits instead of serving (announce_ready()).
 enum class WorkerState : std::uint32_t {
     empty = 0,     // slot unused
     starting = 1,  // forked, running its initialisation
@@ -66,6 +77,7 @@ enum class WorkerState : std::uint32_t {
 };
 
 struct alignas(64) PoolHeader {
+    // Set up by the supervisor.
     std::uint64_t magic;
     std::uint32_t layout_version;
     std::uint32_t worker_slots;
@@ -73,9 +85,12 @@ struct alignas(64) PoolHeader {
     std::uint64_t inbox_ring_bytes;
     std::int32_t supervisor_pid;
     std::uint32_t reserved;
-    // Workers -> supervisor: "I finished a job / became ready". The supervisor sleeps in epoll.
+    // Workers -> supervisor: "I finished a job / became ready". Workers notify; the supervisor
+    // sleeps in epoll (wake_flag.hpp: its own protocol between the two sides).
     alignas(64) WakeFlag supervisor_wake;
-    // Set by a worker that saw a post on a lane it could not take: the supervisor queues it.
+    // Set to 1 by a worker that saw a post on a lane it could not take; the supervisor takes it
+    // back to 0 with an exchange, then queues every post on a lane. A worker that sets it again
+    // meanwhile rings the supervisor, which looks again.
     std::atomic<std::uint32_t> lane_posts_left;
 };
 
@@ -84,35 +99,58 @@ inline constexpr std::size_t kOutcomeSlots = 16;
 // The last outcome slot counts jobs a worker took but did not run because their client had left.
 inline constexpr std::size_t kOutcomeDropped = 15;
 
-// One per worker slot. Written by the worker in that slot; read by the supervisor. When the
-// worker dies the supervisor reads the last values it left, then resets the record.
+// One per worker slot, read by the supervisor. The supervisor sets up the whole record before it
+// forks the worker and resets it once the worker is reaped, having read the last values it left.
+// In between, each field has the one writer its comment names ("worker": the worker in that slot).
 struct alignas(64) WorkerRecord {
-    std::atomic<std::int32_t> pid;
-    std::atomic<std::uint32_t> state;  // WorkerState
-    std::atomic<std::uint64_t> jobs_done;
-    // Inbox records fully handled: the reply is published (or deliberately dropped).
+    std::atomic<std::int32_t> pid;     // supervisor, after the fork
+    std::atomic<std::uint32_t> state;  // WorkerState: supervisor, and the worker's one CAS (above)
+    std::atomic<std::uint64_t> jobs_done;  // worker
+    // Inbox records fully handled: the reply is published (or deliberately dropped). Worker.
     std::atomic<std::uint64_t> inbox_done;
-    // The job being run: its inbox sequence number and the tail its reply ring had before the
-    // reply. Together they tell a supervisor whether a dead worker published that reply.
-    std::atomic<std::uint64_t> running_seq;         // inbox seq + 1; 0 = nothing running
-    std::atomic<std::uint64_t> running_reply_tail;  // reply ring tail when the job started
-    std::atomic<std::int64_t> running_since_ns;     // CLOCK_MONOTONIC
-    std::atomic<std::int64_t> init_ns;              // how long initialisation took
-    std::atomic<std::int64_t> last_run_ns;          // run time of the last job (dispatch policy)
-    alignas(64) WakeFlag inbox_wake;                // supervisor -> worker
-    std::atomic<std::uint64_t> rss_bytes;           // measured between jobs (recycling, status)
+    // The job being run: running_seq says which (running_word_of_inbox_seq(), kLaneRunningSeq or
+    // kNoRunningJob, below), and running_reply_tail the tail its reply ring had before the reply.
+    // Together they tell a supervisor whether a dead worker published that reply. Worker.
+    std::atomic<std::uint64_t> running_seq;
+    std::atomic<std::uint64_t> running_reply_tail;  // worker: reply ring tail when the job started
+    std::atomic<std::int64_t> running_since_ns;     // worker: CLOCK_MONOTONIC
+    std::atomic<std::int64_t> init_ns;              // worker: how long initialisation took
+    std::atomic<std::int64_t> last_run_ns;          // worker: run time of the last job (dispatch policy)
+    // Supervisor -> worker: the supervisor notifies, the worker sleeps (wake_flag.hpp).
+    alignas(64) WakeFlag inbox_wake;
+    std::atomic<std::uint64_t> rss_bytes;           // worker: measured between jobs (recycling, status)
     // The lane job this worker is taking or running (Lane, below): what a supervisor needs to
     // settle it if the worker dies. lane_progress is lane jobs taken << 2 | LaneStage, one word
-    // so that taking a job counts it and says so in one store.
+    // so that taking a job counts it and says so in one store. All five: worker.
     std::atomic<std::uint64_t> lane_progress;
     std::atomic<std::uint32_t> lane_session_slot;
     std::atomic<std::uint64_t> lane_generation;  // of the session
     std::atomic<std::uint64_t> lane_ticket;      // of the post (Lane::word)
     std::atomic<std::uint64_t> lane_job_id;      // valid from LaneStage::taken on
-    // Set by the supervisor: the worker watches the lanes only while jobs_done is below it, so
-    // that a worker due for recycling (max_jobs) or being replaced takes jobs only from its inbox.
+    // Supervisor: the worker watches the lanes only while jobs_done is below it, so that a worker
+    // due for recycling (max_jobs) or being replaced takes jobs only from its inbox.
     std::atomic<std::uint64_t> lanes_until_jobs;
 };
+
+// The worker's move out of WorkerState::starting once initialised: ready, unless the supervisor
+// stored exiting meanwhile (false: the worker must then exit as a worker told to stop does).
+inline bool announce_ready(WorkerRecord& record) {
+    auto expected = static_cast<std::uint32_t>(WorkerState::starting);
+    return record.state.compare_exchange_strong(expected, static_cast<std::uint32_t>(WorkerState::ready),
+                                                std::memory_order_acq_rel);
+}
+
+// WorkerRecord::running_seq: nothing running, the inbox job of sequence number `seq` (stored as
+// seq + 1, so that 0 stays "none"; no inbox counts to 2^64 - 2 jobs, where it would meet the
+// lane's word), or a lane job (which has no inbox sequence number).
+inline constexpr std::uint64_t kNoRunningJob = 0;
+inline constexpr std::uint64_t kLaneRunningSeq = ~std::uint64_t{0};
+constexpr std::uint64_t running_word_of_inbox_seq(std::uint64_t seq) { return seq + 1; }
+// Whether `word` names an inbox job (then inbox_seq_of_running_word() is its sequence number).
+constexpr bool runs_inbox_job(std::uint64_t word) {
+    return word != kNoRunningJob && word != kLaneRunningSeq;
+}
+constexpr std::uint64_t inbox_seq_of_running_word(std::uint64_t word) { return word - 1; }
 
 enum class LaneStage : std::uint64_t {
     none = 0,
@@ -124,15 +162,13 @@ constexpr std::uint64_t lane_progress(std::uint64_t taken, LaneStage stage) {
 }
 constexpr LaneStage lane_progress_stage(std::uint64_t progress) { return static_cast<LaneStage>(progress & 3); }
 constexpr std::uint64_t lane_progress_taken(std::uint64_t progress) { return progress >> 2; }
-// WorkerRecord::running_seq while the worker runs a lane job (it has no inbox sequence number).
-inline constexpr std::uint64_t kLaneRunningSeq = ~std::uint64_t{0};
 
 static_assert(std::is_standard_layout_v<PoolHeader>);
 static_assert(std::is_standard_layout_v<WorkerRecord>);
 static_assert(sizeof(WorkerRecord) == 128);
 
 // What one job came to: its calls by outcome (index 0 ok, an ErrorKind, or kOutcomeDropped).
-// The worker writes it before the job's reply is published and the job is marked done; the
+// Written only by the worker, before the job's reply is published and the job is marked done; the
 // supervisor adds it to the pool's counters once it sees either, so every job is counted exactly
 // once, even when its worker dies between publishing and marking.
 struct JobOutcome {
@@ -143,7 +179,8 @@ static_assert(std::is_trivially_copyable_v<JobOutcome>);
 // What a worker's lane jobs came to, counted by the worker after each reply is out: one count per
 // job (lane jobs are single calls), so the sum of `counts` is the number of lane jobs counted, and
 // comparing it with the jobs taken (WorkerRecord::lane_progress) tells a supervisor whether the
-// last one was counted before a death.
+// last one was counted before a death. Written only by the worker; set up by the supervisor
+// before each fork.
 struct alignas(64) LaneOutcome {
     std::atomic<std::uint64_t> counts[kOutcomeSlots];  // as JobOutcome::counts, cumulative
     std::atomic<std::uint32_t> last_status;  // outcome slot of the last lane job, before its reply
@@ -153,8 +190,9 @@ struct alignas(64) LaneOutcome {
 inline constexpr std::uint32_t kOutcomeEntries = 2048;
 
 // The session table: which session, if any, each session slot holds now, so that idle workers
-// can watch the sessions' lanes. Written by the supervisor: the generation first, then the
-// slot's bit in the active bitmap; the bit is cleared when the session starts closing.
+// can watch the sessions' lanes. Written only by the supervisor, as is the active bitmap: the
+// generation first, then the slot's bit in the active bitmap; the bit is cleared when the session
+// starts closing.
 // `trust` (SessionTrust bits) is stored before the generation: a worker that reads the session's
 // generation reads what the supervisor decided about its peer.
 enum SessionTrust : std::uint32_t {
@@ -217,17 +255,22 @@ enum class SessionState : std::uint32_t {
     closing = 2,  // the client left (or was dropped): workers drop its replies
 };
 
+// The whole session segment is writable by its client, so the supervisor and the workers believe
+// nothing in it they did not check; the writers named here are those of a well-behaved client.
 struct alignas(64) SessionHeader {
+    // Set up by the supervisor.
     std::uint64_t magic;
     std::uint32_t layout_version;
     std::uint32_t slot;
     std::uint64_t generation;
-    std::atomic<std::uint32_t> state;  // SessionState
+    std::atomic<std::uint32_t> state;  // SessionState: supervisor
     std::uint32_t reserved;
-    alignas(64) WakeFlag client_wake;      // workers and supervisor -> client (futex)
-    alignas(64) WakeFlag supervisor_wake;  // client -> supervisor (eventfd)
-    // Set by the supervisor while it holds this client's jobs back for want of room in a reply
-    // ring; the client, having read replies, clears it and rings the supervisor's doorbell.
+    // Workers and supervisor -> client (futex): they notify, the client sleeps (wake_flag.hpp).
+    alignas(64) WakeFlag client_wake;
+    alignas(64) WakeFlag supervisor_wake;  // client -> supervisor (eventfd), likewise
+    // Set to 1 by the supervisor while it holds this client's jobs back for want of room in a
+    // reply ring; the client, having read replies, takes it back to 0 with an exchange and rings
+    // the supervisor's doorbell.
     std::atomic<std::uint32_t> reply_room_wanted;
 };
 static_assert(std::is_standard_layout_v<SessionHeader>);
@@ -344,16 +387,9 @@ struct BatchHeader {
     std::uint32_t count;
     std::uint32_t reserved;
 };
-// Items of one batch: 1 to this many. The supervisor checks an inline batch when it is submitted;
-// a batch in a blob is checked by the worker that reads it.
+// Items of one batch: 1 to this many (job_checks.hpp: batch_count_fits()). The supervisor checks
+// an inline batch when it is submitted; a batch in a blob is checked by the worker that reads it.
 inline constexpr std::uint32_t kMaxBatchItems = 1u << 20;
-// Whether a batch of `batch_bytes` (header included, at least the header) may hold `count` items:
-// 1 to kMaxBatchItems, and no more than its bytes have room for lengths (every item takes at
-// least its 4-byte length), so a count is never believed beyond what was sent.
-constexpr bool batch_count_fits(std::uint32_t count, std::size_t batch_bytes) {
-    return count != 0 && count <= kMaxBatchItems &&
-           count <= (batch_bytes - sizeof(BatchHeader)) / sizeof(std::uint32_t);
-}
 struct BatchResultItem {
     std::uint16_t status;
     std::uint16_t reserved;
@@ -372,9 +408,12 @@ static_assert(sizeof(BatchResultItem) == 8);
 // the worker's record, so the supervisor settles the job if that worker dies.
 //
 // `word` is ticket << 24 | claimer << 8 | LaneWordState. Only the client moves free -> posted
-// (with a new ticket) and posted -> free (taking a post back); only a claimer moves posted ->
-// claimed; the claimer moves claimed -> free. The record and payload are the client's to write
-// only while the lane is free.
+// (with a new ticket) and posted -> free (taking a post back, by compare-and-swap); only a
+// claimer (a worker, or the supervisor) moves posted -> claimed, by compare-and-swap, so the
+// client's take-back and the claimers race on one word and exactly one wins; the claimer moves
+// claimed -> free, or the supervisor does for a claimer that died. The record and payload are the
+// client's to write, and only while the lane is free; a claimer copies them out and fills in the
+// session fields of its copy.
 enum class LaneWordState : std::uint64_t { free = 0, posted = 1, claimed = 2 };
 inline constexpr std::uint64_t kLaneClaimerSupervisor = 0xffff;  // else the worker slot
 inline constexpr std::size_t kLanePayloadMax = 4096;
@@ -386,7 +425,7 @@ constexpr std::uint64_t lane_ticket(std::uint64_t word) { return word >> 24; }
 
 struct alignas(64) Lane {
     std::atomic<std::uint64_t> word;
-    alignas(64) JobRecord record;  // session fields are the claimer's to fill in
+    alignas(64) JobRecord record;  // its session fields are left as the client wrote them
     std::byte payload[kLanePayloadMax];
 };
 static_assert(std::is_standard_layout_v<Lane>);
@@ -399,13 +438,17 @@ static_assert(std::is_standard_layout_v<Lane>);
 // post is never left with no one to claim it; the supervisor also takes any post it finds still
 // posted at two housekeeping ticks in a row (a watcher stopped by a debugger, say).
 inline constexpr std::uint32_t kMaxWorkerSlots = 2048;
+// Each worker sets and clears only its own bits (fetch_or, fetch_and: the words are shared, the
+// bits are not); the supervisor clears a dead worker's bits before it forks the slot's next one.
 struct alignas(64) LaneBoard {
+    // Set up by the supervisor.
     std::uint64_t magic;
     std::uint32_t layout_version;
-    std::atomic<std::uint32_t> open;  // 1: lanes may be used (no run-time limits are configured)
+    // Supervisor: 1 while lanes may be used (no run-time limits are configured).
+    std::atomic<std::uint32_t> open;
     alignas(64) std::atomic<std::uint64_t> watching[kMaxWorkerSlots / 64];  // a bit per worker slot
-    // Workers only: the worker that is the watcher, including while it runs a lane job it claimed
-    // (its `watching` bit is clear then), so that no second idle worker starts spinning beside it.
+    // Held by workers only: the worker that is the watcher, including while it runs a lane job it
+    // claimed (its `watching` bit is clear then), so that no second idle worker spins beside it.
     alignas(64) std::atomic<std::uint64_t> watcher_role[kMaxWorkerSlots / 64];
 };
 static_assert(std::is_standard_layout_v<LaneBoard>);

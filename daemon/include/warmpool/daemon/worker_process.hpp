@@ -1,7 +1,9 @@
 // The worker process: what a forked child runs until it exits.
 //
-// It loads the job library, initialises every function once, announces itself ready in its
-// WorkerRecord, then takes jobs from its inbox ring in order and writes each reply straight
+// It loads the job library, initialises every function once, then announces itself ready in its
+// WorkerRecord, or exits if the supervisor told it to stop meanwhile (announce_ready() in
+// shm_layout.hpp). It takes jobs from its inbox ring in order and, while idle, from the lanes
+// (lane_watcher.hpp); runs each with its JobRunner (job_runner.hpp) and writes each reply straight
 // into the submitting client's reply ring. It never returns: it ends with _exit().
 #pragma once
 
