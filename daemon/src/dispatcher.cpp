@@ -6,9 +6,9 @@
 namespace warmpool {
 
 const InFlightJob* WorkerHoldings::running(std::uint64_t running_seq) const {
-    if (running_seq == 0 || running_seq == kLaneRunningSeq) return nullptr;
+    if (!runs_inbox_job(running_seq)) return nullptr;
     for (const auto& job : jobs) {
-        if (job.seq + 1 == running_seq) return &job;
+        if (running_word_of_inbox_seq(job.seq) == running_seq) return &job;
     }
     return nullptr;
 }
@@ -113,7 +113,7 @@ bool Dispatcher::dispatch(std::int64_t now, SessionTable& sessions, std::span<co
             ++c.load.held;
             c.load.holds_exclusive = true;
         } else if (c.load.held > 0 && !c.load.holds_exclusive && c.load.held < config_.prefetch) {
-            c.load.running_long = running != 0 &&
+            c.load.running_long = running != kNoRunningJob &&
                                   now - rec.running_since_ns.load(std::memory_order_relaxed) > kShortJobNs;
         }
     }

@@ -67,7 +67,7 @@ StatusSnapshot Supervisor::status_snapshot() const {
         row.previous_exit = workers_->last_exit(slot);
         row.replacing = std::string(to_string(w.replace));
         const std::uint64_t running = rec.running_seq.load(std::memory_order_acquire);
-        row.running = running != 0;
+        row.running = running != kNoRunningJob;
         switch (static_cast<WorkerState>(rec.state.load(std::memory_order_acquire))) {
             case WorkerState::starting: row.state = "starting"; break;
             case WorkerState::ready: row.state = row.running ? "busy" : "idle"; break;
@@ -83,7 +83,7 @@ StatusSnapshot Supervisor::status_snapshot() const {
         if (running == kLaneRunningSeq) {
             row.current_function = lane_job_function(slot);
             row.by_lane = true;
-        } else if (running != 0) {
+        } else if (running != kNoRunningJob) {
             // The client wrote the name: any bytes but NUL.
             if (const InFlightJob* job = held.running(running)) {
                 row.current_function = valid_utf8(function_name(job->job.record));

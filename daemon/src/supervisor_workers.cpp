@@ -193,8 +193,10 @@ void Supervisor::on_worker_exit(unsigned slot, int wait_status) {
     const bool was_ready = w.ever_ready || state == WorkerState::ready;
     const bool on_purpose = state_ == State::stopping || w.retiring || w.stop.given() || state == WorkerState::exiting;
     const bool clean = WIFEXITED(wait_status) && WEXITSTATUS(wait_status) == 0;
+    // Told to stop while still initialising (a reload replaced it), and it did: not a failure.
+    const bool failed_init = !was_ready && !(on_purpose && clean);
     ++counters_.worker_exits;
-    if (!was_ready) ++counters_.failed_inits;
+    if (failed_init) ++counters_.failed_inits;
     if (on_purpose && (clean || w.stop.given())) {
         spdlog::info("worker slot {} pid {} {}{}", slot, w.pid, death.how, w.retiring ? " (retired)" : "");
     } else {
@@ -224,7 +226,7 @@ void Supervisor::on_worker_exit(unsigned slot, int wait_status) {
     if (!lanes_.any_watching()) take_posted_lanes(monotonic_ns());
     rec.state.store(static_cast<std::uint32_t>(WorkerState::empty), std::memory_order_release);
 
-    if (state_ == State::starting && !was_ready) {
+    if (state_ == State::starting && failed_init) {
         spdlog::critical("a worker could not initialise ({}); giving up instead of forking again. "
                          "See the worker's error above.", death.how);
         exit_code_ = 2;
@@ -232,7 +234,7 @@ void Supervisor::on_worker_exit(unsigned slot, int wait_status) {
         return;
     }
     if (state_ != State::running) return;
-    if (!was_ready && previous_config_ && generation == config_generation_) {
+    if (failed_init && previous_config_ && generation == config_generation_) {
         abandon_reload("a worker with the new configuration could not initialise (" + death.how + ")");
         return;
     }
@@ -260,14 +262,14 @@ void Supervisor::resolve_jobs_of_dead_worker(unsigned slot, const WorkerDeath& d
         SessionSlot& s = (*sessions_)[job.record.session_slot];
         DeathFacts facts = death_facts(death);
         facts.finished = flight.seq < done;
-        facts.running = running == flight.seq + 1;
+        facts.running = running == running_word_of_inbox_seq(flight.seq);
         facts.session_live = s.open() && s.generation == job.record.session_generation;
         if (facts.running && facts.session_live) {
             // Did the reply make it out before the death? The tail moved if it did.
             facts.reply_published = s.memory.reply_control(slot).tail.load(std::memory_order_acquire) !=
                                     rec.running_reply_tail.load(std::memory_order_acquire);
         }
-        facts.stopped_on_purpose = w.stop.running == flight.seq + 1;
+        facts.stopped_on_purpose = w.stop.running == running_word_of_inbox_seq(flight.seq);
         facts.attempt = job.record.attempt;
         facts.retries = functions_.settings(function_name(job.record)).retries;
         const JobFate fate = decide_job_fate(facts);
@@ -361,7 +363,7 @@ void Supervisor::stop_running_job(unsigned slot, std::uint64_t running, ErrorKin
     WorkerSlot& w = (*workers_)[slot];
     WorkerRecord& rec = pool_.worker(slot);
     // The job the decision was about, and no other: it may have ended since.
-    if (!w.live() || running == 0 || rec.running_seq.load(std::memory_order_acquire) != running) return;
+    if (!w.live() || running == kNoRunningJob || rec.running_seq.load(std::memory_order_acquire) != running) return;
     // It takes no lane job from now on: the signal is for this one.
     rec.lanes_until_jobs.store(0, std::memory_order_seq_cst);
     w.stop.running = running;
@@ -418,7 +420,7 @@ void Supervisor::handle_cancel(SessionSlot& session, const protocol::Cancel& can
         for (const auto& flight : dispatcher_->holdings(slot).jobs) {
             const JobRecord& r = flight.job.record;
             if (r.session_slot != session_slot || r.job_id != cancel.job_id) continue;
-            if (running == flight.seq + 1 && flight.exclusive) {
+            if (running == running_word_of_inbox_seq(flight.seq) && flight.exclusive) {
                 stop_running_job(slot, running, ErrorKind::cancelled,
                                  "cancelled while running; worker " + std::to_string(w.pid) + " was replaced",
                                  SIGKILL);

@@ -116,6 +116,8 @@ TEST(ReloadTest, WorkersToldToStopWhileInitialisingExitAndAreReplaced) {
     const json s = pool.settled_status();
     EXPECT_EQ(s["workers"]["live"], 2) << s.dump();
     EXPECT_EQ(s["workers"]["ready"], 2) << s.dump();
+    // Stopped before they were ready, on purpose: no failed initialisation.
+    EXPECT_EQ(s["supervision"]["failed_inits"], 0) << s.dump();
     const std::set<pid_t> fresh = ready_pids(pool);
     ASSERT_EQ(fresh.size(), 2u);
     Client client = pool.connect();

@@ -16,9 +16,9 @@
 namespace warmpool {
 
 struct StopOrder {
-    // The job stopped, as WorkerRecord::running_seq named it (inbox seq + 1, or kLaneRunningSeq);
-    // 0: no order.
-    std::uint64_t running = 0;
+    // The job stopped, as WorkerRecord::running_seq named it (running_word_of_inbox_seq(), or
+    // kLaneRunningSeq); kNoRunningJob: no order.
+    std::uint64_t running = kNoRunningJob;
     LaneJobKey lane;  // with running == kLaneRunningSeq: which lane job
     ErrorKind kind = ErrorKind::timeout;
     std::string message;
@@ -27,7 +27,7 @@ struct StopOrder {
     std::int64_t kill_at_ns = -1;
 
     static constexpr std::int64_t kNoKillDue = std::numeric_limits<std::int64_t>::max();
-    bool given() const { return running != 0; }
+    bool given() const { return running != kNoRunningJob; }
     bool signalled() const { return kill_at_ns >= 0; }
     bool kill_due() const { return kill_at_ns >= 0 && kill_at_ns != kNoKillDue; }
 };
