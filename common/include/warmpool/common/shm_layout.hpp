@@ -1,17 +1,18 @@
 // The shared-memory layout of a pool: every byte that crosses a process boundary through shared
 // memory is defined here, and nowhere else. docs/ARCHITECTURE.md draws the same picture.
 //
-// Two kinds of segment:
+// Every segment is an unnamed memfd (shared_segment.hpp); its label, segment_label(), shows in
+// /proc/PID/maps only. Two kinds of segment:
 //
-//   pool segment "warmpool.<uid>.<pool>"             supervisor + workers only
+//   pool segment "warmpool.<pool>.pool"              supervisor + workers only
 //     PoolHeader | WorkerRecord[worker_slots] | JobOutcome[worker_slots][kOutcomeEntries]
 //     | LaneOutcome[worker_slots] | active-session bitmap | SessionEntry[session_slots]
 //     | inbox ring[worker_slots]
 //
-//   session segment "warmpool.<uid>.<pool>.s<slot>.<generation>"   one per connected client
+//   session segment "warmpool.<pool>.session.<slot>"   one per connected client
 //     SessionHeader | Lane | submit ring | control ring | reply ring[worker_slots]
 //
-//   lane board "warmpool.<uid>.<pool>.lanes"   written by supervisor and workers, read by clients
+//   lane board "warmpool.<pool>.lanes"   written by supervisor and workers, read by clients
 //     LaneBoard
 //
 // Rings are ByteRings (SPSC: the producer alone writes `tail`, the consumer alone `head`).
@@ -24,8 +25,8 @@
 // And one job at a time straight from a client to an idle worker, the lane (Lane, below).
 //
 // And blobs, one object per large payload, reused (BlobHeader, below):
-//   "<pool segment>.b<session generation>.a<object>"              the client's arguments
-//   "<pool segment>.b<session generation>.r<worker pid>.<object>"  a worker's results
+//   "warmpool.<pool>.arguments.<client pid>"   the client's arguments
+//   "warmpool.<pool>.results.<worker pid>"     a worker's results
 //
 // Every record is fixed-size and trivially copyable, addressed by offsets computed from trusted
 // configuration (never from offsets stored in memory a client can write). Whatever a client
