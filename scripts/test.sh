@@ -14,11 +14,14 @@ status=0
 ctest --test-dir "$build_dir" --output-on-failure -j2 || status=$?
 echo "==================== ctest exit status: $status ===================="
 
-# The tests that feed the pool hostile input, and the workers hosting Python, run again on a
-# build with AddressSanitizer and UBSan, so that build keeps building and the code stays clean.
+# The tests that feed the pool hostile input, the workers hosting Python, and the supervisor's and
+# worker's units run again on a build with AddressSanitizer and UBSan, so that build keeps
+# building and the code stays clean.
 asan_dir=${WARMPOOL_ASAN_BUILD_DIR:-build-asan}
 asan_tests=(hostile_isolation_test hostile_text_test hostile_peers_test bad_input_test
-            protocol_test byte_ring_test utf8_test job_queue_test outbox_test python_jobs_test)
+            protocol_test byte_ring_test utf8_test job_queue_test outbox_test python_jobs_test
+            job_checks_test job_runner_test dispatcher_test session_table_test lanes_test
+            connection_table_test worker_slots_test status_report_test reload_test)
 echo
 echo "==================== sanitizer build (ASan + UBSan, $asan_dir): ${asan_tests[*]} ===================="
 WARMPOOL_SANITIZE=1 bash scripts/build.sh "$asan_dir" warmpoold warmpool warmpool_example_jobs "${asan_tests[@]}"
