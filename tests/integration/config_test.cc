@@ -16,12 +16,18 @@
 #include <string>
 #include <vector>
 
+#include "scratch_dir.hpp"
 #include "test_pool.hpp"
 #include "warmpool/common/runtime_paths.hpp"
 #include "warmpool/common/status_query.hpp"
 
 namespace warmpool {
 namespace {
+
+// A private directory under /tmp, removed with everything in it.
+struct Scratch : testing::ScratchDir {
+    Scratch() : ScratchDir("warmpool-config") {}
+};
 
 using testing::CommandResult;
 using testing::TestPool;
@@ -35,28 +41,6 @@ bool contains(const std::string& text, const std::string& part) {
     return text.find(part) != std::string::npos;
 }
 
-// A private directory holding config files (and a pool's sockets), removed with everything in it.
-class Scratch {
-public:
-    Scratch() {
-        char tmpl[] = "/tmp/warmpool-config-XXXXXX";
-        if (::mkdtemp(tmpl) == nullptr) throw std::runtime_error("mkdtemp failed");
-        dir_ = tmpl;
-    }
-    ~Scratch() {
-        std::error_code ec;
-        std::filesystem::remove_all(dir_, ec);
-    }
-    const std::string& dir() const { return dir_; }
-    std::string write(const std::string& name, const std::string& text) const {
-        const std::string path = dir_ + "/" + name;
-        std::ofstream(path, std::ios::trunc) << text;
-        return path;
-    }
-
-private:
-    std::string dir_;
-};
 
 // warmpoold started with nothing but `--config FILE`: everything else comes from the file.
 // Stopped with SIGTERM (SIGKILL if it hangs) when the test ends.

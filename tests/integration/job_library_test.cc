@@ -2,7 +2,6 @@
 // what new workers run, and the supervisor never loads it itself (so nothing of an old copy
 // lingers in it for the workers it forks to inherit).
 #include <gtest/gtest.h>
-#include <stdlib.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -11,6 +10,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "scratch_dir.hpp"
 #include "test_pool.hpp"
 
 namespace warmpool::testing {
@@ -19,21 +19,6 @@ namespace {
 using namespace std::chrono_literals;
 namespace fs = std::filesystem;
 
-class ScratchDir {
-public:
-    ScratchDir() {
-        char tmpl[] = "/tmp/warmpool-jobs-XXXXXX";
-        path_ = ::mkdtemp(tmpl);
-    }
-    ~ScratchDir() {
-        std::error_code ignored;
-        fs::remove_all(path_, ignored);
-    }
-    std::string path(const std::string& name) const { return path_ + "/" + name; }
-
-private:
-    std::string path_;
-};
 
 // Puts `contents` at `path` the way a deployment does: a new file renamed over the old one.
 void replace_file(const std::string& path, const std::string& contents) {
@@ -52,7 +37,7 @@ bool maps_file(pid_t pid, const std::string& path) {
 }
 
 TEST(JobLibraryTest, TheSupervisorNeverLoadsTheJobLibrary) {
-    ScratchDir scratch;
+    ScratchDir scratch("warmpool-jobs");
     const std::string library = scratch.path("jobs.so");
     fs::copy_file(example_jobs_path(), library);
     TestPool::Options options;
@@ -66,7 +51,7 @@ TEST(JobLibraryTest, TheSupervisorNeverLoadsTheJobLibrary) {
 }
 
 TEST(JobLibraryTest, AReloadRunsTheLibraryNowAtThePath) {
-    ScratchDir scratch;
+    ScratchDir scratch("warmpool-jobs");
     const std::string library = scratch.path("jobs.so");
     fs::copy_file(example_jobs_path(), library);
     TestPool::Options options;

@@ -34,12 +34,18 @@
 #include "shared_value.hpp"
 #include "jobs/example_types.hpp"
 #include "expect_job_error.hpp"
+#include "scratch_dir.hpp"
 #include "test_pool.hpp"
 #include "warmpool/client.hpp"
 #include "warmpool/common/shm_layout.hpp"
 
 namespace warmpool {
 namespace {
+
+// A private directory under /tmp, removed with everything in it.
+struct Scratch : testing::ScratchDir {
+    Scratch() : ScratchDir("warmpool-sup") {}
+};
 
 using nlohmann::json;
 using testing::Child;
@@ -177,38 +183,6 @@ std::int64_t rss_kib(pid_t pid) {
     return -1;
 }
 
-// A private directory for flag files and config files, removed with everything in it.
-class Scratch {
-public:
-    Scratch() {
-        char tmpl[] = "/tmp/warmpool-sup-XXXXXX";
-        if (::mkdtemp(tmpl) == nullptr) throw std::runtime_error("mkdtemp failed");
-        dir_ = tmpl;
-    }
-    ~Scratch() {
-        std::error_code ec;
-        std::filesystem::remove_all(dir_, ec);
-    }
-    Scratch(const Scratch&) = delete;
-    Scratch& operator=(const Scratch&) = delete;
-    std::string path(const std::string& name) const { return dir_ + "/" + name; }
-    std::string write(const std::string& name, const std::string& text) const {
-        // Written aside and renamed, so a reader never sees half a file.
-        const std::string target = path(name);
-        std::ofstream(target + ".tmp", std::ios::trunc) << text;
-        std::filesystem::rename(target + ".tmp", target);
-        return target;
-    }
-    std::vector<std::string> lines(const std::string& name) const {
-        std::ifstream in(path(name));
-        std::vector<std::string> out;
-        for (std::string line; std::getline(in, line);) out.push_back(line);
-        return out;
-    }
-
-private:
-    std::string dir_;
-};
 
 
 // Polls the status socket from a thread while a test runs: the fewest ready workers seen, and

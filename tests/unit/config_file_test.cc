@@ -17,31 +17,16 @@
 #include <string>
 #include <vector>
 
+#include "scratch_dir.hpp"
+
 namespace warmpool {
 namespace {
 
-// A file in a private temporary directory, removed with it.
-class TempDir {
-public:
-    TempDir() {
-        char tmpl[] = "/tmp/warmpool-config-test-XXXXXX";
-        if (::mkdtemp(tmpl) == nullptr) throw std::runtime_error("mkdtemp failed");
-        dir_ = tmpl;
-    }
-    ~TempDir() {
-        std::error_code ec;
-        std::filesystem::remove_all(dir_, ec);
-    }
-    std::string write(const std::string& name, const std::string& text) const {
-        const std::string path = dir_ + "/" + name;
-        std::ofstream(path, std::ios::trunc) << text;
-        return path;
-    }
-    std::string path(const std::string& name) const { return dir_ + "/" + name; }
-
-private:
-    std::string dir_;
+// A private directory under /tmp, removed with everything in it.
+struct TempDir : testing::ScratchDir {
+    TempDir() : ScratchDir("warmpool-config-test") {}
 };
+
 
 Result<PoolConfig> parse(const std::string& text) {
     PoolConfig config;

@@ -29,8 +29,15 @@
 #include "warmpool/common/protocol.hpp"
 #include "warmpool/common/unix_socket.hpp"
 
+#include "scratch_dir.hpp"
+
 namespace warmpool {
 namespace {
+
+// A private directory under /tmp, removed with everything in it.
+struct Scratch : testing::ScratchDir {
+    Scratch() : ScratchDir("warmpool-conntable") {}
+};
 
 using Kind = ConnectionTable::Request::Kind;
 
@@ -38,25 +45,6 @@ constexpr std::int64_t kSecond = 1'000'000'000;
 constexpr std::int64_t kNow = 1000 * kSecond;  // any clock reading: the table only compares them
 constexpr unsigned kMode = 0640;
 
-// A private directory for the sockets, removed with everything in it.
-class Scratch {
-public:
-    Scratch() {
-        char tmpl[] = "/tmp/warmpool-conntable-XXXXXX";
-        if (::mkdtemp(tmpl) == nullptr) throw std::runtime_error("mkdtemp failed");
-        dir_ = tmpl;
-    }
-    ~Scratch() {
-        std::error_code ec;
-        std::filesystem::remove_all(dir_, ec);
-    }
-    Scratch(const Scratch&) = delete;
-    Scratch& operator=(const Scratch&) = delete;
-    std::string path(const std::string& name) const { return dir_ + "/" + name; }
-
-private:
-    std::string dir_;
-};
 
 std::string hello_frame(const std::string& name) {
     protocol::Hello hello;
