@@ -61,7 +61,7 @@ StatusSnapshot Supervisor::status_snapshot() const {
         const WorkerRecord& rec = pool_.worker(slot);
         const WorkerHoldings& held = dispatcher_->holdings(slot);
         snap.in_flight += held.jobs.size() + lanes_.running(slot, pool_);
-        StatusSnapshot::Worker row;
+        StatusSnapshot::WorkerRow row;
         row.slot = slot;
         row.pid = w.pid;
         row.previous_exit = workers_->last_exit(slot);

@@ -16,8 +16,8 @@ namespace {
 
 using nlohmann::json;
 
-StatusSnapshot::Worker worker(unsigned slot, pid_t pid, std::string state, bool running) {
-    StatusSnapshot::Worker w;
+StatusSnapshot::WorkerRow worker(unsigned slot, pid_t pid, std::string state, bool running) {
+    StatusSnapshot::WorkerRow w;
     w.slot = slot;
     w.pid = pid;
     w.state = std::move(state);
@@ -25,8 +25,8 @@ StatusSnapshot::Worker worker(unsigned slot, pid_t pid, std::string state, bool 
     return w;
 }
 
-StatusSnapshot::Session session(unsigned slot, std::string client, bool closing) {
-    StatusSnapshot::Session s;
+StatusSnapshot::SessionRow session(unsigned slot, std::string client, bool closing) {
+    StatusSnapshot::SessionRow s;
     s.slot = slot;
     s.pid = static_cast<pid_t>(500 + slot);
     s.uid = 1000 + slot;

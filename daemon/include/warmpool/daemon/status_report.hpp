@@ -25,7 +25,7 @@ struct StatusSnapshot {
     std::string job_library;
     unsigned workers_configured = 0;
 
-    struct Worker {
+    struct WorkerRow {
         unsigned slot = 0;
         pid_t pid = 0;
         std::string previous_exit;
@@ -41,7 +41,7 @@ struct StatusSnapshot {
         bool by_lane = false;
         std::optional<double> busy_seconds;
     };
-    std::vector<Worker> workers;
+    std::vector<WorkerRow> workers;
 
     PoolCounters counters;
     std::uint64_t queued = 0;
@@ -59,7 +59,7 @@ struct StatusSnapshot {
     std::uint64_t session_queue_capacity = 0;
     std::uint64_t session_queue_bytes = 0;
 
-    struct Session {
+    struct SessionRow {
         unsigned slot = 0;
         pid_t pid = 0;
         uid_t uid = 0;
@@ -70,7 +70,7 @@ struct StatusSnapshot {
         std::uint64_t in_flight = 0;
         double connected_seconds = 0;
     };
-    std::vector<Session> sessions;
+    std::vector<SessionRow> sessions;
     unsigned max_sessions = 0;
 };
 
