@@ -12,13 +12,11 @@ namespace warmpool {
 LaneWatcher::LaneWatcher(const WorkerSetup& setup, WorkerSessions& sessions)
     : setup_(setup),
       sessions_(sessions),
-      pool_header_(reinterpret_cast<PoolHeader*>(setup.pool_base)),
-      record_(reinterpret_cast<WorkerRecord*>(setup.pool_base + setup.pool_layout.worker_table_offset()) +
-              setup.slot),
+      pool_header_(&setup.pool_memory().header()),
+      record_(&setup.pool_memory().worker(setup.slot)),
       board_(setup.lane_board),
-      outcome_(reinterpret_cast<LaneOutcome*>(setup.pool_base + setup.pool_layout.lane_outcome_offset(setup.slot))),
-      active_sessions_(reinterpret_cast<const std::atomic<std::uint64_t>*>(
-          setup.pool_base + setup.pool_layout.active_sessions_offset())),
+      outcome_(&setup.pool_memory().lane_outcome(setup.slot)),
+      active_sessions_(setup.pool_memory().active_sessions()),
       bit_(std::uint64_t{1} << (setup.slot % 64)),
       reply_room_(2 * max_reply_bytes(sizeof(ReplyRecord), reply_inline_max(0, setup.inline_max))) {}
 

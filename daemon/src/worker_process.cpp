@@ -55,11 +55,9 @@ class Worker {
 public:
     explicit Worker(const WorkerSetup& setup)
         : setup_(setup),
-          pool_header_(reinterpret_cast<PoolHeader*>(setup.pool_base)),
-          record_(reinterpret_cast<WorkerRecord*>(setup.pool_base + setup.pool_layout.worker_table_offset()) +
-                  setup.slot),
-          inbox_(RingView::at(setup.pool_base + setup.pool_layout.inbox_offset(setup.slot),
-                              setup.pool_layout.inbox_ring_bytes)),
+          pool_header_(&setup.pool_memory().header()),
+          record_(&setup.pool_memory().worker(setup.slot)),
+          inbox_(setup.pool_memory().inbox(setup.slot)),
           sessions_(setup, channel_, ::getpid()),
           lanes_(setup, sessions_) {
         context_.pool_name = setup_.pool_name;
@@ -364,8 +362,7 @@ private:
     // Tells the supervisor how far we published into this session's reply ring (ReplyTail in
     // shm_layout.hpp), so it never has to believe the ring's tail, which the client can write.
     void count_reply_tail(const SessionView& session, std::uint32_t session_slot) {
-        auto& entry = *reinterpret_cast<ReplyTail*>(setup_.pool_base +
-                                                    setup_.pool_layout.reply_tail_offset(setup_.slot, session_slot));
+        ReplyTail& entry = setup_.pool_memory().reply_tail(setup_.slot, session_slot);
         if (entry.generation.load(std::memory_order_relaxed) != session.generation) {
             entry.generation.store(0, std::memory_order_release);
             entry.tail.store(session.reply.published_tail(), std::memory_order_release);
@@ -376,8 +373,7 @@ private:
     }
 
     JobOutcome& outcome_entry(std::uint64_t seq) {
-        auto* table = reinterpret_cast<JobOutcome*>(setup_.pool_base + setup_.pool_layout.outcome_offset(setup_.slot));
-        return table[seq % kOutcomeEntries];
+        return setup_.pool_memory().outcome(setup_.slot, seq);
     }
 
     void measure_rss() {

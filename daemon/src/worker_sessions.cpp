@@ -19,7 +19,7 @@ WorkerSessions::WorkerSessions(const WorkerSetup& setup, SupervisorChannel chann
     : setup_(setup),
       channel_(channel),
       pid_(pid),
-      table_(reinterpret_cast<const SessionEntry*>(setup.pool_base + setup.pool_layout.session_table_offset())) {}
+      table_(&setup.pool_memory().session_entry(0)) {}
 
 SessionView* WorkerSessions::find(std::uint32_t slot, std::uint64_t generation) {
     auto it = views_.find(slot);
@@ -53,11 +53,11 @@ SessionView* WorkerSessions::map(std::uint32_t slot, std::uint64_t generation) {
     SessionView view;
     view.generation = generation;
     view.segment = std::move(segment.value());
-    view.header = reinterpret_cast<SessionHeader*>(view.segment.data());
+    const SessionMemory memory{view.segment.data(), setup_.session_layout};
+    view.header = &memory.header();
     if (view.header->magic != kSessionMagic || view.header->generation != generation) return nullptr;
-    view.lane = reinterpret_cast<Lane*>(view.segment.data() + setup_.session_layout.lane_offset());
-    view.reply = RingProducer(RingView::at(view.segment.data() + setup_.session_layout.reply_offset(setup_.slot),
-                                           setup_.session_layout.reply_ring_bytes));
+    view.lane = &memory.lane();
+    view.reply = RingProducer(memory.reply(setup_.slot));
     const SupervisorChannel channel = channel_;
     view.blobs.results = BlobPool(segment_label(setup_.pool_name, "results." + std::to_string(pid_)),
                                   BlobPool::Broker{[channel, slot, generation](std::uint64_t object, int fd) {

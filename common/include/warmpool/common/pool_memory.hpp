@@ -85,16 +85,16 @@ struct SessionMemory {
 
     // Starts every record of a fresh session segment (the supervisor only, before the Welcome).
     SessionHeader& construct(std::uint32_t slot, std::uint64_t generation) const {
-        SessionHeader& h = *new (base) SessionHeader{};
-        h.magic = kSessionMagic;
-        h.layout_version = kLayoutVersion;
-        h.slot = slot;
-        h.generation = generation;
+        auto* h = new (base) SessionHeader{};
+        h->magic = kSessionMagic;
+        h->layout_version = kLayoutVersion;
+        h->slot = slot;
+        h->generation = generation;
         new (base + layout.lane_offset()) Lane{};
         new (base + layout.submit_offset()) RingControl{};
         new (base + layout.control_offset()) RingControl{};
         for (std::uint32_t w = 0; w < layout.worker_slots; ++w) new (base + layout.reply_offset(w)) RingControl{};
-        return h;
+        return *h;
     }
 };
 

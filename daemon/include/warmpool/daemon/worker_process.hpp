@@ -9,6 +9,7 @@
 
 #include <string>
 
+#include "warmpool/common/pool_memory.hpp"
 #include "warmpool/common/shm_layout.hpp"
 #include "warmpool/daemon/python_host.hpp"
 
@@ -30,6 +31,8 @@ struct WorkerSetup {
     std::uint32_t inline_max = 0;
     int cpu = -1;                // the CPU to pin the worker to (cpu_affinity "spread"); -1: none
     PythonSetup python;          // enabled: the worker embeds an interpreter (python_host.hpp)
+
+    PoolMemory pool_memory() const { return {pool_base, pool_layout}; }
 };
 
 // Exit codes a worker reports; the supervisor's reaper interprets them.
