@@ -59,8 +59,7 @@ bool Dispatcher::collect(unsigned slot, std::int64_t now, SessionTable& sessions
         SessionSlot& s = sessions[session_slot];
         if (s.jobs_with_workers > 0) --s.jobs_with_workers;
         std::uint64_t& reserved = w.reply_reserved[session_slot];
-        reserved -= std::min(reserved, max_reply_bytes(sizeof(ReplyRecord),
-                                                       reply_inline_max(job.job.record.flags, config_.inline_max)));
+        reserved -= std::min(reserved, job_reply_bytes(job.job.record.flags, config_.inline_max));
         if (job.exclusive) --w.exclusive_held;
         w.jobs.pop_front();
     }
@@ -157,8 +156,7 @@ bool Dispatcher::dispatch(std::int64_t now, SessionTable& sessions, std::span<co
             const std::int64_t timeout_ns = functions.timeout_ns(job.record);
             const RunEstimate& estimate = functions.estimate(job);
             const bool exclusive = timeout_ns > 0 || !estimate.known_short();
-            const std::uint64_t job_reply =
-                max_reply_bytes(sizeof(ReplyRecord), reply_inline_max(job.record.flags, config_.inline_max));
+            const std::uint64_t job_reply = job_reply_bytes(job.record.flags, config_.inline_max);
             std::uint64_t* room = &pass_room_[std::size_t{entry.row} * n_workers];
             auto has_room = [&](std::size_t slot) {
                 const auto worker = static_cast<std::uint32_t>(slot);

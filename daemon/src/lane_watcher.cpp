@@ -18,7 +18,7 @@ LaneWatcher::LaneWatcher(const WorkerSetup& setup, WorkerSessions& sessions)
       outcome_(&setup.pool_memory().lane_outcome(setup.slot)),
       active_sessions_(setup.pool_memory().active_sessions()),
       bit_(std::uint64_t{1} << (setup.slot % 64)),
-      reply_room_(2 * max_reply_bytes(sizeof(ReplyRecord), reply_inline_max(0, setup.inline_max))) {}
+      reply_room_(2 * job_reply_bytes(0, setup.inline_max)) {}
 
 bool LaneWatcher::exiting() const {
     return record_->state.load(std::memory_order_acquire) == static_cast<std::uint32_t>(WorkerState::exiting);

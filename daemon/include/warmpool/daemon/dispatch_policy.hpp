@@ -58,13 +58,18 @@ constexpr std::uint64_t max_reply_bytes(std::uint64_t reply_record_bytes, std::u
     return (8 + reply_record_bytes + body_max + 7) & ~std::uint64_t{7};
 }
 
+// The reply-ring room set aside for the reply of a job with `job_flags`: the dispatcher adds it
+// when it places the job and takes it back when the job is done.
+constexpr std::uint64_t job_reply_bytes(std::uint32_t job_flags, std::uint32_t inline_max) {
+    return max_reply_bytes(sizeof(ReplyRecord), reply_inline_max(job_flags, inline_max));
+}
+
 // The reply-ring room held back in every ring besides the reserved replies: one wrap-around (at
 // most one reply of the largest inline size skips the ring's end) and the reply of a job that came
 // by lane, which the dispatcher does not see (a single call's). reply_room_bytes() takes it as
 // `largest_reply`; the supervisor computes it here once, at start.
 constexpr std::uint64_t reply_room_reserve(std::uint32_t inline_max) {
-    return max_reply_bytes(sizeof(ReplyRecord), inline_max) +
-           max_reply_bytes(sizeof(ReplyRecord), reply_inline_max(0, inline_max));
+    return max_reply_bytes(sizeof(ReplyRecord), inline_max) + job_reply_bytes(0, inline_max);
 }
 
 // The reply-ring bytes a worker may still be given jobs for: the ring's free space less the room
