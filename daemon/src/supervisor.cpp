@@ -315,10 +315,10 @@ void Supervisor::arm_wake_flags(bool armed) {
 
 // One turn of the work loop at time `now` (one clock reading serves the whole turn).
 bool Supervisor::pump(std::int64_t now) {
-    note_readiness(now);
     bool progress = false;
     for (unsigned slot = 0; slot < workers_->size(); ++slot) {
         if (!(*workers_)[slot].live()) continue;
+        if (!(*workers_)[slot].ever_ready) note_if_ready(slot, now);
         check_recycling(slot);  // it may have done its jobs by lane, passing the supervisor by
         if (dispatcher_->collect(slot, now, *sessions_, counters_)) {
             progress = true;

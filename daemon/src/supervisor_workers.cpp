@@ -81,31 +81,29 @@ Status Supervisor::spawn_worker(unsigned slot) {
     return {};
 }
 
-// Workers that reported ready since the last look: the pool may now be running, and a worker a
-// new one replaces may retire.
-void Supervisor::note_readiness(std::int64_t now) {
-    for (unsigned slot = 0; slot < workers_->size(); ++slot) {
-        WorkerSlot& w = (*workers_)[slot];
-        if (!w.live() || w.ever_ready) continue;
-        if (pool_.worker(slot).state.load(std::memory_order_acquire) != static_cast<std::uint32_t>(WorkerState::ready)) {
-            continue;
-        }
-        w.ever_ready = true;
-        workers_->respawn().on_ready();
-        spdlog::info("worker slot {} pid {} ready after {:.3f} s", slot, w.pid,
-                     static_cast<double>(now - w.started_ns) / 1e9);
-        // What it declared before it reported ready is in its channel: heard before any job
-        // of a function it declared a timeout for can reach it.
-        handle_worker_channel(slot);
-        if (state_ == State::starting && workers_->ready_workers() >= config_.workers) {
-            state_ = State::running;
-            const double seconds = static_cast<double>(monotonic_ns() - started_ns_) / 1e9;
-            spdlog::info("pool '{}' ready: {} workers initialised in {:.3f} s; control socket {}", config_.name,
-                         config_.workers, seconds, endpoints_.control_path);
-            sd_notifyf(0, "READY=1\nSTATUS=%u workers ready\nMAINPID=%d", config_.workers, getpid());
-        }
-        maintain_workers();  // a replacement is ready: the worker it replaces may retire
+// A worker that reported ready since the last look: the pool may now be running, and a worker it
+// replaces may retire.
+void Supervisor::note_if_ready(unsigned slot, std::int64_t now) {
+    WorkerSlot& w = (*workers_)[slot];
+    if (!w.live() || w.ever_ready) return;
+    if (pool_.worker(slot).state.load(std::memory_order_acquire) != static_cast<std::uint32_t>(WorkerState::ready)) {
+        return;
     }
+    w.ever_ready = true;
+    workers_->respawn().on_ready();
+    spdlog::info("worker slot {} pid {} ready after {:.3f} s", slot, w.pid,
+                 static_cast<double>(now - w.started_ns) / 1e9);
+    // What it declared before it reported ready is in its channel: heard before any job of a
+    // function it declared a timeout for can reach it.
+    handle_worker_channel(slot);
+    if (state_ == State::starting && workers_->ready_workers() >= config_.workers) {
+        state_ = State::running;
+        const double seconds = static_cast<double>(monotonic_ns() - started_ns_) / 1e9;
+        spdlog::info("pool '{}' ready: {} workers initialised in {:.3f} s; control socket {}", config_.name,
+                     config_.workers, seconds, endpoints_.control_path);
+        sd_notifyf(0, "READY=1\nSTATUS=%u workers ready\nMAINPID=%d", config_.workers, getpid());
+    }
+    maintain_workers();  // a replacement is ready: the worker it replaces may retire
 }
 
 // Replaces a worker that did max_jobs jobs or grew past max_rss.

@@ -117,7 +117,7 @@ private:
 
     // Workers (supervisor_workers.cpp)
     Status spawn_worker(unsigned slot);
-    void note_readiness(std::int64_t now);
+    void note_if_ready(unsigned slot, std::int64_t now);
     void check_recycling(unsigned slot);
     void maintain_workers();
     void reap_children();
