@@ -1,8 +1,12 @@
+// Lanes: lanes.hpp.
 #include "warmpool/daemon/lanes.hpp"
 
 #include <algorithm>
 #include <cstring>
 #include <new>
+
+#include "warmpool/common/utf8.hpp"
+#include "warmpool/daemon/stop_order.hpp"
 
 namespace warmpool {
 
@@ -147,6 +151,37 @@ Lanes::Settlement Lanes::settle(unsigned slot, const PoolMemory& pool, const Dea
             break;
     }
     return settled;
+}
+
+// If the dead worker was taking or running a lane job, that job gets exactly one reply and one
+// count, as a job from its inbox would.
+void Lanes::settle_dead_worker(unsigned slot, const PoolMemory& pool, SessionTable& sessions, const StopOrder& stop,
+                               const WorkerDeath& death, PoolCounters& counters) {
+    const LaneJobKey key = lane_job_key(pool.worker(slot));
+    SessionSlot* s = sessions.live(key.session_slot, key.generation);  // null: that client is gone
+    DeadWorkerLane where;
+    if (s != nullptr) {
+        where.lane = &s->memory.lane();
+        where.session_live = !s->closing;
+        where.reply_ring = &s->memory.reply_control(slot);
+    }
+    where.stopped_on_purpose = stop.running == kLaneRunningSeq && stop.lane == key;
+    const Settlement settled = settle(slot, pool, where, death, counters);
+    if (settled.reply && s != nullptr) s->post_error(settled.job, settled.error, settled.message);
+}
+
+// The client leaves its lane alone until that job's reply, so the record is still there (checked
+// against the worker's record).
+std::string Lanes::running_function(unsigned slot, const PoolMemory& pool, const SessionTable& sessions) const {
+    const WorkerRecord& rec = pool.worker(slot);
+    const LaneJobKey key = lane_job_key(rec);
+    if (key.session_slot >= sessions.capacity()) return {};
+    const SessionSlot& s = sessions[key.session_slot];
+    if (!s.used || s.generation != key.generation) return {};
+    JobRecord job;
+    std::memcpy(&job, &s.memory.lane().record, sizeof job);
+    if (job.job_id != rec.lane_job_id.load(std::memory_order_relaxed)) return {};
+    return valid_utf8(function_name(job));  // the client wrote it: any bytes but NUL
 }
 
 }  // namespace warmpool

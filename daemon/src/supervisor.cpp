@@ -1,16 +1,10 @@
 // The supervisor's set-up, its loop, and its life cycle (reload, stop): supervisor.hpp.
 #include "warmpool/daemon/supervisor.hpp"
 
-#include <fcntl.h>
 #include <malloc.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
 #include <sys/epoll.h>
-#include <sys/eventfd.h>
-#include <sys/file.h>
-#include <sys/signalfd.h>
-#include <sys/stat.h>
-#include <sys/timerfd.h>
 #include <sys/wait.h>
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
@@ -19,7 +13,6 @@
 
 #include "epoll_tags.hpp"
 #include "warmpool/common/clock.hpp"
-#include "warmpool/common/runtime_paths.hpp"
 #include "warmpool/common/spin_relax.hpp"
 #include "warmpool/daemon/job_library.hpp"
 
@@ -36,6 +29,26 @@ constexpr std::int64_t kTrimIntervalNs = 5'000'000'000;
 // Error replies waiting for room in one session's control ring before the session is closed.
 constexpr std::size_t kMaxControlBacklog = 65536;
 
+// The pool segment, for the supervisor and its workers only: they inherit the mapping across
+// fork, and no descriptor of it ever leaves the supervisor.
+Result<PoolMemory> create_pool_segment(const PoolConfig& config, std::uint64_t generation, SharedSegment& segment) {
+    const PoolLayout layout{config.worker_slots(), config.inbox_ring_bytes, config.max_sessions};
+    auto created = SharedSegment::create(segment_label(config.name, "pool"), layout.total_bytes());
+    if (!created) return created.error();
+    segment = std::move(created.value());
+    segment.close_fd();
+    PoolMemory pool{segment.data(), layout};
+    pool.construct();
+    PoolHeader& header = pool.header();
+    header.magic = kPoolMagic;
+    header.layout_version = kLayoutVersion;
+    header.worker_slots = layout.worker_slots;
+    header.generation = generation;
+    header.inbox_ring_bytes = layout.inbox_ring_bytes;
+    header.supervisor_pid = getpid();
+    return pool;
+}
+
 }  // namespace
 
 Supervisor::Supervisor(PoolConfig config, ConfigLoader reload)
@@ -51,10 +64,6 @@ Supervisor::~Supervisor() {
             if (w.live()) ::waitpid(w.pid, nullptr, 0);
         }
     }
-    if (!endpoints_.sockets_removed) {
-        if (!endpoints_.control_path.empty()) ::unlink(endpoints_.control_path.c_str());
-        if (!endpoints_.status_path.empty()) ::unlink(endpoints_.status_path.c_str());
-    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -67,76 +76,46 @@ Status Supervisor::prepare() {
     // Fail early and clearly on a job library that cannot even be loaded (tried in a child:
     // the supervisor never loads it, check_job_library()).
     if (auto st = check_job_library(config_.jobs_library); !st) return st;
-    return check_runtime_dir();
-}
-
-// The runtime directory holds the lock and the sockets, which the daemon creates and removes:
-// whoever controls the directory controls those names. So it must be a real directory (not a
-// symlink another user could point elsewhere), owned by us or root, and writable by nobody else
-// unless it is sticky.
-Status Supervisor::check_runtime_dir() const {
-    const std::string& dir = config_.runtime_dir;
-    const uid_t uid = ::geteuid();
-    if (::mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) {
-        return errno_error("create runtime directory " + dir);
-    }
-    struct stat st{};
-    if (::lstat(dir.c_str(), &st) != 0) return errno_error("runtime directory " + dir);
-    if (S_ISLNK(st.st_mode)) {
-        return make_error(SysError::Code::permission,
-                          "runtime directory " + dir + " is a symlink; refusing to follow it");
-    }
-    if (!S_ISDIR(st.st_mode)) {
-        return make_error(SysError::Code::permission, "runtime directory " + dir + " is not a directory");
-    }
-    if (st.st_uid != uid && st.st_uid != 0) {
-        return make_error(SysError::Code::permission, "runtime directory " + dir + " belongs to uid " +
-                                                          std::to_string(st.st_uid) + ", not to us (uid " +
-                                                          std::to_string(uid) + ") or root");
-    }
-    if (st.st_uid != uid && (st.st_mode & (S_IWGRP | S_IWOTH)) != 0 && (st.st_mode & S_ISVTX) == 0) {
-        return make_error(SysError::Code::permission,
-                          "runtime directory " + dir + " is writable by others and not sticky");
-    }
-    return {};
+    return check_runtime_dir(config_.runtime_dir, ::geteuid());
 }
 
 Status Supervisor::start() {
-    started_ns_ = monotonic_ns();
-    started_wall_ns_ = wall_ns();
-    pool_generation_ = std::random_device{}() ^ (static_cast<std::uint64_t>(std::random_device{}()) << 32) ^
-                       static_cast<std::uint64_t>(started_wall_ns_);
+    life_.started_ns = monotonic_ns();
+    life_.started_wall_ns = wall_ns();
+    const std::uint64_t generation = std::random_device{}() ^
+                                     (static_cast<std::uint64_t>(std::random_device{}()) << 32) ^
+                                     static_cast<std::uint64_t>(life_.started_wall_ns);
 
-    if (auto s = take_lock(); !s) return s;
-    // Only the lock holder may name (and so, at exit, remove) the pool's sockets. Whatever
-    // carries those names belongs to a dead predecessor.
-    auto paths = PoolPaths::in(config_.runtime_dir, config_.name);
-    endpoints_.control_path = paths.control_socket;
-    endpoints_.status_path = paths.status_socket;
-    bool leftovers = false;
-    for (const auto& path : {endpoints_.control_path, endpoints_.status_path}) {
-        if (::unlink(path.c_str()) == 0) leftovers = true;
-    }
-    // (Its shared memory went with its last process: nothing of it has a name.)
-    if (leftovers) spdlog::warn("removed leftovers of a previous '{}' daemon that did not stop cleanly", config_.name);
-    if (auto s = create_pool_segment(); !s) return s;
+    if (auto s = endpoints_.open(config_.runtime_dir, config_.name, kTickMs); !s) return s;
+    auto pool = create_pool_segment(config_, generation, pool_segment_);
+    if (!pool) return pool.error();
+    pool_ = pool.value();
     if (auto s = lanes_.create(config_.name, config_.worker_slots()); !s) return s;
     update_lanes_open();
-    if (auto s = create_event_sources(); !s) return s;
+
+    const SessionLayout session_layout{config_.worker_slots(), config_.submit_ring_bytes, config_.control_ring_bytes,
+                                       config_.reply_ring_bytes};
+    sessions_ = std::make_unique<SessionTable>(config_.max_sessions, pool_, session_layout, &queue_totals_);
+    workers_ = std::make_unique<WorkerSlots>(config_.worker_slots(), generation);
+    dispatcher_ = std::make_unique<Dispatcher>(config_, pool_, config_.max_sessions);
+    intake_ = std::make_unique<JobIntake>(config_, *sessions_, functions_, counters_, queue_totals_);
+    stopper_ = std::make_unique<JobStopper>(config_, pool_, *workers_, *dispatcher_, counters_);
+    DescriptorBroker::Peers& peers = *this;
+    broker_ = std::make_unique<DescriptorBroker>(endpoints_.epoll(), *workers_, *sessions_, peers);
+    clients_ = std::make_unique<ClientService>(
+        config_, access_, endpoints_.epoll(), generation,
+        ClientService::Units{*sessions_, *intake_, *stopper_, *broker_, lanes_, counters_});
 
     // With users or groups allowed besides the socket's own, anyone may connect: the peer's
     // credentials (SO_PEERCRED) are the one decision, and a session's memory is its own anyway.
     const bool others_allowed = !config_.allow_users.empty() || !config_.allow_groups.empty();
     const unsigned socket_mode = others_allowed ? 0666u : config_.socket_mode;
-    if (auto s = connections_.listen(endpoints_.epoll.get(), endpoints_.control_path, endpoints_.status_path,
-                                     socket_mode, access_.socket_group());
+    if (auto s = clients_->connections().listen(endpoints_.epoll(), endpoints_.control_path(),
+                                                endpoints_.status_path(), socket_mode, access_.socket_group());
         !s) {
         return s;
     }
 
-    sessions_ = std::make_unique<SessionTable>(config_.max_sessions, pool_, session_layout_, &queue_totals_);
-    dispatcher_ = std::make_unique<Dispatcher>(config_, pool_, config_.max_sessions);
-    workers_ = std::make_unique<WorkerSlots>(config_.worker_slots(), pool_generation_);
     spdlog::info("pool '{}' starting {} workers (job library {}, runtime dir {})", config_.name,
                  config_.workers, config_.jobs_library, config_.runtime_dir);
     sd_notifyf(0, "STATUS=starting %u workers", config_.workers);
@@ -146,98 +125,11 @@ Status Supervisor::start() {
     return {};
 }
 
-Status Supervisor::take_lock() {
-    auto paths = PoolPaths::in(config_.runtime_dir, config_.name);
-    UniqueFd& lock = endpoints_.lock;
-    // O_NOFOLLOW: a symlink planted in place of the lock file is refused, never written through.
-    lock.reset(::open(paths.lock_file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644));
-    if (!lock) {
-        if (errno == ELOOP) {
-            return make_error(SysError::Code::permission, "lock file " + paths.lock_file + " is a symlink; refusing to follow it");
-        }
-        return errno_error("open " + paths.lock_file);
-    }
-    struct stat st{};
-    if (::fstat(lock.get(), &st) != 0 || !S_ISREG(st.st_mode) || st.st_uid != ::geteuid()) {
-        return make_error(SysError::Code::permission, "lock file " + paths.lock_file + " is not a file of ours");
-    }
-    // flock() dies with the process, so a kill -9'ed predecessor never leaves the pool locked.
-    if (::flock(lock.get(), LOCK_EX | LOCK_NB) != 0) {
-        if (errno == EWOULDBLOCK) {
-            char pid[32] = {};
-            [[maybe_unused]] ssize_t n = ::pread(lock.get(), pid, sizeof pid - 1, 0);
-            return make_error(SysError::Code::exists, "pool '" + config_.name +
-                                                          "' is already running (pid " + pid + ")");
-        }
-        return errno_error("lock " + paths.lock_file);
-    }
-    std::string pid = std::to_string(getpid()) + "\n";
-    if (::ftruncate(lock.get(), 0) != 0 ||
-        ::pwrite(lock.get(), pid.data(), pid.size(), 0) != static_cast<ssize_t>(pid.size())) {
-        return errno_error("write " + paths.lock_file);
-    }
-    return {};
-}
-
-Status Supervisor::create_pool_segment() {
-    const PoolLayout layout{config_.worker_slots(), config_.inbox_ring_bytes, config_.max_sessions};
-    session_layout_ = SessionLayout{config_.worker_slots(), config_.submit_ring_bytes,
-                                    config_.control_ring_bytes, config_.reply_ring_bytes};
-    // For the supervisor and its workers only: they inherit the mapping across fork, and no
-    // descriptor of it ever leaves the supervisor.
-    auto segment = SharedSegment::create(segment_label(config_.name, "pool"), layout.total_bytes());
-    if (!segment) return segment.error();
-    pool_segment_ = std::move(segment.value());
-    pool_segment_.close_fd();
-    pool_ = PoolMemory{pool_segment_.data(), layout};
-    pool_.construct();
-    PoolHeader& header = pool_.header();
-    header.magic = kPoolMagic;
-    header.layout_version = kLayoutVersion;
-    header.worker_slots = layout.worker_slots;
-    header.generation = pool_generation_;
-    header.inbox_ring_bytes = layout.inbox_ring_bytes;
-    header.supervisor_pid = getpid();
-    return {};
-}
-
-Status Supervisor::create_event_sources() {
-    endpoints_.epoll.reset(::epoll_create1(EPOLL_CLOEXEC));
-    if (!endpoints_.epoll) return errno_error("epoll_create1");
-
-    // Signals become events: block them, then read them from a signalfd in the loop.
-    sigset_t mask;
-    sigemptyset(&mask);
-    for (int sig : {SIGTERM, SIGINT, SIGHUP, SIGCHLD, SIGQUIT}) sigaddset(&mask, sig);
-    if (::sigprocmask(SIG_BLOCK, &mask, nullptr) != 0) return errno_error("sigprocmask");
-    ::signal(SIGPIPE, SIG_IGN);
-    endpoints_.signals.reset(::signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC));
-    if (!endpoints_.signals) return errno_error("signalfd");
-
-    endpoints_.timer.reset(::timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC));
-    if (!endpoints_.timer) return errno_error("timerfd_create");
-    itimerspec tick{};
-    tick.it_interval.tv_nsec = kTickMs * 1'000'000;
-    tick.it_value = tick.it_interval;
-    if (::timerfd_settime(endpoints_.timer.get(), 0, &tick, nullptr) != 0) return errno_error("timerfd_settime");
-
-    // Close-on-exec matters not (workers never exec); fork_worker() hands it to each worker.
-    endpoints_.doorbell.reset(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
-    if (!endpoints_.doorbell) return errno_error("eventfd");
-
-    for (auto [fd, tag] : {std::pair{endpoints_.signals.get(), kSignal}, std::pair{endpoints_.timer.get(), kTimer},
-                           std::pair{endpoints_.doorbell.get(), kDoorbell}}) {
-        epoll_event ev{EPOLLIN, {.u64 = tagged(tag)}};
-        if (::epoll_ctl(endpoints_.epoll.get(), EPOLL_CTL_ADD, fd, &ev) != 0) return errno_error("epoll_ctl");
-    }
-    return {};
-}
-
 // A lane job has no run-time limit the supervisor could enforce (it does not know the job), nor
 // retries (its arguments leave with the worker that takes it), so lanes are open only while no
 // function has either.
 void Supervisor::update_lanes_open() {
-    lanes_.set_open(state_ != State::stopping && !functions_.any_limits());
+    lanes_.set_open(life_.state != PoolState::stopping && !functions_.any_limits());
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -249,7 +141,7 @@ int Supervisor::run() {
     bool waiting = false;  // pump has found nothing since wait_start
     std::int64_t wait_start = 0;
     bool spin = true;  // spin this wait (idle_spin_)
-    while (state_ != State::done) {
+    while (life_.state != PoolState::done) {
         const std::int64_t now = monotonic_ns();
         if (pump(now)) {
             if (waiting) idle_spin_.waited(now - wait_start, kIdleSpinNs);
@@ -262,9 +154,9 @@ int Supervisor::run() {
             }
             continue;
         }
-        const std::int64_t supervise_at = next_supervision_ns();
+        const std::int64_t supervise_at = stopper_->next_due_ns();
         if (supervise_at >= 0 && now >= supervise_at) {
-            supervise_running_jobs();
+            stopper_->supervise(now);
             continue;
         }
         if (!waiting) {
@@ -295,7 +187,7 @@ int Supervisor::run() {
     }
     sd_notify(0, "STOPPING=1\nSTATUS=stopped");
     spdlog::info("pool '{}' stopped", config_.name);
-    return exit_code_;
+    return life_.exit_code;
 }
 
 void Supervisor::arm_wake_flags(bool armed) {
@@ -328,7 +220,7 @@ bool Supervisor::pump(std::int64_t now) {
     PoolHeader& header = pool_.header();
     if (header.lane_posts_left.load(std::memory_order_relaxed) != 0 &&
         header.lane_posts_left.exchange(0, std::memory_order_seq_cst) != 0) {
-        take_posted_lanes(now);
+        intake_->take_posted_lanes(now);
     }
     SessionTable& sessions = *sessions_;
     for (unsigned slot = 0; slot < sessions.end(); ++slot) {
@@ -340,11 +232,19 @@ bool Supervisor::pump(std::int64_t now) {
             if (s.control_backlog.size() > kMaxControlBacklog && s.fd >= 0) {
                 spdlog::warn("session {} (pid {}) left {} error replies unread; closing it", slot, s.peer.pid,
                              s.control_backlog.size());
-                close_connection(s.fd, "stopped reading its control ring");
+                clients_->close(s.fd, "stopped reading its control ring");
                 continue;
             }
         }
-        if (!s.closing) progress |= drain_submit_ring(s, now);
+        if (s.closing) continue;
+        switch (intake_->drain_submit_ring(s, now)) {
+            case JobIntake::Drained::nothing: break;
+            case JobIntake::Drained::some: progress = true; break;
+            case JobIntake::Drained::corrupt:
+                progress = true;
+                if (s.fd >= 0) clients_->close(s.fd, "corrupt submit ring");
+                break;
+        }
     }
     if (queue_totals_.jobs > 0) progress |= dispatcher_->dispatch(now, sessions, workers_->all(), functions_, counters_);
     sessions.finish_closed();
@@ -353,38 +253,56 @@ bool Supervisor::pump(std::int64_t now) {
 
 void Supervisor::poll_events(int timeout_ms) {
     epoll_event events[64];
-    int n = ::epoll_wait(endpoints_.epoll.get(), events, 64, timeout_ms);
+    int n = ::epoll_wait(endpoints_.epoll(), events, 64, timeout_ms);
     for (int i = 0; i < n; ++i) {
         const std::uint64_t data = events[i].data.u64;
         const auto tag = static_cast<Tag>(data >> 32);
         const int fd = static_cast<int>(data & 0xffffffff);
         switch (tag) {
-            case kControlListen: connections_.accept(false, monotonic_ns()); break;
-            case kStatusListen: connections_.accept(true, monotonic_ns()); break;
-            case kSignal: handle_signal(); break;
-            case kTimer: handle_timer(); break;
-            case kDoorbell:
-            case kSessionDoorbell: {
-                std::uint64_t count;
-                [[maybe_unused]] ssize_t r = ::read(tag == kDoorbell ? endpoints_.doorbell.get() : fd, &count,
-                                                    sizeof count);
-                break;
-            }
-            case kConnection: handle_connection_guarded(fd); break;
-            case kWorkerChannel: handle_worker_channel(static_cast<unsigned>(fd)); break;
+            case kControlListen: clients_->connections().accept(false, monotonic_ns()); break;
+            case kStatusListen: clients_->connections().accept(true, monotonic_ns()); break;
+            case kSignal: on_signals(); break;
+            case kTimer: on_timer(); break;
+            case kDoorbell: PoolEndpoints::take_doorbell(endpoints_.doorbell()); break;
+            case kSessionDoorbell: PoolEndpoints::take_doorbell(fd); break;
+            case kConnection: serve_client(fd); break;
+            case kWorkerChannel: broker_->read_worker_channel(static_cast<unsigned>(fd)); break;
         }
-        if (state_ == State::done) return;
+        if (life_.state == PoolState::done) return;
     }
 }
 
-void Supervisor::handle_signal() {
-    signalfd_siginfo info;
-    while (::read(endpoints_.signals.get(), &info, sizeof info) == sizeof info) {
-        switch (info.ssi_signo) {
+// What a client asks that is the supervisor's to carry out: status, stop, reload.
+void Supervisor::serve_client(int fd) {
+    const ClientService::Order order = clients_->serve(fd, life_.state);
+    switch (order.kind) {
+        case ClientService::Order::Kind::none: break;
+        case ClientService::Order::Kind::status: clients_->answer(order.fd, status_answer(order.request)); break;
+        case ClientService::Order::Kind::stop: begin_stop(order.why); break;
+        case ClientService::Order::Kind::reload: begin_reload(order.why); break;
+    }
+}
+
+// The broker reads a session's connection for an offer that may be in flight; a session's
+// connection carries no status, stop or reload request (those come before a Hello).
+void Supervisor::read_client(int fd) { serve_client(fd); }
+
+void Supervisor::declared_functions(unsigned slot, const protocol::FunctionSettings& settings) {
+    bool changed = false;
+    if (auto why = functions_.declare((*workers_)[slot].config_generation, settings, changed); !why.empty()) {
+        spdlog::warn("worker slot {} declared {}: all ignored", slot, why);
+        return;
+    }
+    if (changed) update_lanes_open();
+}
+
+void Supervisor::on_signals() {
+    for (const int signal : endpoints_.take_signals()) {
+        switch (signal) {
             case SIGCHLD: reap_children(); break;
             case SIGTERM:
             case SIGINT:
-            case SIGQUIT: begin_stop(std::string("signal ") + sigabbrev_np(static_cast<int>(info.ssi_signo))); break;
+            case SIGQUIT: begin_stop(std::string("signal ") + sigabbrev_np(signal)); break;
             case SIGHUP: begin_reload("SIGHUP"); break;
             default: break;
         }
@@ -392,29 +310,28 @@ void Supervisor::handle_signal() {
     reap_children();  // SIGCHLDs coalesce; make sure none is missed
 }
 
-void Supervisor::handle_timer() {
-    std::uint64_t expirations;
-    [[maybe_unused]] ssize_t r = ::read(endpoints_.timer.get(), &expirations, sizeof expirations);
+void Supervisor::on_timer() {
+    endpoints_.take_timer();
     // Lane jobs pass the supervisor by: their counts and recycling are looked at here.
     for (unsigned slot = 0; slot < workers_->size(); ++slot) {
         if (!(*workers_)[slot].live()) continue;
         lanes_.count(slot, pool_, counters_);
         check_recycling(slot);
     }
-    take_stale_lane_posts(monotonic_ns());
+    intake_->take_stale_lane_posts(monotonic_ns());
     maintain_workers();
-    supervise_running_jobs();
-    expire_queued_deadlines();
+    stopper_->supervise(monotonic_ns());
+    intake_->expire_deadlines(monotonic_ns());
     const std::int64_t now = monotonic_ns();
-    for (const auto& [fd, why] : connections_.expired(now)) close_connection(fd, why);
-    connections_.resume_listening();
+    for (const auto& [fd, why] : clients_->connections().expired(now)) clients_->close(fd, why);
+    clients_->connections().resume_listening();
     // Memory freed after a burst (status answers of a few hundred KiB, a full queue drained)
     // stays resident in the heap unless it is handed back; a long-lived daemon hands it back.
     if (now - last_trim_ns_ > kTrimIntervalNs) {
         ::malloc_trim(0);
         last_trim_ns_ = now;
     }
-    if (state_ == State::stopping) stop_tick();
+    if (life_.state == PoolState::stopping) stop_tick();
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -425,8 +342,8 @@ void Supervisor::handle_timer() {
 // does not load, a constructor throws), the reload is abandoned and the old workers carry on.
 // The library is not tried here: that would block the loop, and the supervisor never loads it.
 void Supervisor::begin_reload(const std::string& why) {
-    if (state_ != State::running) {
-        spdlog::warn("reload ({}) ignored: the pool is {}", why, state_ == State::starting ? "starting" : "stopping");
+    if (life_.state != PoolState::running) {
+        spdlog::warn("reload ({}) ignored: the pool is {}", why, to_string(life_.state));
         return;
     }
     PoolConfig next = config_;
@@ -438,36 +355,17 @@ void Supervisor::begin_reload(const std::string& why) {
             return;
         }
         next = std::move(loaded.value());
-        // What the shared memory and sockets were built from cannot change while they exist.
-        auto keep = [&](auto PoolConfig::*field, const char* name) {
-            if (next.*field != config_.*field) {
-                spdlog::warn("reload: '{}' cannot change while the pool runs; keeping the current value", name);
-                next.*field = config_.*field;
-            }
-        };
-        keep(&PoolConfig::name, "name");
-        keep(&PoolConfig::runtime_dir, "runtime_dir");
-        keep(&PoolConfig::max_sessions, "max_sessions");
-        keep(&PoolConfig::submit_ring_bytes, "submit_ring");
-        keep(&PoolConfig::control_ring_bytes, "control_ring");
-        keep(&PoolConfig::reply_ring_bytes, "reply_ring");
-        keep(&PoolConfig::inbox_ring_bytes, "inbox_ring");
-        keep(&PoolConfig::inline_max, "inline_max");
-        keep(&PoolConfig::socket_mode, "socket_mode");
-        keep(&PoolConfig::group, "group");
-        const unsigned most = workers_->size() / 2;
-        if (next.workers > most) {
-            spdlog::warn("reload: workers = {} needs a restart (at most {} without one)", next.workers, most);
-            next.workers = most;
+        for (const auto& warning : settle_reloaded_config(next, config_, workers_->size())) {
+            spdlog::warn("reload: {}", warning);
         }
     }
     spdlog::info("reloading ({}): starting {} workers with job library {}", why, next.workers, next.jobs_library);
     sd_notify(0, "RELOADING=1\nSTATUS=reloading");
     ++counters_.reloads;
-    if (!previous_config_) previous_config_ = config_;
+    if (!life_.previous_config) life_.previous_config = config_;
     config_ = std::move(next);
     update_lanes_open();
-    ++config_generation_;
+    ++life_.config_generation;
     // The user database is asked here, not on the loop's every connection.
     if (auto access = AccessPolicy::resolve(config_, ::geteuid())) {
         access_ = std::move(access.value());
@@ -486,8 +384,8 @@ void Supervisor::begin_reload(const std::string& why) {
 
 void Supervisor::abandon_reload(const std::string& why) {
     spdlog::error("reload failed: {}; keeping the previous workers and configuration", why);
-    config_ = std::move(*previous_config_);
-    previous_config_.reset();
+    config_ = std::move(*life_.previous_config);
+    life_.previous_config.reset();
     if (auto access = AccessPolicy::resolve(config_, ::geteuid())) access_ = std::move(access.value());
     for (unsigned slot = 0; slot < sessions_->end(); ++slot) {
         sessions_->republish_trust(slot, access_.session_trust((*sessions_)[slot].peer));
@@ -510,23 +408,22 @@ void Supervisor::abandon_reload(const std::string& why) {
 // Stopping
 
 void Supervisor::begin_stop(const std::string& why) {
-    if (state_ == State::stopping || state_ == State::done) return;
+    if (life_.state == PoolState::stopping || life_.state == PoolState::done) return;
     spdlog::info("pool '{}' stopping ({}): {} jobs queued, grace period {:.1f} s", config_.name, why,
                  queue_totals_.jobs, config_.grace_period_s);
     sd_notify(0, "STOPPING=1\nSTATUS=stopping");
-    state_ = State::stopping;
+    life_.state = PoolState::stopping;
+    intake_->stop_accepting();
     update_lanes_open();
-    stop_deadline_ns_ = monotonic_ns() + static_cast<std::int64_t>(config_.grace_period_s * 1e9);
+    life_.stop_deadline_ns = monotonic_ns() + static_cast<std::int64_t>(config_.grace_period_s * 1e9);
     // No new clients; the sockets disappear now so a successor can start at once.
-    connections_.stop_listening();
-    ::unlink(endpoints_.control_path.c_str());
-    ::unlink(endpoints_.status_path.c_str());
-    endpoints_.sockets_removed = true;
+    clients_->connections().stop_listening();
+    endpoints_.remove_sockets();
     stop_tick();
 }
 
 void Supervisor::stop_tick() {
-    const bool grace_over = monotonic_ns() >= stop_deadline_ns_;
+    const bool grace_over = monotonic_ns() >= life_.stop_deadline_ns;
     auto holds_work = [&](unsigned slot) {
         return !dispatcher_->holdings(slot).jobs.empty() || lanes_.running(slot, pool_) > 0;
     };
@@ -536,16 +433,7 @@ void Supervisor::stop_tick() {
     }
     if (grace_over || !work_left) {
         // Queued jobs that will not run now get their terminal reply.
-        SessionTable& sessions = *sessions_;
-        for (unsigned slot = 0; slot < sessions.end(); ++slot) {
-            SessionSlot& s = sessions[slot];
-            if (!s.open()) continue;
-            for (auto& job : s.queue) {
-                reply_error(s, job.record, ErrorKind::shutting_down,
-                            "pool '" + config_.name + "' stopped before the job could run", job.items);
-            }
-            s.queue.clear();
-        }
+        intake_->refuse_all_queued("pool '" + config_.name + "' stopped before the job could run");
         for (unsigned slot = 0; slot < workers_->size(); ++slot) {
             const WorkerSlot& w = (*workers_)[slot];
             if (!w.live()) continue;
@@ -561,7 +449,7 @@ void Supervisor::stop_tick() {
         for (unsigned slot = 0; slot < sessions_->end(); ++slot) {
             if ((*sessions_)[slot].used) (*sessions_)[slot].flush_control();
         }
-        state_ = State::done;
+        life_.state = PoolState::done;
     }
 }
 

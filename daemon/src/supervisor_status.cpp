@@ -29,16 +29,6 @@ std::string iso8601(std::int64_t wall) {
     return buf;
 }
 
-const char* state_name(Supervisor::State state) {
-    switch (state) {
-        case Supervisor::State::starting: return "starting";
-        case Supervisor::State::running: return "running";
-        case Supervisor::State::stopping: return "stopping";
-        case Supervisor::State::done: return "stopped";
-    }
-    return "unknown";
-}
-
 }  // namespace
 
 StatusSnapshot Supervisor::status_snapshot() const {
@@ -46,9 +36,9 @@ StatusSnapshot Supervisor::status_snapshot() const {
     StatusSnapshot snap;
     snap.pool = config_.name;
     snap.pid = getpid();
-    snap.state = state_name(state_);
-    snap.started_at = iso8601(started_wall_ns_);
-    snap.uptime_seconds = static_cast<double>(now - started_ns_) / 1e9;
+    snap.state = to_string(life_.state);
+    snap.started_at = iso8601(life_.started_wall_ns);
+    snap.uptime_seconds = static_cast<double>(now - life_.started_ns) / 1e9;
     snap.job_library = config_.jobs_library;
     snap.workers_configured = config_.workers;
     snap.counters = counters_;
@@ -81,7 +71,7 @@ StatusSnapshot Supervisor::status_snapshot() const {
         row.init_seconds = static_cast<double>(rec.init_ns.load()) / 1e9;
         row.uptime_seconds = static_cast<double>(now - w.started_ns) / 1e9;
         if (running == kLaneRunningSeq) {
-            row.current_function = lane_job_function(slot);
+            row.current_function = lanes_.running_function(slot, pool_, *sessions_);
             row.by_lane = true;
         } else if (running != kNoRunningJob) {
             // The client wrote the name: any bytes but NUL.
@@ -95,7 +85,7 @@ StatusSnapshot Supervisor::status_snapshot() const {
     const std::int64_t backoff = workers_->next_spawn_ns - now;
     snap.consecutive_failed_inits = workers_->respawn().consecutive_failed_inits();
     snap.respawn_in_seconds = backoff > 0 ? static_cast<double>(backoff) / 1e9 : 0.0;
-    snap.reloading = previous_config_.has_value();
+    snap.reloading = life_.reloading();
     snap.queue_capacity = config_.queue_capacity;
     snap.session_queue_capacity = config_.session_queue_capacity;
     snap.session_queue_bytes = config_.session_queue_bytes;
@@ -109,19 +99,13 @@ StatusSnapshot Supervisor::status_snapshot() const {
     return snap;
 }
 
-void Supervisor::answer_status(Connection& conn, const std::string& request) {
+std::string Supervisor::status_answer(const std::string& request) {
     for (unsigned slot = 0; slot < workers_->size(); ++slot) {
         if ((*workers_)[slot].live()) lanes_.count(slot, pool_, counters_);
     }
-    std::string body;
-    if (request.empty() || request == "json") {
-        body = status_json(status_snapshot()) + "\n";
-    } else if (request == "prometheus" || request == "metrics") {
-        body = status_prometheus(status_snapshot());
-    } else {
-        body = "{\"error\":\"unknown request; send 'json' or 'prometheus'\"}\n";
-    }
-    answer_and_close(conn, std::move(body), "");
+    if (request.empty() || request == "json") return status_json(status_snapshot()) + "\n";
+    if (request == "prometheus" || request == "metrics") return status_prometheus(status_snapshot());
+    return "{\"error\":\"unknown request; send 'json' or 'prometheus'\"}\n";
 }
 
 }  // namespace warmpool

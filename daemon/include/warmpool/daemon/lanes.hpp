@@ -20,6 +20,7 @@
 #include "warmpool/common/sys_result.hpp"
 #include "warmpool/daemon/job_fate.hpp"
 #include "warmpool/daemon/pool_counters.hpp"
+#include "warmpool/daemon/session_table.hpp"
 
 namespace warmpool {
 
@@ -36,6 +37,8 @@ LaneJobKey lane_job_key(const WorkerRecord& record);
 // copied out, then the lane is the client's again. The compare-and-swap decides between the
 // supervisor, a worker claiming the post, and the client taking it back.
 bool take_off_lane(Lane& lane, std::uint64_t word, JobRecord& record, std::string& payload);
+
+struct StopOrder;
 
 class Lanes {
 public:
@@ -74,6 +77,12 @@ public:
     };
     Settlement settle(unsigned slot, const PoolMemory& pool, const DeadWorkerLane& where, const WorkerDeath& death,
                       PoolCounters& counters);
+    // settle(), for the session the dead worker's record names, with the reply posted to it.
+    // `stop`: the order the supervisor had given the worker.
+    void settle_dead_worker(unsigned slot, const PoolMemory& pool, SessionTable& sessions, const StopOrder& stop,
+                            const WorkerDeath& death, PoolCounters& counters);
+    // The function of the lane job the worker in `slot` runs, for status; empty if unknown.
+    std::string running_function(unsigned slot, const PoolMemory& pool, const SessionTable& sessions) const;
 
 private:
     struct Tally {

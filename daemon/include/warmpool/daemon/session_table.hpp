@@ -83,6 +83,7 @@ public:
     const SessionSlot& operator[](unsigned slot) const { return slots_[slot]; }
     // The session in `slot` if it is still the one of `generation`.
     SessionSlot* live(std::uint32_t slot, std::uint64_t generation);
+    const SessionLayout& layout() const { return layout_; }
     unsigned slot_of(const SessionSlot& session) const { return static_cast<unsigned>(&session - slots_.data()); }
     std::size_t held_by(uid_t uid) const;
     bool full() const;

@@ -3,9 +3,9 @@
 // A slot's worker is a member (counted towards `workers`), being replaced (`replace` set: it
 // serves until its replacement is ready), or retiring (takes no new jobs and exits once its inbox
 // is done). WorkerSlots owns each slot's process facts (pid, readiness, CPU, recycling point,
-// stop order, the channel to it), the respawn back-off and how each slot's previous worker
-// ended. plan_slots() is the pure decision of what to start, replace and retire; the supervisor
-// carries it out. fork_worker() is the fork seam.
+// stop order, the channel to it), the respawn back-off, how each slot's previous worker ended,
+// and the kernel's OOM kills seen. plan_slots() is the pure decision of what to start, replace
+// and retire; the supervisor carries it out. fork_worker() is the fork seam.
 //
 // It writes nothing in shared memory itself: the supervisor resets a slot's record before a
 // spawn and orders a retiring worker out through the record's state (shm_layout.hpp).
@@ -24,6 +24,7 @@
 #include "warmpool/common/protocol.hpp"
 #include "warmpool/common/sys_result.hpp"
 #include "warmpool/common/unique_fd.hpp"
+#include "warmpool/daemon/oom_kill_counter.hpp"
 #include "warmpool/daemon/pool_config.hpp"
 #include "warmpool/daemon/respawn_policy.hpp"
 #include "warmpool/daemon/stop_order.hpp"
@@ -108,6 +109,10 @@ public:
     void record_exit(unsigned slot, std::string how) { last_exits_[slot] = std::move(how); }
     const std::string& last_exit(unsigned slot) const { return last_exits_[slot]; }
 
+    // Whether the kernel's OOM killer struck in our cgroup since the last call: a worker dead of
+    // SIGKILL nobody sent is then reported as out of memory.
+    bool oom_kill_since_last_asked() { return oom_kills_.changed(); }
+
     RespawnPolicy& respawn() { return respawn_; }
     const RespawnPolicy& respawn() const { return respawn_; }
     // No worker starts before this (the back-off after failed initialisations).
@@ -117,6 +122,7 @@ private:
     std::vector<WorkerSlot> slots_;
     std::vector<std::string> last_exits_;  // how each slot's previous worker ended
     RespawnPolicy respawn_;
+    OomKillCounter oom_kills_;
     std::mt19937_64 random_;
     std::vector<int> allowed_cpus_;  // where workers may be pinned (cpu_affinity "spread")
 };

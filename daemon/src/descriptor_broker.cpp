@@ -1,19 +1,8 @@
-// The supervisor as the broker of shared-memory descriptors. Nothing of the pool's shared
-// memory has a name (shared_segment.hpp), so a process can reach an object only through a
-// descriptor someone gave it:
-//
-//   * a session's segment: created here, given to its client with the Welcome and to a worker
-//     when the worker first asks for it (protocol::WorkerWant);
-//   * a client's argument blobs: offered to us by the client (protocol::BlobOffer) before a job
-//     names one, given to the worker that asks;
-//   * a worker's result blobs: offered to us over its channel (protocol::ResultOffer) before a
-//     reply names one, given to the session's client when it asks (protocol::BlobWant).
-//
-// So no peer can open another session's memory: it is never given a descriptor of it. A
-// descriptor asked for may still be in flight towards us (the producer sends its offer before
-// it publishes the record that names the blob), so a miss first reads what the producer has
-// sent, then answers. Every answer goes out in one non-blocking write: a peer that asks and
-// does not read loses its connection, and nobody waits for it.
+// DescriptorBroker: descriptor_broker.hpp. A descriptor asked for may still be in flight
+// towards us (the producer sends its offer before it publishes the record that names the
+// blob), so a miss first reads what the producer has sent, then answers. Every answer goes out
+// in one non-blocking write: a peer that asks and does not read loses its connection, and nobody
+// waits for it.
 #include <fcntl.h>
 #include <spdlog/spdlog.h>
 #include <sys/epoll.h>
@@ -22,7 +11,7 @@
 #include <algorithm>
 
 #include "epoll_tags.hpp"
-#include "warmpool/daemon/supervisor.hpp"
+#include "warmpool/daemon/descriptor_broker.hpp"
 
 namespace warmpool {
 
@@ -64,25 +53,31 @@ bool acceptable_blob(int fd, std::string& why) {
 
 }  // namespace
 
-Status Supervisor::open_worker_channel(unsigned slot, UniqueFd ours) {
+DescriptorBroker::DescriptorBroker(int epoll_fd, WorkerSlots& workers, SessionTable& sessions, Peers& peers)
+    : epoll_fd_(epoll_fd), workers_(workers), sessions_(sessions), peers_(peers) {}
+
+Status DescriptorBroker::open_worker_channel(unsigned slot, UniqueFd ours) {
     const int flags = ::fcntl(ours.get(), F_GETFL);
     if (flags < 0 || ::fcntl(ours.get(), F_SETFL, flags | O_NONBLOCK) != 0) return errno_error("channel O_NONBLOCK");
     epoll_event ev{EPOLLIN, {.u64 = tagged(kWorkerChannel, slot)}};
-    if (::epoll_ctl(endpoints_.epoll.get(), EPOLL_CTL_ADD, ours.get(), &ev) != 0) return errno_error("epoll_ctl channel");
-    (*workers_)[slot].channel = std::move(ours);
+    if (::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, ours.get(), &ev) != 0) return errno_error("epoll_ctl channel");
+    workers_[slot].channel = std::move(ours);
     return {};
 }
 
-void Supervisor::handle_worker_channel(unsigned slot) {
-    WorkerSlot& w = (*workers_)[slot];
-    if (!w.channel || descriptor_nesting_ >= kMaxNesting) return;
-    ++descriptor_nesting_;
-    auto close_channel = [&](const std::string& why) {
-        if (!why.empty()) spdlog::warn("worker slot {} (pid {}): channel closed: {}", slot, w.pid, why);
-        ::epoll_ctl(endpoints_.epoll.get(), EPOLL_CTL_DEL, w.channel.get(), nullptr);
-        w.channel.reset();
-        w.channel_fds.clear();
-    };
+void DescriptorBroker::drop_channel(unsigned slot, const std::string& why) {
+    WorkerSlot& w = workers_[slot];
+    if (!why.empty()) spdlog::warn("worker slot {} (pid {}): channel closed: {}", slot, w.pid, why);
+    ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, w.channel.get(), nullptr);
+    w.channel.reset();
+    w.channel_fds.clear();
+}
+
+void DescriptorBroker::read_worker_channel(unsigned slot) {
+    WorkerSlot& w = workers_[slot];
+    if (!w.channel || nesting_ >= kMaxNesting) return;
+    ++nesting_;
+    auto close_channel = [&](const std::string& why) { drop_channel(slot, why); };
     char buf[4096];
     while (w.channel) {
         auto got = receive_available(w.channel.get(), buf, sizeof buf, w.channel_fds);
@@ -106,11 +101,11 @@ void Supervisor::handle_worker_channel(unsigned slot) {
             if (!w.channel) break;
         }
     }
-    --descriptor_nesting_;
+    --nesting_;
 }
 
-void Supervisor::on_worker_frame(unsigned slot, const protocol::Frame& frame) {
-    WorkerSlot& w = (*workers_)[slot];
+void DescriptorBroker::on_worker_frame(unsigned slot, const protocol::Frame& frame) {
+    WorkerSlot& w = workers_[slot];
     auto take_fd = [&]() {
         UniqueFd fd;
         if (!w.channel_fds.empty()) {
@@ -129,7 +124,7 @@ void Supervisor::on_worker_frame(unsigned slot, const protocol::Frame& frame) {
             auto offer = protocol::decode<protocol::ResultOffer>(frame);
             UniqueFd fd = take_fd();
             if (!offer || !fd) return;
-            SessionSlot* s = sessions_->live(offer->session_slot, offer->session_generation);
+            SessionSlot* s = sessions_.live(offer->session_slot, offer->session_generation);
             if (s == nullptr) return;  // the session is gone: so is the blob's use
             s->result_blobs.push_back(SessionSlot::ResultBlob{w.pid, offer->object, std::move(fd), false});
             return;
@@ -137,7 +132,7 @@ void Supervisor::on_worker_frame(unsigned slot, const protocol::Frame& frame) {
         case protocol::MessageType::result_retire: {
             auto retire = protocol::decode<protocol::ResultRetire>(frame);
             if (!retire) return;
-            if (SessionSlot* s = sessions_->live(retire->session_slot, retire->session_generation)) {
+            if (SessionSlot* s = sessions_.live(retire->session_slot, retire->session_generation)) {
                 std::erase_if(s->result_blobs, [&](const SessionSlot::ResultBlob& b) {
                     return b.worker == w.pid && b.object == retire->object;
                 });
@@ -151,24 +146,23 @@ void Supervisor::on_worker_frame(unsigned slot, const protocol::Frame& frame) {
                              settings.error().message());
                 return;
             }
-            on_function_settings(slot, settings.value());
+            peers_.declared_functions(slot, settings.value());
             return;
         }
         default: spdlog::warn("worker slot {} sent message type {} on its channel", slot, static_cast<int>(frame.type));
     }
 }
 
-Result<UniqueFd> Supervisor::session_fd_for_worker(unsigned slot, const protocol::WorkerWant& want) {
-    (void)slot;
-    SessionSlot* s = sessions_->live(want.session_slot, want.session_generation);
+Result<UniqueFd> DescriptorBroker::session_fd_for_worker(const protocol::WorkerWant& want) {
+    SessionSlot* s = sessions_.live(want.session_slot, want.session_generation);
     if (s == nullptr || s->closing) return make_error(SysError::Code::not_found, "the session is gone");
     if (want.kind == protocol::WorkerWantKind::session) return s->segment.share(SharedSegment::Access::read_write);
     if (want.kind != protocol::WorkerWantKind::argument_blob) return make_error(SysError::Code::invalid, "unknown want");
     auto found = s->argument_blobs.find(want.object);
     if (found == s->argument_blobs.end() && s->fd >= 0) {
         // Its offer was sent before the job was; it may not have been read yet.
-        handle_connection(s->fd);
-        s = sessions_->live(want.session_slot, want.session_generation);
+        peers_.read_client(s->fd);
+        s = sessions_.live(want.session_slot, want.session_generation);
         if (s == nullptr || s->closing) return make_error(SysError::Code::not_found, "the session is gone");
         found = s->argument_blobs.find(want.object);
     }
@@ -179,12 +173,12 @@ Result<UniqueFd> Supervisor::session_fd_for_worker(unsigned slot, const protocol
     return duplicate(found->second.get());
 }
 
-void Supervisor::answer_worker_want(unsigned slot, const protocol::WorkerWant& want) {
-    auto fd = session_fd_for_worker(slot, want);
+void DescriptorBroker::answer_worker_want(unsigned slot, const protocol::WorkerWant& want) {
+    auto fd = session_fd_for_worker(want);
     protocol::WorkerGive give;
     give.found = fd.ok();
     if (!fd) give.message = fd.error().message();
-    WorkerSlot& w = (*workers_)[slot];
+    WorkerSlot& w = workers_[slot];
     if (!w.channel) return;
     const int passed = fd ? fd->get() : -1;
     auto st = send_now(w.channel.get(), protocol::encode_frame(give),
@@ -192,7 +186,7 @@ void Supervisor::answer_worker_want(unsigned slot, const protocol::WorkerWant& w
     if (!st) spdlog::warn("worker slot {}: cannot answer its request: {}", slot, st.error().message());
 }
 
-bool Supervisor::on_blob_frame(Connection& conn, SessionSlot& s, const protocol::Frame& frame, std::string& why) {
+bool DescriptorBroker::on_blob_frame(ConnectionTable::Connection& conn, SessionSlot& s, const protocol::Frame& frame, std::string& why) {
     switch (frame.type) {
         case protocol::MessageType::blob_offer: {
             auto offer = protocol::decode<protocol::BlobOffer>(frame);
@@ -225,8 +219,8 @@ bool Supervisor::on_blob_frame(Connection& conn, SessionSlot& s, const protocol:
             SessionSlot::ResultBlob* blob = find();
             if (blob == nullptr) {
                 // The worker offered it before publishing the reply that names it: read its channel.
-                if (const int w = workers_->find(want->worker_pid); w >= 0 && want->worker_pid > 0) {
-                    handle_worker_channel(static_cast<unsigned>(w));
+                if (const int w = workers_.find(want->worker_pid); w >= 0 && want->worker_pid > 0) {
+                    read_worker_channel(static_cast<unsigned>(w));
                 }
                 if (!s.used) return true;  // closed meanwhile
                 blob = find();
@@ -250,12 +244,18 @@ bool Supervisor::on_blob_frame(Connection& conn, SessionSlot& s, const protocol:
     }
 }
 
-void Supervisor::forget_results_of(pid_t worker) {
-    // Blobs its client already has are its client's now; the others a published reply may name.
-    for (unsigned slot = 0; slot < sessions_->end(); ++slot) {
-        std::erase_if((*sessions_)[slot].result_blobs,
-                      [&](const SessionSlot::ResultBlob& b) { return b.worker == worker && b.given; });
+void DescriptorBroker::close_worker_channel(unsigned slot) {
+    WorkerSlot& w = workers_[slot];
+    // Offers still in its channel are read first: it sent each before the reply naming it.
+    read_worker_channel(slot);
+    // Its result blobs (kept for reuse) have no owner any more. Blobs its client already has are
+    // its client's now; those a published reply names but its client has not asked for yet go
+    // with the session.
+    for (unsigned s = 0; s < sessions_.end(); ++s) {
+        std::erase_if(sessions_[s].result_blobs,
+                      [&](const SessionSlot::ResultBlob& b) { return b.worker == w.pid && b.given; });
     }
+    if (w.channel) drop_channel(slot, "");
 }
 
 }  // namespace warmpool
