@@ -219,7 +219,7 @@ bool DescriptorBroker::on_blob_frame(ConnectionTable::Connection& conn, SessionS
             SessionSlot::ResultBlob* blob = find();
             if (blob == nullptr) {
                 // The worker offered it before publishing the reply that names it: read its channel.
-                if (const int w = workers_.find(want->worker_pid); w >= 0 && want->worker_pid > 0) {
+                if (const int w = workers_.find(want->worker_pid); w >= 0) {
                     read_worker_channel(static_cast<unsigned>(w));
                 }
                 if (!s.used) return true;  // closed meanwhile

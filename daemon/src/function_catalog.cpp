@@ -97,7 +97,7 @@ std::string FunctionCatalog::declare(std::uint64_t generation, const protocol::F
             spdlog::info("function '{}': its [functions.{}] settings win over those its module declares", name, name);
         }
     }
-    changed = !declared.empty() || !declared_.empty();
+    changed = declared != declared_;  // a reload's new workers declaring the same: nothing changes
     declared_ = std::move(declared);
     declared_generation_ = generation;
     if (changed) spdlog::info("Python jobs declare settings for {} function(s)", declared_.size());

@@ -88,6 +88,7 @@ WorkerSlots::WorkerSlots(unsigned slots, std::uint64_t seed)
     : slots_(slots), last_exits_(slots), random_(seed), allowed_cpus_(allowed_cpus()) {}
 
 int WorkerSlots::find(pid_t pid) const {
+    if (pid <= 0) return -1;  // an empty slot's pid is 0: it is nobody's
     for (unsigned slot = 0; slot < slots_.size(); ++slot) {
         if (slots_[slot].pid == pid) return static_cast<int>(slot);
     }

@@ -218,7 +218,10 @@ TEST(FunctionCatalog, DeclareChangedFlag) {
     EXPECT_TRUE(changed);
     EXPECT_EQ(catalog.settings("f").retries, 1u);
 
-    EXPECT_EQ(catalog.declare(2, declared({}), changed), "");
+    EXPECT_EQ(catalog.declare(2, declared({{"f", 1, 1}}), changed), "");
+    EXPECT_FALSE(changed);  // a reload's workers declaring the same: lanes need not be looked at again
+
+    EXPECT_EQ(catalog.declare(3, declared({}), changed), "");
     EXPECT_TRUE(changed);  // the new generation declares nothing: the old settings go
     EXPECT_TRUE(catalog.declared().empty());
     EXPECT_EQ(catalog.settings("f").retries, 0u);

@@ -256,6 +256,7 @@ TEST(WorkerSlots, FindAndReadyWorkers) {
     EXPECT_EQ(slots.find(202), 2);
     EXPECT_EQ(slots.find(203), 3);
     EXPECT_EQ(slots.find(999), -1);
+    EXPECT_EQ(slots.find(0), -1) << "slot 0 is empty: its pid 0 is nobody's";
     EXPECT_EQ(slots.ready_workers(), 2u);
     slots[3].ever_ready = true;
     EXPECT_EQ(slots.ready_workers(), 3u);
