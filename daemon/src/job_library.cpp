@@ -62,6 +62,18 @@ Status LoadedJobLibrary::instantiate(const WorkerContext& context) {
     return {};
 }
 
+std::vector<protocol::FunctionSetting> LoadedJobLibrary::declared_settings() const {
+    std::vector<protocol::FunctionSetting> declared;
+    for (const auto& function : library_->functions) {
+        const FunctionOptions& o = function->options;
+        if (o.timeout_ms == 0 && o.retries == 0) continue;
+        // A timeout of 0 declares none: the pool's default applies, as for a function without options.
+        const double timeout_s = o.timeout_ms > 0 ? static_cast<double>(o.timeout_ms) / 1000.0 : -1.0;
+        declared.push_back(protocol::FunctionSetting{function->name(), timeout_s, o.retries});
+    }
+    return declared;
+}
+
 Status LoadedJobLibrary::add_python(std::vector<std::unique_ptr<JobFunction>> functions,
                                     const WorkerContext& context) {
     for (auto& function : functions) {

@@ -79,11 +79,9 @@ public:
             auto functions = python_->take_functions();
             python_jobs = functions.size();
             if (auto st = library_->add_python(std::move(functions), context_); !st) fail_init(st.error().message());
-            // Before ready, so that the supervisor knows them before it gives us a job of theirs.
-            if (auto st = channel_.declare_functions(python_->declared()); !st) {
-                fail_init("cannot declare the Python jobs' settings: " + st.error().message());
-            }
         }
+        // Before ready, so that the supervisor knows them before it gives us a job of theirs.
+        if (auto st = declare_functions(); !st) fail_init("cannot declare the functions' settings: " + st.error().message());
         runner_.emplace(*library_, context_, setup_.inline_max, python_ != nullptr,
                         JobRunner::Hooks{[this](const JobRecord& job, std::uint64_t object) {
                                              return channel_.argument_blob(job.session_slot, job.session_generation,
@@ -112,6 +110,25 @@ public:
     }
 
 private:
+    // The timeouts and retries the functions declare, the job library's (FunctionOptions) and the
+    // Python jobs' (@warmpool.job) in one message: the pool's [functions.NAME] settings win over
+    // them, and they over the pool's defaults (FunctionCatalog::settings). Sent even if empty,
+    // so that a reload to a library that declares nothing any more is heard.
+    Status declare_functions() {
+        protocol::FunctionSettings settings;
+        settings.functions = library_->declared_settings();
+        if (python_) {
+            const auto& python = python_->declared().functions;
+            settings.functions.insert(settings.functions.end(), python.begin(), python.end());
+        }
+        if (settings.functions.size() > protocol::kMaxFunctionSettings) {
+            return make_error(SysError::Code::invalid,
+                              std::to_string(settings.functions.size()) + " functions declare settings (at most " +
+                                  std::to_string(protocol::kMaxFunctionSettings) + ")");
+        }
+        return channel_.declare_functions(settings);
+    }
+
     [[noreturn]] void fail_init(const std::string& why) {
         spdlog::error("worker slot {} initialisation failed: {}", setup_.slot, why);
         ::_exit(kWorkerExitInitFailed);

@@ -1,6 +1,7 @@
 // The job library as a deployment sees it: replaced at its path and reloaded, the new file is
 // what new workers run, and the supervisor never loads it itself (so nothing of an old copy
-// lingers in it for the workers it forks to inherit).
+// lingers in it for the workers it forks to inherit). And the settings a library declares for
+// its functions (FunctionOptions), which the pool's own settings override.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -88,6 +89,63 @@ TEST(JobLibraryTest, AReloadRunsTheLibraryNowAtThePath) {
         EXPECT_EQ(std::find(old.begin(), old.end(), pid), old.end()) << "worker " << pid << " was not replaced";
     }
     EXPECT_EQ(pool.cli({"call", "gcd", "[12, 18]"}).out, "6\n");
+}
+
+// A library rebuilt in place with other functions: after the reload the new ones run, and the
+// old ones are gone.
+TEST(JobLibraryTest, AReloadRunsTheNewFunctionsOfALibraryRebuiltInPlace) {
+    ScratchDir scratch("warmpool-jobs");
+    const std::string library = scratch.path("jobs.so");
+    fs::copy_file(example_jobs_path(), library);
+    TestPool::Options options;
+    options.workers = 1;
+    options.jobs_library = library;
+    options.extra_args = {"--grace-period", "0.5"};
+    TestPool pool(options);
+    ASSERT_EQ(pool.cli({"call", "gcd", "[12, 18]"}).out, "6\n");
+    EXPECT_NE(pool.cli({"call", "sleep_ms", "1"}).err.find("unknown_function"), std::string::npos);
+
+    replace_file(library, read_file(WARMPOOL_OPTION_JOBS_PATH));
+    ASSERT_EQ(pool.cli({"reload"}).exit_code, 0);
+    ASSERT_TRUE(wait_until(
+        [&] {
+            const auto s = pool.status();
+            return s["supervision"]["reloads"] == 1 && s["supervision"]["reloading"] == false;
+        },
+        20s))
+        << pool.status().dump() << pool.log();
+    EXPECT_EQ(pool.cli({"call", "sleep_ms", "1"}).out, "1\n");
+    EXPECT_NE(pool.cli({"call", "gcd", "[12, 18]"}).err.find("unknown_function"), std::string::npos);
+}
+
+// FunctionOptions{0, 300}: a 300 ms limit; FunctionOptions{1, 0}: one retry after a crash.
+TEST(JobLibraryTest, TheLibrarysDeclaredTimeoutsAndRetriesAreHonoured) {
+    TestPool::Options options;
+    options.workers = 1;
+    options.jobs_library = WARMPOOL_OPTION_JOBS_PATH;
+    TestPool pool(options);
+    auto r = pool.cli({"call", "limited_sleep_ms", "2000"});
+    EXPECT_EQ(r.exit_code, 1);
+    EXPECT_NE(r.err.find("error: timeout:"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("time limit of 0.300 s"), std::string::npos) << r.err;
+    EXPECT_EQ(pool.cli({"call", "sleep_ms", "500"}).out, "500\n") << "no limit declared: none applies";
+    EXPECT_EQ(pool.cli({"call", "crash_once", "0"}).out, "2\n") << "retried once after the crash";
+    const auto s = pool.status();
+    EXPECT_EQ(s["supervision"]["timeouts"], 1) << s.dump();
+    EXPECT_EQ(s["supervision"]["retried"], 1) << s.dump();
+}
+
+// The command line (and so the config file, whose settings it overrides) wins over the library.
+TEST(JobLibraryTest, ThePoolsSettingsOverrideTheLibrarys) {
+    TestPool::Options options;
+    options.workers = 1;
+    options.jobs_library = WARMPOOL_OPTION_JOBS_PATH;
+    options.extra_args = {"--function", "limited_sleep_ms:timeout=10", "--function", "crash_once:retries=0"};
+    TestPool pool(options);
+    EXPECT_EQ(pool.cli({"call", "limited_sleep_ms", "600"}).out, "600\n");
+    auto r = pool.cli({"call", "crash_once", "0"});
+    EXPECT_EQ(r.exit_code, 1);
+    EXPECT_NE(r.err.find("error: worker_crashed:"), std::string::npos) << r.err;
 }
 
 }  // namespace

@@ -30,7 +30,9 @@ struct WorkerContext {
     std::string pool_name;
     int worker_slot = 0;
     pid_t pid = 0;
-    std::uint64_t job_id = 0;   // the call being run
+    // The call being run, by the id its client gave it: unique within that client's session (each
+    // connection numbers its calls from 1), not across the pool.
+    std::uint64_t job_id = 0;
     std::uint32_t attempt = 0;  // 1 on the first run; more when a crash made the pool retry it
 };
 
@@ -62,11 +64,12 @@ public:
     }
 };
 
-// Per-function settings a job library can declare.
+// Per-function settings a job library declares, given to the WARMPOOL_EXPORT_* macros. The
+// pool's own settings for the function (--function, [functions.NAME]) win over them, and they
+// over the pool's defaults (docs/CONFIG.md).
 struct FunctionOptions {
-    // For later supervision policies; carried now so libraries can declare them.
-    std::uint32_t retries = 0;
-    std::uint32_t timeout_ms = 0;
+    std::uint32_t retries = 0;     // extra attempts on another worker after a crash
+    std::uint32_t timeout_ms = 0;  // run-time limit of one call; 0: none declared (the pool's default)
 };
 
 class JobFunction {

@@ -1,10 +1,11 @@
 // FunctionCatalog: what the supervisor knows of each function, by name.
 //
-// It owns two things: the settings the workers' Python declared for their functions
-// (@warmpool.job(timeout=, retries=), heard over the worker channel as FunctionSettings), and each
-// function's observed run times (RunEstimate, dispatch_policy.hpp), which decide whether a job is
-// short enough to queue behind others. A function's effective settings are its [functions.NAME]
-// section, else what its module declared, else the pool's defaults: settings() is that one rule.
+// It owns two things: the settings the workers declared for their functions (the job library's
+// FunctionOptions and the Python jobs' @warmpool.job(timeout=, retries=), heard over the worker
+// channel as FunctionSettings), and each function's observed run times (RunEstimate,
+// dispatch_policy.hpp), which decide whether a job is short enough to queue behind others. A
+// function's effective settings are its [functions.NAME] section (with --function), else what
+// its library or module declared, else the pool's defaults: settings() is that one rule.
 //
 // The supervisor's one thread only. It reads the pool's configuration through the reference it
 // was made with, so a reload is seen at once. Names come from clients, so run-time statistics

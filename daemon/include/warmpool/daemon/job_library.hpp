@@ -11,6 +11,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "warmpool/common/protocol.hpp"
 #include "warmpool/common/sys_result.hpp"
 #include "warmpool/job_abi.hpp"
 
@@ -39,6 +40,10 @@ public:
     Status add_python(std::vector<std::unique_ptr<JobFunction>> functions, const WorkerContext& context);
 
     Entry* find(std::string_view name);
+    // The timeouts and retries the job library's functions declare (FunctionOptions given to the
+    // export macros), as the worker passes them to the supervisor; functions that declare
+    // neither are left out.
+    std::vector<protocol::FunctionSetting> declared_settings() const;
     const JobLibrary& library() const { return *library_; }
 
 private:
