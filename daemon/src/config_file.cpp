@@ -154,6 +154,22 @@ Status store_function_text(FunctionConfig& f, std::string_view key, std::string_
     return {};
 }
 
+// Why `text` cannot be the value of a setting that takes one of a few words; empty if it can.
+std::string unknown_choice(std::string PoolConfig::*field, std::string_view text) {
+    std::vector<std::string> choices;
+    if (field == &PoolConfig::log_level) {
+        choices = {"trace", "debug", "info", "warn", "error", "critical", "off"};
+    } else if (field == &PoolConfig::cpu_affinity) {
+        choices = {"none", "spread"};
+    } else {
+        return {};
+    }
+    if (std::find(choices.begin(), choices.end(), text) != choices.end()) return {};
+    std::string list;
+    for (const auto& c : choices) list += (list.empty() ? "" : ", ") + c;
+    return "'" + std::string(text) + "' is not one of " + list + setting_store::did_you_mean(text, choices);
+}
+
 // Where an override came from, for its error message: its flag instead of a line.
 std::string describe_override(const Override& o) {
     if (const Setting* s = find_setting(o.key)) return std::string(s->long_flag());
@@ -228,9 +244,12 @@ Status setting_store::store_double(const Setting& s, double value, PoolConfig& c
 
 Status setting_store::store_text(const Setting& s, std::string_view text, PoolConfig& config) {
     switch (s.kind) {
-        case Kind::text:
-            config.*std::get<std::string PoolConfig::*>(s.field) = text;
+        case Kind::text: {
+            const auto field = std::get<std::string PoolConfig::*>(s.field);
+            if (auto why = unknown_choice(field, text); !why.empty()) return invalid(why);
+            config.*field = text;
             return {};
+        }
         case Kind::list:
             (config.*std::get<std::vector<std::string> PoolConfig::*>(s.field)).emplace_back(text);
             return {};

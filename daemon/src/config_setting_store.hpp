@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "warmpool/common/sys_result.hpp"
 #include "warmpool/daemon/config_file.hpp"
@@ -28,7 +29,12 @@ const Setting* find_setting(std::string_view key);
 Status store_unsigned(const Setting& s, std::uint64_t value, PoolConfig& config);
 // A number into the double field of `s`; seconds must not be negative.
 Status store_double(const Setting& s, double value, PoolConfig& config);
-// Stores `text` (from the command line) as the value of `s`; lists get one more element.
+// " (did you mean 'X'?)" with the one of `known` closest to `word`, if one is close; else empty.
+std::string did_you_mean(std::string_view word, const std::vector<std::string>& known);
+
+// Stores `text` (from the command line) as the value of `s`; lists get one more element. A
+// setting with a fixed set of values (log_level, cpu_affinity) takes only one of them.
+
 Status store_text(const Setting& s, std::string_view text, PoolConfig& config);
 
 }  // namespace warmpool::setting_store

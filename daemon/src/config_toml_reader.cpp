@@ -77,35 +77,6 @@ std::string_view type_name(toml::node_type type) {
     return "nothing";
 }
 
-// Levenshtein distance, for "did you mean" on unknown keys.
-std::size_t edit_distance(std::string_view a, std::string_view b) {
-    std::vector<std::size_t> row(b.size() + 1);
-    for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
-    for (std::size_t i = 1; i <= a.size(); ++i) {
-        std::size_t diagonal = row[0];
-        row[0] = i;
-        for (std::size_t j = 1; j <= b.size(); ++j) {
-            const std::size_t above = row[j];
-            row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] != b[j - 1])});
-            diagonal = above;
-        }
-    }
-    return row[b.size()];
-}
-
-std::string suggestion(std::string_view key, const std::vector<std::string>& known) {
-    std::string best;
-    std::size_t best_distance = key.size() >= 5 ? 4 : 3;  // suggest only close matches
-    for (const auto& candidate : known) {
-        const std::size_t d = edit_distance(key, candidate);
-        if (d < best_distance) {
-            best_distance = d;
-            best = candidate;
-        }
-    }
-    return best.empty() ? std::string() : " (did you mean '" + best + "'?)";
-}
-
 // Stores a TOML value as the value of `s`. The error says what is wrong with the value; the
 // caller adds where it is.
 Status store_node(const Setting& s, const toml::node& node, PoolConfig& config) {
@@ -252,7 +223,7 @@ private:
                 continue;
             }
             return error_at(key.source(), full,
-                            "is not a known setting" + suggestion(key.str(), known));
+                            "is not a known setting" + setting_store::did_you_mean(key.str(), known));
         }
         return {};
     }
@@ -279,7 +250,7 @@ private:
                     kFunctionKeys.end()) {
                     return error_at(setting.source(), setting_key,
                                     "is not a known setting" +
-                                        suggestion(setting.str(),
+                                        setting_store::did_you_mean(setting.str(),
                                                    {kFunctionKeys.begin(), kFunctionKeys.end()}));
                 }
                 if (auto st = store_function_setting(f, setting.str(), value); !st) {
@@ -319,6 +290,37 @@ Result<std::string> read_small_file(const std::string& path) {
 }
 
 }  // namespace
+
+// Levenshtein distance, for "did you mean".
+static std::size_t edit_distance(std::string_view a, std::string_view b) {
+    std::vector<std::size_t> row(b.size() + 1);
+    for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
+    for (std::size_t i = 1; i <= a.size(); ++i) {
+        std::size_t diagonal = row[0];
+        row[0] = i;
+        for (std::size_t j = 1; j <= b.size(); ++j) {
+            const std::size_t above = row[j];
+            row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] != b[j - 1])});
+            diagonal = above;
+        }
+    }
+    return row[b.size()];
+}
+
+std::string setting_store::did_you_mean(std::string_view key, const std::vector<std::string>& known) {
+    std::string best;
+    std::size_t best_distance = key.size() >= 5 ? 4 : 3;  // suggest only close matches
+    for (const auto& candidate : known) {
+        const std::size_t d = edit_distance(key, candidate);
+        // Not more edits than about half the word: "verbos" is no misspelt "error".
+        if (d < best_distance && d <= candidate.size() / 2) {
+            best_distance = d;
+            best = candidate;
+        }
+    }
+    return best.empty() ? std::string() : " (did you mean '" + best + "'?)";
+}
+
 
 Status apply_config_text(std::string_view text, const std::string& source, PoolConfig& config) {
     toml::table root;

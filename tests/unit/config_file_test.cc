@@ -488,6 +488,34 @@ TEST(ConfigLoader, RangeErrorsNameTheFileWhenItIsToBlame) {
     EXPECT_TRUE(source.load().ok());
 }
 
+// A log level or CPU affinity that is none of the choices is blamed on its file, line and key,
+// with the choices (and the closest one) in the message, as any other bad value is.
+TEST(ConfigLoader, AnUnknownChoiceNamesItsFileLineAndKey) {
+    TempDir dir;
+    ConfigSource source;
+    source.file = dir.write("pool.toml", "name = \"x\"\nlog_level = \"wanr\"\n");
+    auto config = source.load();
+    ASSERT_FALSE(config.ok());
+    const std::string message = config.error().message();
+    EXPECT_TRUE(contains(message, source.file + ":2")) << message;
+    EXPECT_TRUE(contains(message, "'log_level'")) << message;
+    EXPECT_TRUE(contains(message, "did you mean 'warn'?")) << message;
+
+    source.file = dir.write("cpu.toml", "workers = 2\ncpu_affinity = \"spreed\"\n");
+    config = source.load();
+    ASSERT_FALSE(config.ok());
+    EXPECT_TRUE(contains(config.error().message(), source.file + ":2")) << config.error().message();
+    EXPECT_TRUE(contains(config.error().message(), "'cpu_affinity'")) << config.error().message();
+
+    // On the command line the option is named instead.
+    source.file = dir.write("ok.toml", "workers = 2\n");
+    source.overrides = {{"log_level", "loud"}};
+    config = source.load();
+    ASSERT_FALSE(config.ok());
+    EXPECT_TRUE(contains(config.error().message(), "--log-level")) << config.error().message();
+    EXPECT_FALSE(contains(config.error().message(), "ok.toml")) << config.error().message();
+}
+
 TEST(ConfigLoader, AnUnreadableFileKeepsItsErrno) {
     if (::geteuid() == 0) GTEST_SKIP() << "root reads any file";
     TempDir dir;
