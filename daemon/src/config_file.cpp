@@ -167,7 +167,7 @@ std::string unknown_choice(std::string PoolConfig::*field, std::string_view text
     if (std::find(choices.begin(), choices.end(), text) != choices.end()) return {};
     std::string list;
     for (const auto& c : choices) list += (list.empty() ? "" : ", ") + c;
-    return "'" + std::string(text) + "' is not one of " + list + setting_store::did_you_mean(text, choices);
+    return "'" + std::string(text) + "' is not one of " + list + did_you_mean(text, choices);
 }
 
 // Where an override came from, for its error message: its flag instead of a line.

@@ -8,7 +8,6 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
-#include <vector>
 
 #include "warmpool/common/sys_result.hpp"
 #include "warmpool/daemon/config_file.hpp"
@@ -29,9 +28,6 @@ const Setting* find_setting(std::string_view key);
 Status store_unsigned(const Setting& s, std::uint64_t value, PoolConfig& config);
 // A number into the double field of `s`; seconds must not be negative.
 Status store_double(const Setting& s, double value, PoolConfig& config);
-// " (did you mean 'X'?)" with the one of `known` closest to `word`, if one is close; else empty.
-std::string did_you_mean(std::string_view word, const std::vector<std::string>& known);
-
 // Stores `text` (from the command line) as the value of `s`; lists get one more element. A
 // setting with a fixed set of values (log_level, cpu_affinity) takes only one of them.
 

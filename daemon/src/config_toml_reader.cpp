@@ -223,7 +223,7 @@ private:
                 continue;
             }
             return error_at(key.source(), full,
-                            "is not a known setting" + setting_store::did_you_mean(key.str(), known));
+                            "is not a known setting" + did_you_mean(key.str(), known));
         }
         return {};
     }
@@ -250,7 +250,7 @@ private:
                     kFunctionKeys.end()) {
                     return error_at(setting.source(), setting_key,
                                     "is not a known setting" +
-                                        setting_store::did_you_mean(setting.str(),
+                                        did_you_mean(setting.str(),
                                                    {kFunctionKeys.begin(), kFunctionKeys.end()}));
                 }
                 if (auto st = store_function_setting(f, setting.str(), value); !st) {
@@ -307,7 +307,7 @@ static std::size_t edit_distance(std::string_view a, std::string_view b) {
     return row[b.size()];
 }
 
-std::string setting_store::did_you_mean(std::string_view key, const std::vector<std::string>& known) {
+std::string did_you_mean(std::string_view key, const std::vector<std::string>& known) {
     std::string best;
     std::size_t best_distance = key.size() >= 5 ? 4 : 3;  // suggest only close matches
     for (const auto& candidate : known) {

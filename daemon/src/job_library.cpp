@@ -62,6 +62,13 @@ Status LoadedJobLibrary::instantiate(const WorkerContext& context) {
     return {};
 }
 
+std::vector<std::string> LoadedJobLibrary::names() const {
+    std::vector<std::string> names;
+    names.reserve(entries_.size());
+    for (const auto& [name, entry] : entries_) names.push_back(name);
+    return names;
+}
+
 std::vector<protocol::FunctionSetting> LoadedJobLibrary::declared_settings() const {
     std::vector<protocol::FunctionSetting> declared;
     for (const auto& function : library_->functions) {

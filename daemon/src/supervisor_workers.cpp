@@ -22,6 +22,7 @@ std::string describe_wait_status(int status) {
         int code = WEXITSTATUS(status);
         if (code == kWorkerExitInitFailed) return "exited: initialisation failed";
         if (code == kWorkerExitOutOfMemory) return "ran out of memory (MemoryError)";
+        if (code == kWorkerExitBadConfig) return "exited: the configuration names a function it does not have";
         return "exited with status " + std::to_string(code);
     }
     if (WIFSIGNALED(status)) {
@@ -61,6 +62,7 @@ Status Supervisor::spawn_worker(unsigned slot) {
     setup.python.modules = config_.python_modules;
     setup.python.path = config_.python_path;
     setup.cpu = w.cpu;
+    for (const auto& [name, settings] : config_.functions) setup.configured_functions.push_back(name);
     auto forked = fork_worker(std::move(setup), endpoints_.doorbell());
     if (!forked) return forked.error();
     const pid_t pid = forked->pid;
@@ -217,7 +219,9 @@ void Supervisor::on_worker_exit(unsigned slot, int wait_status) {
     if (life_.state == PoolState::starting && failed_init) {
         spdlog::critical("a worker could not initialise ({}); giving up instead of forking again. "
                          "See the worker's error above.", death.how);
-        life_.exit_code = 2;
+        // A configuration error, as one found before the start: restarting will not fix it.
+        const bool config_error = WIFEXITED(wait_status) && WEXITSTATUS(wait_status) == kWorkerExitBadConfig;
+        life_.exit_code = config_error ? 64 : 2;
         begin_stop("worker initialisation failed");
         return;
     }

@@ -17,6 +17,7 @@
 #include "warmpool/common/job_checks.hpp"
 #include "warmpool/common/spin_relax.hpp"
 #include "warmpool/common/unique_fd.hpp"
+#include "warmpool/daemon/config_file.hpp"
 #include "warmpool/daemon/job_library.hpp"
 #include "warmpool/daemon/job_runner.hpp"
 #include "warmpool/daemon/lane_watcher.hpp"
@@ -80,6 +81,7 @@ public:
             python_jobs = functions.size();
             if (auto st = library_->add_python(std::move(functions), context_); !st) fail_init(st.error().message());
         }
+        check_configured_functions();
         // Before ready, so that the supervisor knows them before it gives us a job of theirs.
         if (auto st = declare_functions(); !st) fail_init("cannot declare the functions' settings: " + st.error().message());
         runner_.emplace(*library_, context_, setup_.inline_max, python_ != nullptr,
@@ -127,6 +129,18 @@ private:
                                   std::to_string(protocol::kMaxFunctionSettings) + ")");
         }
         return channel_.declare_functions(settings);
+    }
+
+    // A [functions.NAME] section or --function for a name we do not serve is a typo: caught here,
+    // where the library (and the Python modules) are loaded, since only they know their names.
+    void check_configured_functions() {
+        for (const auto& name : setup_.configured_functions) {
+            if (library_->find(name) != nullptr) continue;
+            spdlog::error("worker slot {}: the configuration has settings for function '{}' ([functions.{}] or "
+                          "--function), which neither the job library nor the Python modules export{}",
+                          setup_.slot, name, name, did_you_mean(name, library_->names()));
+            ::_exit(kWorkerExitBadConfig);
+        }
     }
 
     [[noreturn]] void fail_init(const std::string& why) {

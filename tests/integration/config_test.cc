@@ -181,6 +181,42 @@ TEST(ConfigFile, ABadFileExits64NamingFileLineAndKey) {
     EXPECT_TRUE(contains(r.err, "missing.toml")) << describe(r);
 }
 
+// A [functions.NAME] section (or --function) for a function the job library does not export is a
+// typo: the start fails as for any configuration error, naming the function and the closest one.
+TEST(ConfigFile, AFunctionSectionMustNameAFunctionOfTheLibrary) {
+    Scratch scratch;
+    const std::string file = scratch.write("typo.toml", "workers = 1\n[functions.md5_chian]\ntimeout = 3\n");
+    for (const auto& args : {std::vector<std::string>{"--config", file},
+                             std::vector<std::string>{"--function", "md5_chian:timeout=3"}}) {
+        testing::TestPool::Options options;
+        options.workers = 1;
+        options.wait_ready = false;
+        options.extra_args = args;
+        testing::TestPool pool(options);
+        EXPECT_EQ(pool.wait_exit(20s), 64) << pool.log();
+        EXPECT_TRUE(contains(pool.log(), "settings for function 'md5_chian'")) << pool.log();
+        EXPECT_TRUE(contains(pool.log(), "did you mean 'md5_chain'?")) << pool.log();
+    }
+}
+
+// The same typo brought in by a reload: the new workers cannot start, so the old ones serve on.
+TEST(ConfigFile, AReloadNamingAFunctionTheLibraryLacksIsAbandoned) {
+    Scratch scratch;
+    const std::string file = scratch.write("pool.toml", "[functions.md5_chain]\ntimeout = 30\n");
+    testing::TestPool::Options options;
+    options.workers = 1;
+    options.extra_args = {"--config", file};
+    testing::TestPool pool(options);
+    const auto before = pool.ready_worker_pids();
+    scratch.write("pool.toml", "[functions.md5_chian]\ntimeout = 30\n");
+    ASSERT_EQ(pool.cli({"reload"}).exit_code, 0);
+    ASSERT_TRUE(testing::wait_until([&] { return contains(pool.log(), "reload failed"); }, 20s)) << pool.log();
+    EXPECT_TRUE(contains(pool.log(), "did you mean 'md5_chain'?")) << pool.log();
+    ASSERT_TRUE(testing::wait_until([&] { return pool.status()["supervision"]["reloading"] == false; }, 20s));
+    EXPECT_EQ(pool.ready_worker_pids(), before);
+    EXPECT_EQ(pool.cli({"call", "gcd", "[12, 18]"}).out, "6\n");
+}
+
 TEST(ConfigFile, BadCommandLineValuesExit64) {
     for (const std::vector<std::string>& args : {std::vector<std::string>{"--max-rss", "1 GB"},
                                                  {"--kill-grace", "soon"},

@@ -40,6 +40,8 @@ public:
     Status add_python(std::vector<std::unique_ptr<JobFunction>> functions, const WorkerContext& context);
 
     Entry* find(std::string_view name);
+    // The names of every function, the library's and the Python jobs'.
+    std::vector<std::string> names() const;
     // The timeouts and retries the job library's functions declare (FunctionOptions given to the
     // export macros), as the worker passes them to the supervisor; functions that declare
     // neither are left out.

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "warmpool/common/pool_memory.hpp"
 #include "warmpool/common/shm_layout.hpp"
@@ -31,6 +32,9 @@ struct WorkerSetup {
     std::uint32_t inline_max = 0;
     int cpu = -1;                // the CPU to pin the worker to (cpu_affinity "spread"); -1: none
     PythonSetup python;          // enabled: the worker embeds an interpreter (python_host.hpp)
+    // Functions the pool has settings for ([functions.NAME], --function): each must be one the
+    // worker serves, or the configuration has a typo, which fails its initialisation.
+    std::vector<std::string> configured_functions;
 
     PoolMemory pool_memory() const { return {pool_base, pool_layout}; }
 };
@@ -39,6 +43,7 @@ struct WorkerSetup {
 inline constexpr int kWorkerExitOk = 0;
 inline constexpr int kWorkerExitInitFailed = 70;
 inline constexpr int kWorkerExitOutOfMemory = 71;  // a Python job raised MemoryError
+inline constexpr int kWorkerExitBadConfig = 78;     // the configuration names a function it lacks
 
 [[noreturn]] void run_worker(const WorkerSetup& setup);
 
