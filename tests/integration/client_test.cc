@@ -363,6 +363,30 @@ TEST(ClientTest, SecondDaemonWithTheSameNameIsRefused) {
     expect_serving(client);
 }
 
+// Two pools may share a name in different runtime directories: neither touches the other's
+// sockets, lock or memory, and each keeps its clients' direct path (lanes) to its workers.
+TEST(ClientTest, PoolsOfOneNameInTwoRuntimeDirectoriesLeaveEachOtherAlone) {
+    TestPool::Options options;
+    options.name = "twin" + std::to_string(::getpid());
+    TestPool first(options);
+    Client first_client = first.connect();
+    expect_serving(first_client);
+
+    TestPool second(options);
+    ASSERT_NE(second.runtime_dir(), first.runtime_dir());
+    EXPECT_EQ(second.log().find("removed leftovers"), std::string::npos) << second.log();
+    Client second_client = second.connect();
+    for (TestPool* pool : {&first, &second}) {
+        Client& client = pool == &first ? first_client : second_client;
+        const std::uint64_t direct_before = pool->status()["jobs"]["direct"];
+        for (int i = 0; i < 200; ++i) ASSERT_EQ(client.call<std::int64_t>("gcd", Pair{12, 18}), 6);
+        const std::uint64_t direct = pool->status()["jobs"]["direct"];
+        EXPECT_GT(direct - direct_before, 0u) << "no call of 200 went by lane in " << pool->runtime_dir();
+    }
+    EXPECT_EQ(access(first.control_socket().c_str(), F_OK), 0);
+    EXPECT_EQ(access(second.control_socket().c_str(), F_OK), 0);
+}
+
 TEST(ClientTest, StopRemovesSocketsAndSharedMemory) {
     TestPool pool;
     {
