@@ -10,10 +10,10 @@
 //     its own reply itself;
 //   * background: the session's background thread, which drains for jobs nobody waits for,
 //     takes a free turn only once nobody has drained for kBackgroundIdleNs.
-// Not a lock, and does no locking: the session calls try_take() and end() under its mutex
-// (which also guards the condition variable its blocked waiters sleep on); held_by_yielding()
-// and wanted() are atomics, read without the mutex by an owner deciding whether to ask and by a
-// yielding drainer deciding whether to step aside.
+// Not a lock, and does no locking: ReplyWaits (reply_waits.hpp) calls try_take() and end() under
+// the session's mutex (which also guards the condition variable its blocked waiters sleep on);
+// held_by_yielding() and wanted() are atomics, read without the mutex by an owner deciding
+// whether to ask and by a yielding drainer deciding whether to step aside.
 #pragma once
 
 #include <atomic>

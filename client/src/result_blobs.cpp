@@ -48,12 +48,9 @@ Result<ResultBlobs::Taken> ResultBlobs::take(std::int32_t worker_pid, std::span<
 }
 
 Result<UniqueFd> ResultBlobs::ask_supervisor(std::int32_t worker_pid, std::uint64_t object) {
-    {
-        std::lock_guard lock(*socket_mu_);
-        if (auto st = send_message(control_fd_, protocol::BlobWant{worker_pid, object}); !st) return st.error();
-    }
+    if (auto st = control_->send(protocol::BlobWant{worker_pid, object}); !st) return st.error();
     std::vector<UniqueFd> fds;
-    auto frame = receive_frame(control_fd_, kBlobAnswerTimeoutMs, &fds);
+    auto frame = receive_frame(control_->fd(), kBlobAnswerTimeoutMs, &fds);
     if (!frame) return frame.error();
     if (!frame.value()) return make_error(SysError::Code::io, "the pool closed the session");
     auto give = protocol::decode<protocol::BlobGive>(*frame.value());

@@ -6,17 +6,18 @@
 // lease it returns marks it free again when the last reader lets go, and the worker reuses it
 // only then. Of the shared memory it writes only BlobHeader::state of the blobs it maps.
 //
-// Only the session's drainer calls take(): it alone reads the control socket after the welcome,
-// and only for the supervisor's answer to a request made here. Not thread-safe.
+// Only the session's drainer (ReplyDrainer) calls take(): it alone reads the control socket
+// after the welcome, and only for the supervisor's answer to a request made here. Not
+// thread-safe.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <span>
 #include <string_view>
 
+#include "control_socket.hpp"
 #include "warmpool/common/blob_mappings.hpp"
 #include "warmpool/common/sys_result.hpp"
 #include "warmpool/common/unique_fd.hpp"
@@ -25,9 +26,7 @@ namespace warmpool::detail {
 
 class ResultBlobs {
 public:
-    ResultBlobs() = default;
-    // control_fd: the session's control socket; socket_mu: held by every writer of it.
-    ResultBlobs(int control_fd, std::mutex& socket_mu) : control_fd_(control_fd), socket_mu_(&socket_mu) {}
+    explicit ResultBlobs(ControlSocket& control) : control_(&control) {}
 
     struct Taken {
         std::shared_ptr<const void> lease;  // keeps the blob mapped and taken
@@ -40,8 +39,7 @@ public:
 private:
     Result<UniqueFd> ask_supervisor(std::int32_t worker_pid, std::uint64_t object);
 
-    int control_fd_ = -1;
-    std::mutex* socket_mu_ = nullptr;
+    ControlSocket* control_;
     BlobMappings mappings_{8};
 };
 

@@ -6,8 +6,8 @@
 // A future is resolved exactly once, by the job's single terminal reply: a result, or a
 // JobError whose kind says why not. If the pool goes away, it resolves with shutting_down
 // within about 100 ms: the thread reading replies checks the connection that often while none
-// come (kLivenessCheckNs in client/src/session.cpp). Futures of one Client may be waited on from
-// any threads.
+// come (kLivenessCheckNs in client/src/reply_waits.hpp). Futures of one Client may be waited on
+// from any threads.
 #pragma once
 
 #include <chrono>
