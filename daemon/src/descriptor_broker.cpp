@@ -53,8 +53,9 @@ bool acceptable_blob(int fd, std::string& why) {
 
 }  // namespace
 
-DescriptorBroker::DescriptorBroker(int epoll_fd, WorkerSlots& workers, SessionTable& sessions, Peers& peers)
-    : epoll_fd_(epoll_fd), workers_(workers), sessions_(sessions), peers_(peers) {}
+DescriptorBroker::DescriptorBroker(int epoll_fd, WorkerSlots& workers, SessionTable& sessions,
+                                   FunctionCatalog& functions, Peers& peers)
+    : epoll_fd_(epoll_fd), workers_(workers), sessions_(sessions), functions_(functions), peers_(peers) {}
 
 Status DescriptorBroker::open_worker_channel(unsigned slot, UniqueFd ours) {
     const int flags = ::fcntl(ours.get(), F_GETFL);
@@ -147,6 +148,15 @@ void DescriptorBroker::on_worker_frame(unsigned slot, const protocol::Frame& fra
                 return;
             }
             peers_.declared_functions(slot, settings.value());
+            return;
+        }
+        case protocol::MessageType::function_list: {
+            auto list = protocol::decode<protocol::FunctionList>(frame);
+            if (!list) {
+                spdlog::warn("worker slot {} sent a malformed function list: {}", slot, list.error().message());
+                return;
+            }
+            functions_.list(w.config_generation, std::move(list.value()));
             return;
         }
         default: spdlog::warn("worker slot {} sent message type {} on its channel", slot, static_cast<int>(frame.type));

@@ -104,4 +104,16 @@ std::string FunctionCatalog::declare(std::uint64_t generation, const protocol::F
     return {};
 }
 
+void FunctionCatalog::list(std::uint64_t generation, protocol::FunctionList functions) {
+    if (generation <= listed_generation_) return;
+    listed_ = std::move(functions);
+    listed_generation_ = generation;
+}
+
+const char* FunctionCatalog::settings_source(std::string_view function) const {
+    if (config_.functions.contains(function)) return "config";
+    if (declared_.contains(function)) return "declared";
+    return "defaults";
+}
+
 }  // namespace warmpool

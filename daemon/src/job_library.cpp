@@ -1,14 +1,19 @@
 #include "warmpool/daemon/job_library.hpp"
 
+#include <cxxabi.h>
 #include <dlfcn.h>
 #include <fcntl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <csignal>
+#include <cstdlib>
+#include <memory>
 
 #include "warmpool/common/unique_fd.hpp"
+#include "warmpool/common/utf8.hpp"
 
 namespace warmpool {
 
@@ -67,6 +72,50 @@ std::vector<std::string> LoadedJobLibrary::names() const {
     names.reserve(entries_.size());
     for (const auto& [name, entry] : entries_) names.push_back(name);
     return names;
+}
+
+namespace {
+
+// A C++ function's signature is the mangled name of its argument type (typeid): shown as the
+// type as written, std::string for the standard string. Raw functions and Python jobs say what
+// they take in words of their own, kept as they are.
+std::string readable_signature(const JobFunction& function, bool python) {
+    const std::string& mangled = function.signature();
+    if (python || function.fingerprint() == 0) return mangled;
+    int status = 0;
+    std::unique_ptr<char, void (*)(void*)> demangled(abi::__cxa_demangle(mangled.c_str(), nullptr, nullptr, &status),
+                                                     std::free);
+    if (status != 0 || !demangled) return mangled;
+    std::string text = demangled.get();
+    static const std::string kLongString = "std::__cxx11::basic_string<char, std::char_traits<char>, std::allocator<char> >";
+    for (std::size_t at = text.find(kLongString); at != std::string::npos; at = text.find(kLongString, at)) {
+        text.replace(at, kLongString.size(), "std::string");
+    }
+    return text;
+}
+
+}  // namespace
+
+protocol::FunctionList LoadedJobLibrary::function_list() const {
+    protocol::FunctionList list;
+    std::vector<std::string> sorted = names();
+    std::sort(sorted.begin(), sorted.end());
+    list.total = static_cast<std::uint32_t>(sorted.size());
+    // Room for the frame's own bytes and each entry's length fields: the rest is names and
+    // signatures, which stop where the next would not fit.
+    std::size_t room = protocol::kMaxFrameBody - 1024;
+    for (const auto& name : sorted) {
+        const Entry& entry = entries_.at(name);
+        std::string signature = readable_signature(*entry.function, entry.python);
+        if (signature.size() > protocol::kMaxSignatureBytes) {
+            signature = valid_utf8(signature, protocol::kMaxSignatureBytes - 3) + "...";
+        }
+        const std::size_t cost = name.size() + signature.size() + 32;
+        if (cost > room) break;
+        room -= cost;
+        list.functions.push_back(protocol::FunctionInfo{name, std::move(signature), entry.python});
+    }
+    return list;
 }
 
 std::vector<protocol::FunctionSetting> LoadedJobLibrary::declared_settings() const {

@@ -93,6 +93,16 @@ std::string status_json(const StatusSnapshot& snap) {
                        {"session_capacity", snap.session_queue_capacity},
                        {"session_bytes", snap.session_queue_bytes}};
     status["sessions"] = {{"active", snap.sessions.size()}, {"max", snap.max_sessions}, {"rows", sessions}};
+    json functions = json::array();
+    for (const auto& f : snap.functions) {
+        functions.push_back({{"name", f.name},
+                             {"arguments", f.signature},
+                             {"language", f.python ? "python" : "c++"},
+                             {"timeout", f.timeout_seconds},
+                             {"retries", f.retries},
+                             {"settings", f.settings}});
+    }
+    status["functions"] = {{"total", snap.functions_total}, {"rows", functions}};
     // Every peer-chosen text is made valid where it enters; replacing here too means a text
     // that slipped past can never make the report fail.
     return status.dump(-1, ' ', false, json::error_handler_t::replace);

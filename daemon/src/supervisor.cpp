@@ -101,7 +101,7 @@ Status Supervisor::start() {
     intake_ = std::make_unique<JobIntake>(config_, *sessions_, functions_, counters_, queue_totals_);
     stopper_ = std::make_unique<JobStopper>(config_, pool_, *workers_, *dispatcher_, counters_);
     DescriptorBroker::Peers& peers = *this;
-    broker_ = std::make_unique<DescriptorBroker>(endpoints_.epoll(), *workers_, *sessions_, peers);
+    broker_ = std::make_unique<DescriptorBroker>(endpoints_.epoll(), *workers_, *sessions_, functions_, peers);
     clients_ = std::make_unique<ClientService>(
         config_, access_, endpoints_.epoll(), generation,
         ClientService::Units{*sessions_, *intake_, *stopper_, *broker_, lanes_, counters_});

@@ -48,4 +48,8 @@ Status SupervisorChannel::declare_functions(const protocol::FunctionSettings& se
     return send_message(fd_, settings);
 }
 
+Status SupervisorChannel::list_functions(const protocol::FunctionList& functions) const {
+    return send_message(fd_, functions);
+}
+
 }  // namespace warmpool

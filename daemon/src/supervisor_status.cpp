@@ -2,6 +2,7 @@
 // formatted by status_report.hpp.
 #include <unistd.h>
 
+#include <algorithm>
 #include <ctime>
 #include <fstream>
 
@@ -95,6 +96,13 @@ StatusSnapshot Supervisor::status_snapshot() const {
         if (!s.used) continue;
         snap.sessions.push_back({slot, s.peer.pid, s.peer.uid, s.client_name, s.closing, s.submitted, s.queue.size(),
                                  s.jobs_with_workers, static_cast<double>(now - s.connected_ns) / 1e9});
+    }
+    const protocol::FunctionList& listed = functions_.listed();
+    snap.functions_total = listed.total;
+    for (const auto& f : listed.functions) {
+        const FunctionConfig settings = functions_.settings(f.name);
+        snap.functions.push_back({f.name, f.signature, f.python, std::max(settings.timeout_s, 0.0), settings.retries,
+                                  functions_.settings_source(f.name)});
     }
     return snap;
 }

@@ -128,7 +128,8 @@ private:
                               std::to_string(settings.functions.size()) + " functions declare settings (at most " +
                                   std::to_string(protocol::kMaxFunctionSettings) + ")");
         }
-        return channel_.declare_functions(settings);
+        if (auto st = channel_.declare_functions(settings); !st) return st;
+        return channel_.list_functions(library_->function_list());
     }
 
     // A [functions.NAME] section or --function for a name we do not serve is a typo: caught here,

@@ -45,7 +45,8 @@ enum class MessageType : std::uint16_t {
     worker_give = 13,  // supervisor -> worker: answer to worker_want (+ the memfd, if found)
     result_offer = 14,   // worker -> supervisor: a new result blob of a session (+ its memfd)
     result_retire = 15,  // worker -> supervisor: a result blob it will not name again
-    function_settings = 16,  // worker -> supervisor: settings its Python functions declare
+    function_settings = 16,  // worker -> supervisor: settings its functions declare
+    function_list = 17,      // worker -> supervisor: the functions it serves, for status
 };
 
 struct FrameHeader {
@@ -184,9 +185,10 @@ struct ResultRetire {
     void serialize(A& ar) { ar(session_slot, session_generation, object); }
 };
 
-// What a worker's Python functions declare with @warmpool.job(timeout=, retries=), sent once,
-// before the worker reports ready (only functions that declare something). The supervisor, which
-// runs no Python, enforces them as it does [functions.NAME] sections; a section wins over them.
+// What a worker's functions declare (the job library's FunctionOptions, a Python job's
+// @warmpool.job(timeout=, retries=)), sent once, before the worker reports ready (only functions
+// that declare something). The supervisor, which never loads the library nor runs Python,
+// enforces them as it does [functions.NAME] sections; a section wins over them.
 struct FunctionSetting {
     std::string name;           // 1 to kFunctionNameMax bytes of UTF-8
     double timeout_s = -1;      // seconds; negative: none declared (the pool's default)
@@ -200,6 +202,23 @@ struct FunctionSettings {
     std::vector<FunctionSetting> functions;
     template <class A>
     void serialize(A& ar) { ar(functions); }
+};
+
+// The functions a worker serves, for status and `warmpool functions`: sent once, before the
+// worker reports ready. As many as fit one frame, in name order; `total` says how many there are.
+struct FunctionInfo {
+    std::string name;       // 1 to kFunctionNameMax bytes of UTF-8
+    std::string signature;  // e.g. "(std::pair<long, long>) -> long"; at most kMaxSignatureBytes
+    bool python = false;    // a Python job (else the job library's)
+    template <class A>
+    void serialize(A& ar) { ar(name, signature, python); }
+};
+inline constexpr std::size_t kMaxSignatureBytes = 256;
+struct FunctionList {
+    std::vector<FunctionInfo> functions;
+    std::uint32_t total = 0;
+    template <class A>
+    void serialize(A& ar) { ar(functions, total); }
 };
 
 template <class T> constexpr MessageType type_of();
@@ -219,6 +238,7 @@ template <> constexpr MessageType type_of<WorkerGive>() { return MessageType::wo
 template <> constexpr MessageType type_of<ResultOffer>() { return MessageType::result_offer; }
 template <> constexpr MessageType type_of<ResultRetire>() { return MessageType::result_retire; }
 template <> constexpr MessageType type_of<FunctionSettings>() { return MessageType::function_settings; }
+template <> constexpr MessageType type_of<FunctionList>() { return MessageType::function_list; }
 
 struct Frame {
     MessageType type{};

@@ -16,7 +16,8 @@
 // descriptors themselves are kept in the session's SessionSlot. It writes nothing in shared
 // memory. The supervisor's one thread only; it calls back, through Peers, only to read a
 // client's pending requests (an offer asked for may be in flight) and to pass on the function
-// settings a worker declares.
+// settings a worker declares. The list of functions a worker serves it hands to the
+// FunctionCatalog.
 #pragma once
 
 #include <sys/types.h>
@@ -27,6 +28,7 @@
 #include "warmpool/common/sys_result.hpp"
 #include "warmpool/common/unique_fd.hpp"
 #include "warmpool/daemon/connection_table.hpp"
+#include "warmpool/daemon/function_catalog.hpp"
 #include "warmpool/daemon/session_table.hpp"
 #include "warmpool/daemon/worker_slots.hpp"
 
@@ -45,7 +47,9 @@ public:
         ~Peers() = default;
     };
 
-    DescriptorBroker(int epoll_fd, WorkerSlots& workers, SessionTable& sessions, Peers& peers);
+    // The function list a worker sends (protocol::FunctionList) goes to `functions`.
+    DescriptorBroker(int epoll_fd, WorkerSlots& workers, SessionTable& sessions, FunctionCatalog& functions,
+                     Peers& peers);
 
     // The new worker in `slot` talks to us on `ours`, watched in the epoll set from now on.
     Status open_worker_channel(unsigned slot, UniqueFd ours);
@@ -67,6 +71,7 @@ private:
     int epoll_fd_;
     WorkerSlots& workers_;
     SessionTable& sessions_;
+    FunctionCatalog& functions_;
     Peers& peers_;
     int nesting_ = 0;  // how deep answering one request reads another peer's requests
 };

@@ -7,6 +7,8 @@
 // function's effective settings are its [functions.NAME] section (with --function), else what
 // its library or module declared, else the pool's defaults: settings() is that one rule.
 //
+// It also keeps the list of functions the workers serve, with their signatures, for status.
+//
 // The supervisor's one thread only. It reads the pool's configuration through the reference it
 // was made with, so a reload is seen at once. Names come from clients, so run-time statistics
 // are kept for a bounded number of functions; the rest share one entry.
@@ -56,6 +58,14 @@ public:
     std::string declare(std::uint64_t generation, const protocol::FunctionSettings& declared, bool& changed);
     const std::map<std::string, FunctionConfig, std::less<>>& declared() const { return declared_; }
 
+    // The functions a worker of configuration generation `generation` serves (for status): the
+    // first list of the newest generation is kept.
+    void list(std::uint64_t generation, protocol::FunctionList functions);
+    const protocol::FunctionList& listed() const { return listed_; }
+    // Where the effective settings of `function` come from: "config" (a [functions.NAME] section
+    // or --function), "declared" (by its library or module), "defaults".
+    const char* settings_source(std::string_view function) const;
+
 private:
     const PoolConfig& config_;
     std::unordered_map<std::string, FunctionStats> stats_;
@@ -64,6 +74,8 @@ private:
     // replace them, and older workers still serving are not heard.
     std::map<std::string, FunctionConfig, std::less<>> declared_;
     std::uint64_t declared_generation_ = 0;
+    protocol::FunctionList listed_;
+    std::uint64_t listed_generation_ = 0;
 };
 
 }  // namespace warmpool

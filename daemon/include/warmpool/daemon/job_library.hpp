@@ -42,6 +42,8 @@ public:
     Entry* find(std::string_view name);
     // The names of every function, the library's and the Python jobs'.
     std::vector<std::string> names() const;
+    // Every function with its signature, in name order, as many as fit one protocol frame.
+    protocol::FunctionList function_list() const;
     // The timeouts and retries the job library's functions declare (FunctionOptions given to the
     // export macros), as the worker passes them to the supervisor; functions that declare
     // neither are left out.

@@ -72,6 +72,18 @@ struct StatusSnapshot {
     };
     std::vector<SessionRow> sessions;
     unsigned max_sessions = 0;
+
+    // The functions the workers serve, with their effective settings.
+    struct FunctionRow {
+        std::string name;
+        std::string signature;
+        bool python = false;
+        double timeout_seconds = 0;  // 0: none
+        unsigned retries = 0;
+        std::string settings;  // where they come from: "config", "declared", "defaults"
+    };
+    std::vector<FunctionRow> functions;
+    std::uint32_t functions_total = 0;  // may exceed functions.size() (a list is one frame)
 };
 
 std::string status_json(const StatusSnapshot& snapshot);

@@ -28,8 +28,10 @@ public:
     Status offer_result(std::uint32_t slot, std::uint64_t generation, std::uint64_t object, int fd) const;
     // A result blob no reply will name again.
     void retire_result(std::uint32_t slot, std::uint64_t generation, std::uint64_t object) const;
-    // Declares the settings of this worker's Python functions (before it reports ready).
+    // Declares the settings this worker's functions declare, and lists the functions it serves
+    // (before it reports ready).
     Status declare_functions(const protocol::FunctionSettings& settings) const;
+    Status list_functions(const protocol::FunctionList& functions) const;
 
 private:
     Result<UniqueFd> want(const protocol::WorkerWant& request) const;
