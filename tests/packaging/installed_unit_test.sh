@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # The systemd unit as `cmake --install` leaves it: installed into a fresh prefix, its ExecStart
-# must name the warmpoold installed there and `systemd-analyze verify` must accept it. Also run
-# with DESTDIR: the unit then names the prefix, never the staging directory.
+# must name the warmpoold installed there, `systemd-analyze verify` must accept it, and
+# `systemd-analyze security` must rate its sandbox 2.5 or better ("OK"); it runs as user
+# warmpool, which the installed sysusers.d file creates. Also run with DESTDIR: the unit then
+# names the prefix, never the staging directory. (tests/packaging/unit_sandbox_test.py runs a
+# pool inside the unit's system-call filter.)
 #   installed_unit_test.sh BUILD_DIR
 # Needs no systemd as PID 1: verify reads the unit file and checks the command exists.
 set -euo pipefail
@@ -31,6 +34,26 @@ grep -q "^ExecStart=$prefix/bin/warmpoold " "$unit" ||
     fail "ExecStart does not name $prefix/bin/warmpoold: $(grep '^ExecStart=' "$unit")"
 verify_unit "$unit"
 echo "ok: $unit names $prefix/bin/warmpoold and verifies"
+
+# Exposure 0-10 as systemd-analyze prints it; --threshold takes it times ten.
+if ! security=$(systemd-analyze security --offline=yes --threshold=25 --no-pager "$unit" 2>&1); then
+    fail "systemd-analyze security rates the unit above 2.5:
+$security"
+fi
+echo "ok: $(grep 'Overall exposure level' <<<"$security")"
+
+# Never root: the unit names its user, and the sysusers.d file makes that user and group.
+for setting in User=warmpool Group=warmpool DynamicUser=yes CapabilityBoundingSet= NoNewPrivileges=yes; do
+    grep -qx "$setting" "$unit" || fail "the unit does not say $setting"
+done
+sysusers=$prefix/lib/sysusers.d/warmpool.conf
+[[ -f $sysusers ]] || fail "no sysusers.d file at $sysusers"
+mkdir -p "$scratch/root/etc"
+systemd-sysusers --root="$scratch/root" "$sysusers" >/dev/null 2>&1 || fail "systemd-sysusers refuses $sysusers"
+grep -q '^warmpool:x:[0-9]*:[0-9]*:.*:/usr/sbin/nologin$' "$scratch/root/etc/passwd" ||
+    fail "$sysusers made no user warmpool: $(cat "$scratch/root/etc/passwd")"
+grep -q '^warmpool:x:' "$scratch/root/etc/group" || fail "$sysusers made no group warmpool"
+echo "ok: the unit runs as warmpool, which $sysusers creates"
 
 # 2. Staged with DESTDIR: the unit names $staged_prefix/bin/warmpoold, without the staging root.
 stage=$scratch/stage
