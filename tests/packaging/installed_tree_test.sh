@@ -39,3 +39,64 @@ check_man_page() {
 check_man_page "$prefix/share/man/man8/warmpoold.8.gz" warmpoold '^ *64 ' '^ *2 ' '--config-if-exists' '--max-sessions'
 check_man_page "$prefix/share/man/man1/warmpool.1.gz" warmpool '^ *64 ' '^ *70 ' '^ *warmpool wait-ready' '--deadline'
 echo "ok: man pages warmpoold(8) and warmpool(1)"
+
+# A pool started from the installed warmpoold (it finds the installed example jobs next to it),
+# for the pkg-config client and the completion's pool names. Stopped by its pid on exit.
+run_dir=$scratch/run
+mkdir -m 0700 "$run_dir"
+pool=tree$$
+"$prefix/bin/warmpoold" --name "$pool" --runtime-dir "$run_dir" --workers 1 >"$scratch/daemon.log" 2>&1 &
+daemon_pid=$!
+trap 'kill -KILL "$daemon_pid" 2>/dev/null || true; wait "$daemon_pid" 2>/dev/null || true; rm -rf "$scratch"' EXIT
+"$prefix/bin/warmpool" --runtime-dir "$run_dir" --pool "$pool" wait-ready --timeout 60 ||
+    fail "the installed warmpoold did not get ready: $(cat "$scratch/daemon.log")"
+
+# pkg-config: a program outside the tree, built with the flags warmpool.pc gives, calls the pool.
+pc_dir=$prefix/lib/pkgconfig
+[[ -f $pc_dir/warmpool.pc ]] || fail "no pkg-config file at $pc_dir/warmpool.pc"
+flags=$(PKG_CONFIG_PATH=$pc_dir pkg-config --cflags --libs warmpool) || fail "pkg-config refuses warmpool.pc"
+[[ $(PKG_CONFIG_PATH=$pc_dir pkg-config --modversion warmpool) == "$version" ]] || fail "warmpool.pc has the wrong version"
+source_dir=$(cd "$(dirname "$0")" && pwd)
+# shellcheck disable=SC2086  # the flags are words
+g++ -std=c++20 -o "$scratch/pc_client" "$source_dir/outside/client.cpp" $flags -Wl,-rpath,"$prefix/lib" ||
+    fail "a client does not build with pkg-config's flags: $flags"
+answer=$("$scratch/pc_client" "$pool" "$run_dir" gcd) || fail "the pkg-config client failed"
+[[ $answer == 6 ]] || fail "the pkg-config client got '$answer' for gcd(12, 18)"
+echo "ok: a client built with pkg-config's flags ($flags) calls the pool"
+
+# bash completion: subcommands and each one's options as --help lists them, and pool names from
+# the runtime directory (--runtime-dir, or $WARMPOOL_RUNTIME_DIR, ...) and /run/warmpool.
+completion=$prefix/share/bash-completion/completions/warmpool
+[[ -f $completion ]] || fail "no bash completion at $completion"
+options_of() {  # the options a --help lists, sorted, one per line
+    "$prefix/bin/warmpool" "$@" --help | sed -n 's/^  \(-[^ ]*\).*/\1/p' | tr ',' '\n' | sort -u
+}
+subcommands=$("$prefix/bin/warmpool" --help | sed -n '/^Subcommands:/,$s/^  \([a-z][a-z-]*\) .*/\1/p' | sort)
+complete_line() {  # what completion offers for the words given, the last one being completed
+    env "${completion_env[@]}" bash -c '
+        source /usr/share/bash-completion/bash_completion
+        source "$1"; shift
+        COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1)); COMP_LINE="$*"; COMP_POINT=${#COMP_LINE}
+        _warmpool warmpool "${COMP_WORDS[COMP_CWORD]}" "${COMP_WORDS[COMP_CWORD-1]}"
+        printf "%s\n" "${COMPREPLY[@]}" | sort -u' _ "$completion" "$@"
+}
+completion_env=(WARMPOOL_RUNTIME_DIR=/nonexistent)
+expect_completion() {
+    local want=$1 got
+    shift
+    got=$(complete_line "$@")
+    [[ $got == "$want" ]] || fail "completing '$*' offers:
+$got
+and not:
+$want"
+}
+expect_completion "$subcommands" warmpool ""
+expect_completion "$(options_of)" warmpool -
+for sub in $subcommands; do
+    expect_completion "$(options_of "$sub")" warmpool --pool x "$sub" -
+done
+expect_completion "$pool" warmpool --runtime-dir "$run_dir" --pool ""
+completion_env=(WARMPOOL_RUNTIME_DIR="$run_dir")
+expect_completion "$pool" warmpool -p ""
+expect_completion "$pool" warmpool call --pool "${pool:0:3}"
+echo "ok: bash completion offers the subcommands, their options and the running pool"
