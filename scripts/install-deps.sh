@@ -10,6 +10,9 @@ packages=(
     # Python at both ends: the interpreter the workers embed, the client extension (pybind11),
     # by-value functions (cloudpickle), NumPy buffers, the tests (pytest) and loky for benchmarks.
     python3-dev pybind11-dev python3-cloudpickle python3-numpy python3-pytest python3-joblib
+    # Packaging: man pages made from --help (man reads them in their test); bash completion;
+    # the service's tests (tests/packaging) run a pool inside the unit's system-call filter.
+    help2man man-db bash-completion strace python3-seccomp
     # Fuzzing (tests/fuzz): clang with libFuzzer, ASan and UBSan.
     clang-14 libfuzzer-14-dev
     # Benchmarks (scripts/bench.sh): the Gearman peer and the results chart.

@@ -144,7 +144,8 @@ warmpool::CallOptions call_options(double deadline_s, double timeout_s) {
 
 int main(int argc, char** argv) {
     Target target;
-    CLI::App app{"warmpool: talk to a running warmpoold pool"};
+    CLI::App app{"warmpool: talk to a running warmpoold pool", "warmpool"};  // not argv[0]: the man page is made from --help
+    app.set_version_flag("--version", "warmpool " WARMPOOL_VERSION, "Print the version and exit");
     app.add_option("-p,--pool", target.pool, "Pool name (default: $WARMPOOL_POOL or 'default')");
     app.add_option("--runtime-dir", target.runtime_dir, "Runtime directory (default: $WARMPOOL_RUNTIME_DIR, ...)");
     app.require_subcommand(1);

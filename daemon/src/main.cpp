@@ -61,9 +61,13 @@ int main(int argc, char** argv) {
     const auto settings = warmpool::settings();
     const warmpool::PoolConfig defaults;
 
+    // Named here, not after argv[0], so that --help reads the same wherever it was started from
+    // (the man page is made from it).
     CLI::App app{
         "warmpoold: a pool of pre-initialised worker processes\n"
-        "Settings: defaults < --config file < command line (see docs/CONFIG.md)."};
+        "Settings: defaults < --config file < command line (see docs/CONFIG.md).",
+        "warmpoold"};
+    app.set_version_flag("--version", "warmpoold " WARMPOOL_VERSION, "Print the version and exit");
     std::string config_file;
     std::string optional_config_file;
     bool print_config = false;
