@@ -1,7 +1,10 @@
-// warmpool: the command line for a running pool: status, call, map, stop, wait-ready.
+// warmpool: the command line for a running pool: status, functions, call, map, stop, reload,
+// wait-ready.
 //
 // Exit codes: 0 success; 1 a job failed (the error is on stderr as "error: KIND: message");
 // 2 the pool could not be reached or refused; 64 bad usage.
+#include <fcntl.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -18,8 +21,10 @@
 
 #include "warmpool/client.hpp"
 #include "warmpool/common/clock.hpp"
+#include "warmpool/common/option_hint.hpp"
 #include "warmpool/common/runtime_paths.hpp"
 #include "warmpool/common/status_query.hpp"
+#include "warmpool/common/unique_fd.hpp"
 
 namespace {
 
@@ -36,7 +41,11 @@ struct Target {
         const char* env = std::getenv("WARMPOOL_POOL");
         return env != nullptr && *env != '\0' ? env : "default";
     }
-    std::string resolved_dir() const { return runtime_dir.empty() ? warmpool::default_runtime_dir() : runtime_dir; }
+    // Given none, the user's own runtime directory or else /run/warmpool, whichever has the pool.
+    std::string resolved_dir() const {
+        return runtime_dir.empty() ? warmpool::locate_runtime_dir(resolved_pool(), warmpool::runtime_dir_candidates())
+                                   : runtime_dir;
+    }
     std::string status_socket() const { return warmpool::PoolPaths::in(resolved_dir(), resolved_pool()).status_socket; }
     warmpool::Client connect() const {
         warmpool::Client::Options options;
@@ -122,6 +131,35 @@ void render_status(const nlohmann::json& s) {
     }
 }
 
+void render_functions(const nlohmann::json& s) {
+    const auto& functions = s["functions"];
+    std::printf("%-24s %-8s %-10s %-8s %-9s %s\n", "FUNCTION", "LANGUAGE", "TIMEOUT", "RETRIES", "SETTINGS",
+                "ARGUMENTS");
+    for (const auto& f : functions["rows"]) {
+        const double timeout = f["timeout"].get<double>();
+        std::printf("%-24s %-8s %-10s %-8u %-9s %s\n", f["name"].get<std::string>().c_str(),
+                    f["language"].get<std::string>().c_str(), timeout > 0 ? seconds_text(timeout).c_str() : "-",
+                    f["retries"].get<unsigned>(), f["settings"].get<std::string>().c_str(),
+                    f["arguments"].get<std::string>().c_str());
+    }
+    const std::size_t shown = functions["rows"].size();
+    const std::size_t total = functions["total"].get<std::size_t>();
+    if (total > shown) std::printf("(%zu more not listed)\n", total - shown);
+}
+
+// Waits until the pool's supervisor has exited: it holds an exclusive lock on its lock file for
+// its whole life, so a shared one can be had only once it is gone. True if it went in time.
+bool wait_for_exit(const std::string& lock_file, double timeout_s) {
+    warmpool::UniqueFd lock(::open(lock_file.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+    if (!lock) return errno == ENOENT;  // no lock file: no daemon was ever there
+    const std::int64_t deadline = warmpool::monotonic_ns() + static_cast<std::int64_t>(timeout_s * 1e9);
+    for (;;) {
+        if (::flock(lock.get(), LOCK_SH | LOCK_NB) == 0) return true;
+        if (warmpool::monotonic_ns() >= deadline) return false;
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+}
+
 int fail_job(const warmpool::JobError& e) {
     std::fprintf(stderr, "error: %s: %s\n", std::string(warmpool::to_string(e.kind())).c_str(), e.message().c_str());
     return kExitJobFailed;
@@ -149,11 +187,18 @@ int main(int argc, char** argv) {
     app.add_option("-p,--pool", target.pool, "Pool name (default: $WARMPOOL_POOL or 'default')");
     app.add_option("--runtime-dir", target.runtime_dir, "Runtime directory (default: $WARMPOOL_RUNTIME_DIR, ...)");
     app.require_subcommand(1);
+    // --pool and --runtime-dir may come after the subcommand too.
+    app.fallthrough();
 
     bool json = false, prometheus = false;
     auto* status = app.add_subcommand("status", "Show the pool's state");
     status->add_flag("--json", json, "Print the raw JSON status");
     status->add_flag("--prometheus", prometheus, "Print Prometheus text metrics");
+
+    bool names_only = false;
+    auto* functions = app.add_subcommand("functions", "List the functions the pool serves, with their settings");
+    functions->add_flag("--json", json, "Print them as JSON");
+    functions->add_flag("--names", names_only, "Print only their names, one a line");
 
     std::string function, args;
     double deadline_s = 0;
@@ -171,7 +216,11 @@ int main(int argc, char** argv) {
     map->add_option("--deadline", deadline_s, "Per-job deadline in SECONDS from now");
     map->add_option("--timeout", timeout_s, "Per-batch run-time limit in SECONDS");
 
-    auto* stop = app.add_subcommand("stop", "Stop the pool gracefully (like SIGTERM)");
+    bool no_wait = false;
+    double stop_wait_s = 60;
+    auto* stop = app.add_subcommand("stop", "Stop the pool gracefully (like SIGTERM) and wait until it has exited");
+    stop->add_flag("--no-wait", no_wait, "Return once the pool has taken the order");
+    stop->add_option("--timeout", stop_wait_s, "Give up waiting after SECONDS (exit 2)")->capture_default_str();
     auto* reload = app.add_subcommand("reload", "Reload configuration and job library; replace workers without dropping jobs (like SIGHUP)");
 
     double wait_s = 30;
@@ -181,11 +230,15 @@ int main(int argc, char** argv) {
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
-        return app.exit(e) == 0 ? 0 : 64;
+        const int rc = app.exit(e);
+        if (const auto hint = warmpool::misspelt_option_hint(app); !hint.empty()) {
+            std::fprintf(stderr, "%s\n", hint.c_str());
+        }
+        return rc == 0 ? 0 : 64;
     }
 
     try {
-        if (*status) {
+        if (*status || *functions) {
             auto answer = warmpool::query_status(target.status_socket(), prometheus ? "prometheus" : "json", 5000);
             if (!answer) {
                 std::fprintf(stderr, "warmpool: cannot reach pool '%s': %s\n", target.resolved_pool().c_str(),
@@ -198,17 +251,25 @@ int main(int argc, char** argv) {
                              target.resolved_pool().c_str());
                 return kExitUnreachable;
             }
-            if (json || prometheus) {
+            if (*status && (json || prometheus)) {
                 std::fputs(answer.value().c_str(), stdout);
                 return 0;
             }
             auto parsed = nlohmann::json::parse(answer.value(), nullptr, false);
-            if (parsed.is_discarded() || !parsed.is_object()) {
-                std::fprintf(stderr, "warmpool: pool '%s' sent a status reply that is not a JSON object\n",
-                             target.resolved_pool().c_str());
+            if (parsed.is_discarded() || !parsed.is_object() || (*functions && !parsed.contains("functions"))) {
+                std::fprintf(stderr, "warmpool: pool '%s' sent a status reply that is not a JSON object%s\n",
+                             target.resolved_pool().c_str(), *functions ? " with functions" : "");
                 return kExitUnreachable;
             }
-            render_status(parsed);
+            if (*status) {
+                render_status(parsed);
+            } else if (json) {
+                std::puts(parsed["functions"].dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
+            } else if (names_only) {
+                for (const auto& f : parsed["functions"]["rows"]) std::puts(f["name"].get<std::string>().c_str());
+            } else {
+                render_functions(parsed);
+            }
             return 0;
         }
         if (*wait_ready) {
@@ -231,11 +292,19 @@ int main(int argc, char** argv) {
         }
         if (*stop || *reload) {
             const std::string command = *stop ? "stop" : "reload";
+            const std::string dir = target.resolved_dir();
             try {
-                std::puts(warmpool::admin_command(target.resolved_pool(), target.resolved_dir(), command).c_str());
+                std::puts(warmpool::admin_command(target.resolved_pool(), dir, command).c_str());
             } catch (const warmpool::JobError& e) {
                 std::fprintf(stderr, "warmpool: %s refused: %s\n", command.c_str(), e.message().c_str());
                 return kExitJobFailed;
+            }
+            std::fflush(stdout);
+            if (*stop && !no_wait &&
+                !wait_for_exit(warmpool::PoolPaths::in(dir, target.resolved_pool()).lock_file, stop_wait_s)) {
+                std::fprintf(stderr, "warmpool: pool '%s' is still running %.1f s after it was told to stop\n",
+                             target.resolved_pool().c_str(), stop_wait_s);
+                return kExitUnreachable;
             }
             return 0;
         }

@@ -11,6 +11,7 @@
 #include <set>
 
 #include "config_setting_store.hpp"
+#include "warmpool/common/did_you_mean.hpp"
 
 namespace warmpool {
 

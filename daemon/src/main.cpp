@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "warmpool/common/option_hint.hpp"
 #include "warmpool/daemon/config_file.hpp"
 #include "warmpool/daemon/logging.hpp"
 #include "warmpool/daemon/supervisor.hpp"
@@ -111,6 +112,9 @@ int main(int argc, char** argv) {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
         const int rc = app.exit(e);
+        if (const auto hint = warmpool::misspelt_option_hint(app); !hint.empty()) {
+            std::fprintf(stderr, "%s\n", hint.c_str());
+        }
         return rc == 0 ? 0 : kUsageError;
     }
 

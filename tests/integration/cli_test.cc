@@ -17,6 +17,7 @@
 #include "jobs/classic_workloads.hpp"
 #include "jobs/example_types.hpp"
 #include "test_pool.hpp"
+#include "warmpool/common/runtime_paths.hpp"
 
 namespace warmpool {
 namespace {
@@ -43,6 +44,8 @@ std::string pair_json(const GcdCase& c) {
     json += "]";
     return json;
 }
+
+bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
 
 std::string describe(const CommandResult& r) {
     return "exit " + std::to_string(r.exit_code) + "\nstdout: " + r.out + "\nstderr: " + r.err;
@@ -354,6 +357,97 @@ TEST(CliStandaloneTest, StopExitsCleanlyAndLeavesNothingBehind) {
     EXPECT_EQ(after.exit_code, 2) << describe(after);
     EXPECT_NE(after.err.find("cannot reach pool '" + pool.name() + "'"), std::string::npos)
         << after.err;
+}
+
+// `warmpool stop` returns once the daemon has exited (its lock is free), not when it took the
+// order; --no-wait returns at once; --timeout bounds the wait.
+TEST(CliStandaloneTest, StopWaitsUntilThePoolHasExited) {
+    {
+        TestPool pool(TestPool::Options{.workers = 1});
+        CommandResult r = pool.cli({"stop"});
+        EXPECT_EQ(r.exit_code, 0) << describe(r);
+        EXPECT_EQ(pool.wait_exit(0ms), 0) << "stop returned before the daemon exited";
+    }
+    {
+        // A job that ignores the stop keeps its worker, and so the pool, for the grace period.
+        TestPool pool(TestPool::Options{.workers = 1, .extra_args = {"--grace-period", "30"}});
+        warmpool::Client client = pool.connect();
+        auto hanging = client.submit<std::int64_t>("hang", std::int64_t{1});
+        ASSERT_TRUE(testing::wait_until([&] { return pool.status()["jobs"]["in_flight"] == 1; }, 10s));
+        CommandResult waited = pool.cli({"stop", "--timeout", "0.5"});
+        EXPECT_EQ(waited.exit_code, 2) << describe(waited);
+        EXPECT_TRUE(contains(waited.err, "still running 0.5 s after it was told to stop")) << describe(waited);
+        CommandResult again = pool.cli({"stop", "--no-wait"});
+        EXPECT_EQ(pool.wait_exit(0ms), -1) << "it is still within its grace period";
+        pool.signal(SIGKILL);
+    }
+}
+
+// --pool and --runtime-dir may follow the subcommand; a misspelt option gets a did-you-mean.
+TEST(CliStandaloneTest, OptionsAfterTheSubcommandAndMisspeltOnes) {
+    TestPool pool(TestPool::Options{.workers = 1});
+    const std::string cli = testing::warmpool_cli_path();
+    CommandResult r = testing::run_command({cli, "call", "gcd", "[12, 18]", "--pool", pool.name(), "--runtime-dir",
+                                            pool.runtime_dir()});
+    EXPECT_EQ(r.exit_code, 0) << describe(r);
+    EXPECT_EQ(r.out, "6\n");
+    r = testing::run_command({cli, "status", "--json", "-p", pool.name(), "--runtime-dir", pool.runtime_dir()});
+    EXPECT_EQ(r.exit_code, 0) << describe(r);
+
+    r = pool.cli({"status", "--jsn"});
+    EXPECT_EQ(r.exit_code, 64) << describe(r);
+    EXPECT_TRUE(contains(r.err, "'--jsn' is not an option (did you mean '--json'?)")) << describe(r);
+    r = testing::run_command({testing::warmpoold_path(), "--wokers", "2"});
+    EXPECT_EQ(r.exit_code, 64) << describe(r);
+    EXPECT_TRUE(contains(r.err, "did you mean '--workers'?")) << describe(r);
+}
+
+// Without --runtime-dir, a pool not in the user's own runtime directory is looked for where the
+// systemd unit's pools are, /run/warmpool.
+TEST(CliStandaloneTest, APoolInRunWarmpoolIsFoundWithoutARuntimeDirectory) {
+    const bool made_dir = std::filesystem::create_directory(warmpool::kSystemRuntimeDir);
+    TestPool::Options options;
+    options.workers = 1;
+    options.name = "clitest" + std::to_string(::getpid());
+    options.runtime_dir = warmpool::kSystemRuntimeDir;
+    {
+        TestPool pool(options);
+        CommandResult r = testing::run_command({testing::warmpool_cli_path(), "--pool", pool.name(), "status",
+                                                "--json"},
+                                               {}, {{"WARMPOOL_RUNTIME_DIR", ""}, {"XDG_RUNTIME_DIR", "/nonexistent"}});
+        EXPECT_EQ(r.exit_code, 0) << describe(r);
+        EXPECT_TRUE(contains(r.out, "\"pool\":\"" + pool.name() + "\"")) << describe(r);
+        EXPECT_EQ(pool.cli({"stop"}).exit_code, 0);
+    }
+    // What the test made there goes: the pool's lock file, and (the directory being ours) the
+    // test pool's log and the directory.
+    std::error_code ignored;
+    std::filesystem::remove(std::string(warmpool::kSystemRuntimeDir) + "/" + options.name + ".lock", ignored);
+    if (made_dir) std::filesystem::remove_all(warmpool::kSystemRuntimeDir, ignored);
+}
+
+// `warmpool functions`: every function the pool serves, its argument type and its settings.
+TEST(CliStandaloneTest, FunctionsListsThePoolsFunctions) {
+    TestPool pool(TestPool::Options{.workers = 1, .extra_args = {"--function", "md5_chain:timeout=5,retries=1"}});
+    CommandResult r = pool.cli({"functions"});
+    EXPECT_EQ(r.exit_code, 0) << describe(r);
+    EXPECT_TRUE(contains(r.out, "std::pair<long, long>")) << r.out;
+    CommandResult names = pool.cli({"functions", "--names"});
+    EXPECT_TRUE(contains(names.out, "gcd\nhang\n")) << names.out;
+    CommandResult as_json = pool.cli({"functions", "--json"});
+    const json functions = json::parse(as_json.out);
+    EXPECT_EQ(functions["total"], 11) << as_json.out;
+    bool found = false;
+    for (const auto& f : functions["rows"]) {
+        if (f["name"] != "md5_chain") continue;
+        found = true;
+        EXPECT_EQ(f["timeout"], 5.0);
+        EXPECT_EQ(f["retries"], 1);
+        EXPECT_EQ(f["settings"], "config");
+        EXPECT_EQ(f["language"], "c++");
+    }
+    EXPECT_TRUE(found) << as_json.out;
+    EXPECT_EQ(pool.status()["functions"], functions) << "status --json has the same list";
 }
 
 TEST(CliStandaloneTest, NoSuchPool) {

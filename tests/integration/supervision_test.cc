@@ -763,7 +763,8 @@ TEST_P(GracefulStopTest, RunningJobsFinishWithinTheGracePeriodAndNothingIsLeft) 
     if (GetParam() == StopBy::signal) {
         pool.signal(SIGTERM);
     } else {
-        const CommandResult r = pool.cli({"stop"});
+        // --no-wait: what happens while the pool stops is what is looked at.
+        const CommandResult r = pool.cli({"stop", "--no-wait"});
         EXPECT_EQ(r.exit_code, 0) << describe(r);
         EXPECT_TRUE(contains(r.out, "stopping pool '" + pool.name() + "'")) << describe(r);
     }

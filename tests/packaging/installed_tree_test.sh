@@ -64,8 +64,9 @@ answer=$("$scratch/pc_client" "$pool" "$run_dir" gcd) || fail "the pkg-config cl
 [[ $answer == 6 ]] || fail "the pkg-config client got '$answer' for gcd(12, 18)"
 echo "ok: a client built with pkg-config's flags ($flags) calls the pool"
 
-# bash completion: subcommands and each one's options as --help lists them, and pool names from
-# the runtime directory (--runtime-dir, or $WARMPOOL_RUNTIME_DIR, ...) and /run/warmpool.
+# bash completion: subcommands and each one's options as --help lists them, pool names from the
+# runtime directory (--runtime-dir, or $WARMPOOL_RUNTIME_DIR, ...) and /run/warmpool, and the
+# function names of the pool a call or map is for.
 completion=$prefix/share/bash-completion/completions/warmpool
 [[ -f $completion ]] || fail "no bash completion at $completion"
 options_of() {  # the options a --help lists, sorted, one per line
@@ -99,4 +100,8 @@ expect_completion "$pool" warmpool --runtime-dir "$run_dir" --pool ""
 completion_env=(WARMPOOL_RUNTIME_DIR="$run_dir")
 expect_completion "$pool" warmpool -p ""
 expect_completion "$pool" warmpool call --pool "${pool:0:3}"
-echo "ok: bash completion offers the subcommands, their options and the running pool"
+# The function of a call or map: the names the pool lists (warmpool functions --names).
+completion_env=(WARMPOOL_RUNTIME_DIR="$run_dir" PATH="$prefix/bin:$PATH")
+expect_completion "$(printf 'md5_chain\n')" warmpool --pool "$pool" call md5
+expect_completion "$(printf 'gcd\n')" warmpool map --pool "$pool" gc
+echo "ok: bash completion offers the subcommands, their options, the running pool and its functions"

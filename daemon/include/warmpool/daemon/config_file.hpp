@@ -77,9 +77,6 @@ std::string format_size(std::uint64_t bytes);
 // The effective settings as a TOML document that apply_config_text reads back unchanged.
 std::string format_config(const PoolConfig& config);
 
-// " (did you mean 'X'?)" with the one of `known` closest to `word`, if one is close (a
-// misspelling); else empty. For messages about names a user wrote.
-std::string did_you_mean(std::string_view word, const std::vector<std::string>& known);
 // One setting's current value as it would be written on the command line.
 std::string format_setting(const PoolConfig& config, const Setting& setting);
 
