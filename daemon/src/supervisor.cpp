@@ -1,11 +1,10 @@
-// The supervisor's set-up, its loop, and its life cycle (reload, stop): supervisor.hpp.
+// The supervisor's set-up, its loop, and its life cycle (ready, reload, stop): supervisor.hpp.
 #include "warmpool/daemon/supervisor.hpp"
 
 #include <malloc.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
 #include <sys/epoll.h>
-#include <sys/wait.h>
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
 
@@ -54,18 +53,6 @@ Result<PoolMemory> create_pool_segment(const PoolConfig& config, std::uint64_t g
 Supervisor::Supervisor(PoolConfig config, ConfigLoader reload)
     : config_(std::move(config)), reload_config_(std::move(reload)) {}
 
-Supervisor::~Supervisor() {
-    // Workers must not outlive us holding the pool's memory: they also have PDEATHSIG.
-    if (workers_) {
-        for (const auto& w : workers_->all()) {
-            if (w.live()) ::kill(w.pid, SIGKILL);
-        }
-        for (const auto& w : workers_->all()) {
-            if (w.live()) ::waitpid(w.pid, nullptr, 0);
-        }
-    }
-}
-
 // ---------------------------------------------------------------------------------------------
 // Set-up
 
@@ -96,12 +83,16 @@ Status Supervisor::start() {
     const SessionLayout session_layout{config_.worker_slots(), config_.submit_ring_bytes, config_.control_ring_bytes,
                                        config_.reply_ring_bytes};
     sessions_ = std::make_unique<SessionTable>(config_.max_sessions, pool_, session_layout, &queue_totals_);
-    workers_ = std::make_unique<WorkerSlots>(config_.worker_slots(), generation);
+    // The slots are WorkerLives' own; the stopper (stop orders) and the broker (channels) are lent them.
+    auto slots = std::make_unique<WorkerSlots>(config_.worker_slots(), generation);
     dispatcher_ = std::make_unique<Dispatcher>(config_, pool_, config_.max_sessions);
     intake_ = std::make_unique<JobIntake>(config_, *sessions_, functions_, counters_, queue_totals_);
-    stopper_ = std::make_unique<JobStopper>(config_, pool_, *workers_, *dispatcher_, counters_);
+    stopper_ = std::make_unique<JobStopper>(config_, pool_, *slots, *dispatcher_, counters_);
     DescriptorBroker::Peers& peers = *this;
-    broker_ = std::make_unique<DescriptorBroker>(endpoints_.epoll(), *workers_, *sessions_, functions_, peers);
+    broker_ = std::make_unique<DescriptorBroker>(endpoints_.epoll(), *slots, *sessions_, functions_, peers);
+    lives_ = std::make_unique<WorkerLives>(
+        std::move(slots), config_, life_, pool_, endpoints_.doorbell(),
+        WorkerLives::Units{*dispatcher_, *intake_, *broker_, lanes_, *sessions_, counters_});
     clients_ = std::make_unique<ClientService>(
         config_, access_, endpoints_.epoll(), generation,
         ClientService::Units{*sessions_, *intake_, *stopper_, *broker_, lanes_, counters_});
@@ -120,7 +111,7 @@ Status Supervisor::start() {
                  config_.workers, config_.jobs_library, config_.runtime_dir);
     sd_notifyf(0, "STATUS=starting %u workers", config_.workers);
     for (unsigned slot = 0; slot < config_.workers; ++slot) {
-        if (auto s = spawn_worker(slot); !s) return s;
+        if (auto s = lives_->spawn(slot); !s) return s;
     }
     return {};
 }
@@ -130,6 +121,36 @@ Status Supervisor::start() {
 // function has either.
 void Supervisor::update_lanes_open() {
     lanes_.set_open(life_.state != PoolState::stopping && !functions_.any_limits());
+}
+
+void Supervisor::carry_out(const WorkerLives::Event& event) {
+    using Kind = WorkerLives::Event::Kind;
+    switch (event.kind) {
+        case Kind::none: break;
+        case Kind::pool_ready: {
+            life_.state = PoolState::running;
+            const double seconds = static_cast<double>(monotonic_ns() - life_.started_ns) / 1e9;
+            spdlog::info("pool '{}' ready: {} workers initialised in {:.3f} s; control socket {}", config_.name,
+                         config_.workers, seconds, endpoints_.control_path());
+            sd_notifyf(0, "READY=1\nSTATUS=%u workers ready\nMAINPID=%d", config_.workers, getpid());
+            carry_out(lives_->maintain_workers());  // a replacement is ready: the worker it replaces may retire
+            break;
+        }
+        case Kind::init_failed:
+            spdlog::critical("a worker could not initialise ({}); giving up instead of forking again. "
+                             "See the worker's error above.", event.how);
+            life_.exit_code = event.exit_code;
+            begin_stop("worker initialisation failed");
+            break;
+        case Kind::reload_failed:
+            abandon_reload("a worker with the new configuration could not initialise (" + event.how + ")");
+            break;
+        case Kind::reload_complete:
+            spdlog::info("reload complete: {} workers with the new configuration", lives_->slots().ready_workers());
+            life_.previous_config.reset();
+            sd_notifyf(0, "READY=1\nSTATUS=%u workers ready", config_.workers);
+            break;
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -208,13 +229,15 @@ void Supervisor::arm_wake_flags(bool armed) {
 // One turn of the work loop at time `now` (one clock reading serves the whole turn).
 bool Supervisor::pump(std::int64_t now) {
     bool progress = false;
-    for (unsigned slot = 0; slot < workers_->size(); ++slot) {
-        if (!(*workers_)[slot].live()) continue;
-        if (!(*workers_)[slot].ever_ready) note_if_ready(slot, now);
-        check_recycling(slot);  // it may have done its jobs by lane, passing the supervisor by
+    const WorkerSlots& workers = lives_->slots();
+    for (unsigned slot = 0; slot < workers.size(); ++slot) {
+        if (!workers[slot].live()) continue;
+        if (!workers[slot].ever_ready) carry_out(lives_->note_if_ready(slot, now));
+        // It may have done its jobs by lane, passing the supervisor by.
+        carry_out(lives_->check_recycling(slot));
         if (dispatcher_->collect(slot, now, *sessions_, counters_)) {
             progress = true;
-            check_recycling(slot);
+            carry_out(lives_->check_recycling(slot));
         }
     }
     PoolHeader& header = pool_.header();
@@ -246,7 +269,7 @@ bool Supervisor::pump(std::int64_t now) {
                 break;
         }
     }
-    if (queue_totals_.jobs > 0) progress |= dispatcher_->dispatch(now, sessions, workers_->all(), functions_, counters_);
+    if (queue_totals_.jobs > 0) progress |= dispatcher_->dispatch(now, sessions, workers.all(), functions_, counters_);
     sessions.finish_closed();
     return progress;
 }
@@ -289,7 +312,7 @@ void Supervisor::read_client(int fd) { serve_client(fd); }
 
 void Supervisor::declared_functions(unsigned slot, const protocol::FunctionSettings& settings) {
     bool changed = false;
-    if (auto why = functions_.declare((*workers_)[slot].config_generation, settings, changed); !why.empty()) {
+    if (auto why = functions_.declare(lives_->slots()[slot].config_generation, settings, changed); !why.empty()) {
         spdlog::warn("worker slot {} declared {}: all ignored", slot, why);
         return;
     }
@@ -297,6 +320,9 @@ void Supervisor::declared_functions(unsigned slot, const protocol::FunctionSetti
 }
 
 void Supervisor::on_signals() {
+    auto reap_children = [this] {
+        while (auto event = lives_->reap_one()) carry_out(*event);
+    };
     for (const int signal : endpoints_.take_signals()) {
         switch (signal) {
             case SIGCHLD: reap_children(); break;
@@ -313,13 +339,13 @@ void Supervisor::on_signals() {
 void Supervisor::on_timer() {
     endpoints_.take_timer();
     // Lane jobs pass the supervisor by: their counts and recycling are looked at here.
-    for (unsigned slot = 0; slot < workers_->size(); ++slot) {
-        if (!(*workers_)[slot].live()) continue;
+    for (unsigned slot = 0; slot < lives_->slots().size(); ++slot) {
+        if (!lives_->slots()[slot].live()) continue;
         lanes_.count(slot, pool_, counters_);
-        check_recycling(slot);
+        carry_out(lives_->check_recycling(slot));
     }
     intake_->take_stale_lane_posts(monotonic_ns());
-    maintain_workers();
+    carry_out(lives_->maintain_workers());
     stopper_->supervise(monotonic_ns());
     intake_->expire_deadlines(monotonic_ns());
     const std::int64_t now = monotonic_ns();
@@ -355,7 +381,7 @@ void Supervisor::begin_reload(const std::string& why) {
             return;
         }
         next = std::move(loaded.value());
-        for (const auto& warning : settle_reloaded_config(next, config_, workers_->size())) {
+        for (const auto& warning : settle_reloaded_config(next, config_, lives_->slots().size())) {
             spdlog::warn("reload: {}", warning);
         }
     }
@@ -375,11 +401,8 @@ void Supervisor::begin_reload(const std::string& why) {
     for (unsigned slot = 0; slot < sessions_->end(); ++slot) {
         sessions_->republish_trust(slot, access_.session_trust((*sessions_)[slot].peer));  // python.pickle
     }
-    for (auto& w : workers_->all()) {
-        if (w.member()) w.replace = ReplaceReason::reload;
-    }
-    workers_->next_spawn_ns = 0;
-    maintain_workers();
+    lives_->replace_members_for_reload();
+    carry_out(lives_->maintain_workers());
 }
 
 void Supervisor::abandon_reload(const std::string& why) {
@@ -391,17 +414,9 @@ void Supervisor::abandon_reload(const std::string& why) {
         sessions_->republish_trust(slot, access_.session_trust((*sessions_)[slot].peer));
     }
     update_lanes_open();
-    for (auto& w : workers_->all()) {
-        if (!w.live()) continue;
-        if (!w.ever_ready && !w.retiring) {
-            ::kill(w.pid, SIGKILL);  // a new worker still initialising
-            w.retiring = true;
-        } else if (w.replace == ReplaceReason::reload && !w.retiring) {
-            w.replace = ReplaceReason::none;
-        }
-    }
+    lives_->keep_previous_workers();
     sd_notifyf(0, "READY=1\nSTATUS=reload failed; %u workers ready", config_.workers);
-    maintain_workers();
+    carry_out(lives_->maintain_workers());
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -427,15 +442,16 @@ void Supervisor::stop_tick() {
     auto holds_work = [&](unsigned slot) {
         return !dispatcher_->holdings(slot).jobs.empty() || lanes_.running(slot, pool_) > 0;
     };
+    const WorkerSlots& workers = lives_->slots();
     bool work_left = queue_totals_.jobs > 0;
-    for (unsigned slot = 0; slot < workers_->size(); ++slot) {
-        work_left |= (*workers_)[slot].live() && holds_work(slot);
+    for (unsigned slot = 0; slot < workers.size(); ++slot) {
+        work_left |= workers[slot].live() && holds_work(slot);
     }
     if (grace_over || !work_left) {
         // Queued jobs that will not run now get their terminal reply.
         intake_->refuse_all_queued("pool '" + config_.name + "' stopped before the job could run");
-        for (unsigned slot = 0; slot < workers_->size(); ++slot) {
-            const WorkerSlot& w = (*workers_)[slot];
+        for (unsigned slot = 0; slot < workers.size(); ++slot) {
+            const WorkerSlot& w = workers[slot];
             if (!w.live()) continue;
             if (grace_over && holds_work(slot)) {
                 ::kill(w.pid, SIGKILL);  // its running job is answered shutting_down by the reaper
@@ -445,7 +461,7 @@ void Supervisor::stop_tick() {
             }
         }
     }
-    if (!workers_->any_live()) {
+    if (!workers.any_live()) {
         for (unsigned slot = 0; slot < sessions_->end(); ++slot) {
             if ((*sessions_)[slot].used) (*sessions_)[slot].flush_control();
         }

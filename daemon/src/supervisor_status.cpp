@@ -45,9 +45,10 @@ StatusSnapshot Supervisor::status_snapshot() const {
     snap.counters = counters_;
     snap.queued = queue_totals_.jobs;
     snap.most_queued = queue_totals_.most_jobs;
-    for (unsigned slot = 0; slot < workers_->size(); ++slot) {
-        const WorkerSlot& w = (*workers_)[slot];
-        if (!workers_->last_exit(slot).empty()) snap.last_exits.push_back({slot, workers_->last_exit(slot)});
+    const WorkerSlots& workers = lives_->slots();
+    for (unsigned slot = 0; slot < workers.size(); ++slot) {
+        const WorkerSlot& w = workers[slot];
+        if (!workers.last_exit(slot).empty()) snap.last_exits.push_back({slot, workers.last_exit(slot)});
         if (!w.live()) continue;
         const WorkerRecord& rec = pool_.worker(slot);
         const WorkerHoldings& held = dispatcher_->holdings(slot);
@@ -55,7 +56,7 @@ StatusSnapshot Supervisor::status_snapshot() const {
         StatusSnapshot::WorkerRow row;
         row.slot = slot;
         row.pid = w.pid;
-        row.previous_exit = workers_->last_exit(slot);
+        row.previous_exit = workers.last_exit(slot);
         row.replacing = std::string(to_string(w.replace));
         const std::uint64_t running = rec.running_seq.load(std::memory_order_acquire);
         row.running = running != kNoRunningJob;
@@ -83,8 +84,8 @@ StatusSnapshot Supervisor::status_snapshot() const {
         }
         snap.workers.push_back(std::move(row));
     }
-    const std::int64_t backoff = workers_->next_spawn_ns - now;
-    snap.consecutive_failed_inits = workers_->respawn().consecutive_failed_inits();
+    const std::int64_t backoff = workers.next_spawn_ns - now;
+    snap.consecutive_failed_inits = workers.respawn().consecutive_failed_inits();
     snap.respawn_in_seconds = backoff > 0 ? static_cast<double>(backoff) / 1e9 : 0.0;
     snap.reloading = life_.reloading();
     snap.queue_capacity = config_.queue_capacity;
@@ -108,8 +109,8 @@ StatusSnapshot Supervisor::status_snapshot() const {
 }
 
 std::string Supervisor::status_answer(const std::string& request) {
-    for (unsigned slot = 0; slot < workers_->size(); ++slot) {
-        if ((*workers_)[slot].live()) lanes_.count(slot, pool_, counters_);
+    for (unsigned slot = 0; slot < lives_->slots().size(); ++slot) {
+        if (lives_->slots()[slot].live()) lanes_.count(slot, pool_, counters_);
     }
     if (request.empty() || request == "json") return status_json(status_snapshot()) + "\n";
     if (request == "prometheus" || request == "metrics") return status_prometheus(status_snapshot());

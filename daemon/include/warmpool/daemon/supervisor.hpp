@@ -1,17 +1,19 @@
 // Supervisor: the pool's single-threaded control process. It owns the units below, runs the one
-// loop that drives them, carries out the pool's life cycle (PoolLifecycle: starting, running,
-// reloading, stopping) and the lives of its workers. It is the only process that forks, and the
-// only one that knows every job in flight.
+// loop that drives them, and carries out the pool's life cycle (PoolLifecycle: starting, running,
+// reloading, stopping). It is the only process that forks (WorkerLives does, on its one thread),
+// and the only one that knows every job in flight.
 //
 // The units, each in its own header, own their state; calls go from the loop down to them, and
-// where a unit needs something back it returns a value (ClientService::Order, SlotPlan, ...):
+// where a unit needs something back it returns a value (ClientService::Order,
+// WorkerLives::Event, ...):
 //   PoolEndpoints    the lock, the socket names, the epoll set, signals, timer, doorbell
 //   ClientService    connections and what clients ask: sessions opened, cancels, blob frames
 //   SessionTable     connected clients' sessions, their memory, queues and control replies
 //   JobIntake        jobs into the queues (submit rings, lanes), and out without a worker
 //   Dispatcher       which worker holds which job; placing queued jobs in inboxes
 //   JobStopper       time limits and forced cancels of running jobs
-//   WorkerSlots      worker processes: the fork seam, readiness, the replacement plan
+//   WorkerLives      the workers' lives: spawning, readiness, recycling, retiring, reaping;
+//                    it owns the WorkerSlots (the fork seam, the replacement plan)
 //   DescriptorBroker the descriptors of shared memory, and the workers' channels
 //   Lanes            the lane board, and lane jobs that pass the supervisor by
 //   FunctionCatalog  per-function settings and run-time estimates
@@ -24,8 +26,8 @@
 // Between events it pumps: moves jobs from the sessions' submit rings into their queues, hands
 // them to workers' inboxes, and notes finished jobs. It never blocks on a client or a worker.
 //
-// Where its methods live: supervisor.cpp (set-up, the loop, reload and stop),
-// supervisor_workers.cpp (worker lives and deaths), supervisor_status.cpp.
+// Where its methods live: supervisor.cpp (set-up, the loop, the life cycle: ready, reload and
+// stop), supervisor_status.cpp.
 #pragma once
 
 #include <cstdint>
@@ -52,7 +54,7 @@
 #include "warmpool/daemon/pool_lifecycle.hpp"
 #include "warmpool/daemon/session_table.hpp"
 #include "warmpool/daemon/status_report.hpp"
-#include "warmpool/daemon/worker_slots.hpp"
+#include "warmpool/daemon/worker_lives.hpp"
 
 namespace warmpool {
 
@@ -61,7 +63,6 @@ public:
     // `reload` re-creates the configuration on SIGHUP or `warmpool reload`; without one a
     // reload restarts the workers with the current configuration.
     explicit Supervisor(PoolConfig config, ConfigLoader reload = {});
-    ~Supervisor();
     Supervisor(const Supervisor&) = delete;
     Supervisor& operator=(const Supervisor&) = delete;
 
@@ -89,14 +90,8 @@ private:
     void begin_stop(const std::string& why);
     void stop_tick();
     void update_lanes_open();
-
-    // Workers (supervisor_workers.cpp)
-    Status spawn_worker(unsigned slot);
-    void note_if_ready(unsigned slot, std::int64_t now);
-    void check_recycling(unsigned slot);
-    void maintain_workers();
-    void reap_children();
-    void on_worker_exit(unsigned slot, int wait_status);
+    // What WorkerLives found the pool's life cycle must do.
+    void carry_out(const WorkerLives::Event& event);
 
     // Asked of us by the DescriptorBroker (supervisor.cpp)
     void read_client(int fd) override;
@@ -119,12 +114,14 @@ private:
     PoolCounters counters_;
     // Made in start(), once the pool's memory exists; destroyed in reverse order.
     std::unique_ptr<SessionTable> sessions_;
-    std::unique_ptr<WorkerSlots> workers_;
     std::unique_ptr<Dispatcher> dispatcher_;
     std::unique_ptr<JobIntake> intake_;
     std::unique_ptr<JobStopper> stopper_;
     std::unique_ptr<DescriptorBroker> broker_;
     std::unique_ptr<ClientService> clients_;
+    // Last, so that it goes first: the workers are killed before anything they use goes. (The
+    // stopper and the broker, lent its WorkerSlots, do not touch them as they go.)
+    std::unique_ptr<WorkerLives> lives_;
     AdaptiveSpin idle_spin_;      // whether run() spins before it sleeps
     std::int64_t last_trim_ns_ = 0;  // when memory was last handed back to the system
 };

@@ -5,10 +5,11 @@
 // is done). WorkerSlots owns each slot's process facts (pid, readiness, CPU, recycling point,
 // stop order, the channel to it), the respawn back-off, how each slot's previous worker ended,
 // and the kernel's OOM kills seen. plan_slots() is the pure decision of what to start, replace
-// and retire; the supervisor carries it out. fork_worker() is the fork seam.
+// and retire; WorkerLives (worker_lives.hpp), which owns the slots, carries it out.
+// fork_worker() is the fork seam.
 //
-// It writes nothing in shared memory itself: the supervisor resets a slot's record before a
-// spawn and orders a retiring worker out through the record's state (shm_layout.hpp).
+// It writes nothing in shared memory itself: WorkerLives resets a slot's record before a spawn
+// and orders a retiring worker out through the record's state (shm_layout.hpp).
 // The supervisor's one thread only.
 #pragma once
 
@@ -73,7 +74,7 @@ struct SlotPlan {
 };
 SlotPlan plan_slots(std::span<const WorkerSlot> slots, unsigned workers, bool reloading);
 
-// The fork seam. Before the fork the supervisor resets the slot's record, lane tallies and inbox
+// The fork seam. Before the fork WorkerLives resets the slot's record, lane tallies and inbox
 // and fills in `setup`. The child keeps: the pool segment (its record, its inbox ring, the
 // session table) and the lane board, mapped before the fork; no session segment (each is kept
 // out of children, SharedSegment::keep_out_of_children: a worker maps the sessions it serves

@@ -1,21 +1,17 @@
-// The supervisor's workers: starting them, noticing them ready, replacing and retiring them, and
-// their deaths (supervisor.hpp). What to start and retire is decided by plan_slots()
+// WorkerLives: worker_lives.hpp. What to start and retire is decided by plan_slots()
 // (worker_slots.hpp); the fate of each job of a dead worker by decide_job_fate() (job_fate.hpp),
 // carried out by JobIntake::resolve_held_jobs() and Lanes::settle_dead_worker().
+#include "warmpool/daemon/worker_lives.hpp"
+
 #include <signal.h>
 #include <spdlog/spdlog.h>
 #include <sys/wait.h>
-#include <systemd/sd-daemon.h>
-#include <unistd.h>
 
 #include <algorithm>
 
 #include "warmpool/common/clock.hpp"
-#include "warmpool/daemon/supervisor.hpp"
 
 namespace warmpool {
-
-namespace {
 
 std::string describe_wait_status(int status) {
     if (WIFEXITED(status)) {
@@ -35,17 +31,29 @@ std::string describe_wait_status(int status) {
     return "ended with wait status " + std::to_string(status);
 }
 
-}  // namespace
+WorkerLives::WorkerLives(std::unique_ptr<WorkerSlots> slots, const PoolConfig& config, const PoolLifecycle& life,
+                         PoolMemory pool, int doorbell_fd, Units units)
+    : slots_(std::move(slots)), config_(config), life_(life), pool_(pool), doorbell_fd_(doorbell_fd), units_(units) {}
 
-Status Supervisor::spawn_worker(unsigned slot) {
+WorkerLives::~WorkerLives() {
+    // Workers must not outlive the supervisor holding the pool's memory: they also have PDEATHSIG.
+    for (const auto& w : slots_->all()) {
+        if (w.live()) ::kill(w.pid, SIGKILL);
+    }
+    for (const auto& w : slots_->all()) {
+        if (w.live()) ::waitpid(w.pid, nullptr, 0);
+    }
+}
+
+Status WorkerLives::spawn(unsigned slot) {
     // A fresh record, lane tallies and an empty inbox: the previous occupant's jobs were all
     // resolved.
     pool_.reset_worker(slot);
     WorkerRecord& rec = pool_.worker(slot);
     rec.state.store(static_cast<std::uint32_t>(WorkerState::starting), std::memory_order_release);
-    dispatcher_->start_worker(slot);
-    lanes_.start_worker(slot);
-    WorkerSlot& w = workers_->renew(slot, config_, life_.config_generation);
+    units_.dispatcher.start_worker(slot);
+    units_.lanes.start_worker(slot);
+    WorkerSlot& w = slots_->renew(slot, config_, life_.config_generation);
     rec.lanes_until_jobs.store(w.recycle_after > 0 ? w.recycle_after : ~std::uint64_t{0}, std::memory_order_relaxed);
 
     WorkerSetup setup;
@@ -54,19 +62,19 @@ Status Supervisor::spawn_worker(unsigned slot) {
     setup.log_level = config_.log_level;
     setup.slot = slot;
     setup.pool_layout = pool_.layout;
-    setup.session_layout = sessions_->layout();
+    setup.session_layout = units_.sessions.layout();
     setup.pool_base = pool_.base;
-    setup.lane_board = lanes_.board();
+    setup.lane_board = units_.lanes.board();
     setup.inline_max = config_.inline_max;
     setup.python.enabled = config_.python;
     setup.python.modules = config_.python_modules;
     setup.python.path = config_.python_path;
     setup.cpu = w.cpu;
     for (const auto& [name, settings] : config_.functions) setup.configured_functions.push_back(name);
-    auto forked = fork_worker(std::move(setup), endpoints_.doorbell());
+    auto forked = fork_worker(std::move(setup), doorbell_fd_);
     if (!forked) return forked.error();
     const pid_t pid = forked->pid;
-    if (auto st = broker_->open_worker_channel(slot, std::move(forked->channel)); !st) {
+    if (auto st = units_.broker.open_worker_channel(slot, std::move(forked->channel)); !st) {
         spdlog::error("worker slot {}: no channel to pid {}: {}", slot, pid, st.error().message());
     }
     w.pid = pid;
@@ -80,35 +88,29 @@ Status Supervisor::spawn_worker(unsigned slot) {
     return {};
 }
 
-// A worker that reported ready since the last look: the pool may now be running, and a worker it
-// replaces may retire.
-void Supervisor::note_if_ready(unsigned slot, std::int64_t now) {
-    WorkerSlot& w = (*workers_)[slot];
-    if (!w.live() || w.ever_ready) return;
+WorkerLives::Event WorkerLives::note_if_ready(unsigned slot, std::int64_t now) {
+    WorkerSlot& w = (*slots_)[slot];
+    if (!w.live() || w.ever_ready) return {};
     if (pool_.worker(slot).state.load(std::memory_order_acquire) != static_cast<std::uint32_t>(WorkerState::ready)) {
-        return;
+        return {};
     }
     w.ever_ready = true;
-    workers_->respawn().on_ready();
+    slots_->respawn().on_ready();
     spdlog::info("worker slot {} pid {} ready after {:.3f} s", slot, w.pid,
                  static_cast<double>(now - w.started_ns) / 1e9);
     // What it declared before it reported ready is in its channel: heard before any job of a
     // function it declared a timeout for can reach it.
-    broker_->read_worker_channel(slot);
-    if (life_.state == PoolState::starting && workers_->ready_workers() >= config_.workers) {
-        life_.state = PoolState::running;
-        const double seconds = static_cast<double>(monotonic_ns() - life_.started_ns) / 1e9;
-        spdlog::info("pool '{}' ready: {} workers initialised in {:.3f} s; control socket {}", config_.name,
-                     config_.workers, seconds, endpoints_.control_path());
-        sd_notifyf(0, "READY=1\nSTATUS=%u workers ready\nMAINPID=%d", config_.workers, getpid());
+    units_.broker.read_worker_channel(slot);
+    // All ready: the supervisor lets the pool run, then has the workers maintained.
+    if (life_.state == PoolState::starting && slots_->ready_workers() >= config_.workers) {
+        return {Event::Kind::pool_ready, "", 0};
     }
-    maintain_workers();  // a replacement is ready: the worker it replaces may retire
+    return maintain_workers();  // a replacement is ready: the worker it replaces may retire
 }
 
-// Replaces a worker that did max_jobs jobs or grew past max_rss.
-void Supervisor::check_recycling(unsigned slot) {
-    WorkerSlot& w = (*workers_)[slot];
-    if (!w.member()) return;
+WorkerLives::Event WorkerLives::check_recycling(unsigned slot) {
+    WorkerSlot& w = (*slots_)[slot];
+    if (!w.member()) return {};
     const WorkerRecord& rec = pool_.worker(slot);
     if (w.recycle_after > 0 && rec.jobs_done.load(std::memory_order_relaxed) >= w.recycle_after) {
         spdlog::info("worker slot {} pid {} recycled after {} jobs (max_jobs {})", slot, w.pid,
@@ -119,68 +121,63 @@ void Supervisor::check_recycling(unsigned slot) {
                      rec.rss_bytes.load() >> 20, config_.max_rss_bytes >> 20);
         w.replace = ReplaceReason::max_rss;
     } else {
-        return;
+        return {};
     }
-    ++counters_.recycled;
-    maintain_workers();
+    ++units_.counters.recycled;
+    return maintain_workers();
 }
 
-// Keeps `workers` members (plan_slots): starts replacements (after the back-off, if
-// initialisations keep failing), retires workers whose replacement is ready, and sends surplus
-// workers away.
-void Supervisor::maintain_workers() {
-    if (life_.state != PoolState::running) return;
-    const SlotPlan plan = plan_slots(workers_->all(), config_.workers, life_.reloading());
-    for (unsigned slot : plan.scale_down) (*workers_)[slot].replace = ReplaceReason::scaled_down;
+WorkerLives::Event WorkerLives::maintain_workers() {
+    if (life_.state != PoolState::running) return {};
+    const SlotPlan plan = plan_slots(slots_->all(), config_.workers, life_.reloading());
+    for (unsigned slot : plan.scale_down) (*slots_)[slot].replace = ReplaceReason::scaled_down;
     // A worker being replaced serves its inbox only: lane jobs would keep it busy past its due.
-    for (unsigned slot = 0; slot < workers_->size(); ++slot) {
-        const WorkerSlot& w = (*workers_)[slot];
+    for (unsigned slot = 0; slot < slots_->size(); ++slot) {
+        const WorkerSlot& w = (*slots_)[slot];
         if (w.live() && (w.retiring || w.replace != ReplaceReason::none)) {
             pool_.worker(slot).lanes_until_jobs.store(0, std::memory_order_relaxed);
         }
     }
     for (unsigned slot : plan.retire) {
-        WorkerSlot& w = (*workers_)[slot];
+        WorkerSlot& w = (*slots_)[slot];
         w.retiring = true;
         spdlog::info("worker slot {} pid {} retiring ({}); {} jobs to finish", slot, w.pid, to_string(w.replace),
-                     dispatcher_->holdings(slot).jobs.size());
+                     units_.dispatcher.holdings(slot).jobs.size());
         // A worker still initialising sees this instead of becoming ready (shm_layout.hpp: state).
         pool_.worker(slot).state.store(static_cast<std::uint32_t>(WorkerState::exiting), std::memory_order_release);
         pool_.worker(slot).inbox_wake.notify_futex();
     }
-    if (plan.reload_complete) {
-        spdlog::info("reload complete: {} workers with the new configuration", workers_->ready_workers());
-        life_.previous_config.reset();
-        sd_notifyf(0, "READY=1\nSTATUS=%u workers ready", config_.workers);
-    }
+    // A complete reload spawns nothing: every member is ready, so none is missing.
+    const Event done = plan.reload_complete ? Event{Event::Kind::reload_complete, "", 0} : Event{};
     const std::int64_t now = monotonic_ns();
-    if (now < workers_->next_spawn_ns) return;
+    if (now < slots_->next_spawn_ns) return done;
     for (unsigned slot : plan.spawn) {
-        if (auto st = spawn_worker(slot); !st) {
+        if (auto st = spawn(slot); !st) {
             spdlog::error("cannot start a worker in slot {}: {}", slot, st.error().message());
-            workers_->next_spawn_ns = now + RespawnPolicy::kFirstDelayNs;
-            return;
+            slots_->next_spawn_ns = now + RespawnPolicy::kFirstDelayNs;
+            return done;
         }
     }
+    return done;
 }
 
-void Supervisor::reap_children() {
+std::optional<WorkerLives::Event> WorkerLives::reap_one() {
     for (;;) {
         int status = 0;
-        pid_t pid = ::waitpid(-1, &status, WNOHANG);
-        if (pid <= 0) return;
-        if (const int slot = workers_->find(pid); slot >= 0) on_worker_exit(static_cast<unsigned>(slot), status);
+        const pid_t pid = ::waitpid(-1, &status, WNOHANG);
+        if (pid <= 0) return std::nullopt;
+        if (const int slot = slots_->find(pid); slot >= 0) return on_worker_exit(static_cast<unsigned>(slot), status);
     }
 }
 
-void Supervisor::on_worker_exit(unsigned slot, int wait_status) {
-    WorkerSlot& w = (*workers_)[slot];
+WorkerLives::Event WorkerLives::on_worker_exit(unsigned slot, int wait_status) {
+    WorkerSlot& w = (*slots_)[slot];
     WorkerRecord& rec = pool_.worker(slot);
     const auto state = static_cast<WorkerState>(rec.state.load(std::memory_order_acquire));
     WorkerDeath death;
     death.how = describe_wait_status(wait_status);
     if (WIFSIGNALED(wait_status) && WTERMSIG(wait_status) == SIGKILL && !w.stop.signalled() &&
-        workers_->oom_kill_since_last_asked()) {
+        slots_->oom_kill_since_last_asked()) {
         death.how += ": out of memory (the kernel's OOM killer)";
     }
     death.pid = w.pid;
@@ -193,52 +190,67 @@ void Supervisor::on_worker_exit(unsigned slot, int wait_status) {
     const bool clean = WIFEXITED(wait_status) && WEXITSTATUS(wait_status) == 0;
     // Told to stop while still initialising (a reload replaced it), and it did: not a failure.
     const bool failed_init = !was_ready && !(on_purpose && clean);
-    ++counters_.worker_exits;
-    if (failed_init) ++counters_.failed_inits;
+    PoolCounters& counters = units_.counters;
+    ++counters.worker_exits;
+    if (failed_init) ++counters.failed_inits;
     if (on_purpose && (clean || w.stop.given())) {
         spdlog::info("worker slot {} pid {} {}{}", slot, w.pid, death.how, w.retiring ? " (retired)" : "");
     } else {
-        if (was_ready) ++counters_.worker_crashes;
+        if (was_ready) ++counters.worker_crashes;
         spdlog::warn("worker slot {} pid {} {} after {} jobs{}", slot, w.pid, death.how, rec.jobs_done.load(),
-                     dispatcher_->holdings(slot).jobs.empty() ? "" : " holding jobs");
+                     units_.dispatcher.holdings(slot).jobs.empty() ? "" : " holding jobs");
     }
 
     // It watches no lane any more; a post only it saw goes to the supervisor's queue.
-    lanes_.forget_watcher(slot);
-    lanes_.settle_dead_worker(slot, pool_, *sessions_, w.stop, death, counters_);
-    intake_->resolve_held_jobs(slot, dispatcher_->release_all(slot, *sessions_), death, w.stop, pool_);
-    broker_->close_worker_channel(slot);
+    units_.lanes.forget_watcher(slot);
+    units_.lanes.settle_dead_worker(slot, pool_, units_.sessions, w.stop, death, counters);
+    units_.intake.resolve_held_jobs(slot, units_.dispatcher.release_all(slot, units_.sessions), death, w.stop, pool_);
+    units_.broker.close_worker_channel(slot);
     const std::uint64_t generation = w.config_generation;
     const bool was_replacing = w.replace != ReplaceReason::none || w.retiring;
     w.pid = 0;
-    workers_->record_exit(slot, death.how);
+    slots_->record_exit(slot, death.how);
     // A post only it saw is queued, unless another worker watches (and so will see it).
-    if (!lanes_.any_watching()) intake_->take_posted_lanes(monotonic_ns());
+    if (!units_.lanes.any_watching()) units_.intake.take_posted_lanes(monotonic_ns());
     rec.state.store(static_cast<std::uint32_t>(WorkerState::empty), std::memory_order_release);
 
     if (life_.state == PoolState::starting && failed_init) {
-        spdlog::critical("a worker could not initialise ({}); giving up instead of forking again. "
-                         "See the worker's error above.", death.how);
         // A configuration error, as one found before the start: restarting will not fix it.
         const bool config_error = WIFEXITED(wait_status) && WEXITSTATUS(wait_status) == kWorkerExitBadConfig;
-        life_.exit_code = config_error ? 64 : 2;
-        begin_stop("worker initialisation failed");
-        return;
+        return {Event::Kind::init_failed, death.how, config_error ? 64 : 2};
     }
-    if (life_.state != PoolState::running) return;
+    if (life_.state != PoolState::running) return {};
     if (failed_init && life_.reloading() && generation == life_.config_generation) {
-        abandon_reload("a worker with the new configuration could not initialise (" + death.how + ")");
-        return;
+        return {Event::Kind::reload_failed, death.how, 0};
     }
     if (!was_replacing) {
-        const std::int64_t delay = workers_->respawn().on_death(was_ready);
-        workers_->next_spawn_ns = std::max(workers_->next_spawn_ns, monotonic_ns() + delay);
+        const std::int64_t delay = slots_->respawn().on_death(was_ready);
+        slots_->next_spawn_ns = std::max(slots_->next_spawn_ns, monotonic_ns() + delay);
         if (delay > 0) {
             spdlog::warn("workers failed to initialise {} times in a row; next attempt in {:.1f} s",
-                         workers_->respawn().consecutive_failed_inits(), static_cast<double>(delay) / 1e9);
+                         slots_->respawn().consecutive_failed_inits(), static_cast<double>(delay) / 1e9);
         }
     }
-    maintain_workers();
+    return maintain_workers();
+}
+
+void WorkerLives::replace_members_for_reload() {
+    for (auto& w : slots_->all()) {
+        if (w.member()) w.replace = ReplaceReason::reload;
+    }
+    slots_->next_spawn_ns = 0;
+}
+
+void WorkerLives::keep_previous_workers() {
+    for (auto& w : slots_->all()) {
+        if (!w.live()) continue;
+        if (!w.ever_ready && !w.retiring) {
+            ::kill(w.pid, SIGKILL);  // a new worker still initialising
+            w.retiring = true;
+        } else if (w.replace == ReplaceReason::reload && !w.retiring) {
+            w.replace = ReplaceReason::none;
+        }
+    }
 }
 
 }  // namespace warmpool
