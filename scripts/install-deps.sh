@@ -10,6 +10,8 @@ packages=(
     # Python at both ends: the interpreter the workers embed, the client extension (pybind11),
     # by-value functions (cloudpickle), NumPy buffers, the tests (pytest) and loky for benchmarks.
     python3-dev pybind11-dev python3-cloudpickle python3-numpy python3-pytest python3-joblib
+    # The metrics tests read the metrics texts with Prometheus' own Python parsers.
+    python3-prometheus-client
     # Fuzzing (tests/fuzz): clang with libFuzzer, ASan and UBSan.
     clang-14 libfuzzer-14-dev
     # Benchmarks (scripts/bench.sh): the Gearman peer and the results chart.
