@@ -1,7 +1,8 @@
-// warmpool: the command line for a running pool: status, call, map, stop, wait-ready.
+// warmpool: the command line for a running pool: status, call, map, stop, wait-ready, and
+// metrics (the HTTP endpoint for Prometheus, metrics_server.hpp).
 //
 // Exit codes: 0 success; 1 a job failed (the error is on stderr as "error: KIND: message");
-// 2 the pool could not be reached or refused; 64 bad usage.
+// 2 the pool could not be reached or refused; 64 bad usage; 71 `metrics` could not listen.
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -16,6 +17,7 @@
 #include <thread>
 #include <vector>
 
+#include "metrics_server.hpp"
 #include "warmpool/client.hpp"
 #include "warmpool/common/clock.hpp"
 #include "warmpool/common/runtime_paths.hpp"
@@ -149,10 +151,11 @@ int main(int argc, char** argv) {
     app.add_option("--runtime-dir", target.runtime_dir, "Runtime directory (default: $WARMPOOL_RUNTIME_DIR, ...)");
     app.require_subcommand(1);
 
-    bool json = false, prometheus = false;
+    bool json = false, prometheus = false, openmetrics = false;
     auto* status = app.add_subcommand("status", "Show the pool's state");
     status->add_flag("--json", json, "Print the raw JSON status");
     status->add_flag("--prometheus", prometheus, "Print Prometheus text metrics");
+    status->add_flag("--openmetrics", openmetrics, "Print OpenMetrics text metrics");
 
     std::string function, args;
     double deadline_s = 0;
@@ -173,6 +176,11 @@ int main(int argc, char** argv) {
     auto* stop = app.add_subcommand("stop", "Stop the pool gracefully (like SIGTERM)");
     auto* reload = app.add_subcommand("reload", "Reload configuration and job library; replace workers without dropping jobs (like SIGHUP)");
 
+    warmpool::MetricsServerOptions metrics_options;
+    auto* metrics = app.add_subcommand("metrics", "Serve the pool's metrics over HTTP for Prometheus (GET /metrics)");
+    metrics->add_option("--listen", metrics_options.listen, "Numeric ADDRESS:PORT to listen on")->capture_default_str();
+    metrics->fallthrough();  // --pool and --runtime-dir may follow the subcommand, as in the docs
+
     double wait_s = 30;
     auto* wait_ready = app.add_subcommand("wait-ready", "Wait until the pool serves jobs");
     wait_ready->add_option("--timeout", wait_s, "Give up after SECONDS")->capture_default_str();
@@ -185,7 +193,8 @@ int main(int argc, char** argv) {
 
     try {
         if (*status) {
-            auto answer = warmpool::query_status(target.status_socket(), prometheus ? "prometheus" : "json", 5000);
+            const char* request = openmetrics ? "openmetrics" : prometheus ? "prometheus" : "json";
+            auto answer = warmpool::query_status(target.status_socket(), request, 5000);
             if (!answer) {
                 std::fprintf(stderr, "warmpool: cannot reach pool '%s': %s\n", target.resolved_pool().c_str(),
                              answer.error().message().c_str());
@@ -197,7 +206,7 @@ int main(int argc, char** argv) {
                              target.resolved_pool().c_str());
                 return kExitUnreachable;
             }
-            if (json || prometheus) {
+            if (json || prometheus || openmetrics) {
                 std::fputs(answer.value().c_str(), stdout);
                 return 0;
             }
@@ -209,6 +218,11 @@ int main(int argc, char** argv) {
             }
             render_status(parsed);
             return 0;
+        }
+        if (*metrics) {
+            metrics_options.pool = target.resolved_pool();
+            metrics_options.status_socket = target.status_socket();
+            return warmpool::serve_metrics(metrics_options);
         }
         if (*wait_ready) {
             const std::int64_t deadline = warmpool::monotonic_ns() + static_cast<std::int64_t>(wait_s * 1e9);
