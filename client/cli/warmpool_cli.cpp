@@ -1,8 +1,8 @@
 // warmpool: the command line for a running pool: status, functions, call, map, stop, reload,
-// wait-ready.
+// wait-ready, and metrics (the HTTP endpoint for Prometheus, metrics_server.hpp).
 //
 // Exit codes: 0 success; 1 a job failed (the error is on stderr as "error: KIND: message");
-// 2 the pool could not be reached or refused; 64 bad usage.
+// 2 the pool could not be reached or refused; 64 bad usage; 71 `metrics` could not listen.
 #include <fcntl.h>
 #include <sys/file.h>
 #include <unistd.h>
@@ -19,6 +19,7 @@
 #include <thread>
 #include <vector>
 
+#include "metrics_server.hpp"
 #include "warmpool/client.hpp"
 #include "warmpool/common/clock.hpp"
 #include "warmpool/common/option_hint.hpp"
@@ -190,10 +191,11 @@ int main(int argc, char** argv) {
     // --pool and --runtime-dir may come after the subcommand too.
     app.fallthrough();
 
-    bool json = false, prometheus = false;
+    bool json = false, prometheus = false, openmetrics = false;
     auto* status = app.add_subcommand("status", "Show the pool's state");
     status->add_flag("--json", json, "Print the raw JSON status");
     status->add_flag("--prometheus", prometheus, "Print Prometheus text metrics");
+    status->add_flag("--openmetrics", openmetrics, "Print OpenMetrics text metrics");
 
     bool names_only = false;
     auto* functions = app.add_subcommand("functions", "List the functions the pool serves, with their settings");
@@ -223,6 +225,10 @@ int main(int argc, char** argv) {
     stop->add_option("--timeout", stop_wait_s, "Give up waiting after SECONDS (exit 2)")->capture_default_str();
     auto* reload = app.add_subcommand("reload", "Reload configuration and job library; replace workers without dropping jobs (like SIGHUP)");
 
+    warmpool::MetricsServerOptions metrics_options;
+    auto* metrics = app.add_subcommand("metrics", "Serve the pool's metrics over HTTP for Prometheus (GET /metrics)");
+    metrics->add_option("--listen", metrics_options.listen, "Numeric ADDRESS:PORT to listen on")->capture_default_str();
+
     double wait_s = 30;
     auto* wait_ready = app.add_subcommand("wait-ready", "Wait until the pool serves jobs");
     wait_ready->add_option("--timeout", wait_s, "Give up after SECONDS")->capture_default_str();
@@ -239,7 +245,8 @@ int main(int argc, char** argv) {
 
     try {
         if (*status || *functions) {
-            auto answer = warmpool::query_status(target.status_socket(), prometheus ? "prometheus" : "json", 5000);
+            const char* request = openmetrics ? "openmetrics" : prometheus ? "prometheus" : "json";
+            auto answer = warmpool::query_status(target.status_socket(), request, 5000);
             if (!answer) {
                 std::fprintf(stderr, "warmpool: cannot reach pool '%s': %s\n", target.resolved_pool().c_str(),
                              answer.error().message().c_str());
@@ -251,7 +258,7 @@ int main(int argc, char** argv) {
                              target.resolved_pool().c_str());
                 return kExitUnreachable;
             }
-            if (*status && (json || prometheus)) {
+            if (*status && (json || prometheus || openmetrics)) {
                 std::fputs(answer.value().c_str(), stdout);
                 return 0;
             }
@@ -271,6 +278,11 @@ int main(int argc, char** argv) {
                 render_functions(parsed);
             }
             return 0;
+        }
+        if (*metrics) {
+            metrics_options.pool = target.resolved_pool();
+            metrics_options.status_socket = target.status_socket();
+            return warmpool::serve_metrics(metrics_options);
         }
         if (*wait_ready) {
             const std::int64_t deadline = warmpool::monotonic_ns() + static_cast<std::int64_t>(wait_s * 1e9);

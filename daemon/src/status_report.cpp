@@ -1,7 +1,11 @@
 #include "warmpool/daemon/status_report.hpp"
 
-#include <cstdio>
+#include <charconv>
+#include <cmath>
+#include <initializer_list>
 #include <nlohmann/json.hpp>
+#include <string_view>
+#include <utility>
 
 #include "warmpool/error_kind.hpp"
 
@@ -108,38 +112,181 @@ std::string status_json(const StatusSnapshot& snap) {
     return status.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
-std::string status_prometheus(const StatusSnapshot& snap) {
-    const std::string pool = "pool=\"" + snap.pool + "\"";
-    std::string out;
-    auto metric = [&](const char* name, const char* type, const char* help, double value) {
-        out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n";
-        char buf[64];
-        std::snprintf(buf, sizeof buf, "%.17g", value);
-        out += std::string(name) + "{" + pool + "} " + buf + "\n";
-    };
-    auto count = [](auto n) { return static_cast<double>(n); };
-    unsigned busy = 0;
-    for (const auto& w : snap.workers) busy += w.running ? 1 : 0;
-    const PoolCounters& c = snap.counters;
-    metric("warmpool_up", "gauge", "1 while the pool is serving", snap.state == "running" ? 1 : 0);
-    metric("warmpool_uptime_seconds", "gauge", "Seconds since the supervisor started", snap.uptime_seconds);
-    metric("warmpool_workers_configured", "gauge", "Configured worker count", count(snap.workers_configured));
-    metric("warmpool_workers_live", "gauge", "Live worker processes", count(snap.workers.size()));
-    metric("warmpool_workers_busy", "gauge", "Workers running a job", count(busy));
-    metric("warmpool_jobs_submitted_total", "counter", "Jobs accepted from clients", count(c.submitted));
-    metric("warmpool_jobs_completed_total", "counter", "Jobs that returned a result", count(c.completed));
-    metric("warmpool_jobs_direct_total", "counter", "Jobs that went by lane, straight from a client to a worker",
-           count(c.direct));
-    out += "# HELP warmpool_jobs_failed_total Jobs that ended with an error, by kind\n"
-           "# TYPE warmpool_jobs_failed_total counter\n";
-    for (ErrorKind kind : kAllErrorKinds) {
-        out += "warmpool_jobs_failed_total{" + pool + ",kind=\"" + std::string(to_string(kind)) + "\"} " +
-               std::to_string(c.failed[static_cast<std::size_t>(kind)]) + "\n";
+namespace {
+
+using Label = std::pair<std::string_view, std::string_view>;
+
+// Writes metric families in one of the two formats. They differ in three places: a counter's
+// HELP and TYPE lines name it with "_total" in the Prometheus format and without it in
+// OpenMetrics (its samples carry "_total" in both); OpenMetrics has UNIT lines, escapes quotes in
+// HELP, and ends with "# EOF".
+class MetricsWriter {
+public:
+    MetricsWriter(MetricsFormat format, std::string_view pool) : format_(format), pool_(pool) {}
+
+    // Starts the family `name` (as OpenMetrics names it); `unit` is the name's last word
+    // ("seconds", "bytes") or empty.
+    void family(std::string_view name, std::string_view type, std::string_view help, std::string_view unit = {}) {
+        const bool counter = type == "counter";
+        sample_name_ = std::string(name) + (counter ? "_total" : "");
+        const std::string described = format_ == MetricsFormat::openmetrics ? std::string(name) : sample_name_;
+        out_ += "# HELP " + described + " " + escaped(help, format_ == MetricsFormat::openmetrics) + "\n";
+        out_ += "# TYPE " + described + " " + std::string(type) + "\n";
+        if (format_ == MetricsFormat::openmetrics && !unit.empty()) out_ += "# UNIT " + described + " " + std::string(unit) + "\n";
     }
-    metric("warmpool_queue_depth", "gauge", "Jobs waiting for a worker", count(snap.queued));
-    metric("warmpool_jobs_in_flight", "gauge", "Jobs held by workers", count(snap.in_flight));
-    metric("warmpool_sessions_active", "gauge", "Connected clients", count(snap.sessions.size()));
-    return out;
+
+    // One sample of the family last started, labelled with the pool and `labels`.
+    void sample(double value, std::initializer_list<Label> labels = {}) { line(labels, number(value)); }
+    void sample(std::uint64_t value, std::initializer_list<Label> labels = {}) { line(labels, std::to_string(value)); }
+
+    std::string finish() && {
+        if (format_ == MetricsFormat::openmetrics) out_ += "# EOF\n";
+        return std::move(out_);
+    }
+
+private:
+    // Backslash and newline are escaped in every text; a double quote in label values, and in
+    // OpenMetrics in HELP too.
+    static std::string escaped(std::string_view text, bool quotes) {
+        std::string out;
+        out.reserve(text.size());
+        for (char c : text) {
+            if (c == '\\') {
+                out += "\\\\";
+            } else if (c == '\n') {
+                out += "\\n";
+            } else if (c == '"' && quotes) {
+                out += "\\\"";
+            } else {
+                out += c;
+            }
+        }
+        return out;
+    }
+
+    static std::string number(double value) {
+        if (std::isnan(value)) return "NaN";
+        if (std::isinf(value)) return value > 0 ? "+Inf" : "-Inf";
+        char buf[32];
+        const auto end = std::to_chars(buf, buf + sizeof buf, value).ptr;  // shortest that reads back exactly
+        return std::string(buf, end);
+    }
+
+    void line(std::initializer_list<Label> labels, const std::string& value) {
+        out_ += sample_name_ + "{pool=\"" + escaped(pool_, true) + "\"";
+        for (const auto& [name, label_value] : labels) {
+            out_ += ",";
+            out_ += name;
+            out_ += "=\"" + escaped(label_value, true) + "\"";
+        }
+        out_ += "} " + value + "\n";
+    }
+
+    MetricsFormat format_;
+    std::string_view pool_;
+    std::string sample_name_;
+    std::string out_;
+};
+
+}  // namespace
+
+// Every figure the JSON status has, but for texts: the per-worker rows are labelled by slot
+// (bounded by the configuration); sessions and function names (chosen by clients) are counted,
+// never used as labels.
+std::string status_metrics(const StatusSnapshot& snap, MetricsFormat format) {
+    MetricsWriter m(format, snap.pool);
+    const PoolCounters& c = snap.counters;
+    auto count = [](auto n) { return static_cast<std::uint64_t>(n); };
+
+    m.family("warmpool_up", "gauge", "1 while the pool is serving (state running), else 0");
+    m.sample(count(snap.state == "running" ? 1 : 0));
+    m.family("warmpool_uptime_seconds", "gauge", "Seconds since the supervisor started", "seconds");
+    m.sample(snap.uptime_seconds);
+    m.family("warmpool_reloading", "gauge", "1 while a reload replaces the workers, else 0");
+    m.sample(count(snap.reloading ? 1 : 0));
+    m.family("warmpool_reloads", "counter", "Reloads of configuration and job library");
+    m.sample(c.reloads);
+
+    unsigned running = 0;
+    std::uint64_t in_state[4] = {};
+    constexpr std::string_view kStates[4] = {"starting", "idle", "busy", "retiring"};
+    for (const auto& w : snap.workers) {
+        running += w.running ? 1 : 0;
+        for (std::size_t i = 0; i < std::size(kStates); ++i) in_state[i] += w.state == kStates[i] ? 1 : 0;
+    }
+    m.family("warmpool_workers_configured", "gauge", "Configured worker count");
+    m.sample(count(snap.workers_configured));
+    m.family("warmpool_workers_live", "gauge", "Live worker processes");
+    m.sample(count(snap.workers.size()));
+    m.family("warmpool_workers_busy", "gauge", "Workers running a job, a retiring one's last job included");
+    m.sample(count(running));
+    m.family("warmpool_workers", "gauge", "Live workers by state");
+    for (std::size_t i = 0; i < std::size(kStates); ++i) m.sample(in_state[i], {{"state", kStates[i]}});
+    m.family("warmpool_worker_exits", "counter", "Worker processes that ended, for any reason");
+    m.sample(c.worker_exits);
+    m.family("warmpool_worker_crashes", "counter", "Workers that died while serving, not on purpose");
+    m.sample(c.worker_crashes);
+    m.family("warmpool_worker_failed_inits", "counter", "Workers whose initialisation failed");
+    m.sample(c.failed_inits);
+    m.family("warmpool_worker_consecutive_failed_inits", "gauge", "Failed initialisations in a row, until one succeeds");
+    m.sample(count(snap.consecutive_failed_inits));
+    m.family("warmpool_worker_respawn_delay_seconds", "gauge",
+             "Seconds until the next worker start is allowed after failed initialisations", "seconds");
+    m.sample(snap.respawn_in_seconds);
+    m.family("warmpool_worker_recycles", "counter", "Workers replaced on reaching max_jobs or max_rss");
+    m.sample(c.recycled);
+
+    m.family("warmpool_jobs_submitted", "counter", "Jobs accepted from clients");
+    m.sample(c.submitted);
+    m.family("warmpool_jobs_completed", "counter", "Jobs that returned a result");
+    m.sample(c.completed);
+    m.family("warmpool_jobs_failed", "counter", "Jobs that ended with an error, by kind");
+    for (ErrorKind kind : kAllErrorKinds) m.sample(c.failed[static_cast<std::size_t>(kind)], {{"kind", to_string(kind)}});
+    m.family("warmpool_jobs_dropped", "counter", "Jobs dropped because their client left");
+    m.sample(c.dropped);
+    m.family("warmpool_jobs_retried", "counter", "Attempts made again after a worker crashed under a job");
+    m.sample(c.retried);
+    m.family("warmpool_jobs_timed_out", "counter", "Running jobs stopped at their time limit");
+    m.sample(c.timeouts);
+    m.family("warmpool_jobs_direct", "counter", "Jobs that went by lane, straight from a client to a worker");
+    m.sample(c.direct);
+    m.family("warmpool_jobs_in_flight", "gauge", "Jobs held by workers");
+    m.sample(snap.in_flight);
+
+    m.family("warmpool_queue_depth", "gauge", "Jobs waiting for a worker");
+    m.sample(snap.queued);
+    m.family("warmpool_queue_max_depth", "gauge", "Most jobs waiting at once since the pool started");
+    m.sample(snap.most_queued);
+    m.family("warmpool_queue_capacity", "gauge", "Jobs the pool may have waiting (queue_capacity)");
+    m.sample(snap.queue_capacity);
+    m.family("warmpool_session_queue_capacity", "gauge", "Jobs one client may have waiting (session_queue_capacity)");
+    m.sample(snap.session_queue_capacity);
+    m.family("warmpool_session_queue_capacity_bytes", "gauge",
+             "Payload bytes one client may have waiting (session_queue_bytes)", "bytes");
+    m.sample(snap.session_queue_bytes);
+    m.family("warmpool_sessions_active", "gauge", "Connected clients");
+    m.sample(count(snap.sessions.size()));
+    m.family("warmpool_sessions_max", "gauge", "Clients the pool accepts at once (max_sessions)");
+    m.sample(count(snap.max_sessions));
+
+    // One series per live worker slot, labelled by slot number only.
+    std::vector<std::string> slots;
+    for (const auto& w : snap.workers) slots.push_back(std::to_string(w.slot));
+    auto per_worker = [&](auto value_of) {
+        for (std::size_t i = 0; i < snap.workers.size(); ++i) m.sample(value_of(snap.workers[i]), {{"slot", slots[i]}});
+    };
+    using Row = StatusSnapshot::WorkerRow;
+    m.family("warmpool_worker_jobs_done", "counter", "Jobs done by the worker in the slot (from 0 for each new worker)");
+    per_worker([](const Row& w) { return w.jobs_done; });
+    m.family("warmpool_worker_queued_jobs", "gauge", "Jobs in the worker's inbox");
+    per_worker([](const Row& w) { return w.queued; });
+    m.family("warmpool_worker_rss_bytes", "gauge", "The worker's resident memory", "bytes");
+    per_worker([](const Row& w) { return static_cast<double>(w.rss_bytes); });
+    m.family("warmpool_worker_init_seconds", "gauge", "How long the worker's initialisation took", "seconds");
+    per_worker([](const Row& w) { return w.init_seconds; });
+    m.family("warmpool_worker_uptime_seconds", "gauge", "Seconds since the worker was started", "seconds");
+    per_worker([](const Row& w) { return w.uptime_seconds; });
+    return std::move(m).finish();
 }
 
 }  // namespace warmpool

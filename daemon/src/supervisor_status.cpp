@@ -113,8 +113,11 @@ std::string Supervisor::status_answer(const std::string& request) {
         if (lives_->slots()[slot].live()) lanes_.count(slot, pool_, counters_);
     }
     if (request.empty() || request == "json") return status_json(status_snapshot()) + "\n";
-    if (request == "prometheus" || request == "metrics") return status_prometheus(status_snapshot());
-    return "{\"error\":\"unknown request; send 'json' or 'prometheus'\"}\n";
+    if (request == "prometheus" || request == "metrics") {
+        return status_metrics(status_snapshot(), MetricsFormat::prometheus);
+    }
+    if (request == "openmetrics") return status_metrics(status_snapshot(), MetricsFormat::openmetrics);
+    return "{\"error\":\"unknown request; send 'json', 'prometheus' or 'openmetrics'\"}\n";
 }
 
 }  // namespace warmpool

@@ -1,13 +1,15 @@
-// Tests for the status report (status_report.hpp): the JSON and Prometheus texts made from a
-// StatusSnapshot built by hand, with exact figures.
+// Tests for the status report (status_report.hpp): the JSON and the two metrics texts (Prometheus
+// text format and OpenMetrics) made from a StatusSnapshot built by hand, with exact figures.
 
 #include "warmpool/daemon/status_report.hpp"
 
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
+#include <set>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include "warmpool/error_kind.hpp"
 
@@ -207,9 +209,13 @@ TEST(StatusReport, EmptySnapshot) {
     EXPECT_EQ(status["sessions"]["active"], 0);
     EXPECT_TRUE(status["sessions"]["rows"].is_array());
     EXPECT_TRUE(status["supervision"]["last_exits"].is_array());
-    const std::string prom = status_prometheus(snap);
-    EXPECT_NE(prom.find("warmpool_up{pool=\"p\"} 0\n"), std::string::npos) << prom;
-    EXPECT_NE(prom.find("warmpool_workers_live{pool=\"p\"} 0\n"), std::string::npos);
+    for (MetricsFormat format : {MetricsFormat::prometheus, MetricsFormat::openmetrics}) {
+        const std::string prom = status_metrics(snap, format);
+        EXPECT_NE(prom.find("warmpool_up{pool=\"p\"} 0\n"), std::string::npos) << prom;
+        EXPECT_NE(prom.find("warmpool_workers_live{pool=\"p\"} 0\n"), std::string::npos);
+        EXPECT_NE(prom.find("warmpool_workers{pool=\"p\",state=\"idle\"} 0\n"), std::string::npos);
+        EXPECT_EQ(prom.find("slot=\""), std::string::npos) << "no worker, no per-worker series";
+    }
 }
 
 TEST(StatusReport, InvalidUtf8NeverMakesTheReportFail) {
@@ -237,20 +243,47 @@ std::string prometheus_value(const std::string& text, const std::string& series)
     return "";
 }
 
+std::vector<std::string> lines_of(const std::string& text) {
+    std::vector<std::string> lines;
+    std::istringstream in(text);
+    std::string line;
+    while (std::getline(in, line)) lines.push_back(line);
+    return lines;
+}
+
+std::string prometheus(const StatusSnapshot& snap) { return status_metrics(snap, MetricsFormat::prometheus); }
+std::string openmetrics(const StatusSnapshot& snap) { return status_metrics(snap, MetricsFormat::openmetrics); }
+
 TEST(StatusReport, PrometheusValues) {
-    const std::string prom = status_prometheus(snapshot());
+    const std::string prom = prometheus(snapshot());
     const std::string pool = "{pool=\"web\"}";
     EXPECT_EQ(prometheus_value(prom, "warmpool_up" + pool), "1");
     EXPECT_EQ(prometheus_value(prom, "warmpool_uptime_seconds" + pool), "12.5");
+    EXPECT_EQ(prometheus_value(prom, "warmpool_reloading" + pool), "1");
+    EXPECT_EQ(prometheus_value(prom, "warmpool_reloads_total" + pool), "1");
     EXPECT_EQ(prometheus_value(prom, "warmpool_workers_configured" + pool), "4");
     EXPECT_EQ(prometheus_value(prom, "warmpool_workers_live" + pool), "4");
     EXPECT_EQ(prometheus_value(prom, "warmpool_workers_busy" + pool), "2");
+    EXPECT_EQ(prometheus_value(prom, "warmpool_worker_exits_total" + pool), "7");
+    EXPECT_EQ(prometheus_value(prom, "warmpool_worker_crashes_total" + pool), "3");
+    EXPECT_EQ(prometheus_value(prom, "warmpool_worker_failed_inits_total" + pool), "1");
+    EXPECT_EQ(prometheus_value(prom, "warmpool_worker_consecutive_failed_inits" + pool), "1");
+    EXPECT_EQ(prometheus_value(prom, "warmpool_worker_respawn_delay_seconds" + pool), "0.5");
+    EXPECT_EQ(prometheus_value(prom, "warmpool_worker_recycles_total" + pool), "2");
     EXPECT_EQ(prometheus_value(prom, "warmpool_jobs_submitted_total" + pool), "100");
     EXPECT_EQ(prometheus_value(prom, "warmpool_jobs_completed_total" + pool), "80");
+    EXPECT_EQ(prometheus_value(prom, "warmpool_jobs_dropped_total" + pool), "4");
+    EXPECT_EQ(prometheus_value(prom, "warmpool_jobs_retried_total" + pool), "6");
+    EXPECT_EQ(prometheus_value(prom, "warmpool_jobs_timed_out_total" + pool), "2");
     EXPECT_EQ(prometheus_value(prom, "warmpool_jobs_direct_total" + pool), "30");
-    EXPECT_EQ(prometheus_value(prom, "warmpool_queue_depth" + pool), "9");
     EXPECT_EQ(prometheus_value(prom, "warmpool_jobs_in_flight" + pool), "8");
+    EXPECT_EQ(prometheus_value(prom, "warmpool_queue_depth" + pool), "9");
+    EXPECT_EQ(prometheus_value(prom, "warmpool_queue_max_depth" + pool), "40");
+    EXPECT_EQ(prometheus_value(prom, "warmpool_queue_capacity" + pool), "1000");
+    EXPECT_EQ(prometheus_value(prom, "warmpool_session_queue_capacity" + pool), "100");
+    EXPECT_EQ(prometheus_value(prom, "warmpool_session_queue_capacity_bytes" + pool), "4096");
     EXPECT_EQ(prometheus_value(prom, "warmpool_sessions_active" + pool), "2");
+    EXPECT_EQ(prometheus_value(prom, "warmpool_sessions_max" + pool), "64");
     for (ErrorKind kind : kAllErrorKinds) {
         const std::string series =
             "warmpool_jobs_failed_total{pool=\"web\",kind=\"" + std::string(to_string(kind)) + "\"}";
@@ -259,16 +292,121 @@ TEST(StatusReport, PrometheusValues) {
     EXPECT_EQ(prometheus_value(prom, "warmpool_jobs_failed_total{pool=\"web\",kind=\"handler_error\"}"), "5");
     EXPECT_EQ(prometheus_value(prom, "warmpool_jobs_failed_total{pool=\"web\",kind=\"timeout\"}"), "2");
     EXPECT_EQ(prometheus_value(prom, "warmpool_jobs_failed_total{pool=\"web\",kind=\"worker_crashed\"}"), "0");
-    // Every series has its HELP and TYPE once.
+    // In this format a counter's HELP and TYPE lines name it as its samples do, with "_total".
     EXPECT_NE(prom.find("# TYPE warmpool_jobs_submitted_total counter\n"), std::string::npos);
     EXPECT_NE(prom.find("# TYPE warmpool_queue_depth gauge\n"), std::string::npos);
     EXPECT_NE(prom.find("# HELP warmpool_jobs_failed_total "), std::string::npos);
-    EXPECT_EQ(prom.find("# TYPE warmpool_jobs_failed_total counter"),
-              prom.rfind("# TYPE warmpool_jobs_failed_total counter"));
+    EXPECT_EQ(prom.find("# UNIT"), std::string::npos);
+    EXPECT_EQ(prom.find("# EOF"), std::string::npos);
 
     StatusSnapshot stopping = snapshot();
     stopping.state = "stopping";
-    EXPECT_EQ(prometheus_value(status_prometheus(stopping), "warmpool_up" + pool), "0");
+    EXPECT_EQ(prometheus_value(prometheus(stopping), "warmpool_up" + pool), "0");
+}
+
+TEST(StatusReport, WorkersByStateAndPerWorkerSeries) {
+    StatusSnapshot snap = snapshot();
+    snap.workers.push_back(worker(5, 106, "idle", false));
+    snap.workers.back().rss_bytes = 3 << 20;
+    const std::string prom = prometheus(snap);
+    EXPECT_EQ(prometheus_value(prom, "warmpool_workers{pool=\"web\",state=\"starting\"}"), "1");
+    EXPECT_EQ(prometheus_value(prom, "warmpool_workers{pool=\"web\",state=\"idle\"}"), "2");
+    EXPECT_EQ(prometheus_value(prom, "warmpool_workers{pool=\"web\",state=\"busy\"}"), "1");
+    EXPECT_EQ(prometheus_value(prom, "warmpool_workers{pool=\"web\",state=\"retiring\"}"), "1");
+    EXPECT_EQ(prometheus_value(prom, "warmpool_worker_jobs_done_total{pool=\"web\",slot=\"0\"}"), "17");
+    EXPECT_EQ(prometheus_value(prom, "warmpool_worker_queued_jobs{pool=\"web\",slot=\"1\"}"), "3");
+    EXPECT_EQ(prometheus_value(prom, "warmpool_worker_rss_bytes{pool=\"web\",slot=\"0\"}"), "1048576");
+    EXPECT_EQ(prometheus_value(prom, "warmpool_worker_rss_bytes{pool=\"web\",slot=\"5\"}"), "3145728");
+    EXPECT_EQ(prometheus_value(prom, "warmpool_worker_init_seconds{pool=\"web\",slot=\"0\"}"), "0.25");
+    EXPECT_EQ(prometheus_value(prom, "warmpool_worker_uptime_seconds{pool=\"web\",slot=\"0\"}"), "10");
+    EXPECT_EQ(prometheus_value(prom, "warmpool_worker_rss_bytes{pool=\"web\",slot=\"4\"}"), "") << "no such slot";
+}
+
+// OpenMetrics names a counter's family without "_total" (its samples keep it), has UNIT lines
+// for the families whose name ends in a unit, and ends with "# EOF".
+TEST(StatusReport, OpenMetricsNamesFamiliesWithoutTotalAndEndsWithEof) {
+    const std::string om = openmetrics(snapshot());
+    EXPECT_NE(om.find("# HELP warmpool_jobs_submitted Jobs accepted from clients\n"
+                      "# TYPE warmpool_jobs_submitted counter\n"
+                      "warmpool_jobs_submitted_total{pool=\"web\"} 100\n"),
+              std::string::npos)
+        << om;
+    EXPECT_EQ(om.find("# TYPE warmpool_jobs_submitted_total"), std::string::npos);
+    EXPECT_NE(om.find("# TYPE warmpool_uptime_seconds gauge\n# UNIT warmpool_uptime_seconds seconds\n"),
+              std::string::npos);
+    EXPECT_NE(om.find("# UNIT warmpool_worker_rss_bytes bytes\n"), std::string::npos);
+    ASSERT_GE(om.size(), 6u);
+    EXPECT_EQ(om.substr(om.size() - 6), "# EOF\n");
+    EXPECT_EQ(om.find("# EOF"), om.size() - 6) << "one # EOF, at the end";
+    EXPECT_EQ(om.find("\n\n"), std::string::npos) << "OpenMetrics allows no blank line";
+}
+
+// One snapshot gives the same samples in both formats; only the metadata lines differ.
+TEST(StatusReport, BothFormatsHaveTheSameSamples) {
+    auto samples = [](const std::string& text) {
+        std::vector<std::string> lines;
+        for (const std::string& line : lines_of(text)) {
+            if (line.rfind("#", 0) != 0) lines.push_back(line);
+        }
+        return lines;
+    };
+    const StatusSnapshot snap = snapshot();
+    const std::vector<std::string> classic = samples(prometheus(snap));
+    EXPECT_EQ(classic, samples(openmetrics(snap)));
+    EXPECT_GT(classic.size(), 40u);
+}
+
+// Every family has one HELP and one TYPE line before its samples; every sample belongs to the
+// family last described (its name, or with "_total" for a counter in OpenMetrics); no name twice.
+TEST(StatusReport, EveryFamilyIsDescribedOnceAndItsSamplesFollowIt) {
+    for (MetricsFormat format : {MetricsFormat::prometheus, MetricsFormat::openmetrics}) {
+        std::set<std::string> described;
+        std::string family, type;
+        int samples_of_family = 0;
+        for (const std::string& line : lines_of(status_metrics(snapshot(), format))) {
+            if (line == "# EOF") continue;
+            if (line.rfind("# HELP ", 0) == 0) {
+                EXPECT_TRUE(family.empty() || samples_of_family > 0) << family << " has no sample";
+                family = line.substr(7, line.find(' ', 7) - 7);
+                EXPECT_TRUE(described.insert(family).second) << family << " described twice";
+                samples_of_family = 0;
+                continue;
+            }
+            if (line.rfind("# TYPE ", 0) == 0) {
+                EXPECT_EQ(line.substr(7, family.size() + 1), family + " ") << line;
+                type = line.substr(8 + family.size());
+                EXPECT_TRUE(type == "counter" || type == "gauge") << line;
+                continue;
+            }
+            if (line.rfind("# UNIT ", 0) == 0) continue;
+            const std::string name = line.substr(0, line.find('{'));
+            const std::string expected =
+                format == MetricsFormat::openmetrics && type == "counter" ? family + "_total" : family;
+            EXPECT_EQ(name, expected) << line;
+            if (type == "counter") {
+                EXPECT_EQ(name.substr(name.size() - 6), "_total") << line;
+            }
+            ++samples_of_family;
+        }
+    }
+}
+
+// The pool's name is restricted where it is configured; escaped all the same. Text chosen by
+// clients (function and client names) never becomes a label.
+TEST(StatusReport, LabelValuesAreEscapedAndClientTextIsNoLabel) {
+    StatusSnapshot snap = snapshot();
+    snap.pool = "a\"b\\c\nd";
+    snap.workers[1].current_function = "evil\"} 1\nwarmpool_up{x=\"";
+    snap.sessions[0].client = "client_name_here";
+    for (MetricsFormat format : {MetricsFormat::prometheus, MetricsFormat::openmetrics}) {
+        const std::string text = status_metrics(snap, format);
+        EXPECT_EQ(prometheus_value(text, "warmpool_up{pool=\"a\\\"b\\\\c\\nd\"}"), "1") << text;
+        EXPECT_EQ(text.find("evil"), std::string::npos);
+        EXPECT_EQ(text.find("client_name_here"), std::string::npos);
+        for (const std::string& line : lines_of(text)) {
+            EXPECT_TRUE(line.rfind("warmpool_", 0) == 0 || line.rfind("# ", 0) == 0) << line;
+        }
+    }
 }
 
 }  // namespace

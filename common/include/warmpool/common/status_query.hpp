@@ -1,7 +1,8 @@
 // The status socket's protocol, client side: send one request line, read the whole answer.
 //
-// Requests: "json" (the default) or "prometheus". The supervisor answers and closes, so any
-// tool can ask: `echo json | socat - UNIX-CONNECT:<runtime dir>/<pool>.status`.
+// Requests: "json" (the default), "prometheus" (or "metrics": the Prometheus text format 0.0.4)
+// or "openmetrics" (OpenMetrics 1.0.0). The supervisor answers and closes, so any tool can ask:
+// `echo json | socat - UNIX-CONNECT:<runtime dir>/<pool>.status`.
 #pragma once
 
 #include <string>

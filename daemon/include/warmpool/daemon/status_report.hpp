@@ -1,8 +1,8 @@
-// StatusReport: what the status socket answers, as JSON or in the Prometheus text format, made
-// from a StatusSnapshot: plain values the supervisor copies out of its tables and the workers'
-// records at the moment of the request. Formatting is pure (no clock, no /proc, no shared
-// memory), so the report is unit-tested from snapshots made by hand; the two formats come from one
-// snapshot, so they can never disagree.
+// StatusReport: what the status socket answers, as JSON or as metrics for Prometheus (in the
+// Prometheus text format 0.0.4 or in OpenMetrics 1.0.0), made from a StatusSnapshot: plain values
+// the supervisor copies out of its tables and the workers' records at the moment of the request.
+// Formatting is pure (no clock, no /proc, no shared memory), so the report is unit-tested from
+// snapshots made by hand; every format comes from one snapshot, so they can never disagree.
 #pragma once
 
 #include <sys/types.h>
@@ -86,7 +86,15 @@ struct StatusSnapshot {
     std::uint32_t functions_total = 0;  // may exceed functions.size() (a list is one frame)
 };
 
+// The two texts Prometheus reads. They name the same families and series; they differ in how a
+// counter's family is named in its HELP and TYPE lines (with "_total" in the Prometheus format,
+// without it in OpenMetrics), in OpenMetrics' UNIT lines, and in its closing "# EOF".
+enum class MetricsFormat {
+    prometheus,   // text/plain; version=0.0.4
+    openmetrics,  // application/openmetrics-text; version=1.0.0
+};
+
 std::string status_json(const StatusSnapshot& snapshot);
-std::string status_prometheus(const StatusSnapshot& snapshot);
+std::string status_metrics(const StatusSnapshot& snapshot, MetricsFormat format);
 
 }  // namespace warmpool
