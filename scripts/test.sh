@@ -14,16 +14,17 @@ status=0
 ctest --test-dir "$build_dir" --output-on-failure -j2 || status=$?
 echo "==================== ctest exit status: $status ===================="
 
-# The tests that feed the pool hostile input, the workers hosting Python, and the supervisor's and
-# worker's units run again on a build with AddressSanitizer and UBSan, so that build keeps
-# building and the code stays clean.
+# The tests that feed the pool hostile input, the workers hosting Python, the payload paths, and
+# the supervisor's and worker's units run again on a build with AddressSanitizer and UBSan, so
+# that build keeps building and the code stays clean. (The fuzz targets, fuzz_short above, are
+# built with the sanitizers too.)
 asan_dir=${WARMPOOL_ASAN_BUILD_DIR:-build-asan}
 asan_tests=(hostile_isolation_test hostile_text_test hostile_peers_test bad_input_test
             protocol_test byte_ring_test utf8_test job_queue_test outbox_test python_jobs_test
             job_checks_test job_runner_test dispatcher_test session_table_test lanes_test
             connection_table_test worker_slots_test status_report_test reload_test
             job_intake_test job_stopper_test pool_endpoints_test worker_lives_test metrics_http_test
-            metrics_test)
+            metrics_test payload_test)
 echo
 echo "==================== sanitizer build (ASan + UBSan, $asan_dir): ${asan_tests[*]} ===================="
 WARMPOOL_SANITIZE=1 bash scripts/build.sh "$asan_dir" warmpoold warmpool warmpool_example_jobs "${asan_tests[@]}"
