@@ -127,7 +127,7 @@ void DescriptorBroker::on_worker_frame(unsigned slot, const protocol::Frame& fra
             if (!offer || !fd) return;
             SessionSlot* s = sessions_.live(offer->session_slot, offer->session_generation);
             if (s == nullptr) return;  // the session is gone: so is the blob's use
-            s->result_blobs.push_back(SessionSlot::ResultBlob{w.pid, offer->object, std::move(fd), false});
+            s->result_blobs.push_back(SessionSlot::ResultBlob{w.pid, offer->object, std::move(fd), false, slot, {}});
             return;
         }
         case protocol::MessageType::result_retire: {
@@ -258,14 +258,32 @@ void DescriptorBroker::close_worker_channel(unsigned slot) {
     WorkerSlot& w = workers_[slot];
     // Offers still in its channel are read first: it sent each before the reply naming it.
     read_worker_channel(slot);
-    // Its result blobs (kept for reuse) have no owner any more. Blobs its client already has are
-    // its client's now; those a published reply names but its client has not asked for yet go
-    // with the session.
+    // Its result blobs (kept for reuse) have no owner any more, but a reply it published may
+    // still name one, and the client may ask for it (again: a client keeps a few mappings and may
+    // have dropped one it was given). So each is kept until the client has read every reply the
+    // worker published: its reply ring's tail now.
     for (unsigned s = 0; s < sessions_.end(); ++s) {
-        std::erase_if(sessions_[s].result_blobs,
-                      [&](const SessionSlot::ResultBlob& b) { return b.worker == w.pid && b.given; });
+        SessionSlot& session = sessions_[s];
+        if (!session.used) continue;
+        const std::uint64_t published = session.memory.reply_control(slot).tail.load(std::memory_order_acquire);
+        for (auto& blob : session.result_blobs) {
+            if (blob.worker == w.pid && !blob.until_replies_read) blob.until_replies_read = published;
+        }
     }
+    forget_read_results();
     if (w.channel) drop_channel(slot, "");
+}
+
+void DescriptorBroker::forget_read_results() {
+    for (unsigned s = 0; s < sessions_.end(); ++s) {
+        SessionSlot& session = sessions_[s];
+        if (!session.used) continue;
+        std::erase_if(session.result_blobs, [&](const SessionSlot::ResultBlob& b) {
+            return b.until_replies_read &&
+                   session.memory.reply_control(b.worker_slot).head.load(std::memory_order_acquire) >=
+                       *b.until_replies_read;
+        });
+    }
 }
 
 }  // namespace warmpool

@@ -345,6 +345,7 @@ void Supervisor::on_timer() {
         carry_out(lives_->check_recycling(slot));
     }
     intake_->take_stale_lane_posts(monotonic_ns());
+    broker_->forget_read_results();
     carry_out(lives_->maintain_workers());
     stopper_->supervise(monotonic_ns());
     intake_->expire_deadlines(monotonic_ns());

@@ -55,9 +55,12 @@ public:
     Status open_worker_channel(unsigned slot, UniqueFd ours);
     // Reads and answers what the worker in `slot` sent on its channel.
     void read_worker_channel(unsigned slot);
-    // The worker in `slot` is dead: what it still sent is read, its result blobs its client has
-    // a copy of are forgotten, and its channel is closed.
+    // The worker in `slot` is dead: what it still sent is read, and its channel is closed. Its
+    // result blobs are kept until their client has read every reply the worker published.
     void close_worker_channel(unsigned slot);
+    // Forgets the result blobs of dead workers whose clients have read all their replies (at
+    // every housekeeping tick).
+    void forget_read_results();
     // Handles a client's blob_* frame; false if it broke the protocol (the caller closes it).
     bool on_blob_frame(ConnectionTable::Connection& conn, SessionSlot& session, const protocol::Frame& frame,
                        std::string& why);

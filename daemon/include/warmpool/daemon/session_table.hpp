@@ -17,6 +17,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -51,7 +52,11 @@ struct SessionSlot {
         pid_t worker = 0;
         std::uint64_t object = 0;
         UniqueFd fd;
-        bool given = false;  // the client has its own copy
+        bool given = false;              // the client was given a copy (it may drop it and ask again)
+        std::uint32_t worker_slot = 0;   // whose reply ring carries the replies naming it
+        // Once its worker died: kept until the client has read its reply ring up to here (every
+        // reply the dead worker published), since a reply may still name it.
+        std::optional<std::uint64_t> until_replies_read;
     };
     std::vector<ResultBlob> result_blobs;
     RingConsumer submit;
