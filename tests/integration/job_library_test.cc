@@ -51,15 +51,21 @@ TEST(JobLibraryTest, TheSupervisorNeverLoadsTheJobLibrary) {
     EXPECT_TRUE(maps_file(workers[0], library)) << "a worker runs the library";
 }
 
+// A pool of `workers` serving a copy of the example jobs at `library`, a path the test replaces
+// as a deployment does; a short grace period, so that replaced workers go quickly.
+TestPool::Options pool_of_library_at(const std::string& library, unsigned workers) {
+    fs::copy_file(example_jobs_path(), library);
+    TestPool::Options options;
+    options.workers = workers;
+    options.jobs_library = library;
+    options.extra_args = {"--grace-period", "0.5"};
+    return options;
+}
+
 TEST(JobLibraryTest, AReloadRunsTheLibraryNowAtThePath) {
     ScratchDir scratch("warmpool-jobs");
     const std::string library = scratch.path("jobs.so");
-    fs::copy_file(example_jobs_path(), library);
-    TestPool::Options options;
-    options.workers = 2;
-    options.jobs_library = library;
-    options.extra_args = {"--grace-period", "0.5"};
-    TestPool pool(options);
+    TestPool pool(pool_of_library_at(library, 2));
     ASSERT_EQ(pool.cli({"call", "gcd", "[12, 18]"}).out, "6\n");
 
     // A broken file now at the path: the new workers cannot load it, so the reload fails and
@@ -96,12 +102,7 @@ TEST(JobLibraryTest, AReloadRunsTheLibraryNowAtThePath) {
 TEST(JobLibraryTest, AReloadRunsTheNewFunctionsOfALibraryRebuiltInPlace) {
     ScratchDir scratch("warmpool-jobs");
     const std::string library = scratch.path("jobs.so");
-    fs::copy_file(example_jobs_path(), library);
-    TestPool::Options options;
-    options.workers = 1;
-    options.jobs_library = library;
-    options.extra_args = {"--grace-period", "0.5"};
-    TestPool pool(options);
+    TestPool pool(pool_of_library_at(library, 1));
     ASSERT_EQ(pool.cli({"call", "gcd", "[12, 18]"}).out, "6\n");
     EXPECT_NE(pool.cli({"call", "sleep_ms", "1"}).err.find("unknown_function"), std::string::npos);
 
