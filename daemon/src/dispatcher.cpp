@@ -145,9 +145,9 @@ bool Dispatcher::dispatch(std::int64_t now, SessionTable& sessions, std::span<co
             SessionSlot& s = sessions[entry.slot];
             if (s.queue.empty()) continue;  // served in full: out of the pass
             PendingJob& job = s.queue.front();
-            if (job.record.deadline_ns != 0 && now > job.record.deadline_ns) {
+            if (start_deadline_passed(job.record, now)) {
                 counters.add_failure(ErrorKind::deadline_exceeded, job.items);
-                s.post_error(job.record, ErrorKind::deadline_exceeded, "the job's deadline passed while it was queued");
+                s.post_error(job.record, ErrorKind::deadline_exceeded, kDeadlinePassedMessage);
                 s.queue.pop_front();
                 progress = true;
                 pass_sessions_[kept++] = entry;

@@ -147,12 +147,11 @@ void JobIntake::expire_deadlines(std::int64_t now) {
         SessionSlot& s = sessions_[slot];
         if (!s.open()) continue;
         for (auto it = s.queue.begin(); it != s.queue.end();) {
-            if (it->record.deadline_ns == 0 || now <= it->record.deadline_ns) {
+            if (!start_deadline_passed(it->record, now)) {
                 ++it;
                 continue;
             }
-            answer(s, it->record, ErrorKind::deadline_exceeded, "the job's deadline passed while it was queued",
-                   it->items);
+            answer(s, it->record, ErrorKind::deadline_exceeded, kDeadlinePassedMessage, it->items);
             it = s.queue.erase(it);
         }
     }

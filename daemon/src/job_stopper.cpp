@@ -105,14 +105,8 @@ bool JobStopper::cancel_lane_job(unsigned session_slot, std::uint64_t generation
         if (!taken && !claiming) continue;
         // Running or about to run: either way the worker goes, and only this job is answered
         // `cancelled` (Lanes::settle checks the record still names this post).
-        rec.lanes_until_jobs.store(0, std::memory_order_seq_cst);
-        w.stop.running = kLaneRunningSeq;
-        w.stop.lane = key;
-        w.stop.kind = ErrorKind::cancelled;
-        w.stop.message = "cancelled while running; worker " + std::to_string(w.pid) + " was replaced";
-        spdlog::warn("worker slot {} pid {}: {}; sending SIGKILL", slot, w.pid, w.stop.message);
-        ::kill(w.pid, SIGKILL);
-        w.stop.kill_at_ns = StopOrder::kNoKillDue;
+        order(slot, kLaneRunningSeq, key, ErrorKind::cancelled,
+              "cancelled while running; worker " + std::to_string(w.pid) + " was replaced", SIGKILL, 0);
         return true;
     }
     return false;
@@ -126,10 +120,16 @@ void JobStopper::stop(unsigned slot, std::uint64_t running, ErrorKind kind, cons
     WorkerRecord& rec = pool_.worker(slot);
     // The job the decision was about, and no other: it may have ended since.
     if (!w.live() || running == kNoRunningJob || rec.running_seq.load(std::memory_order_acquire) != running) return;
+    order(slot, running, lane_job_key(rec), kind, message, signal, now);
+}
+
+void JobStopper::order(unsigned slot, std::uint64_t running, const LaneJobKey& lane, ErrorKind kind,
+                       const std::string& message, int signal, std::int64_t now) {
+    WorkerSlot& w = workers_[slot];
     // It takes no lane job from now on: the signal is for this one.
-    rec.lanes_until_jobs.store(0, std::memory_order_seq_cst);
+    pool_.worker(slot).lanes_until_jobs.store(0, std::memory_order_seq_cst);
     w.stop.running = running;
-    w.stop.lane = lane_job_key(rec);
+    w.stop.lane = lane;
     w.stop.kind = kind;
     w.stop.message = message;
     spdlog::warn("worker slot {} pid {}: {}; sending SIG{}", slot, w.pid, message, sigabbrev_np(signal));

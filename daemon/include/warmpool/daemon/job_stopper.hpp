@@ -45,6 +45,10 @@ private:
     // still runs that job, and sends `signal`.
     void stop(unsigned slot, std::uint64_t running, ErrorKind kind, const std::string& message, int signal,
               std::int64_t now);
+    // Gives the worker in `slot` the order to stop job `running` (of lane job `lane`, for a lane
+    // job) and sends `signal`; SIGKILL follows a SIGTERM kill_grace after `now`.
+    void order(unsigned slot, std::uint64_t running, const LaneJobKey& lane, ErrorKind kind,
+               const std::string& message, int signal, std::int64_t now);
 
     const PoolConfig& config_;
     PoolMemory pool_;
