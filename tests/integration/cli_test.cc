@@ -23,6 +23,8 @@ namespace warmpool {
 namespace {
 
 using nlohmann::json;
+using testing::contains;
+using testing::describe;
 using testing::CommandResult;
 using testing::TestPool;
 using namespace std::chrono_literals;
@@ -43,12 +45,6 @@ std::string pair_json(const GcdCase& c) {
     json += std::to_string(c.b);
     json += "]";
     return json;
-}
-
-bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
-
-std::string describe(const CommandResult& r) {
-    return "exit " + std::to_string(r.exit_code) + "\nstdout: " + r.out + "\nstderr: " + r.err;
 }
 
 std::vector<std::string> lines_of(const std::string& text) {

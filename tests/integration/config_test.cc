@@ -29,17 +29,11 @@ struct Scratch : testing::ScratchDir {
     Scratch() : ScratchDir("warmpool-config") {}
 };
 
+using testing::contains;
+using testing::describe;
 using testing::CommandResult;
 using testing::TestPool;
 using namespace std::chrono_literals;
-
-std::string describe(const CommandResult& r) {
-    return "exit " + std::to_string(r.exit_code) + "\nstdout: " + r.out + "\nstderr: " + r.err;
-}
-
-bool contains(const std::string& text, const std::string& part) {
-    return text.find(part) != std::string::npos;
-}
 
 
 // warmpoold started with nothing but `--config FILE`: everything else comes from the file.

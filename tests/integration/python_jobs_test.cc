@@ -34,6 +34,8 @@ namespace warmpool {
 namespace {
 
 using nlohmann::json;
+using testing::contains;
+using testing::describe;
 using testing::CommandResult;
 using testing::expect_job_error;
 using testing::RawSession;
@@ -61,8 +63,6 @@ json call(Client& client, const std::string& function, const std::string& args) 
 JobError call_error(Client& client, const std::string& function, const std::string& args) {
     return expect_job_error([&] { client.submit_json(function, args).get(); });
 }
-
-bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
 
 std::uint64_t crashes(const TestPool& pool) {
     return pool.status()["supervision"]["worker_crashes"].get<std::uint64_t>();

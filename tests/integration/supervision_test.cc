@@ -48,6 +48,8 @@ struct Scratch : testing::ScratchDir {
 };
 
 using nlohmann::json;
+using testing::contains;
+using testing::describe;
 using testing::Child;
 using testing::process_state;
 using testing::CommandResult;
@@ -73,10 +75,6 @@ TestPool::Options pool_options(unsigned workers, std::vector<std::string> args =
 }
 
 
-bool contains(const std::string& text, const std::string& part) {
-    return text.find(part) != std::string::npos;
-}
-
 // Those of `objects` (pool_shared_memory(): "memfd:<label>#<inode>") this process maps.
 std::vector<std::string> mapped_here(const std::vector<std::string>& objects) {
     std::set<std::string> mapped;
@@ -101,10 +99,6 @@ std::size_t count_of(const std::string& text, const std::string& part) {
     std::size_t n = 0;
     for (auto at = text.find(part); at != std::string::npos; at = text.find(part, at + 1)) ++n;
     return n;
-}
-
-std::string describe(const CommandResult& r) {
-    return "exit " + std::to_string(r.exit_code) + "\nstdout: " + r.out + "\nstderr: " + r.err;
 }
 
 std::uint64_t supervision(const json& status, const char* key) {

@@ -26,6 +26,13 @@ struct CommandResult {
     std::string err;
 };
 
+// A command's exit status and output, for a failed expectation's message.
+inline std::string describe(const CommandResult& r) {
+    return "exit " + std::to_string(r.exit_code) + "\nstdout: " + r.out + "\nstderr: " + r.err;
+}
+
+inline bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+
 // Runs a program to completion with `input` on stdin; kills it after `timeout`.
 CommandResult run_command(const std::vector<std::string>& argv, const std::string& input = {},
                           const std::map<std::string, std::string>& env = {},
