@@ -34,10 +34,14 @@ deb=${debs[0]}
 [[ -f $deb ]] || fail "cpack made no warmpool_${version}_*.deb: $(ls "$scratch/cpack")"
 field() { dpkg-deb --field "$deb" "$1"; }
 [[ $(field Package) == warmpool && $(field Version) == "$version" ]] || fail "wrong package name or version"
+# Each listing is read whole before it is searched: with pipefail, `producer | grep -q` fails
+# whenever grep finds its line and exits before the producer has written the rest (SIGPIPE).
+depends=$(field Depends)
 for dependency in libc6 libstdc++6 libpython3 libsystemd0 python3-cloudpickle; do
-    field Depends | grep -q "$dependency" || fail "Depends has no $dependency: $(field Depends)"
+    grep -q "$dependency" <<<"$depends" || fail "Depends has no $dependency: $depends"
 done
-dpkg-deb --ctrl-tarfile "$deb" | tar -t | grep -qx './postinst' || fail "the package has no postinst"
+control_files=$(dpkg-deb --ctrl-tarfile "$deb" | tar -t)
+grep -qx './postinst' <<<"$control_files" || fail "the package has no postinst: $control_files"
 files=$(dpkg-deb --contents "$deb" | awk '{print $6}')
 for path in ./usr/bin/warmpoold ./usr/bin/warmpool ./usr/lib/libwarmpool.so.0 ./usr/lib/libwarmpool.a \
     ./usr/include/warmpool/client.hpp ./usr/include/warmpool/job.hpp \
@@ -48,9 +52,8 @@ for path in ./usr/bin/warmpoold ./usr/bin/warmpool ./usr/lib/libwarmpool.so.0 ./
     ./usr/lib/python3/dist-packages/warmpool/__init__.py ./usr/lib/warmpool/warmpool_example_jobs.so; do
     grep -qx -- "$path" <<<"$files" || fail "the package has no $path"
 done
-if grep -v '^\./usr/' <<<"$files" | grep -qv '^\./$'; then
-    fail "the package has files outside /usr: $(grep -v '^\./usr/' <<<"$files")"
-fi
+outside_usr=$(grep -v -e '^\./usr/' -e '^\./$' <<<"$files" || true)
+[[ -z $outside_usr ]] || fail "the package has files outside /usr: $outside_usr"
 echo "ok: $(basename "$deb") ($(field Installed-Size) KiB installed), Depends: $(field Depends)"
 
 # 2. Unpacked into a staging root.
