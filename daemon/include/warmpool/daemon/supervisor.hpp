@@ -106,7 +106,8 @@ private:
 
     PoolConfig config_;
     ConfigLoader reload_config_;
-    // Made first, before anything forks: it takes NOTIFY_SOCKET and WATCHDOG_* out of the environment.
+    // Made with the supervisor, before anything forks: it takes NOTIFY_SOCKET and WATCHDOG_* out
+    // of the environment.
     ServiceNotifier notifier_ = ServiceNotifier::from_environment();
     PoolLifecycle life_;
     AccessPolicy access_;
