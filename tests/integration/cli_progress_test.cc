@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <poll.h>
+#include <pthread.h>
 #include <pty.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -62,6 +63,12 @@ MapRun run_map(const TestPool& pool, const std::vector<std::string>& args, const
     ::close(out[1]);
     ::close(err[1]);
     std::thread feeder([fd = in[1], &input] {
+        // A CLI that exits before reading (a usage error) makes the write fail with EPIPE; the
+        // SIGPIPE, blocked here, stays with this thread and goes when it ends.
+        sigset_t pipe_signal;
+        sigemptyset(&pipe_signal);
+        sigaddset(&pipe_signal, SIGPIPE);
+        ::pthread_sigmask(SIG_BLOCK, &pipe_signal, nullptr);
         std::size_t sent = 0;
         while (sent < input.size()) {
             const ssize_t n = ::write(fd, input.data() + sent, input.size() - sent);
