@@ -19,6 +19,7 @@
 #include <thread>
 #include <vector>
 
+#include "map_progress.hpp"
 #include "metrics_server.hpp"
 #include "warmpool/client.hpp"
 #include "warmpool/common/clock.hpp"
@@ -217,6 +218,10 @@ int main(int argc, char** argv) {
     map->add_option("--chunk", chunk, "Inputs per batch (default: automatic)");
     map->add_option("--deadline", deadline_s, "Per-job deadline in SECONDS from now");
     map->add_option("--timeout", timeout_s, "Per-batch run-time limit in SECONDS");
+    bool progress_on = false, progress_off = false;
+    auto* progress_flag =
+        map->add_flag("--progress", progress_on, "Show progress on stderr (default: when stderr is a terminal)");
+    map->add_flag("--no-progress", progress_off, "Never show progress")->excludes(progress_flag);
 
     bool no_wait = false;
     double stop_wait_s = 60;
@@ -335,6 +340,11 @@ int main(int argc, char** argv) {
             options.chunk_size = chunk;
             options.call = call_options(deadline_s, timeout_s);
             int exit_code = 0;
+            using warmpool::cli::ProgressMode;
+            warmpool::cli::ProgressMeter progress(
+                stderr, warmpool::cli::progress_wanted(
+                            progress_on ? ProgressMode::on : progress_off ? ProgressMode::off : ProgressMode::automatic,
+                            ::isatty(STDERR_FILENO) == 1));
             std::vector<std::string> lines;
             std::string line;
             // Bounded batches of input keep memory flat however long stdin is.
@@ -346,7 +356,9 @@ int main(int argc, char** argv) {
                     if (!line.empty()) lines.push_back(line);
                 }
                 if (lines.empty()) break;
-                auto results = client.map_json(function, lines, options);
+                if (!more) progress.set_total(progress.done() + lines.size());  // the input's end: the total is known
+                auto results = warmpool::cli::map_json_lines(client, function, lines, options, progress);
+                progress.hide();  // before the results and any error, which may go to the same terminal
                 std::string out;
                 for (const auto& item : results) {
                     if (item.ok) {
@@ -364,6 +376,7 @@ int main(int argc, char** argv) {
                     out += '\n';
                 }
                 std::fwrite(out.data(), 1, out.size(), stdout);
+                if (progress.enabled()) std::fflush(stdout);
             }
             return exit_code;
         }

@@ -5,7 +5,6 @@
 #include <signal.h>
 #include <spdlog/spdlog.h>
 #include <sys/epoll.h>
-#include <systemd/sd-daemon.h>
 #include <unistd.h>
 
 #include <random>
@@ -73,7 +72,9 @@ Status Supervisor::start() {
                                      (static_cast<std::uint64_t>(std::random_device{}()) << 32) ^
                                      static_cast<std::uint64_t>(life_.started_wall_ns);
 
-    if (auto s = endpoints_.open(config_.runtime_dir, config_.name, kTickMs); !s) return s;
+    // The watchdog is fed from the housekeeping timer's handler, so it ticks often enough for it.
+    const std::int64_t tick_ms = housekeeping_tick_ms(kTickMs, notifier_.watchdog_interval_ns());
+    if (auto s = endpoints_.open(config_.runtime_dir, config_.name, tick_ms); !s) return s;
     auto pool = create_pool_segment(config_, generation, pool_segment_);
     if (!pool) return pool.error();
     pool_ = pool.value();
@@ -109,7 +110,7 @@ Status Supervisor::start() {
 
     spdlog::info("pool '{}' starting {} workers (job library {}, runtime dir {})", config_.name,
                  config_.workers, config_.jobs_library, config_.runtime_dir);
-    sd_notifyf(0, "STATUS=starting %u workers", config_.workers);
+    notifier_.status(fmt::format("starting {} workers", config_.workers));
     for (unsigned slot = 0; slot < config_.workers; ++slot) {
         if (auto s = lives_->spawn(slot); !s) return s;
     }
@@ -132,7 +133,7 @@ void Supervisor::carry_out(const WorkerLives::Event& event) {
             const double seconds = static_cast<double>(monotonic_ns() - life_.started_ns) / 1e9;
             spdlog::info("pool '{}' ready: {} workers initialised in {:.3f} s; control socket {}", config_.name,
                          config_.workers, seconds, endpoints_.control_path());
-            sd_notifyf(0, "READY=1\nSTATUS=%u workers ready\nMAINPID=%d", config_.workers, getpid());
+            notifier_.ready(fmt::format("{} workers ready", config_.workers), true);
             carry_out(lives_->maintain_workers());  // a replacement is ready: the worker it replaces may retire
             break;
         }
@@ -148,7 +149,7 @@ void Supervisor::carry_out(const WorkerLives::Event& event) {
         case Kind::reload_complete:
             spdlog::info("reload complete: {} workers with the new configuration", lives_->slots().ready_workers());
             life_.previous_config.reset();
-            sd_notifyf(0, "READY=1\nSTATUS=%u workers ready", config_.workers);
+            notifier_.ready(fmt::format("{} workers ready", config_.workers), false);
             break;
     }
 }
@@ -206,7 +207,7 @@ int Supervisor::run() {
         since_poll = 0;
         last_work = monotonic_ns();  // the wait goes on until pump finds something
     }
-    sd_notify(0, "STOPPING=1\nSTATUS=stopped");
+    notifier_.stopping("stopped");
     spdlog::info("pool '{}' stopped", config_.name);
     return life_.exit_code;
 }
@@ -338,6 +339,8 @@ void Supervisor::on_signals() {
 
 void Supervisor::on_timer() {
     endpoints_.take_timer();
+    // The watchdog's pings and the status line, from the loop itself: a hung loop sends none.
+    notifier_.tick(monotonic_ns(), [this] { return service_figures(); });
     // Lane jobs pass the supervisor by: their counts and recycling are looked at here.
     for (unsigned slot = 0; slot < lives_->slots().size(); ++slot) {
         if (!lives_->slots()[slot].live()) continue;
@@ -387,7 +390,7 @@ void Supervisor::begin_reload(const std::string& why) {
         }
     }
     spdlog::info("reloading ({}): starting {} workers with job library {}", why, next.workers, next.jobs_library);
-    sd_notify(0, "RELOADING=1\nSTATUS=reloading");
+    notifier_.reloading();
     ++counters_.reloads;
     if (!life_.previous_config) life_.previous_config = config_;
     config_ = std::move(next);
@@ -416,7 +419,7 @@ void Supervisor::abandon_reload(const std::string& why) {
     }
     update_lanes_open();
     lives_->keep_previous_workers();
-    sd_notifyf(0, "READY=1\nSTATUS=reload failed; %u workers ready", config_.workers);
+    notifier_.ready(fmt::format("reload failed; {} workers ready", config_.workers), false);
     carry_out(lives_->maintain_workers());
 }
 
@@ -427,7 +430,7 @@ void Supervisor::begin_stop(const std::string& why) {
     if (life_.state == PoolState::stopping || life_.state == PoolState::done) return;
     spdlog::info("pool '{}' stopping ({}): {} jobs queued, grace period {:.1f} s", config_.name, why,
                  queue_totals_.jobs, config_.grace_period_s);
-    sd_notify(0, "STOPPING=1\nSTATUS=stopping");
+    notifier_.stopping("stopping");
     life_.state = PoolState::stopping;
     intake_->stop_accepting();
     update_lanes_open();

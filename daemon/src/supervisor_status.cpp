@@ -120,4 +120,20 @@ std::string Supervisor::status_answer(const std::string& request) {
     return "{\"error\":\"unknown request; send 'json', 'prometheus' or 'openmetrics'\"}\n";
 }
 
+ServiceFigures Supervisor::service_figures() const {
+    ServiceFigures figures;
+    figures.state = life_.state == PoolState::running && life_.reloading() ? "reloading" : to_string(life_.state);
+    figures.workers_configured = config_.workers;
+    const WorkerSlots& workers = lives_->slots();
+    for (unsigned slot = 0; slot < workers.size(); ++slot) {
+        if (!workers[slot].live()) continue;
+        ++figures.workers_live;
+        figures.workers_busy += pool_.worker(slot).running_seq.load(std::memory_order_relaxed) != kNoRunningJob;
+    }
+    figures.queued = queue_totals_.jobs;
+    figures.completed = counters_.completed;
+    for (const std::uint64_t failed : counters_.failed) figures.failed += failed;
+    return figures;
+}
+
 }  // namespace warmpool

@@ -158,6 +158,8 @@ TestPool::TestPool(Options options) : options_(std::move(options)) {
         ::dup2(log, 1);
         int devnull = ::open("/dev/null", O_RDONLY);
         ::dup2(devnull, 0);
+        // The test's own service manager is not the daemon's; a test that plays one sets
+        // NOTIFY_SOCKET (and WATCHDOG_USEC) in Options::env (integration/notify_test).
         ::unsetenv("NOTIFY_SOCKET");
         if (options_.max_open_files > 0) {
             const rlimit limit{options_.max_open_files, options_.max_open_files};

@@ -19,6 +19,7 @@
 //   FunctionCatalog  per-function settings and run-time estimates
 //   AccessPolicy     who may connect, administer, send pickle
 //   PoolCounters     the totals status reports; StatusReport formats a snapshot of it all
+//   ServiceNotifier  what systemd is told: ready, reloading, stopping, status, watchdog pings
 //
 // One epoll loop watches the listening sockets and client connections, a signalfd, a periodic
 // timerfd, the doorbell eventfd that workers ring, each session's own doorbell that its client
@@ -52,6 +53,7 @@
 #include "warmpool/daemon/pool_counters.hpp"
 #include "warmpool/daemon/pool_endpoints.hpp"
 #include "warmpool/daemon/pool_lifecycle.hpp"
+#include "warmpool/daemon/service_notifier.hpp"
 #include "warmpool/daemon/session_table.hpp"
 #include "warmpool/daemon/status_report.hpp"
 #include "warmpool/daemon/worker_lives.hpp"
@@ -100,9 +102,13 @@ private:
     // Status (supervisor_status.cpp)
     StatusSnapshot status_snapshot() const;
     std::string status_answer(const std::string& request);
+    ServiceFigures service_figures() const;  // for the service manager's status line
 
     PoolConfig config_;
     ConfigLoader reload_config_;
+    // Made with the supervisor, before anything forks: it takes NOTIFY_SOCKET and WATCHDOG_* out
+    // of the environment.
+    ServiceNotifier notifier_ = ServiceNotifier::from_environment();
     PoolLifecycle life_;
     AccessPolicy access_;
     PoolEndpoints endpoints_;
