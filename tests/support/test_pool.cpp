@@ -86,6 +86,12 @@ CommandResult run_command(const std::vector<std::string>& argv, const std::strin
     ::close(err[1]);
     // Feed stdin from a thread so a large input cannot deadlock against a full stdout pipe.
     std::thread feeder([fd = in[1], &input] {
+        // A command may exit before reading all its input (a usage error): the write then fails
+        // with EPIPE. SIGPIPE, blocked here, stays with this thread and goes when it ends.
+        sigset_t pipe_signal;
+        sigemptyset(&pipe_signal);
+        sigaddset(&pipe_signal, SIGPIPE);
+        ::pthread_sigmask(SIG_BLOCK, &pipe_signal, nullptr);
         std::size_t sent = 0;
         while (sent < input.size()) {
             ssize_t n = ::write(fd, input.data() + sent, input.size() - sent);
