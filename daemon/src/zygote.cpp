@@ -5,6 +5,8 @@
 #include <poll.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
+#include <sched.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -104,29 +106,61 @@ ssize_t receive_request(int socket, ForkRequest& request, int& fd) {
     run_worker(setup);
 }
 
-// Forks the worker through a short-lived intermediate child; returns its pid, or -errno.
+// What the intermediate child needs; it shares the zygote's memory (CLONE_VM) while the zygote waits.
+struct Intermediate {
+    const WorkerSetup* setup;
+    const ForkRequest* request;
+    int channel;
+    pid_t supervisor;
+    int reader;
+    int writer;
+};
+
+// The intermediate child: runs on a stack of its own in the zygote's memory, so it has no page
+// tables to copy or tear down; it forks the worker (a copy of the zygote), writes its pid and exits.
+int intermediate_main(void* arg) {
+    const auto& in = *static_cast<const Intermediate*>(arg);
+    const pid_t self = static_cast<pid_t>(::syscall(SYS_getpid));
+    const pid_t worker = ::fork();
+    if (worker == 0) {
+        ::close(in.reader);
+        ::close(in.writer);
+        become_worker(*in.setup, *in.request, in.channel, in.supervisor, self);
+    }
+    const pid_t answer = worker > 0 ? worker : -errno;
+    [[maybe_unused]] ssize_t n = ::write(in.writer, &answer, sizeof answer);
+    ::_exit(0);
+}
+
+// The stack the intermediate runs on, and so the worker's (a copy of it): made once per zygote.
+constexpr std::size_t kWorkerStackBytes = 8u << 20;
+void* worker_stack_top() {
+    static void* top = [] {
+        void* base = ::mmap(nullptr, kWorkerStackBytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK,
+                            -1, 0);
+        if (base == MAP_FAILED) return static_cast<void*>(nullptr);
+        ::mprotect(base, 4096, PROT_NONE);  // a guard page below it
+        return static_cast<void*>(static_cast<char*>(base) + kWorkerStackBytes);
+    }();
+    return top;
+}
+
+// Forks the worker through a short-lived intermediate child (clone with CLONE_VM | CLONE_VFORK:
+// the zygote waits until it exited, and only the worker's fork copies the zygote's page tables);
+// returns the worker's pid, or -errno.
 pid_t double_fork(const WorkerSetup& setup, const ForkRequest& request, int channel, pid_t supervisor) {
+    void* stack = worker_stack_top();
+    if (stack == nullptr) return -ENOMEM;
     int pipe_fds[2];
     if (::pipe2(pipe_fds, O_CLOEXEC) != 0) return -errno;
     UniqueFd reader(pipe_fds[0]);
     UniqueFd writer(pipe_fds[1]);
+    Intermediate in{&setup, &request, channel, supervisor, reader.get(), writer.get()};
     PythonHost::before_fork();
-    const pid_t middle = ::fork();
-    if (middle == 0) {
-        const pid_t self = ::getpid();
-        reader.reset();
-        const pid_t worker = ::fork();
-        if (worker == 0) {
-            ::close(writer.release());
-            become_worker(setup, request, channel, supervisor, self);
-        }
-        const pid_t answer = worker > 0 ? worker : -errno;
-        [[maybe_unused]] ssize_t n = ::write(writer.get(), &answer, sizeof answer);
-        ::_exit(0);
-    }
-    const int fork_errno = errno;
+    const pid_t middle = ::clone(intermediate_main, stack, CLONE_VM | CLONE_VFORK | SIGCHLD, &in);
+    const int clone_errno = errno;
     PythonHost::after_fork_in_parent();
-    if (middle < 0) return -fork_errno;
+    if (middle < 0) return -clone_errno;
     writer.reset();
     pid_t worker = -EIO;
     ssize_t n;
@@ -175,9 +209,11 @@ pid_t double_fork(const WorkerSetup& setup, const ForkRequest& request, int chan
         UniqueFd owned(channel);
         ZygoteMessage answer;
         answer.kind = ZygoteMessage::forked;
+        const std::int64_t started_fork = monotonic_ns();
         answer.pid = n != static_cast<ssize_t>(sizeof request) || channel < 0
                          ? -EINVAL
                          : double_fork(setup, request, channel, supervisor);
+        spdlog::debug("zygote forked worker {} in {:.3f} ms", answer.pid, static_cast<double>(monotonic_ns() - started_fork) / 1e6);
         if (::send(kZygoteSocketFd, &answer, sizeof answer, MSG_NOSIGNAL) < 0) ::_exit(0);
     }
 }
