@@ -119,6 +119,9 @@ TEST(ZygoteTest, ThePreloadRunsOnceInTheZygoteAndItsWorkersServe) {
         if (address == 0) address = answer[1];
         EXPECT_EQ(answer[1], address) << "every worker shares the zygote's table";
     }
+    const auto metrics = pool.cli({"status", "--prometheus"});
+    EXPECT_TRUE(contains(metrics.out, "warmpool_zygote_ready{pool=\"" + pool.name() + "\"} 1")) << metrics.out;
+
     // The supervisor never ran the hook, nor mapped the library.
     std::ifstream maps("/proc/" + std::to_string(pool.pid()) + "/maps");
     const std::string mapped((std::istreambuf_iterator<char>(maps)), std::istreambuf_iterator<char>());
