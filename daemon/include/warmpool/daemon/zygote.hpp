@@ -13,7 +13,10 @@
 //
 // A request (fork_worker) is a slot and a CPU, with the worker's end of its channel passed by
 // SCM_RIGHTS. The zygote double-forks: its short-lived intermediate child forks the worker and
-// exits, so the worker is reparented to the supervisor, which is a child subreaper
+// exits. The intermediate is started with clone(CLONE_VM | CLONE_VFORK) on a stack the zygote
+// mapped once (8 MiB): it shares the zygote's memory, so only the worker's fork copies page
+// tables, and the worker goes on running on (its copy of) that stack, not the process's
+// original main stack. Orphaned by the intermediate, the worker is reparented to the supervisor, which is a child subreaper
 // (PR_SET_CHILD_SUBREAPER, set by build()), and the supervisor reaps it with waitpid() as any
 // worker. The worker waits until its parent is the supervisor, only then sets PDEATHSIG (which
 // follows the death of whoever forked it: the intermediate), and checks its parent once more,
