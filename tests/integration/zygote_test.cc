@@ -119,6 +119,8 @@ TEST(ZygoteTest, ThePreloadRunsOnceInTheZygoteAndItsWorkersServe) {
         if (address == 0) address = answer[1];
         EXPECT_EQ(answer[1], address) << "every worker shares the zygote's table";
     }
+    const auto table = pool.cli({"status"});
+    EXPECT_TRUE(contains(table.out, "zygote   pid " + std::to_string(zygote_pid) + ", ready")) << table.out;
     const auto metrics = pool.cli({"status", "--prometheus"});
     EXPECT_TRUE(contains(metrics.out, "warmpool_zygote_ready{pool=\"" + pool.name() + "\"} 1")) << metrics.out;
 
