@@ -114,6 +114,12 @@ void render_status(const nlohmann::json& s) {
                         seconds_text(sup["respawn_in_seconds"].get<double>()).c_str());
         }
     }
+    if (s.contains("zygote") && s["zygote"].is_object()) {  // preload
+        const auto& z = s["zygote"];
+        std::printf("zygote   pid %d, %s, preload %s, %llu builds, %llu workers forked\n", z["pid"].get<int>(),
+                    z["state"].get<std::string>().c_str(), seconds_text(z["preload_seconds"].get<double>()).c_str(),
+                    z["builds"].get<unsigned long long>(), z["forks"].get<unsigned long long>());
+    }
     std::printf("\n%-5s %-8s %-10s %-9s %-16s %-9s %-10s %s\n", "SLOT", "PID", "STATE", "JOBS", "FUNCTION", "BUSY",
                 "RSS", "NOTE");
     for (const auto& row : workers["rows"]) {

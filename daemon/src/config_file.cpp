@@ -38,6 +38,8 @@ constexpr std::array kSettings = {
             "trace, debug, info, warn, error, critical, off"},
     Setting{"cpu_affinity", "--cpu-affinity", Kind::text, &PoolConfig::cpu_affinity,
             "none, or spread: pin each worker to a CPU of its own"},
+    Setting{"preload", "--preload", Kind::flag, &PoolConfig::preload,
+            "Run the job library's shared set-up once, in a zygote that forks the workers"},
 
     Setting{"limits.max_sessions", "--max-sessions", Kind::count, &PoolConfig::max_sessions,
             "Clients connected at once (1..4096)"},

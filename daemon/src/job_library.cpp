@@ -52,6 +52,15 @@ Result<LoadedJobLibrary> LoadedJobLibrary::open(const std::string& path) {
     return loaded;
 }
 
+Status LoadedJobLibrary::run_preload() {
+    auto hook = reinterpret_cast<JobPreloadEntry>(::dlsym(handle_, kJobPreloadSymbol));
+    if (hook == nullptr) return {};
+    if (const char* failed = hook(); failed != nullptr) {
+        return make_error(SysError::Code::invalid, std::string("the job library's preload failed: ") + failed);
+    }
+    return {};
+}
+
 Status LoadedJobLibrary::instantiate(const WorkerContext& context) {
     for (const auto& function : library_->functions) {
         try {

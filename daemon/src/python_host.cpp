@@ -241,16 +241,50 @@ Status extend_sys_path(const PythonSetup& setup) {
 
 }  // namespace
 
-Result<std::unique_ptr<PythonHost>> PythonHost::start(const PythonSetup& setup, const WorkerContext& context) {
+Status PythonHost::preload(const PythonSetup& setup) {
     tune_malloc();
-    if (auto st = initialise(); !st) return st.error();
+    if (auto st = initialise(); !st) return st;
+    if (auto st = extend_sys_path(setup); !st) return st;
+    Ref worker(PyImport_ImportModule("warmpool._worker"));
+    if (!worker) return python_error("cannot import warmpool._worker: " + exception_text());
+    for (const auto& m : setup.modules) {
+        Ref module(PyImport_ImportModule(m.c_str()));
+        if (!module) return python_error(exception_text());
+    }
+    Ref gc(PyImport_ImportModule("gc"));
+    Ref frozen(gc ? PyObject_CallMethod(gc.get(), "freeze", nullptr) : nullptr);
+    if (!frozen) return python_error("gc.freeze() failed: " + exception_text());
+    return {};
+}
+
+void PythonHost::before_fork() {
+    if (Py_IsInitialized()) PyOS_BeforeFork();
+}
+
+void PythonHost::after_fork_in_parent() {
+    if (Py_IsInitialized()) PyOS_AfterFork_Parent();
+}
+
+void PythonHost::after_fork_in_child() {
+    if (Py_IsInitialized()) PyOS_AfterFork_Child();
+}
+
+Result<std::unique_ptr<PythonHost>> PythonHost::start(const PythonSetup& setup, const WorkerContext& context) {
+    // Initialised already: forked from the zygote, which preloaded (and holds the GIL).
+    const bool preloaded = Py_IsInitialized() != 0;
+    if (!preloaded) {
+        tune_malloc();
+        if (auto st = initialise(); !st) return st.error();
+    }
     std::unique_ptr<PythonHost> host(new PythonHost());
     // Whatever happens below, the GIL is released when this returns.
     struct Release {
         ~Release() { interpreter.released = PyEval_SaveThread(); }
     } release;
 
-    if (auto st = extend_sys_path(setup); !st) return st.error();
+    if (!preloaded) {
+        if (auto st = extend_sys_path(setup); !st) return st.error();
+    }
     Ref worker(PyImport_ImportModule("warmpool._worker"));
     if (!worker) return python_error("cannot import warmpool._worker: " + exception_text());
     interpreter.run = PyObject_GetAttrString(worker.get(), "run");  // kept for the worker's life

@@ -91,6 +91,14 @@ std::string status_json(const StatusSnapshot& snap) {
                              {"reloads", c.reloads},
                              {"reloading", snap.reloading},
                              {"last_exits", last_exits}};
+    status["zygote"] = nullptr;
+    if (snap.zygote) {
+        status["zygote"] = {{"pid", snap.zygote->pid},
+                            {"state", snap.zygote->state},
+                            {"preload_seconds", snap.zygote->preload_seconds},
+                            {"builds", snap.zygote->builds},
+                            {"forks", snap.zygote->forks}};
+    }
     status["queue"] = {{"depth", snap.queued},
                        {"max", snap.most_queued},
                        {"capacity", snap.queue_capacity},
@@ -235,6 +243,14 @@ std::string status_metrics(const StatusSnapshot& snap, MetricsFormat format) {
     m.sample(snap.respawn_in_seconds);
     m.family("warmpool_worker_recycles", "counter", "Workers replaced on reaching max_jobs or max_rss");
     m.sample(c.recycled);
+    if (snap.zygote) {
+        m.family("warmpool_zygote_ready", "gauge", "1 while the zygote (preload) is ready to fork workers, else 0");
+        m.sample(count(snap.zygote->state == "ready" ? 1 : 0));
+        m.family("warmpool_zygote_builds", "counter", "Zygotes started: at start, at each reload, after a death");
+        m.sample(snap.zygote->builds);
+        m.family("warmpool_zygote_preload_seconds", "gauge", "How long the last completed preload took", "seconds");
+        m.sample(snap.zygote->preload_seconds);
+    }
 
     m.family("warmpool_jobs_submitted", "counter", "Jobs accepted from clients");
     m.sample(c.submitted);

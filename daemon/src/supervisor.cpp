@@ -111,10 +111,7 @@ Status Supervisor::start() {
     spdlog::info("pool '{}' starting {} workers (job library {}, runtime dir {})", config_.name,
                  config_.workers, config_.jobs_library, config_.runtime_dir);
     notifier_.status(fmt::format("starting {} workers", config_.workers));
-    for (unsigned slot = 0; slot < config_.workers; ++slot) {
-        if (auto s = lives_->spawn(slot); !s) return s;
-    }
-    return {};
+    return lives_->start_workers();
 }
 
 // A lane job has no run-time limit the supervisor could enforce (it does not know the job), nor
@@ -287,7 +284,10 @@ void Supervisor::poll_events(int timeout_ms) {
             case kStatusListen: clients_->connections().accept(true, monotonic_ns()); break;
             case kSignal: on_signals(); break;
             case kTimer: on_timer(); break;
-            case kDoorbell: PoolEndpoints::take_doorbell(endpoints_.doorbell()); break;
+            case kDoorbell:
+                PoolEndpoints::take_doorbell(endpoints_.doorbell());
+                carry_out(lives_->look_at_zygote());  // the zygote rings it once, when ready
+                break;
             case kSessionDoorbell: PoolEndpoints::take_doorbell(fd); break;
             case kConnection: serve_client(fd); break;
             case kWorkerChannel: broker_->read_worker_channel(static_cast<unsigned>(fd)); break;

@@ -88,6 +88,10 @@ StatusSnapshot Supervisor::status_snapshot() const {
     snap.consecutive_failed_inits = workers.respawn().consecutive_failed_inits();
     snap.respawn_in_seconds = backoff > 0 ? static_cast<double>(backoff) / 1e9 : 0.0;
     snap.reloading = life_.reloading();
+    if (const Zygote& zygote = lives_->zygote(); zygote.state() != Zygote::State::none) {
+        snap.zygote = StatusSnapshot::ZygoteRow{zygote.pid(), std::string(to_string(zygote.state())),
+                                                zygote.preload_seconds(), zygote.builds(), zygote.forks()};
+    }
     snap.queue_capacity = config_.queue_capacity;
     snap.session_queue_capacity = config_.session_queue_capacity;
     snap.session_queue_bytes = config_.session_queue_bytes;

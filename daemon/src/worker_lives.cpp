@@ -56,22 +56,10 @@ Status WorkerLives::spawn(unsigned slot) {
     WorkerSlot& w = slots_->renew(slot, config_, life_.config_generation);
     rec.lanes_until_jobs.store(w.recycle_after > 0 ? w.recycle_after : ~std::uint64_t{0}, std::memory_order_relaxed);
 
-    WorkerSetup setup;
-    setup.pool_name = config_.name;
-    setup.jobs_library = config_.jobs_library;
-    setup.log_level = config_.log_level;
-    setup.slot = slot;
-    setup.pool_layout = pool_.layout;
-    setup.session_layout = units_.sessions.layout();
-    setup.pool_base = pool_.base;
-    setup.lane_board = units_.lanes.board();
-    setup.inline_max = config_.inline_max;
-    setup.python.enabled = config_.python;
-    setup.python.modules = config_.python_modules;
-    setup.python.path = config_.python_path;
-    setup.cpu = w.cpu;
-    for (const auto& [name, settings] : config_.functions) setup.configured_functions.push_back(name);
-    auto forked = fork_worker(std::move(setup), doorbell_fd_);
+    WorkerSetup setup = worker_setup(slot, w.cpu);
+    Result<ForkedWorker> forked = make_error(SysError::Code::invalid, "no zygote");
+    if (zygote_.serves(setup)) forked = zygote_.fork_worker(slot, w.cpu);  // its error is logged
+    if (!forked) forked = fork_worker(std::move(setup), doorbell_fd_);
     if (!forked) return forked.error();
     const pid_t pid = forked->pid;
     if (auto st = units_.broker.open_worker_channel(slot, std::move(forked->channel)); !st) {
@@ -86,6 +74,70 @@ Status WorkerLives::spawn(unsigned slot) {
         spdlog::info("worker slot {} started: pid {}", slot, pid);
     }
     return {};
+}
+
+WorkerSetup WorkerLives::worker_setup(unsigned slot, int cpu) const {
+    WorkerSetup setup;
+    setup.pool_name = config_.name;
+    setup.jobs_library = config_.jobs_library;
+    setup.log_level = config_.log_level;
+    setup.slot = slot;
+    setup.pool_layout = pool_.layout;
+    setup.session_layout = units_.sessions.layout();
+    setup.pool_base = pool_.base;
+    setup.lane_board = units_.lanes.board();
+    setup.inline_max = config_.inline_max;
+    setup.python.enabled = config_.python;
+    setup.python.modules = config_.python_modules;
+    setup.python.path = config_.python_path;
+    setup.cpu = cpu;
+    for (const auto& [name, settings] : config_.functions) setup.configured_functions.push_back(name);
+    return setup;
+}
+
+Status WorkerLives::start_workers() {
+    if (config_.preload) {
+        if (auto st = zygote_.build(worker_setup(0, -1), doorbell_fd_, /*awaited=*/true, monotonic_ns()); st) {
+            return {};  // the workers start once it is ready, or the plain way if it dies
+        } else {
+            spdlog::error("cannot start the zygote ({}); workers load the job library themselves",
+                          st.error().message());
+        }
+    }
+    for (unsigned slot = 0; slot < config_.workers; ++slot) {
+        if (auto st = spawn(slot); !st) return st;
+    }
+    return {};
+}
+
+WorkerLives::Event WorkerLives::look_at_zygote() {
+    if (!zygote_.look(monotonic_ns())) return {};
+    return after_zygote_change();
+}
+
+WorkerLives::Event WorkerLives::after_zygote_change() {
+    if (life_.state == PoolState::starting && !slots_->any_live() && !zygote_.awaited()) {
+        for (unsigned slot = 0; slot < config_.workers; ++slot) {
+            if (auto st = spawn(slot); !st) return {Event::Kind::init_failed, "cannot start a worker: " + st.error().message(), 2};
+        }
+        return {};
+    }
+    return maintain_workers();
+}
+
+void WorkerLives::maintain_zygote(std::int64_t now) {
+    if (!config_.preload) {
+        if (zygote_.state() != Zygote::State::none) zygote_.stop();
+        return;
+    }
+    const bool stale = (zygote_.state() == Zygote::State::ready || zygote_.state() == Zygote::State::preloading) &&
+                       !same_worker_image(zygote_.built_for(), worker_setup(0, -1));
+    const bool missing = zygote_.state() == Zygote::State::none ||
+                         (zygote_.state() == Zygote::State::down && now >= zygote_.next_build_ns());
+    if (!stale && !missing) return;
+    if (auto st = zygote_.build(worker_setup(0, -1), doorbell_fd_, /*awaited=*/false, now); !st) {
+        spdlog::error("cannot rebuild the zygote: {}", st.error().message());
+    }
 }
 
 WorkerLives::Event WorkerLives::note_if_ready(unsigned slot, std::int64_t now) {
@@ -150,7 +202,9 @@ WorkerLives::Event WorkerLives::maintain_workers() {
     // A complete reload spawns nothing: every member is ready, so none is missing.
     const Event done = plan.reload_complete ? Event{Event::Kind::reload_complete, "", 0} : Event{};
     const std::int64_t now = monotonic_ns();
-    if (now < slots_->next_spawn_ns) return done;
+    maintain_zygote(now);
+    // A zygote preloading for a start or a reload forks the new workers once it is ready.
+    if (now < slots_->next_spawn_ns || zygote_.awaited()) return done;
     for (unsigned slot : plan.spawn) {
         if (auto st = spawn(slot); !st) {
             spdlog::error("cannot start a worker in slot {}: {}", slot, st.error().message());
@@ -167,6 +221,7 @@ std::optional<WorkerLives::Event> WorkerLives::reap_one() {
         const pid_t pid = ::waitpid(-1, &status, WNOHANG);
         if (pid <= 0) return std::nullopt;
         if (const int slot = slots_->find(pid); slot >= 0) return on_worker_exit(static_cast<unsigned>(slot), status);
+        if (zygote_.on_exit(pid, status, monotonic_ns())) return after_zygote_change();
     }
 }
 
@@ -239,6 +294,13 @@ void WorkerLives::replace_members_for_reload() {
         if (w.member()) w.replace = ReplaceReason::reload;
     }
     slots_->next_spawn_ns = 0;
+    // The library at the path may have changed: a new zygote preloads it, and the reload's
+    // workers wait for it.
+    if (config_.preload) {
+        if (auto st = zygote_.build(worker_setup(0, -1), doorbell_fd_, /*awaited=*/true, monotonic_ns()); !st) {
+            spdlog::error("cannot rebuild the zygote for the reload: {}", st.error().message());
+        }
+    }
 }
 
 void WorkerLives::keep_previous_workers() {

@@ -71,6 +71,9 @@ public:
         auto library = LoadedJobLibrary::open(setup_.jobs_library);
         if (!library) fail_init(library.error().message());
         library_.emplace(std::move(library.value()));
+        if (!setup_.preloaded) {
+            if (auto st = library_->run_preload(); !st) fail_init(st.error().message());
+        }
         if (auto st = library_->instantiate(context_); !st) fail_init(st.error().message());
         std::size_t python_jobs = 0;
         if (setup_.python.enabled) {

@@ -56,6 +56,7 @@ jobs = "/opt/jobs/libmine.so"
 runtime_dir = "/srv/warmpool"
 log_level = "debug"
 cpu_affinity = "spread"
+preload = true
 
 [limits]
 max_sessions = 12
@@ -109,6 +110,7 @@ TEST(ConfigFile, EveryKeyIsRead) {
     EXPECT_EQ(c.runtime_dir, "/srv/warmpool");
     EXPECT_EQ(c.log_level, "debug");
     EXPECT_EQ(c.cpu_affinity, "spread");
+    EXPECT_TRUE(c.preload);
     EXPECT_EQ(c.max_sessions, 12u);
     EXPECT_EQ(c.prefetch, 4u);
     EXPECT_EQ(c.queue_capacity, 5000u);
@@ -153,7 +155,7 @@ TEST(ConfigFile, EverySettingHasAKeyAndAFlag) {
         EXPECT_TRUE(std::string(s.long_flag()).starts_with("--")) << s.key;
         EXPECT_FALSE(s.help.empty()) << s.key;
     }
-    EXPECT_EQ(keys.size(), 32u);
+    EXPECT_EQ(keys.size(), 33u);
     std::sort(keys.begin(), keys.end());
     std::sort(flags.begin(), flags.end());
     EXPECT_EQ(std::adjacent_find(keys.begin(), keys.end()), keys.end());

@@ -14,6 +14,15 @@
 //   // or, writing a large result in place (job_output.hpp):
 //   void echo(warmpool::Encoding, std::string_view payload, warmpool::JobOutput& out);
 //
+//   void build_tables();                 // shared, read-only state: run once per process image
+//   WARMPOOL_PRELOAD(build_tables);      // at most one per library
+//
+// With `preload` (docs/CONFIG.md) the hook runs once, in the pool's zygote, and every worker is
+// forked from it and shares what it built copy-on-write; each worker then constructs its job
+// objects as usual. Without it each worker runs the hook itself, before its job objects. State
+// the hook builds must not depend on the process it runs in (no threads, no pid, no per-worker
+// descriptors): it is copied into every worker. An exception fails the initialisation.
+//
 // Argument and result types need Cereal and nlohmann::json support (see serialization.hpp).
 // A function takes exactly one argument; use std::pair, std::tuple or a struct for several.
 #pragma once
@@ -32,6 +41,20 @@ namespace warmpool::detail {
 __attribute__((visibility("hidden"))) inline JobLibrary& library() {
     static JobLibrary instance;
     return instance;
+}
+
+// Runs a preload hook, turning an exception into the text the loader reports.
+inline const char* run_preload(void (*hook)()) {
+    static std::string failure;
+    try {
+        hook();
+        return nullptr;
+    } catch (const std::exception& e) {
+        failure = e.what();
+    } catch (...) {
+        failure = "the preload hook threw a non-exception";
+    }
+    return failure.c_str();
 }
 
 inline bool add_function(std::unique_ptr<JobFunction> function, FunctionOptions options = {}) {
@@ -182,6 +205,12 @@ warmpool_job_library_v1() {
 
 #define WARMPOOL_CONCAT_INNER(a, b) a##b
 #define WARMPOOL_CONCAT(a, b) WARMPOOL_CONCAT_INNER(a, b)
+
+// WARMPOOL_PRELOAD(void (*)()): the library's shared set-up (kJobPreloadSymbol, job_abi.hpp).
+#define WARMPOOL_PRELOAD(FN)                                                                   \
+    extern "C" __attribute__((visibility("default"))) const char* warmpool_preload_v1() {     \
+        return ::warmpool::detail::run_preload(&FN);                                           \
+    }
 
 // WARMPOOL_EXPORT_FN(name, function [, FunctionOptions])
 #define WARMPOOL_EXPORT_FN(NAME, FN, ...)                                                      \

@@ -100,4 +100,11 @@ struct JobLibrary {
 
 using JobLibraryEntry = JobLibrary* (*)();
 
+// A job library may also export `warmpool_preload_v1` (WARMPOOL_PRELOAD in job.hpp): its shared
+// set-up, run once per process image before any function is instantiated. With `preload` on it
+// runs once in the zygote (zygote.hpp) and every worker forked from it inherits the result
+// copy-on-write; otherwise each worker runs it first. Returns nullptr, or what failed.
+inline constexpr const char* kJobPreloadSymbol = "warmpool_preload_v1";
+using JobPreloadEntry = const char* (*)();
+
 }  // namespace warmpool

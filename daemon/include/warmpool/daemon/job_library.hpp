@@ -32,6 +32,9 @@ public:
 
     // dlopen()s `path` and checks its entry point and ABI version. Constructs nothing yet.
     static Result<LoadedJobLibrary> open(const std::string& path);
+    // Runs the library's preload hook (WARMPOOL_PRELOAD, job_abi.hpp), if it has one: once per
+    // process image, before instantiate(); in the zygote, or in a worker not forked from one.
+    Status run_preload();
     // Constructs every function's per-worker state. An exception from a constructor is
     // returned as an error naming the function.
     Status instantiate(const WorkerContext& context);

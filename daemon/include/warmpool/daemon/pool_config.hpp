@@ -29,6 +29,9 @@ struct PoolConfig {
     // "none": workers run wherever the kernel puts them; "spread": each worker is pinned to a
     // CPU of its own while there are enough (cpu_placement.hpp says when that helps).
     std::string cpu_affinity = "none";
+    // Run the job library's shared set-up (its preload hook; the Python modules' imports) once,
+    // in a zygote that forks every worker (zygote.hpp), instead of once in each worker.
+    bool preload = false;
 
     // Limits and sizes. Ring sizes are powers of two; inline_max must fit a quarter of each.
     unsigned max_sessions = 64;

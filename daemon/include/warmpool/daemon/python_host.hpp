@@ -51,12 +51,25 @@ private:
 class PythonHost {
 public:
     // Tunes malloc for large buffers, initialises the interpreter, imports the modules and
-    // builds each exported class's instance. Once per process. The error says what failed,
+    // builds each exported class's instance. Once per process. In a worker forked from a zygote
+    // that preloaded (the interpreter is initialised already) it only builds the instances. The error says what failed,
     // with the Python traceback when there is one. Returns with the GIL released.
     static Result<std::unique_ptr<PythonHost>> start(const PythonSetup& setup, const WorkerContext& context);
     PythonHost(const PythonHost&) = delete;
     PythonHost& operator=(const PythonHost&) = delete;
     ~PythonHost();
+
+    // The zygote's part (zygote.hpp): tunes malloc, initialises the interpreter, imports
+    // warmpool._worker and each module (their module-level code runs here, once for every
+    // worker), then calls gc.freeze(), so that the collector never writes to (and so copies) the
+    // pages of those objects in the workers. Keeps the GIL: the zygote's one thread holds it.
+    // start() in a worker forked from it then only builds the worker's own instances.
+    static Status preload(const PythonSetup& setup);
+    // Around each fork of a zygote that preloaded: the interpreter's locks taken before, and its
+    // state made valid again after, in the zygote (parent) and in the worker (child).
+    static void before_fork();
+    static void after_fork_in_parent();
+    static void after_fork_in_child();
 
     // The Python jobs (and kPythonByValue), for the worker's function table; once.
     std::vector<std::unique_ptr<JobFunction>> take_functions() { return std::move(functions_); }

@@ -50,6 +50,15 @@ struct StatusSnapshot {
     unsigned consecutive_failed_inits = 0;
     double respawn_in_seconds = 0;
     bool reloading = false;
+    // With `preload`: the zygote that forks the workers (zygote.hpp).
+    struct ZygoteRow {
+        pid_t pid = 0;  // 0 while it is down
+        std::string state;  // "preloading", "ready", "down"
+        double preload_seconds = 0;  // the last completed preload
+        std::uint64_t builds = 0;
+        std::uint64_t forks = 0;  // workers forked by every zygote so far
+    };
+    std::optional<ZygoteRow> zygote;
     struct Exit {
         unsigned slot = 0;
         std::string how;

@@ -1,6 +1,7 @@
 // Supervisor: the pool's single-threaded control process. It owns the units below, runs the one
 // loop that drives them, and carries out the pool's life cycle (PoolLifecycle: starting, running,
-// reloading, stopping). It is the only process that forks (WorkerLives does, on its one thread),
+// reloading, stopping). It forks the workers (WorkerLives does, on its one thread; with
+// `preload` it asks the zygote, zygote.hpp) and is the parent of every one,
 // and the only one that knows every job in flight.
 //
 // The units, each in its own header, own their state; calls go from the loop down to them, and

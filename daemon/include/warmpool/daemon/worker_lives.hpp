@@ -37,6 +37,7 @@
 #include "warmpool/daemon/pool_lifecycle.hpp"
 #include "warmpool/daemon/session_table.hpp"
 #include "warmpool/daemon/worker_slots.hpp"
+#include "warmpool/daemon/zygote.hpp"
 
 namespace warmpool {
 
@@ -75,9 +76,17 @@ public:
     WorkerLives& operator=(const WorkerLives&) = delete;
 
     const WorkerSlots& slots() const { return *slots_; }
+    const Zygote& zygote() const { return zygote_; }
 
-    // Starts a worker in the empty `slot`, with the configuration of life.config_generation.
+    // The pool starts: its first `workers` workers, or, with `preload`, the zygote, which forks
+    // them once it is ready (look_at_zygote).
+    Status start_workers();
+    // Starts a worker in the empty `slot`, with the configuration of life.config_generation:
+    // forked by the zygote if it is ready for that configuration, else the plain way.
     Status spawn(unsigned slot);
+    // Whether the zygote sent its ready message (it rings the doorbell after it): the workers
+    // that waited for it are started.
+    Event look_at_zygote();
     // Looks whether the live worker in `slot` reported ready since the last look; a replacement
     // ready lets the worker it replaces retire.
     Event note_if_ready(unsigned slot, std::int64_t now);
@@ -101,12 +110,20 @@ public:
     void keep_previous_workers();
 
 private:
+    WorkerSetup worker_setup(unsigned slot, int cpu) const;
+    // With `preload`: rebuilds a zygote that died (after its back-off) or was built for another
+    // configuration; without: stops one still running.
+    void maintain_zygote(std::int64_t now);
+    // The zygote became ready or died: the workers that waited for it start.
+    Event after_zygote_change();
+
     std::unique_ptr<WorkerSlots> slots_;
     const PoolConfig& config_;
     const PoolLifecycle& life_;
     PoolMemory pool_;
     int doorbell_fd_;
     Units units_;
+    Zygote zygote_;  // with `preload`; killed and reaped as it goes
 };
 
 }  // namespace warmpool

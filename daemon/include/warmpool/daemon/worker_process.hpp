@@ -32,6 +32,9 @@ struct WorkerSetup {
     std::uint32_t inline_max = 0;
     int cpu = -1;                // the CPU to pin the worker to (cpu_affinity "spread"); -1: none
     PythonSetup python;          // enabled: the worker embeds an interpreter (python_host.hpp)
+    // Forked from the zygote (zygote.hpp), which ran the library's preload hook and, for Python
+    // jobs, initialised the interpreter: the worker runs only its own initialisation.
+    bool preloaded = false;
     // Functions the pool has settings for ([functions.NAME], --function): each must be one the
     // worker serves, or the configuration has a typo, which fails its initialisation.
     std::vector<std::string> configured_functions;
