@@ -76,6 +76,14 @@ public:
 
     const WorkerSlots& slots() const { return *slots_; }
 
+    // Members it keeps serving (plan_slots' `workers`): at first initial_workers() of the
+    // configuration (scaling_policy.hpp), then what the WorkerScaler sets.
+    unsigned wanted() const { return wanted_; }
+    void set_wanted(unsigned members) { wanted_ = members; }
+    // The ready, idle member in `slot` is to retire (scaled down): with one member fewer wanted,
+    // the next maintain_workers() orders it out.
+    void scale_down(unsigned slot) { (*slots_)[slot].replace = ReplaceReason::scaled_down; }
+
     // Starts a worker in the empty `slot`, with the configuration of life.config_generation.
     Status spawn(unsigned slot);
     // Looks whether the live worker in `slot` reported ready since the last look; a replacement
@@ -107,6 +115,7 @@ private:
     PoolMemory pool_;
     int doorbell_fd_;
     Units units_;
+    unsigned wanted_;
 };
 
 }  // namespace warmpool
