@@ -21,8 +21,11 @@ std::string list_slots(const std::vector<unsigned>& slots) {
     return text;
 }
 
-// The idle workers idle for at least `at_least_ns`, idlest first, at most `most` of them.
+// The idle workers idle for at least `at_least_ns`, idlest first, at most `most` of them. None
+// while a member is still starting: a worker retires only once the others are ready to serve
+// without it, and until then it would go on taking jobs.
 std::vector<unsigned> idlest(const ScalingPicture& picture, std::int64_t at_least_ns, unsigned most) {
+    if (picture.starting > 0) return {};
     std::vector<IdleWorker> idle = picture.idle;
     std::stable_sort(idle.begin(), idle.end(),
                      [](const IdleWorker& a, const IdleWorker& b) { return a.idle_since_ns < b.idle_since_ns; });

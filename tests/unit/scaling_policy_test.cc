@@ -130,6 +130,13 @@ TEST(ScalingPolicyTest, AdminTargetInStaticRetiresTheIdlestAndNeverABusyWorker) 
     EXPECT_EQ(d.target, 2u);
     EXPECT_EQ(d.reason, "scaled by admin to 1: retired workers 3, 2: 1 more to retire once idle");
 
+    // Nobody retires while a member is still starting (it could not retire before that).
+    p.starting = 1;
+    p.admin_target = 3;
+    EXPECT_TRUE(decide_scaling(l, p).retire.empty());
+    p.starting = 0;
+    p.admin_target = 1;
+
     // Everyone busy: nobody retires.
     p.busy = 4;
     p.idle.clear();
