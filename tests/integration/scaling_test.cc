@@ -122,6 +122,8 @@ TEST(ScalingTest, ScaleSetsTheLiveCountIsForAdminsOnlyAndSurvivesAReload) {
     json s = pool.status();
     EXPECT_EQ(s["scaling"]["reason"], "scaled by admin to 4");
     EXPECT_EQ(s["scaling"]["admin_target"], 4);
+    const CommandResult text = pool.cli({"status"});
+    EXPECT_TRUE(contains(text.out, "scaling  static, target 4 (2 to 4): scaled by admin to 4")) << describe(text);
 
     r = pool.cli({"scale", "1"});
     ASSERT_EQ(r.exit_code, 0) << describe(r);
