@@ -102,6 +102,19 @@ TEST(ScalingTest, AnOndemandPoolServesTheFirstJobWithNoWorkerAndRetiresIdleOnes)
     }
     EXPECT_EQ(s["jobs"]["failed"], 0);
     EXPECT_EQ(s["supervision"]["failed_inits"], 0);
+
+    // A reload with no worker to replace completes at once, and the pool still serves.
+    const CommandResult r = pool.cli({"reload"});
+    ASSERT_EQ(r.exit_code, 0) << describe(r);
+    ASSERT_TRUE(wait_until(
+        [&] {
+            const json now = pool.status();
+            return now["supervision"]["reloads"] == 1 && now["supervision"]["reloading"] == false;
+        },
+        10s))
+        << pool.status().dump();
+    Client client = pool.connect();
+    EXPECT_EQ(client.call<std::int64_t>("gcd", std::pair<std::int64_t, std::int64_t>{12, 18}), 6);
 }
 
 TEST(ScalingTest, ScaleSetsTheLiveCountIsForAdminsOnlyAndSurvivesAReload) {

@@ -1,5 +1,5 @@
 // WorkerLives: the lives of the pool's workers. It starts them (the fork, fork_worker()), notices
-// them ready, replaces those due for recycling, keeps `workers` members serving (plan_slots(),
+// them ready, replaces those due for recycling, keeps the members wanted serving (plan_slots(),
 // worker_slots.hpp), retires the replaced, reaps the dead and carries out a death's consequences
 // for the worker's jobs (decide_job_fate(), job_fate.hpp, through JobIntake::resolve_held_jobs()
 // and Lanes::settle_dead_worker()) and for its replacement (the respawn back-off).
@@ -91,7 +91,7 @@ public:
     Event note_if_ready(unsigned slot, std::int64_t now);
     // Marks the worker in `slot` for replacement if it did max_jobs jobs or grew past max_rss.
     Event check_recycling(unsigned slot);
-    // While the pool runs, keeps `workers` members (plan_slots): starts replacements (after the
+    // While the pool runs, keeps wanted() members (plan_slots): starts replacements (after the
     // back-off, if initialisations keep failing), retires workers whose replacement is ready,
     // and sends surplus workers away.
     Event maintain_workers();
