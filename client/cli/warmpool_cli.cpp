@@ -1,5 +1,5 @@
 // warmpool: the command line for a running pool: status, functions, call, map, stop, reload,
-// wait-ready, and metrics (the HTTP endpoint for Prometheus, metrics_server.hpp).
+// scale, wait-ready, and metrics (the HTTP endpoint for Prometheus, metrics_server.hpp).
 //
 // Exit codes: 0 success; 1 a job failed (the error is on stderr as "error: KIND: message");
 // 2 the pool could not be reached or refused; 64 bad usage; 71 `metrics` could not listen.
@@ -87,6 +87,12 @@ void render_status(const nlohmann::json& s) {
     std::printf("workers  %d/%d live, %d ready, %d busy, %d starting\n", workers["live"].get<int>(),
                 workers["configured"].get<int>(), workers["ready"].get<int>(), workers["busy"].get<int>(),
                 workers["starting"].get<int>());
+    if (s.contains("scaling")) {
+        const auto& scaling = s["scaling"];
+        std::printf("scaling  %s, target %d (%d to %d): %s\n", scaling["mode"].get<std::string>().c_str(),
+                    scaling["target"].get<int>(), scaling["min_workers"].get<int>(), scaling["max_workers"].get<int>(),
+                    scaling["reason"].get<std::string>().c_str());
+    }
     std::string failures;
     for (auto& [kind, count] : jobs["failed_by_kind"].items()) {
         if (count.get<std::uint64_t>() == 0) continue;
@@ -236,6 +242,10 @@ int main(int argc, char** argv) {
     stop->add_option("--timeout", stop_wait_s, "Give up waiting after SECONDS (exit 2)")->capture_default_str();
     auto* reload = app.add_subcommand("reload", "Reload configuration and job library; replace workers without dropping jobs (like SIGHUP)");
 
+    unsigned scale_workers = 0;
+    auto* scale = app.add_subcommand("scale", "Set the target worker count (static: the count; dynamic, ondemand: the fewest kept)");
+    scale->add_option("workers", scale_workers, "Worker count")->required();
+
     warmpool::MetricsServerOptions metrics_options;
     auto* metrics = app.add_subcommand("metrics", "Serve the pool's metrics over HTTP for Prometheus (GET /metrics)");
     metrics->add_option("--listen", metrics_options.listen, "Numeric ADDRESS:PORT to listen on")->capture_default_str();
@@ -328,6 +338,15 @@ int main(int argc, char** argv) {
                 std::fprintf(stderr, "warmpool: pool '%s' is still running %.1f s after it was told to stop\n",
                              target.resolved_pool().c_str(), stop_wait_s);
                 return kExitUnreachable;
+            }
+            return 0;
+        }
+        if (*scale) {
+            try {
+                std::puts(warmpool::scale_pool(target.resolved_pool(), target.resolved_dir(), scale_workers).c_str());
+            } catch (const warmpool::JobError& e) {
+                std::fprintf(stderr, "warmpool: scale refused: %s\n", e.message().c_str());
+                return kExitJobFailed;
             }
             return 0;
         }

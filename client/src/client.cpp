@@ -285,11 +285,15 @@ std::string pool_status(std::string_view pool, const std::string& runtime_dir, i
     return std::move(answer.value());
 }
 
-std::string admin_command(std::string_view pool, const std::string& runtime_dir, const std::string& command) {
+namespace {
+
+// Sends one admin request over a fresh connection and returns the pool's answer.
+template <class Request>
+std::string admin_request(std::string_view pool, const std::string& runtime_dir, const Request& request) {
     const std::string path = control_socket_of(pool, runtime_dir);
     auto fd = connect_unix(path);
     if (!fd) throw ConnectError("cannot connect to " + path + " (" + fd.error().message() + "): is warmpoold running?");
-    if (auto st = send_message(fd->get(), protocol::Admin{command, {}}); !st) {
+    if (auto st = send_message(fd->get(), request); !st) {
         throw ConnectError("cannot send the command: " + st.error().message());
     }
     auto frame = receive_frame(fd->get(), 10'000);
@@ -303,6 +307,16 @@ std::string admin_command(std::string_view pool, const std::string& runtime_dir,
     if (!reply) throw ConnectError("bad answer from the pool: " + reply.error().message());
     if (!reply->ok) throw JobError(ErrorKind::bad_request, reply->message);
     return reply->message;
+}
+
+}  // namespace
+
+std::string admin_command(std::string_view pool, const std::string& runtime_dir, const std::string& command) {
+    return admin_request(pool, runtime_dir, protocol::Admin{command, {}});
+}
+
+std::string scale_pool(std::string_view pool, const std::string& runtime_dir, unsigned workers) {
+    return admin_request(pool, runtime_dir, protocol::Scale{workers});
 }
 
 }  // namespace warmpool

@@ -9,6 +9,7 @@
 #include "epoll_tags.hpp"
 #include "warmpool/common/clock.hpp"
 #include "warmpool/common/utf8.hpp"
+#include "warmpool/daemon/scaling_policy.hpp"
 
 namespace warmpool {
 
@@ -96,6 +97,11 @@ ClientService::Order ClientService::on_frame(ConnectionTable::Connection& conn, 
             auto admin = protocol::decode<protocol::Admin>(frame);
             if (!admin) return refuse("bad_request", admin.error().message());
             return on_admin(conn, admin.value(), state);
+        }
+        if (frame.type == protocol::MessageType::scale) {
+            auto scale = protocol::decode<protocol::Scale>(frame);
+            if (!scale) return refuse("bad_request", scale.error().message());
+            return on_scale(conn, scale.value(), state);
         }
         auto hello = protocol::decode<protocol::Hello>(frame);
         if (!hello) return refuse("bad_request", "expected a hello: " + hello.error().message());
@@ -222,6 +228,27 @@ ClientService::Order ClientService::on_admin(ConnectionTable::Connection& conn, 
     if (!reply.ok) return {};
     if (admin.command == "stop") return Order{Order::Kind::stop, -1, {}, "stop command from pid " + std::to_string(peer_pid)};
     return Order{Order::Kind::reload, -1, {}, "reload command from pid " + std::to_string(peer_pid)};
+}
+
+ClientService::Order ClientService::on_scale(ConnectionTable::Connection& conn, const protocol::Scale& scale,
+                                             PoolState state) {
+    protocol::AdminReply reply;
+    if (!access_.may_administer(conn.peer)) {
+        reply.message = "admin commands need the daemon's user or root";
+    } else if (state != PoolState::running) {
+        reply.message = "pool '" + config_.name + "' cannot scale while it is " + to_string(state);
+    } else if (auto why = scale_refusal(scaling_limits(config_), scale.workers); !why.empty()) {
+        reply.message = why;
+    } else {
+        reply.ok = true;
+        reply.message = "scaling pool '" + config_.name + "' to " + std::to_string(scale.workers) + " workers";
+    }
+    const pid_t peer_pid = conn.peer.pid;  // answer_and_close() may destroy conn
+    answer_and_close(conn, protocol::encode_frame(reply), "");
+    if (!reply.ok) return {};
+    Order order{Order::Kind::scale, -1, {}, "scale command from pid " + std::to_string(peer_pid)};
+    order.workers = scale.workers;
+    return order;
 }
 
 // Still waiting (queued, or posted on its lane): answered `cancelled` at once. Already with a

@@ -90,6 +90,21 @@ constexpr std::array kSettings = {
     Setting{"supervision.max_rss", "--max-rss", Kind::size, &PoolConfig::max_rss_bytes,
             "Recycle a worker whose resident memory passes this, e.g. 512MiB (0: never)"},
 
+    Setting{"scaling.mode", "--scaling", Kind::text, &PoolConfig::scaling_mode,
+            "static (workers, always), dynamic (min_workers..max_workers, keeping spares idle) or ondemand"},
+    Setting{"scaling.min_workers", "--min-workers", Kind::count, &PoolConfig::min_workers,
+            "dynamic: fewest workers (ondemand: 0)"},
+    Setting{"scaling.max_workers", "--max-workers", Kind::count, &PoolConfig::max_workers,
+            "Most workers at once (0: workers); static: the most `warmpool scale` may ask for"},
+    Setting{"scaling.min_spare", "--min-spare", Kind::count, &PoolConfig::min_spare,
+            "dynamic: start workers while fewer are idle"},
+    Setting{"scaling.max_spare", "--max-spare", Kind::count, &PoolConfig::max_spare,
+            "dynamic: retire idle workers beyond this many"},
+    Setting{"scaling.spawn_rate", "--spawn-rate", Kind::count, &PoolConfig::spawn_rate,
+            "dynamic, ondemand: most workers started per second (1..1024)"},
+    Setting{"scaling.idle_timeout", "--idle-timeout", Kind::seconds, &PoolConfig::idle_timeout_s,
+            "dynamic, ondemand: seconds a worker is idle before it may retire"},
+
     Setting{"python.enabled", "--python", Kind::flag, &PoolConfig::python,
             "Host Python jobs: each worker embeds an interpreter (implied by a module or path)"},
     Setting{"python.modules", "--python-module", Kind::list, &PoolConfig::python_modules,
@@ -164,6 +179,8 @@ std::string unknown_choice(std::string PoolConfig::*field, std::string_view text
         choices = {"trace", "debug", "info", "warn", "error", "critical", "off"};
     } else if (field == &PoolConfig::cpu_affinity) {
         choices = {"none", "spread"};
+    } else if (field == &PoolConfig::scaling_mode) {
+        choices = {"static", "dynamic", "ondemand"};
     } else {
         return {};
     }

@@ -226,6 +226,42 @@ private:
             return error_at(key.source(), full,
                             "is not a known setting" + did_you_mean(key.str(), known));
         }
+        if (section == "scaling") return check_scaling_pairs(table);
+        return {};
+    }
+
+    // A pair of [scaling] settings that contradict each other in the file, named with the line
+    // of the later one (the whole configuration is checked again once everything is applied).
+    Status check_scaling_pairs(const toml::table& table) {
+        struct Pair {
+            std::string_view low, high;
+            unsigned PoolConfig::*low_field;
+            unsigned PoolConfig::*high_field;
+            bool high_zero_is_default;
+        };
+        const Pair pairs[] = {
+            {"min_workers", "max_workers", &PoolConfig::min_workers, &PoolConfig::max_workers, true},
+            {"min_spare", "max_spare", &PoolConfig::min_spare, &PoolConfig::max_spare, false},
+        };
+        for (const Pair& p : pairs) {
+            const toml::node* low = table.get(p.low);
+            const toml::node* high = table.get(p.high);
+            if (low == nullptr || high == nullptr) continue;
+            const unsigned low_value = config_.*p.low_field;
+            const unsigned high_value = config_.*p.high_field;
+            if (low_value <= high_value || (p.high_zero_is_default && high_value == 0)) continue;
+            const bool low_later = low->source().begin.line > high->source().begin.line;
+            const std::string low_key = "scaling." + std::string(p.low);
+            const std::string high_key = "scaling." + std::string(p.high);
+            if (low_later) {
+                return error_at(low->source(), low_key,
+                                std::to_string(low_value) + " is more than '" + high_key + "' " +
+                                    std::to_string(high_value));
+            }
+            return error_at(high->source(), high_key,
+                            std::to_string(high_value) + " is less than '" + low_key + "' " +
+                                std::to_string(low_value));
+        }
         return {};
     }
 

@@ -27,12 +27,45 @@ bool ring_ok(std::uint64_t bytes) {
 
 }  // namespace
 
+Status PoolConfig::finalise_scaling() {
+    const auto n = [](unsigned value) { return std::to_string(value); };
+    if (scaling_mode != "static" && scaling_mode != "dynamic" && scaling_mode != "ondemand") {
+        return invalid("scaling.mode must be \"static\", \"dynamic\" or \"ondemand\", not '" +
+                       valid_utf8(scaling_mode) + "'");
+    }
+    if (max_workers == 0) max_workers = workers;
+    if (max_workers > 1024) return invalid("scaling.max_workers must be at most 1024");
+    if (scaling_mode == "static" && max_workers < workers) {
+        return invalid("scaling.max_workers " + n(max_workers) + " is less than workers " + n(workers) +
+                       " (in static mode it is the most `warmpool scale` may ask for)");
+    }
+    if (min_workers > max_workers) {
+        return invalid("scaling.min_workers " + n(min_workers) + " is more than scaling.max_workers " + n(max_workers));
+    }
+    if (scaling_mode == "ondemand" && min_workers != 0) {
+        return invalid("scaling.min_workers must be 0 with mode \"ondemand\", which starts no worker before a job "
+                       "comes (for a floor, use mode \"dynamic\")");
+    }
+    if (min_spare > max_spare) {
+        return invalid("scaling.min_spare " + n(min_spare) + " is more than scaling.max_spare " + n(max_spare));
+    }
+    if (scaling_mode == "dynamic" && min_spare > max_workers) {
+        return invalid("scaling.min_spare " + n(min_spare) + " is more than scaling.max_workers " + n(max_workers));
+    }
+    if (spawn_rate == 0 || spawn_rate > 1024) return invalid("scaling.spawn_rate must be 1 to 1024 workers a second");
+    if (!(idle_timeout_s >= 0.01 && idle_timeout_s <= 86400)) {
+        return invalid("scaling.idle_timeout must be 0.01 to 86400 seconds");
+    }
+    return {};
+}
+
 Status PoolConfig::finalise() {
     if (!valid_pool_name(name)) {
         return invalid("pool name '" + name + "' must be 1-64 characters of [A-Za-z0-9_-]");
     }
     if (workers == 0) workers = std::max(1u, std::thread::hardware_concurrency());
     if (workers > 1024) return invalid("workers must be at most 1024");
+    if (auto st = finalise_scaling(); !st) return st;
     if (runtime_dir.empty()) runtime_dir = default_runtime_dir();
     if (!valid_log_level(log_level)) return invalid("unknown log level '" + log_level + "'");
     if (cpu_affinity != "none" && cpu_affinity != "spread") {

@@ -1,6 +1,8 @@
 // PoolLifecycle: pool_lifecycle.hpp.
 #include "warmpool/daemon/pool_lifecycle.hpp"
 
+#include <algorithm>
+
 namespace warmpool {
 
 const char* to_string(PoolState state) {
@@ -36,6 +38,15 @@ std::vector<std::string> settle_reloaded_config(PoolConfig& next, const PoolConf
         warnings.push_back("workers = " + std::to_string(next.workers) + " needs a restart (at most " +
                            std::to_string(most) + " without one)");
         next.workers = most;
+    }
+    // The slots were sized for the most workers the pool could have at start (max_workers).
+    if (next.max_workers > most) {
+        warnings.push_back("max_workers = " + std::to_string(next.max_workers) + " needs a restart (at most " +
+                           std::to_string(most) + " without one)");
+        next.max_workers = most;
+        next.min_workers = std::min(next.min_workers, most);
+        next.min_spare = std::min(next.min_spare, most);
+        next.max_spare = std::max(next.max_spare, next.min_spare);
     }
     return warnings;
 }

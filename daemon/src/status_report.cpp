@@ -72,6 +72,12 @@ std::string status_json(const StatusSnapshot& snap) {
                          {"busy", busy},
                          {"starting", starting},
                          {"rows", rows}};
+    status["scaling"] = {{"mode", snap.scaling.mode},
+                         {"target", snap.scaling.target},
+                         {"min_workers", snap.scaling.min_workers},
+                         {"max_workers", snap.scaling.max_workers},
+                         {"admin_target", snap.scaling.admin_target ? json(*snap.scaling.admin_target) : json()},
+                         {"reason", snap.scaling.reason}};
     status["jobs"] = {{"submitted", c.submitted},
                       {"completed", c.completed},
                       {"failed", failed_total},
@@ -224,6 +230,8 @@ std::string status_metrics(const StatusSnapshot& snap, MetricsFormat format) {
     }
     m.family("warmpool_workers_configured", "gauge", "Configured worker count");
     m.sample(count(snap.workers_configured));
+    m.family("warmpool_workers_target", "gauge", "Worker count the scaling mode aims at now");
+    m.sample(count(snap.scaling.target));
     m.family("warmpool_workers_live", "gauge", "Live worker processes");
     m.sample(count(snap.workers.size()));
     m.family("warmpool_workers_busy", "gauge", "Workers running a job, a retiring one's last job included");

@@ -94,6 +94,8 @@ Status Supervisor::start() {
     lives_ = std::make_unique<WorkerLives>(
         std::move(slots), config_, life_, pool_, endpoints_.doorbell(),
         WorkerLives::Units{*dispatcher_, *intake_, *broker_, lanes_, *sessions_, counters_});
+    scaler_ = std::make_unique<WorkerScaler>(config_, life_, *lives_,
+                                             WorkerScaler::Views{*dispatcher_, lanes_, queue_totals_, pool_});
     clients_ = std::make_unique<ClientService>(
         config_, access_, endpoints_.epoll(), generation,
         ClientService::Units{*sessions_, *intake_, *stopper_, *broker_, lanes_, counters_});
@@ -108,10 +110,13 @@ Status Supervisor::start() {
         return s;
     }
 
-    spdlog::info("pool '{}' starting {} workers (job library {}, runtime dir {})", config_.name,
-                 config_.workers, config_.jobs_library, config_.runtime_dir);
-    notifier_.status(fmt::format("starting {} workers", config_.workers));
-    return lives_->start_workers();
+    spdlog::info("pool '{}' starting {} workers (scaling {}, job library {}, runtime dir {})", config_.name,
+                 lives_->wanted(), config_.scaling_mode, config_.jobs_library, config_.runtime_dir);
+    notifier_.status(fmt::format("starting {} workers", lives_->wanted()));
+    if (auto s = lives_->start_workers(); !s) return s;
+    // No worker to wait for (ondemand): the pool is ready once its sockets listen.
+    if (lives_->wanted() == 0) carry_out({WorkerLives::Event::Kind::pool_ready, "", 0});
+    return {};
 }
 
 // A lane job has no run-time limit the supervisor could enforce (it does not know the job), nor
@@ -129,8 +134,8 @@ void Supervisor::carry_out(const WorkerLives::Event& event) {
             life_.state = PoolState::running;
             const double seconds = static_cast<double>(monotonic_ns() - life_.started_ns) / 1e9;
             spdlog::info("pool '{}' ready: {} workers initialised in {:.3f} s; control socket {}", config_.name,
-                         config_.workers, seconds, endpoints_.control_path());
-            notifier_.ready(fmt::format("{} workers ready", config_.workers), true);
+                         lives_->wanted(), seconds, endpoints_.control_path());
+            notifier_.ready(fmt::format("{} workers ready", lives_->wanted()), true);
             carry_out(lives_->maintain_workers());  // a replacement is ready: the worker it replaces may retire
             break;
         }
@@ -146,7 +151,7 @@ void Supervisor::carry_out(const WorkerLives::Event& event) {
         case Kind::reload_complete:
             spdlog::info("reload complete: {} workers with the new configuration", lives_->slots().ready_workers());
             life_.previous_config.reset();
-            notifier_.ready(fmt::format("{} workers ready", config_.workers), false);
+            notifier_.ready(fmt::format("{} workers ready", lives_->wanted()), false);
             break;
     }
 }
@@ -267,6 +272,8 @@ bool Supervisor::pump(std::int64_t now) {
                 break;
         }
     }
+    // A job for a pool with no worker (ondemand, cold): start one now rather than on the next tick.
+    if (queue_totals_.jobs > 0 && lives_->wanted() == 0) carry_out(scaler_->tick(now));
     if (queue_totals_.jobs > 0) progress |= dispatcher_->dispatch(now, sessions, workers.all(), functions_, counters_);
     sessions.finish_closed();
     return progress;
@@ -304,6 +311,7 @@ void Supervisor::serve_client(int fd) {
         case ClientService::Order::Kind::status: clients_->answer(order.fd, status_answer(order.request)); break;
         case ClientService::Order::Kind::stop: begin_stop(order.why); break;
         case ClientService::Order::Kind::reload: begin_reload(order.why); break;
+        case ClientService::Order::Kind::scale: carry_out(scaler_->scale_to(order.workers, monotonic_ns())); break;
     }
 }
 
@@ -350,6 +358,7 @@ void Supervisor::on_timer() {
     intake_->take_stale_lane_posts(monotonic_ns());
     broker_->forget_read_results();
     carry_out(lives_->maintain_workers());
+    carry_out(scaler_->tick(monotonic_ns()));
     stopper_->supervise(monotonic_ns());
     intake_->expire_deadlines(monotonic_ns());
     const std::int64_t now = monotonic_ns();
@@ -392,6 +401,7 @@ void Supervisor::begin_reload(const std::string& why) {
     spdlog::info("reloading ({}): starting {} workers with job library {}", why, next.workers, next.jobs_library);
     notifier_.reloading();
     ++counters_.reloads;
+    scaler_->on_reload(config_, next);
     if (!life_.previous_config) life_.previous_config = config_;
     config_ = std::move(next);
     update_lanes_open();
@@ -419,7 +429,7 @@ void Supervisor::abandon_reload(const std::string& why) {
     }
     update_lanes_open();
     lives_->keep_previous_workers();
-    notifier_.ready(fmt::format("reload failed; {} workers ready", config_.workers), false);
+    notifier_.ready(fmt::format("reload failed; {} workers ready", lives_->wanted()), false);
     carry_out(lives_->maintain_workers());
 }
 

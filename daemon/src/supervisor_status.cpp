@@ -42,6 +42,14 @@ StatusSnapshot Supervisor::status_snapshot() const {
     snap.uptime_seconds = static_cast<double>(now - life_.started_ns) / 1e9;
     snap.job_library = config_.jobs_library;
     snap.workers_configured = config_.workers;
+    const ScalingLimits limits = scaling_limits(config_);
+    snap.scaling.mode = config_.scaling_mode;
+    snap.scaling.target = lives_->wanted();
+    snap.scaling.min_workers = limits.mode == ScalingMode::fixed ? limits.workers
+                               : limits.mode == ScalingMode::dynamic ? limits.min_workers : 0;
+    snap.scaling.max_workers = limits.max_workers;
+    snap.scaling.admin_target = scaler_->admin_target();
+    snap.scaling.reason = scaler_->reason();
     snap.counters = counters_;
     snap.queued = queue_totals_.jobs;
     snap.most_queued = queue_totals_.most_jobs;

@@ -10,6 +10,7 @@
 #include <algorithm>
 
 #include "warmpool/common/clock.hpp"
+#include "warmpool/daemon/scaling_policy.hpp"
 
 namespace warmpool {
 
@@ -33,7 +34,8 @@ std::string describe_wait_status(int status) {
 
 WorkerLives::WorkerLives(std::unique_ptr<WorkerSlots> slots, const PoolConfig& config, const PoolLifecycle& life,
                          PoolMemory pool, int doorbell_fd, Units units)
-    : slots_(std::move(slots)), config_(config), life_(life), pool_(pool), doorbell_fd_(doorbell_fd), units_(units) {}
+    : slots_(std::move(slots)), config_(config), life_(life), pool_(pool), doorbell_fd_(doorbell_fd), units_(units),
+      wanted_(initial_workers(scaling_limits(config))) {}
 
 WorkerLives::~WorkerLives() {
     // Workers must not outlive the supervisor holding the pool's memory: they also have PDEATHSIG.
@@ -104,7 +106,7 @@ Status WorkerLives::start_workers() {
                           st.error().message());
         }
     }
-    for (unsigned slot = 0; slot < config_.workers; ++slot) {
+    for (unsigned slot = 0; slot < wanted_; ++slot) {
         if (auto st = spawn(slot); !st) return st;
     }
     return {};
@@ -117,7 +119,7 @@ WorkerLives::Event WorkerLives::look_at_zygote() {
 
 WorkerLives::Event WorkerLives::after_zygote_change() {
     if (life_.state == PoolState::starting && !slots_->any_live() && !zygote_.awaited()) {
-        for (unsigned slot = 0; slot < config_.workers; ++slot) {
+        for (unsigned slot = 0; slot < wanted_; ++slot) {
             if (auto st = spawn(slot); !st) return {Event::Kind::init_failed, "cannot start a worker: " + st.error().message(), 2};
         }
         return {};
@@ -154,7 +156,7 @@ WorkerLives::Event WorkerLives::note_if_ready(unsigned slot, std::int64_t now) {
     // function it declared a timeout for can reach it.
     units_.broker.read_worker_channel(slot);
     // All ready: the supervisor lets the pool run, then has the workers maintained.
-    if (life_.state == PoolState::starting && slots_->ready_workers() >= config_.workers) {
+    if (life_.state == PoolState::starting && slots_->ready_workers() >= wanted_) {
         return {Event::Kind::pool_ready, "", 0};
     }
     return maintain_workers();  // a replacement is ready: the worker it replaces may retire
@@ -181,7 +183,7 @@ WorkerLives::Event WorkerLives::check_recycling(unsigned slot) {
 
 WorkerLives::Event WorkerLives::maintain_workers() {
     if (life_.state != PoolState::running) return {};
-    const SlotPlan plan = plan_slots(slots_->all(), config_.workers, life_.reloading());
+    const SlotPlan plan = plan_slots(slots_->all(), wanted_, life_.reloading());
     for (unsigned slot : plan.scale_down) (*slots_)[slot].replace = ReplaceReason::scaled_down;
     // A worker being replaced serves its inbox only: lane jobs would keep it busy past its due.
     for (unsigned slot = 0; slot < slots_->size(); ++slot) {

@@ -86,6 +86,15 @@ max_jobs = 1000
 max_jobs_jitter = 0.2
 max_rss = "512MiB"
 
+[scaling]
+mode = "dynamic"
+min_workers = 2
+max_workers = 6
+min_spare = 1
+max_spare = 2
+spawn_rate = 4
+idle_timeout = 0.5
+
 [python]
 enabled = true
 modules = ["my_module", "other.module"]
@@ -133,6 +142,13 @@ TEST(ConfigFile, EveryKeyIsRead) {
     EXPECT_EQ(c.max_jobs, 1000u);
     EXPECT_DOUBLE_EQ(c.max_jobs_jitter, 0.2);
     EXPECT_EQ(c.max_rss_bytes, 512u << 20);
+    EXPECT_EQ(c.scaling_mode, "dynamic");
+    EXPECT_EQ(c.min_workers, 2u);
+    EXPECT_EQ(c.max_workers, 6u);
+    EXPECT_EQ(c.min_spare, 1u);
+    EXPECT_EQ(c.max_spare, 2u);
+    EXPECT_EQ(c.spawn_rate, 4u);
+    EXPECT_DOUBLE_EQ(c.idle_timeout_s, 0.5);
     EXPECT_TRUE(c.python);
     EXPECT_EQ(c.python_modules, (std::vector<std::string>{"my_module", "other.module"}));
     EXPECT_EQ(c.python_path, (std::vector<std::string>{"/opt/jobs"}));
@@ -155,7 +171,7 @@ TEST(ConfigFile, EverySettingHasAKeyAndAFlag) {
         EXPECT_TRUE(std::string(s.long_flag()).starts_with("--")) << s.key;
         EXPECT_FALSE(s.help.empty()) << s.key;
     }
-    EXPECT_EQ(keys.size(), 33u);
+    EXPECT_EQ(keys.size(), 40u);
     std::sort(keys.begin(), keys.end());
     std::sort(flags.begin(), flags.end());
     EXPECT_EQ(std::adjacent_find(keys.begin(), keys.end()), keys.end());
@@ -603,6 +619,49 @@ TEST(ConfigFile, PythonSettingsAreCheckedAndAModuleOrPathImpliesPython) {
     ASSERT_TRUE(apply_config_text(format_config(c), "printed", printed).ok());
     EXPECT_EQ(printed.python_modules, c.python_modules);
     EXPECT_TRUE(printed.python);
+}
+
+}  // namespace
+}  // namespace warmpool
+
+namespace warmpool {
+namespace {
+
+TEST(ConfigFile, ScalingSettingsThatContradictEachOtherAreNamedWithTheirLine) {
+    PoolConfig c;
+    auto st = apply_config_text("[scaling]\nmax_spare = 1\nmin_spare = 3\n", "pool.toml", c);
+    ASSERT_FALSE(st.ok());
+    EXPECT_EQ(st.error().context, "pool.toml:3: 'scaling.min_spare' 3 is more than 'scaling.max_spare' 1");
+    st = apply_config_text("[scaling]\nmin_workers = 3\nmax_workers = 2\n", "pool.toml", c);
+    ASSERT_FALSE(st.ok());
+    EXPECT_EQ(st.error().context, "pool.toml:3: 'scaling.max_workers' 2 is less than 'scaling.min_workers' 3");
+    // max_workers 0 means `workers`: checked once everything is applied.
+    EXPECT_TRUE(apply_config_text("[scaling]\nmin_workers = 3\nmax_workers = 0\n", "pool.toml", c).ok());
+    st = apply_config_text("[scaling]\nmode = \"elastic\"\n", "pool.toml", c);
+    ASSERT_FALSE(st.ok());
+    EXPECT_NE(st.error().context.find("is not one of static, dynamic, ondemand"), std::string::npos)
+        << st.error().context;
+}
+
+TEST(ConfigFile, ScalingCombinationsAreCheckedOnTheWholeConfiguration) {
+    const auto why = [](std::vector<Override> overrides) {
+        PoolConfig c;
+        c.workers = 2;
+        if (auto st = apply_overrides(overrides, c); !st) return st.error().context;
+        auto st = c.finalise();
+        return st ? std::string() : st.error().context;
+    };
+    EXPECT_EQ(why({{"scaling.mode", "dynamic"}, {"scaling.min_workers", "3"}}),
+              "scaling.min_workers 3 is more than scaling.max_workers 2");
+    EXPECT_NE(why({{"scaling.mode", "ondemand"}, {"scaling.min_workers", "1"}}).find("must be 0 with mode"),
+              std::string::npos);
+    EXPECT_NE(why({{"scaling.max_workers", "1"}}).find("less than workers 2"), std::string::npos);
+    EXPECT_NE(why({{"scaling.spawn_rate", "0"}}).find("spawn_rate"), std::string::npos);
+    EXPECT_NE(why({{"scaling.idle_timeout", "0"}}).find("idle_timeout"), std::string::npos);
+    EXPECT_NE(why({{"scaling.mode", "dynamic"}, {"scaling.max_workers", "2"}, {"scaling.min_spare", "3"},
+                   {"scaling.max_spare", "3"}}).find("min_spare 3 is more than scaling.max_workers 2"),
+              std::string::npos);
+    EXPECT_EQ(why({{"scaling.mode", "ondemand"}, {"scaling.max_workers", "8"}}), "");
 }
 
 }  // namespace

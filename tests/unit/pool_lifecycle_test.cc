@@ -85,5 +85,23 @@ TEST(PoolLifecycleTest, NoMoreWorkersThanHalfTheSlots) {
     EXPECT_EQ(next.workers, 4u);
 }
 
+// The slots were sized for max_workers at start: a reload may lower it, not raise it.
+TEST(PoolLifecycleTest, NoMoreMaxWorkersThanHalfTheSlots) {
+    PoolConfig running;
+    running.scaling_mode = "dynamic";
+    running.workers = 2;
+    running.max_workers = 4;
+    PoolConfig next = running;
+    next.max_workers = 3;
+    EXPECT_TRUE(settle_reloaded_config(next, running, 8).empty());
+    next.max_workers = 6;
+    next.min_workers = 5;
+    const auto warnings = settle_reloaded_config(next, running, 8);
+    ASSERT_EQ(warnings.size(), 1u);
+    EXPECT_NE(warnings[0].find("max_workers = 6 needs a restart (at most 4"), std::string::npos) << warnings[0];
+    EXPECT_EQ(next.max_workers, 4u);
+    EXPECT_EQ(next.min_workers, 4u);
+}
+
 }  // namespace
 }  // namespace warmpool

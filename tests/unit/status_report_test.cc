@@ -46,6 +46,11 @@ StatusSnapshot snapshot() {
     snap.uptime_seconds = 12.5;
     snap.job_library = "/lib/jobs.so";
     snap.workers_configured = 4;
+    snap.scaling.mode = "dynamic";
+    snap.scaling.target = 5;
+    snap.scaling.max_workers = 8;
+    snap.scaling.admin_target = 5;
+    snap.scaling.reason = "scaled by admin to 5";
 
     auto idle = worker(0, 101, "idle", false);
     idle.jobs_done = 17;
@@ -97,6 +102,20 @@ StatusSnapshot snapshot() {
     snap.sessions = {first, session(2, "batch", true)};
     snap.max_sessions = 64;
     return snap;
+}
+
+TEST(StatusReport, JsonScaling) {
+    const json status = json::parse(status_json(snapshot()));
+    const json& scaling = status["scaling"];
+    EXPECT_EQ(scaling["mode"], "dynamic");
+    EXPECT_EQ(scaling["target"], 5);
+    EXPECT_EQ(scaling["min_workers"], 0);
+    EXPECT_EQ(scaling["max_workers"], 8);
+    EXPECT_EQ(scaling["admin_target"], 5);
+    EXPECT_EQ(scaling["reason"], "scaled by admin to 5");
+    StatusSnapshot unset = snapshot();
+    unset.scaling.admin_target.reset();
+    EXPECT_TRUE(json::parse(status_json(unset))["scaling"]["admin_target"].is_null());
 }
 
 TEST(StatusReport, JsonWorkers) {
@@ -262,6 +281,7 @@ TEST(StatusReport, PrometheusValues) {
     EXPECT_EQ(prometheus_value(prom, "warmpool_reloading" + pool), "1");
     EXPECT_EQ(prometheus_value(prom, "warmpool_reloads_total" + pool), "1");
     EXPECT_EQ(prometheus_value(prom, "warmpool_workers_configured" + pool), "4");
+    EXPECT_EQ(prometheus_value(prom, "warmpool_workers_target" + pool), "5");
     EXPECT_EQ(prometheus_value(prom, "warmpool_workers_live" + pool), "4");
     EXPECT_EQ(prometheus_value(prom, "warmpool_workers_busy" + pool), "2");
     EXPECT_EQ(prometheus_value(prom, "warmpool_worker_exits_total" + pool), "7");

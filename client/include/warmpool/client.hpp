@@ -173,4 +173,8 @@ std::string pool_status(std::string_view pool = {}, const std::string& runtime_d
 // Throws ConnectError if the pool cannot be reached, JobError(bad_request) if it refuses.
 std::string admin_command(std::string_view pool, const std::string& runtime_dir, const std::string& command);
 
+// Sets the pool's target worker count (`warmpool scale N`): in static mode the count, in dynamic
+// and ondemand modes the fewest workers kept. Admin only, as admin_command; throws as it does.
+std::string scale_pool(std::string_view pool, const std::string& runtime_dir, unsigned workers);
+
 }  // namespace warmpool

@@ -47,6 +47,7 @@ enum class MessageType : std::uint16_t {
     result_retire = 15,  // worker -> supervisor: a result blob it will not name again
     function_settings = 16,  // worker -> supervisor: settings its functions declare
     function_list = 17,      // worker -> supervisor: the functions it serves, for status
+    scale = 18,              // client -> supervisor: set the target worker count (admin)
 };
 
 struct FrameHeader {
@@ -112,6 +113,13 @@ struct AdminReply {
     std::string message;
     template <class A>
     void serialize(A& ar) { ar(ok, message); }
+};
+
+// `warmpool scale N`: the first frame of an admin connection, answered with an AdminReply.
+struct Scale {
+    std::uint32_t workers = 0;
+    template <class A>
+    void serialize(A& ar) { ar(workers); }
 };
 
 struct Goodbye {
@@ -239,6 +247,7 @@ template <> constexpr MessageType type_of<ResultOffer>() { return MessageType::r
 template <> constexpr MessageType type_of<ResultRetire>() { return MessageType::result_retire; }
 template <> constexpr MessageType type_of<FunctionSettings>() { return MessageType::function_settings; }
 template <> constexpr MessageType type_of<FunctionList>() { return MessageType::function_list; }
+template <> constexpr MessageType type_of<Scale>() { return MessageType::scale; }
 
 struct Frame {
     MessageType type{};

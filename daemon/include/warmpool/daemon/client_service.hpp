@@ -52,10 +52,11 @@ public:
 
     // What the supervisor is to carry out for a client.
     struct Order {
-        enum class Kind { none, stop, reload, status } kind = Kind::none;
+        enum class Kind { none, stop, reload, status, scale } kind = Kind::none;
         int fd = -1;            // status: the connection to answer
         std::string request;    // status: what was asked ("json", "prometheus")
-        std::string why;        // stop, reload: who asked
+        std::string why;        // stop, reload, scale: who asked
+        unsigned workers = 0;   // scale: the target worker count, within the limits
     };
     // Reads and handles what the client on `fd` sent, until it has nothing more for now or a
     // request is the supervisor's to carry out. `state`: where the pool is in its life.
@@ -70,6 +71,7 @@ private:
     Order on_frame(ConnectionTable::Connection& conn, const protocol::Frame& frame, PoolState state);
     void open_session(ConnectionTable::Connection& conn, const protocol::Hello& hello, PoolState state);
     Order on_admin(ConnectionTable::Connection& conn, const protocol::Admin& admin, PoolState state);
+    Order on_scale(ConnectionTable::Connection& conn, const protocol::Scale& scale, PoolState state);
     void cancel(SessionSlot& session, const protocol::Cancel& cancel);
     void answer_and_close(ConnectionTable::Connection& conn, std::string bytes, const std::string& why);
     void continue_answer(int fd);

@@ -72,6 +72,16 @@ struct PoolConfig {
     std::uint64_t max_rss_bytes = 0;    // recycle a worker whose RSS passes this; 0: never
     std::map<std::string, FunctionConfig, std::less<>> functions;
 
+    // Scaling (scaling_policy.hpp): "static" keeps `workers`; "dynamic" and "ondemand" move
+    // between min_workers (ondemand: 0) and max_workers (0: `workers`) as jobs come and go.
+    std::string scaling_mode = "static";
+    unsigned min_workers = 0;
+    unsigned max_workers = 0;
+    unsigned min_spare = 1;          // dynamic: idle workers kept at least
+    unsigned max_spare = 3;          // dynamic: idle workers kept at most
+    unsigned spawn_rate = 32;        // dynamic, ondemand: workers started per second at most
+    double idle_timeout_s = 10.0;    // dynamic, ondemand: idle this long before a worker may retire
+
     // Python jobs (python_host.hpp). Workers embed an interpreter only if `python` is set, which
     // any module or path implies.
     bool python = false;
@@ -93,7 +103,10 @@ struct PoolConfig {
 
     // Fills defaults that depend on the machine and checks every value.
     Status finalise();
-    unsigned worker_slots() const { return workers * 2; }  // room for replacements
+    Status finalise_scaling();  // part of finalise(): the [scaling] settings and their combinations
+    // The most workers the pool may have at once: the worker slots are sized for it.
+    unsigned most_workers() const { return scaling_mode == "static" ? std::max(workers, max_workers) : max_workers; }
+    unsigned worker_slots() const { return most_workers() * 2; }  // room for replacements
     unsigned sessions_per_user() const {
         return max_sessions_per_user != 0 ? std::min(max_sessions_per_user, max_sessions)
                                           : std::max(1u, max_sessions / 2);

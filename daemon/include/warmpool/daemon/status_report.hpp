@@ -24,6 +24,15 @@ struct StatusSnapshot {
     double uptime_seconds = 0;
     std::string job_library;
     unsigned workers_configured = 0;
+    // The scaling mode and the worker count it aims at now, and why (worker_scaler.hpp).
+    struct Scaling {
+        std::string mode = "static";
+        unsigned target = 0;
+        unsigned min_workers = 0;
+        unsigned max_workers = 0;
+        std::optional<unsigned> admin_target;  // set by `warmpool scale N`
+        std::string reason;
+    } scaling;
 
     struct WorkerRow {
         unsigned slot = 0;

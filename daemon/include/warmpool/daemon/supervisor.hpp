@@ -58,6 +58,7 @@
 #include "warmpool/daemon/session_table.hpp"
 #include "warmpool/daemon/status_report.hpp"
 #include "warmpool/daemon/worker_lives.hpp"
+#include "warmpool/daemon/worker_scaler.hpp"
 
 namespace warmpool {
 
@@ -129,6 +130,7 @@ private:
     // Last, so that it goes first: the workers are killed before anything they use goes. (The
     // stopper and the broker, lent its WorkerSlots, do not touch them as they go.)
     std::unique_ptr<WorkerLives> lives_;
+    std::unique_ptr<WorkerScaler> scaler_;  // scaling mode, admin target (worker_scaler.hpp)
     AdaptiveSpin idle_spin_;      // whether run() spins before it sleeps
     std::int64_t last_trim_ns_ = 0;  // when memory was last handed back to the system
 };

@@ -1,5 +1,5 @@
 // WorkerLives: the lives of the pool's workers. It starts them (the fork, fork_worker()), notices
-// them ready, replaces those due for recycling, keeps `workers` members serving (plan_slots(),
+// them ready, replaces those due for recycling, keeps the members wanted serving (plan_slots(),
 // worker_slots.hpp), retires the replaced, reaps the dead and carries out a death's consequences
 // for the worker's jobs (decide_job_fate(), job_fate.hpp, through JobIntake::resolve_held_jobs()
 // and Lanes::settle_dead_worker()) and for its replacement (the respawn back-off).
@@ -78,7 +78,15 @@ public:
     const WorkerSlots& slots() const { return *slots_; }
     const Zygote& zygote() const { return zygote_; }
 
-    // The pool starts: its first `workers` workers, or, with `preload`, the zygote, which forks
+    // Members it keeps serving (plan_slots' `workers`): at first initial_workers() of the
+    // configuration (scaling_policy.hpp), then what the WorkerScaler sets.
+    unsigned wanted() const { return wanted_; }
+    void set_wanted(unsigned members) { wanted_ = members; }
+    // The ready, idle member in `slot` is to retire (scaled down): with one member fewer wanted,
+    // the next maintain_workers() orders it out.
+    void scale_down(unsigned slot) { (*slots_)[slot].replace = ReplaceReason::scaled_down; }
+
+    // The pool starts: its first wanted() workers, or, with `preload`, the zygote, which forks
     // them once it is ready (look_at_zygote).
     Status start_workers();
     // Starts a worker in the empty `slot`, with the configuration of life.config_generation:
@@ -92,7 +100,7 @@ public:
     Event note_if_ready(unsigned slot, std::int64_t now);
     // Marks the worker in `slot` for replacement if it did max_jobs jobs or grew past max_rss.
     Event check_recycling(unsigned slot);
-    // While the pool runs, keeps `workers` members (plan_slots): starts replacements (after the
+    // While the pool runs, keeps wanted() members (plan_slots): starts replacements (after the
     // back-off, if initialisations keep failing), retires workers whose replacement is ready,
     // and sends surplus workers away.
     Event maintain_workers();
@@ -124,6 +132,7 @@ private:
     int doorbell_fd_;
     Units units_;
     Zygote zygote_;  // with `preload`; killed and reaped as it goes
+    unsigned wanted_;
 };
 
 }  // namespace warmpool
