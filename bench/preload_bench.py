@@ -7,8 +7,9 @@ takes 2 s and builds 256 MiB of read-only tables), without and with `--preload`,
   * replacement: from a worker's kill -9 to its replacement reported ready in the status (so
     taking jobs), polled every 0.5 ms (target: at most 20 ms with preload, against 2 s or more
     without);
-  * start: from launching warmpoold to the pool of 8 reported running. (This stands in for the
-    time to scale from 2 to 8 workers: every start is 8 workers started at once, the same work.)
+  * start: from launching warmpoold to the pool of 8 reported running;
+  * scale-up: a running pool of 2 (max_workers 8) told `warmpool scale 8`, until 8 workers are
+    reported ready.
 
 Run it (after `cmake --build BUILD --target warmpoold warmpool_bench_preload_tables`):
     python3 bench/preload_bench.py --bin BUILD/bin [--workers 8] [--kills 5] [--huge-pages]
@@ -55,7 +56,7 @@ def pss_kib(pid):
 
 
 class Pool:
-    def __init__(self, bin_dir, workers, preload, huge_pages):
+    def __init__(self, bin_dir, workers, preload, huge_pages, max_workers=0):
         self.dir = tempfile.mkdtemp(prefix="warmpool-preload-bench-")
         self.name = "preload_bench"
         self.status_path = os.path.join(self.dir, self.name + ".status")
@@ -64,6 +65,8 @@ class Pool:
                 "--log-level", "warn", "--grace-period", "1"]
         if preload:
             argv.append("--preload")
+        if max_workers:
+            argv += ["--max-workers", str(max_workers)]
         self.log = open(os.path.join(self.dir, "log"), "w")
         self.started = time.monotonic()
         env = dict(os.environ, WARMPOOL_BENCH_HUGE_PAGES="1" if huge_pages else "0")
@@ -121,6 +124,19 @@ def measure(bin_dir, workers, kills, preload, huge_pages):
         pool.stop()
 
 
+def measure_scale_up(bin_dir, start_workers, workers, preload, huge_pages):
+    pool = Pool(bin_dir, start_workers, preload, huge_pages, max_workers=workers)
+    try:
+        pool.wait_running()
+        t0 = time.monotonic()
+        subprocess.run([os.path.join(bin_dir, "warmpool"), "--runtime-dir", pool.dir, "--pool", pool.name,
+                        "scale", str(workers)], check=True, stdout=subprocess.DEVNULL)
+        pool.wait(lambda s: len(ready_pids(s)) == workers, timeout=60)
+        return time.monotonic() - t0
+    finally:
+        pool.stop()
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--bin", required=True, help="the build's bin directory")
@@ -130,6 +146,8 @@ def main():
     args = parser.parse_args()
     plain = measure(args.bin, args.workers, args.kills, False, args.huge_pages)
     zygote = measure(args.bin, args.workers, args.kills, True, args.huge_pages)
+    scale_plain = measure_scale_up(args.bin, 2, args.workers, False, args.huge_pages)
+    scale_zygote = measure_scale_up(args.bin, 2, args.workers, True, args.huge_pages)
     one_worker = statistics.median(plain["worker_pss_kib"])
     mib = lambda kib: kib / 1024
     pages = "transparent huge pages" if args.huge_pages else "4 KiB pages"
@@ -151,6 +169,8 @@ def main():
           f"| <= 20 ms with, >= 2 s without |")
     print(f"| start to {args.workers} workers ready | {plain['start_s']:.2f} s | {zygote['start_s']:.2f} s "
           f"(preload {zygote['preload_s']:.2f} s) | |")
+    print(f"| warmpool scale from 2 to {args.workers} workers, until all ready | {scale_plain:.2f} s "
+          f"| {scale_zygote * 1000:.0f} ms | |")
     return 0
 
 
