@@ -270,6 +270,7 @@ bool Supervisor::pump(std::int64_t now) {
         }
     }
     if (queue_totals_.jobs > 0) progress |= dispatcher_->dispatch(now, sessions, workers.all(), functions_, counters_);
+    lanes_.set_queued_above(queue_totals_.queued_above());  // lane calls yield to what stays queued
     sessions.finish_closed();
     return progress;
 }
