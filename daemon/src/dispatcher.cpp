@@ -85,10 +85,11 @@ Fifo<InFlightJob> Dispatcher::release_all(unsigned slot, SessionTable& sessions)
 // turn order starts one session further on each pass, and sessions holding fewer jobs with
 // workers go first (order_by_jobs_held). A job no worker may take now holds back every job of a
 // lower level for the rest of the pass, so that none of them is queued in an inbox ahead of it;
-// a job held back for its own client's reply room holds back only that client. Each job goes to the worker pick_worker() chooses. What a pass needs
-// from shared memory (whether a worker runs a long job, the free space in each reply ring) is read
-// once, the first time it is needed, and then kept up to date locally as jobs are placed; each
-// worker's inbox is published, and the worker woken if it sleeps, once at the end.
+// a job held back for its own client's reply room holds back only that client. Each job goes to
+// the worker pick_worker() chooses. What a pass needs from shared memory (whether a worker runs a
+// long job, the free space in each reply ring) is read once, the first time it is needed, and then
+// kept up to date locally as jobs are placed; each worker's inbox is published, and the worker
+// woken if it sleeps, once at the end.
 bool Dispatcher::dispatch(std::int64_t now, SessionTable& sessions, std::span<const WorkerSlot> slots,
                           const FunctionCatalog& functions, PoolCounters& counters) {
     const auto n_workers = static_cast<unsigned>(workers_.size());
@@ -233,7 +234,8 @@ bool Dispatcher::dispatch(std::int64_t now, SessionTable& sessions, std::span<co
             w.inbox.commit(size);
             if (exclusive) ++w.exclusive_held;
             w.reply_reserved[entry.slot] += job_reply;
-            w.jobs.emplace_back(InFlightJob{w.next_inbox_seq++, now, timeout_ns, exclusive, s.queue.take_front(entry.level)});
+            w.jobs.emplace_back(
+                InFlightJob{w.next_inbox_seq++, now, timeout_ns, exclusive, s.queue.take_front(entry.level)});
             aging_.dispatched(entry.level, waiting, now);
             ++s.jobs_with_workers;
             WorkerCandidate& c = pass_workers_[w_slot];

@@ -155,8 +155,8 @@ class Calls:
 class Call:
     """One submitted call; resubmitted once with JSON if the job turns out to take JSON."""
 
-    __slots__ = ("calls", "name", "kind", "fn", "args", "kwargs", "timeout", "deadline_at", "priority", "pickled", "future",
-                 "cancelled", "last_id")
+    __slots__ = ("calls", "name", "kind", "fn", "args", "kwargs", "timeout", "deadline_at", "priority", "pickled",
+                 "future", "cancelled", "last_id")
 
     def __init__(self, calls, name, kind, fn, args, kwargs, timeout, deadline, priority=0):
         self.calls = calls
