@@ -179,8 +179,9 @@ int fail_job(const warmpool::JobError& e) {
     return kExitJobFailed;
 }
 
-warmpool::CallOptions call_options(double deadline_s, double timeout_s) {
+warmpool::CallOptions call_options(double deadline_s, double timeout_s, int priority) {
     warmpool::CallOptions options;
+    options.priority = priority;
     if (timeout_s > 0) {
         options.timeout = std::chrono::milliseconds(std::max<std::int64_t>(1, std::llround(timeout_s * 1000)));
     }
@@ -218,11 +219,17 @@ int main(int argc, char** argv) {
     std::string function, args;
     double deadline_s = 0;
     double timeout_s = 0;
+    int priority = warmpool::kPriorityDefault;
+    const std::string priority_help = "Higher runs first: " + std::to_string(warmpool::kPriorityMin) + " to " +
+                                      std::to_string(warmpool::kPriorityMax) + " (default " +
+                                      std::to_string(warmpool::kPriorityDefault) + ")";
     auto* call = app.add_subcommand("call", "Run one job; print its JSON result");
     call->add_option("function", function, "Function name")->required();
     call->add_option("args", args, "Arguments as JSON")->required();
     call->add_option("--deadline", deadline_s, "Fail with deadline_exceeded if not started within SECONDS");
     call->add_option("--timeout", timeout_s, "Stop the job (timeout) if it runs longer than SECONDS");
+    call->add_option("--priority", priority, priority_help)
+        ->check(CLI::Range(warmpool::kPriorityMin, warmpool::kPriorityMax));
 
     std::size_t chunk = 0;
     auto* map = app.add_subcommand("map", "Run FUNCTION on each stdin line (JSON); print results in order");
@@ -234,6 +241,8 @@ int main(int argc, char** argv) {
     auto* progress_flag =
         map->add_flag("--progress", progress_on, "Show progress on stderr (default: when stderr is a terminal)");
     map->add_flag("--no-progress", progress_off, "Never show progress")->excludes(progress_flag);
+    map->add_option("--priority", priority, priority_help)
+        ->check(CLI::Range(warmpool::kPriorityMin, warmpool::kPriorityMax));
 
     bool no_wait = false;
     double stop_wait_s = 60;
@@ -353,7 +362,7 @@ int main(int argc, char** argv) {
         if (*call) {
             warmpool::Client client = target.connect();
             try {
-                std::puts(client.submit_json(function, args, call_options(deadline_s, timeout_s)).get().c_str());
+                std::puts(client.submit_json(function, args, call_options(deadline_s, timeout_s, priority)).get().c_str());
                 return 0;
             } catch (const warmpool::JobError& e) {
                 return fail_job(e);
@@ -363,7 +372,7 @@ int main(int argc, char** argv) {
             warmpool::Client client = target.connect();
             warmpool::MapOptions options;
             options.chunk_size = chunk;
-            options.call = call_options(deadline_s, timeout_s);
+            options.call = call_options(deadline_s, timeout_s, priority);
             int exit_code = 0;
             using warmpool::cli::ProgressMode;
             warmpool::cli::ProgressMeter progress(

@@ -15,8 +15,13 @@ JobRecord job_record(std::uint64_t id, std::string_view function, std::uint32_t 
     if (function.empty() || function.size() > kFunctionNameMax) {
         throw JobError(ErrorKind::bad_request, "function names are 1 to " + std::to_string(kFunctionNameMax) + " bytes");
     }
+    if (!priority_in_range(options.priority)) {
+        throw JobError(ErrorKind::bad_request, "priority " + std::to_string(options.priority) + " is outside " +
+                                                   std::to_string(kPriorityMin) + ".." + std::to_string(kPriorityMax));
+    }
     JobRecord record{};
     record.job_id = id;
+    record.priority = options.priority;
     record.fingerprint = fingerprint;
     record.flags = flags;
     if (options.deadline) {
@@ -54,7 +59,8 @@ bool Submitter::worker_watching() const {
 // flight, so it holds at most one of its jobs at a time.
 bool Submitter::post_to_lane(const JobRecord& record, std::string_view payload) {
     if (board_ == nullptr || !lane_may_carry(record, payload.size()) ||
-        board_->open.load(std::memory_order_relaxed) == 0 || !worker_watching()) {
+        board_->open.load(std::memory_order_relaxed) == 0 ||
+        lane_yields(record.priority, board_->queued_above.load(std::memory_order_relaxed)) || !worker_watching()) {
         return false;
     }
     if (lane_state(lane_->word.load(std::memory_order_acquire)) != LaneWordState::free) return false;

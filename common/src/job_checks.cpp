@@ -11,6 +11,10 @@ std::optional<std::string> job_refusal(const JobRecord& record, std::span<const 
     }
     if ((record.flags & ~std::uint32_t{kJobEncodingFlags | kJobBatch | kJobBlob}) != 0) return "unknown job flags";
     if ((record.flags & kJobEncodingFlags) == kJobEncodingFlags) return "a job is JSON or pickle, not both";
+    if (!priority_in_range(record.priority)) {
+        return "priority " + std::to_string(record.priority) + " is outside " + std::to_string(kPriorityMin) + ".." +
+               std::to_string(kPriorityMax);
+    }
     if (record.payload_bytes != payload.size()) return "payload length does not match the record";
     if ((record.flags & kJobBlob) != 0) {
         const std::optional<BlobRef> ref = blob_ref_of(payload);

@@ -79,12 +79,17 @@ Fifo<InFlightJob> Dispatcher::release_all(unsigned slot, SessionTable& sessions)
     return jobs;
 }
 
-// Sessions take turns one job at a time, so one busy client cannot starve another; the turn
-// order starts one session further on each pass, and sessions holding fewer jobs with workers go
-// first (order_by_jobs_held). Each job goes to the worker pick_worker() chooses. What a pass needs
-// from shared memory (whether a worker runs a long job, the free space in each reply ring) is read
-// once, the first time it is needed, and then kept up to date locally as jobs are placed; each
-// worker's inbox is published, and the worker woken if it sleeps, once at the end.
+// Higher priority first (priority_aging.hpp: each session offers the job of its level that
+// counts highest, and a round of turns serves the sessions offering the highest level). Within a
+// level, sessions take turns one job at a time, so one busy client cannot starve another; the
+// turn order starts one session further on each pass, and sessions holding fewer jobs with
+// workers go first (order_by_jobs_held). A job no worker may take now holds back every job of a
+// lower level for the rest of the pass, so that none of them is queued in an inbox ahead of it;
+// a job held back for its own client's reply room holds back only that client. Each job goes to
+// the worker pick_worker() chooses. What a pass needs from shared memory (whether a worker runs a
+// long job, the free space in each reply ring) is read once, the first time it is needed, and then
+// kept up to date locally as jobs are placed; each worker's inbox is published, and the worker
+// woken if it sleeps, once at the end.
 bool Dispatcher::dispatch(std::int64_t now, SessionTable& sessions, std::span<const WorkerSlot> slots,
                           const FunctionCatalog& functions, PoolCounters& counters) {
     const auto n_workers = static_cast<unsigned>(workers_.size());
@@ -119,14 +124,20 @@ bool Dispatcher::dispatch(std::int64_t now, SessionTable& sessions, std::span<co
     const unsigned n_sessions = sessions.end();
     if (n_sessions == 0) return false;
     pass_sessions_.clear();
+    PriorityLevels waiting = 0;  // the levels queued in sessions taking part
     for (unsigned i = 0; i < n_sessions; ++i) {
         const unsigned slot = (session_cursor_ + i) % n_sessions;
         const SessionSlot& s = sessions[slot];
         if (s.open() && !s.queue.empty()) {
             pass_sessions_.push_back({slot, static_cast<unsigned>(pass_sessions_.size())});
+            waiting |= s.queue.levels();
         }
     }
     if (pass_sessions_.empty()) return false;
+    aging_.keep_only(waiting);
+    // All jobs of one level (the usual case): no session's job counts more than another's.
+    const bool one_level = (waiting & (waiting - 1)) == 0;
+    const unsigned only_level = top_level(waiting);
     session_cursor_ = (pass_sessions_.front().slot + 1) % n_sessions;
     if (pass_sessions_.size() > 1) {
         order_by_jobs_held(std::span<PassSession>(pass_sessions_),
@@ -136,19 +147,39 @@ bool Dispatcher::dispatch(std::int64_t now, SessionTable& sessions, std::span<co
     pass_room_.assign(pass_sessions_.size() * n_workers, kUnknown);
 
     bool progress = false;
+    unsigned floor = 0;  // no job that counts as a lower level is placed in the rest of the pass
     // Sessions still taking part stay at the front of pass_sessions_, in turn order.
     std::size_t taking_part = pass_sessions_.size();
     while (taking_part > 0) {
+        // This round serves the sessions whose next job counts as the highest level.
+        unsigned round_level = only_level;
+        if (!one_level) {
+            round_level = 0;
+            for (std::size_t k = 0; k < taking_part; ++k) {
+                PassSession& entry = pass_sessions_[k];
+                const JobQueue& queue = sessions[entry.slot].queue;
+                if (queue.empty()) continue;
+                entry.level = aging_.next(queue.levels(), now);
+                entry.effective = aging_.effective(entry.level, now);
+                round_level = std::max(round_level, entry.effective);
+            }
+        }
         std::size_t kept = 0;
         for (std::size_t k = 0; k < taking_part; ++k) {
-            const PassSession entry = pass_sessions_[k];
+            PassSession entry = pass_sessions_[k];
             SessionSlot& s = sessions[entry.slot];
             if (s.queue.empty()) continue;  // served in full: out of the pass
-            PendingJob& job = s.queue.front();
+            if (one_level) entry.level = entry.effective = only_level;
+            if (entry.effective < floor) continue;  // behind a job no worker may take: out of the pass
+            if (entry.effective < round_level) {    // not its turn this round
+                pass_sessions_[kept++] = entry;
+                continue;
+            }
+            PendingJob& job = s.queue.front(entry.level);
             if (start_deadline_passed(job.record, now)) {
                 counters.add_failure(ErrorKind::deadline_exceeded, job.items);
                 s.post_error(job.record, ErrorKind::deadline_exceeded, kDeadlinePassedMessage);
-                s.queue.pop_front();
+                s.queue.pop_front(entry.level);
                 progress = true;
                 pass_sessions_[kept++] = entry;
                 continue;
@@ -158,6 +189,7 @@ bool Dispatcher::dispatch(std::int64_t now, SessionTable& sessions, std::span<co
             const bool exclusive = timeout_ns > 0 || !estimate.known_short();
             const std::uint64_t job_reply = job_reply_bytes(job.record.flags, config_.inline_max);
             std::uint64_t* room = &pass_room_[std::size_t{entry.row} * n_workers];
+            bool room_lacking = false;
             auto has_room = [&](std::size_t slot) {
                 const auto worker = static_cast<std::uint32_t>(slot);
                 if (room[slot] == kUnknown) {
@@ -180,22 +212,31 @@ bool Dispatcher::dispatch(std::int64_t now, SessionTable& sessions, std::span<co
                 // Held back until the client reads: it rings the doorbell when it has (the store
                 // precedes our next look at the ring, so a read in between is not missed).
                 s.header().reply_room_wanted.store(1);
+                room_lacking = true;
                 return false;
             };
             const int best = pick_worker(std::span<const WorkerCandidate>(pass_workers_), worker_cursor_, exclusive,
                                          exclusive ? 1 : queue_depth(config_.prefetch, estimate), has_room);
-            if (best < 0) continue;  // held back: out of the pass
+            if (best < 0) {  // held back: out of the pass
+                if (!room_lacking) floor = std::max(floor, entry.effective);
+                continue;
+            }
             const auto w_slot = static_cast<unsigned>(best);
             WorkerHoldings& w = workers_[w_slot];
             const auto size = static_cast<std::uint32_t>(sizeof(JobRecord) + job.payload.size());
             std::byte* out = w.inbox.try_reserve(size);
-            if (out == nullptr) continue;  // inbox full of large payloads: try again next pass
+            if (out == nullptr) {  // inbox full of large payloads: try again next pass
+                floor = std::max(floor, entry.effective);
+                continue;
+            }
             std::memcpy(out, &job.record, sizeof(JobRecord));
             std::memcpy(out + sizeof(JobRecord), job.payload.data(), job.payload.size());
             w.inbox.commit(size);
             if (exclusive) ++w.exclusive_held;
             w.reply_reserved[entry.slot] += job_reply;
-            w.jobs.emplace_back(InFlightJob{w.next_inbox_seq++, now, timeout_ns, exclusive, s.queue.take_front()});
+            w.jobs.emplace_back(
+                InFlightJob{w.next_inbox_seq++, now, timeout_ns, exclusive, s.queue.take_front(entry.level)});
+            aging_.dispatched(entry.level, waiting, now);
             ++s.jobs_with_workers;
             WorkerCandidate& c = pass_workers_[w_slot];
             ++c.load.held;

@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "warmpool/common/clock.hpp"
+#include "warmpool/common/job_checks.hpp"
 #include "warmpool/daemon/dispatch_policy.hpp"
 
 namespace warmpool {
@@ -110,6 +111,8 @@ bool LaneWatcher::claim(std::uint32_t slot, SessionView& view) {
     // A client with nothing in flight has read every reply; one whose ring lacks room for a
     // reply is not served here (the supervisor queues its post), so no worker ever waits on it.
     if (view.reply.free_bytes() < reply_room_) return false;
+    // Nor a post of lower priority than a queued job: the supervisor queues it behind that one.
+    if (lane_yields(lane.record.priority, board_->queued_above.load(std::memory_order_acquire))) return false;
     const std::uint64_t ticket = lane_ticket(word);
     record_->lane_session_slot.store(slot, std::memory_order_relaxed);
     record_->lane_generation.store(view.generation, std::memory_order_relaxed);

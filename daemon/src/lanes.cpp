@@ -43,6 +43,12 @@ Status Lanes::create(std::string_view pool_name, unsigned worker_slots) {
 
 void Lanes::set_open(bool open) { board_->open.store(open ? 1 : 0, std::memory_order_seq_cst); }
 
+void Lanes::set_queued_above(std::uint32_t queued_above) {
+    if (queued_above == queued_above_) return;
+    queued_above_ = queued_above;
+    board_->queued_above.store(queued_above, std::memory_order_release);
+}
+
 void Lanes::start_worker(unsigned slot) { tallies_[slot] = Tally{}; }
 
 void Lanes::count(unsigned slot, const PoolMemory& pool, PoolCounters& counters) {

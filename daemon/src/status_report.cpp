@@ -105,7 +105,15 @@ std::string status_json(const StatusSnapshot& snap) {
                             {"builds", snap.zygote->builds},
                             {"forks", snap.zygote->forks}};
     }
+    // Only the priorities that have jobs waiting, highest first: {"7": 2, "0": 40}.
+    json by_priority = json::object();
+    for (unsigned level = kPriorityLevels; level-- > 0;) {
+        if (snap.queued_by_level[level] != 0) {
+            by_priority[std::to_string(static_cast<int>(level) + kPriorityMin)] = snap.queued_by_level[level];
+        }
+    }
     status["queue"] = {{"depth", snap.queued},
+                       {"by_priority", std::move(by_priority)},
                        {"max", snap.most_queued},
                        {"capacity", snap.queue_capacity},
                        {"session_capacity", snap.session_queue_capacity},
@@ -279,6 +287,10 @@ std::string status_metrics(const StatusSnapshot& snap, MetricsFormat format) {
 
     m.family("warmpool_queue_depth", "gauge", "Jobs waiting for a worker");
     m.sample(snap.queued);
+    m.family("warmpool_queue_depth_by_priority", "gauge", "Jobs waiting for a worker, by priority (-8 to 7)");
+    for (unsigned level = 0; level < kPriorityLevels; ++level) {
+        m.sample(snap.queued_by_level[level], {{"priority", std::to_string(static_cast<int>(level) + kPriorityMin)}});
+    }
     m.family("warmpool_queue_max_depth", "gauge", "Most jobs waiting at once since the pool started");
     m.sample(snap.most_queued);
     m.family("warmpool_queue_capacity", "gauge", "Jobs the pool may have waiting (queue_capacity)");

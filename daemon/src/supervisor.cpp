@@ -275,6 +275,7 @@ bool Supervisor::pump(std::int64_t now) {
     // A job for a pool with no worker (ondemand, cold): start one now rather than on the next tick.
     if (queue_totals_.jobs > 0 && lives_->wanted() == 0) carry_out(scaler_->tick(now));
     if (queue_totals_.jobs > 0) progress |= dispatcher_->dispatch(now, sessions, workers.all(), functions_, counters_);
+    lanes_.set_queued_above(queue_totals_.queued_above());  // lane calls yield to what stays queued
     sessions.finish_closed();
     return progress;
 }

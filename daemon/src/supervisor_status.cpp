@@ -53,6 +53,7 @@ StatusSnapshot Supervisor::status_snapshot() const {
     snap.counters = counters_;
     snap.queued = queue_totals_.jobs;
     snap.most_queued = queue_totals_.most_jobs;
+    snap.queued_by_level = queue_totals_.by_level;
     const WorkerSlots& workers = lives_->slots();
     for (unsigned slot = 0; slot < workers.size(); ++slot) {
         const WorkerSlot& w = workers[slot];

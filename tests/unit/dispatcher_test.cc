@@ -42,6 +42,7 @@ struct Extra {
     std::uint32_t items = 1;
     std::int64_t deadline_ns = 0;
     std::int64_t timeout_ns = 0;
+    int priority = 0;
 };
 
 struct DispatcherTest : ::testing::Test {
@@ -85,6 +86,8 @@ struct DispatcherTest : ::testing::Test {
         job.record.attempt = 1;
         job.record.deadline_ns = extra.deadline_ns;
         job.record.timeout_ns = extra.timeout_ns;
+        job.record.priority = extra.priority;
+        job.record.enqueued_ns = kNow;
         job.items = extra.items;
         job.stats = &functions.stats(function, s.last_function);
         s.queue.push_back(std::move(job));
@@ -493,6 +496,84 @@ TEST_F(DispatcherTest, SessionsHoldingFewerJobsGoFirst) {
     EXPECT_TRUE(dispatch());
     EXPECT_EQ(held_ids(0), (Ids{2}));
     EXPECT_EQ(sessions[a].queue.size(), 1u);
+}
+
+TEST_F(DispatcherTest, HigherPriorityGoesFirstAcrossSessions) {
+    ready(0);
+    const unsigned a = open_session(7);
+    const unsigned b = open_session(8);
+    queue(a, 1, "add", {.priority = -1});
+    queue(a, 2, "add", {.priority = -1});
+    queue(b, 3);
+    queue(a, 4, "add", {.priority = 5});
+    queue(b, 5, "add", {.priority = kPriorityMin});
+    EXPECT_TRUE(dispatch());
+    EXPECT_EQ(held_ids(0), (Ids{4, 3, 1, 2, 5}));
+}
+
+TEST_F(DispatcherTest, WithinAPrioritySessionsStillTakeTurns) {
+    ready(0);
+    const unsigned a = open_session(7);
+    const unsigned b = open_session(8);
+    queue(a, 1, "add", {.priority = 2});
+    queue(a, 2, "add", {.priority = 2});
+    queue(a, 3, "add", {.priority = 2});
+    queue(b, 4, "add", {.priority = 2});
+    queue(b, 5, "add", {.priority = 2});
+    queue(a, 6);
+    EXPECT_TRUE(dispatch());
+    EXPECT_EQ(held_ids(0), (Ids{1, 4, 2, 5, 3, 6}));
+}
+
+TEST_F(DispatcherTest, AJobNoWorkerMayTakeHoldsBackEveryLowerOne) {
+    // The one worker holds a short job. An exclusive job of priority 3 must wait for it; a short
+    // job of priority 0 could be queued behind it, but would then run first: it waits too.
+    ready(0);
+    const unsigned a = open_session(7);
+    const unsigned b = open_session(8);
+    queue(a, 1);
+    EXPECT_TRUE(dispatch());
+    queue(a, 2, "limited", {.priority = 3});
+    queue(b, 3);
+    EXPECT_FALSE(dispatch());
+    EXPECT_EQ(held_ids(0), (Ids{1}));
+    // A short job of the same priority as the waiting one still goes, as without priorities.
+    queue(b, 4, "add", {.priority = 3});
+    EXPECT_TRUE(dispatch());
+    EXPECT_EQ(held_ids(0), (Ids{1, 4}));
+    // The worker is done: the exclusive job goes, and nothing behind it.
+    pool.memory.worker(0).inbox_done = 2;
+    EXPECT_TRUE(dispatcher.collect(0, kNow, sessions, counters));
+    EXPECT_TRUE(dispatch());
+    EXPECT_EQ(held_ids(0), (Ids{2}));
+    EXPECT_EQ(sessions[b].queue.size(), 1u);
+}
+
+TEST_F(DispatcherTest, ALowPriorityJobIsServedWithinTheAgingBoundUnderAStreamOfHighOnes) {
+    // One worker, exclusive jobs: one job per pass, one pass every 30 ms of a simulated clock.
+    // Session a keeps priority-7 jobs queued; session b's priority -8 job is served once it has
+    // been passed over for (levels - 1) aging steps, not before, and not much later.
+    ready(0);
+    const unsigned a = open_session(7);
+    const unsigned b = open_session(8);
+    for (std::uint64_t id = 100; id < 200; ++id) queue(a, id, "limited", {.priority = kPriorityMax});
+    queue(b, 1, "limited", {.priority = kPriorityMin});
+    constexpr std::int64_t kTick = 30'000'000;
+    const std::int64_t bound = (kPriorityLevels - 1) * kPriorityAgingStepNs;
+    std::int64_t served_at = -1;
+    std::uint64_t done = 0;
+    for (std::int64_t now = kNow; now < kNow + 2 * bound && served_at < 0; now += kTick) {
+        ASSERT_TRUE(dispatch(now));
+        ASSERT_EQ(dispatcher.holdings(0).jobs.size(), 1u);
+        if (dispatcher.holdings(0).jobs.front().job.record.job_id == 1) served_at = now;
+        pool.memory.worker(0).inbox_done = ++done;
+        ASSERT_TRUE(dispatcher.collect(0, now, sessions, counters));
+    }
+    ASSERT_GE(served_at, 0) << "the low-priority job was never dispatched";
+    // First passed over at kNow, by the first pass.
+    EXPECT_GE(served_at - kNow, bound);
+    EXPECT_LE(served_at - kNow, bound + kTick);
+    EXPECT_FALSE(sessions[a].queue.empty());  // the stream had not run dry
 }
 
 }  // namespace

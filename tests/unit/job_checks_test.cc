@@ -168,6 +168,33 @@ TEST(JobRefusal, AnInlineBatchHoldsAHeaderAndACountThatFits) {
 
 // ---- lane_may_carry ------------------------------------------------------------------------
 
+TEST(JobRefusal, APriorityIsInItsRange) {
+    JobRecord record = record_for("gcd", 0, 0);
+    for (const int priority : {kPriorityMin, -1, 0, 1, kPriorityMax}) {
+        record.priority = priority;
+        EXPECT_EQ(job_refusal(record, {}, kLimits), std::nullopt) << priority;
+    }
+    record.priority = kPriorityMax + 1;
+    EXPECT_EQ(refusal(record, {}), "priority 8 is outside -8..7");
+    record.priority = kPriorityMin - 1;
+    EXPECT_EQ(refusal(record, {}), "priority -9 is outside -8..7");
+    record.priority = INT32_MIN;
+    EXPECT_TRUE(job_refusal(record, {}, kLimits).has_value());
+}
+
+TEST(LaneYields, ToAQueuedJobOfHigherPriorityOnly) {
+    EXPECT_FALSE(lane_yields(kPriorityMin, 0));  // nothing queued
+    const auto above = [](int priority) { return priority_level(priority) + 1; };
+    EXPECT_FALSE(lane_yields(0, above(0)));       // the same priority queued
+    EXPECT_FALSE(lane_yields(3, above(0)));       // a lower one
+    EXPECT_TRUE(lane_yields(0, above(1)));        // a higher one
+    EXPECT_TRUE(lane_yields(kPriorityMin, above(kPriorityMax)));
+    EXPECT_FALSE(lane_yields(kPriorityMax, above(kPriorityMax)));
+    // A hostile record's priority is clamped, never an index out of range.
+    EXPECT_TRUE(lane_yields(INT32_MIN, above(0)));
+    EXPECT_FALSE(lane_yields(INT32_MAX, above(kPriorityMax)));
+}
+
 TEST(LaneMayCarry, OneInlineCallOfAtMostTheLanesBytesWithNoTimeLimit) {
     EXPECT_TRUE(lane_may_carry(record_for("f", 0, 0), 0));
     EXPECT_TRUE(lane_may_carry(record_for("f", kJobJson, 100), 100));

@@ -84,6 +84,8 @@ StatusSnapshot snapshot() {
     snap.counters.timeouts = 2;
     snap.counters.reloads = 1;
     snap.queued = 9;
+    snap.queued_by_level[priority_level(0)] = 7;
+    snap.queued_by_level[priority_level(kPriorityMax)] = 2;
     snap.most_queued = 40;
     snap.in_flight = 8;
     snap.consecutive_failed_inits = 1;
@@ -193,6 +195,7 @@ TEST(StatusReport, JsonPoolSupervisionQueueAndSessions) {
 
     const json& queue = status["queue"];
     EXPECT_EQ(queue["depth"], 9);
+    EXPECT_EQ(queue["by_priority"], json({{"7", 2}, {"0", 7}}));
     EXPECT_EQ(queue["max"], 40);
     EXPECT_EQ(queue["capacity"], 1000);
     EXPECT_EQ(queue["session_capacity"], 100);
@@ -298,6 +301,9 @@ TEST(StatusReport, PrometheusValues) {
     EXPECT_EQ(prometheus_value(prom, "warmpool_jobs_direct_total" + pool), "30");
     EXPECT_EQ(prometheus_value(prom, "warmpool_jobs_in_flight" + pool), "8");
     EXPECT_EQ(prometheus_value(prom, "warmpool_queue_depth" + pool), "9");
+    EXPECT_EQ(prometheus_value(prom, "warmpool_queue_depth_by_priority{pool=\"web\",priority=\"7\"}"), "2");
+    EXPECT_EQ(prometheus_value(prom, "warmpool_queue_depth_by_priority{pool=\"web\",priority=\"0\"}"), "7");
+    EXPECT_EQ(prometheus_value(prom, "warmpool_queue_depth_by_priority{pool=\"web\",priority=\"-8\"}"), "0");
     EXPECT_EQ(prometheus_value(prom, "warmpool_queue_max_depth" + pool), "40");
     EXPECT_EQ(prometheus_value(prom, "warmpool_queue_capacity" + pool), "1000");
     EXPECT_EQ(prometheus_value(prom, "warmpool_session_queue_capacity" + pool), "100");

@@ -5,6 +5,8 @@
 #include <cstddef>
 #include <optional>
 
+#include "warmpool/priority.hpp"
+
 namespace warmpool {
 
 struct CallOptions {
@@ -16,6 +18,10 @@ struct CallOptions {
     bool wait_if_full = true;
     // With wait_if_full, how long to wait for room before overloaded (negative: no limit).
     std::chrono::milliseconds max_wait{-1};
+    // Higher runs first: kPriorityMin (-8) to kPriorityMax (7), 0 by default (priority.hpp).
+    // Outside that range the call fails at once with JobError bad_request. A queued job's
+    // priority rises with its wait, so a low one is delayed, never starved (docs/ARCHITECTURE.md).
+    int priority = kPriorityDefault;
 };
 
 struct MapOptions {

@@ -51,6 +51,9 @@ PYBIND11_MODULE(_native, m) {
     m.attr("ENCODING_BINARY") = 0;
     m.attr("ENCODING_JSON") = 1;
     m.attr("ENCODING_PICKLE") = 2;
+    m.attr("PRIORITY_MIN") = warmpool::kPriorityMin;
+    m.attr("PRIORITY_MAX") = warmpool::kPriorityMax;
+    m.attr("PRIORITY_DEFAULT") = warmpool::kPriorityDefault;
     m.attr("FLAG_JSON") = 1u << 0;
     m.attr("FLAG_PICKLE") = 1u << 3;
 
@@ -74,9 +77,11 @@ PYBIND11_MODULE(_native, m) {
              }),
              py::arg("pool") = py::none(), py::arg("runtime_dir") = py::none(), py::arg("client_name") = "python")
         .def("submit", &NativeClient::submit, py::arg("name"), py::arg("encoding"), py::arg("head"),
-             py::arg("buffers"), py::arg("timeout_s") = py::none(), py::arg("deadline_s") = py::none())
+             py::arg("buffers"), py::arg("timeout_s") = py::none(), py::arg("deadline_s") = py::none(),
+             py::arg("priority") = warmpool::kPriorityDefault)
         .def("submit_batch", &NativeClient::submit_batch, py::arg("name"), py::arg("encoding"), py::arg("items"),
-             py::arg("timeout_s") = py::none(), py::arg("deadline_s") = py::none())
+             py::arg("timeout_s") = py::none(), py::arg("deadline_s") = py::none(),
+             py::arg("priority") = warmpool::kPriorityDefault)
         .def("watch", &NativeClient::watch)
         .def("unwatch", &NativeClient::unwatch)
         .def("completions", &NativeClient::completions, py::arg("timeout") = py::none())

@@ -26,8 +26,9 @@ Encoding encoding_from(int value) {
     return static_cast<Encoding>(value);
 }
 
-CallOptions call_options(std::optional<double> timeout_s, std::optional<double> deadline_s) {
+CallOptions call_options(std::optional<double> timeout_s, std::optional<double> deadline_s, int priority) {
     CallOptions options;
+    options.priority = priority;  // checked by _calls.check_priority, and again by the client library
     if (timeout_s && *timeout_s > 0) {
         options.timeout = std::chrono::milliseconds(std::max<std::int64_t>(1, std::llround(*timeout_s * 1000)));
     }
@@ -111,9 +112,9 @@ NativeClient::NativeClient(const std::string& pool, const std::string& runtime_d
 
 NativeFuture NativeClient::submit(const std::string& function, int encoding, const py::handle& head,
                                   const py::list& buffers, std::optional<double> timeout_s,
-                                  std::optional<double> deadline_s) {
+                                  std::optional<double> deadline_s, int priority) {
     const Encoding enc = encoding_from(encoding);
-    const CallOptions options = call_options(timeout_s, deadline_s);
+    const CallOptions options = call_options(timeout_s, deadline_s, priority);
     HeldBuffer held_head = hold_buffer(head);
     if (buffers.empty() && held_head.bytes().size() <= client_->inline_max()) {
         const auto bytes = held_head.bytes();
@@ -140,9 +141,10 @@ NativeFuture NativeClient::submit(const std::string& function, int encoding, con
 }
 
 NativeFuture NativeClient::submit_batch(const std::string& function, int encoding, const py::list& items,
-                                        std::optional<double> timeout_s, std::optional<double> deadline_s) {
+                                        std::optional<double> timeout_s, std::optional<double> deadline_s,
+                                        int priority) {
     const Encoding enc = encoding_from(encoding);
-    const CallOptions options = call_options(timeout_s, deadline_s);
+    const CallOptions options = call_options(timeout_s, deadline_s, priority);
     std::vector<HeldBuffer> held;
     held.reserve(items.size());
     std::vector<std::string_view> views;

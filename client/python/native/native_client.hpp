@@ -48,12 +48,13 @@ public:
     NativeClient(const std::string& pool, const std::string& runtime_dir, const std::string& client_name);
 
     // One call. encoding: 0 binary, 1 JSON, 2 pickle (warmpool::Encoding); head and buffers as
-    // _codec.dumps returns them. timeout_s: run-time limit; deadline_s: from now.
+    // _codec.dumps returns them. timeout_s: run-time limit; deadline_s: from now;
+    // priority: CallOptions::priority.
     NativeFuture submit(const std::string& function, int encoding, const py::handle& head, const py::list& buffers,
-                        std::optional<double> timeout_s, std::optional<double> deadline_s);
+                        std::optional<double> timeout_s, std::optional<double> deadline_s, int priority);
     // One batch record of already-encoded items (bytes-like), for map.
     NativeFuture submit_batch(const std::string& function, int encoding, const py::list& items,
-                              std::optional<double> timeout_s, std::optional<double> deadline_s);
+                              std::optional<double> timeout_s, std::optional<double> deadline_s, int priority);
 
     // The completion queue (Client::watch).
     void watch(const NativeFuture& future);

@@ -120,6 +120,18 @@ def decode_value(flags: int, payload):
     return bytes(payload)
 
 
+PRIORITY_MIN = _native.PRIORITY_MIN
+PRIORITY_MAX = _native.PRIORITY_MAX
+
+
+def check_priority(priority) -> None:
+    """A job's priority: an int from PRIORITY_MIN (-8) to PRIORITY_MAX (7); higher runs first."""
+    if isinstance(priority, bool) or not isinstance(priority, int):
+        raise TypeError(f"priority must be an int, not {type(priority).__name__}")
+    if not PRIORITY_MIN <= priority <= PRIORITY_MAX:
+        raise ValueError(f"priority {priority} is outside {PRIORITY_MIN}..{PRIORITY_MAX}")
+
+
 class Calls:
     """One pool session's calls: encodes, submits, and remembers which names take JSON."""
 
@@ -134,18 +146,19 @@ class Calls:
     def pickle_function(self, fn) -> bytes:
         return _pickle_function(fn, self.by_value_modules)
 
-    def start(self, fn, args, kwargs, timeout=None, deadline=None):
+    def start(self, fn, args, kwargs, timeout=None, deadline=None, priority=0):
+        check_priority(priority)
         name, kind = target_of(fn)
-        return Call(self, name, kind, fn, args, kwargs, timeout, deadline)
+        return Call(self, name, kind, fn, args, kwargs, timeout, deadline, priority)
 
 
 class Call:
     """One submitted call; resubmitted once with JSON if the job turns out to take JSON."""
 
-    __slots__ = ("calls", "name", "kind", "fn", "args", "kwargs", "timeout", "deadline_at", "pickled", "future",
-                 "cancelled", "last_id")
+    __slots__ = ("calls", "name", "kind", "fn", "args", "kwargs", "timeout", "deadline_at", "priority", "pickled",
+                 "future", "cancelled", "last_id")
 
-    def __init__(self, calls, name, kind, fn, args, kwargs, timeout, deadline):
+    def __init__(self, calls, name, kind, fn, args, kwargs, timeout, deadline, priority=0):
         self.calls = calls
         self.name = name
         self.kind = kind
@@ -154,6 +167,7 @@ class Call:
         self.kwargs = kwargs
         self.timeout = timeout
         self.deadline_at = None if deadline is None else time.monotonic() + deadline
+        self.priority = priority
         self.future = None
         self.cancelled = False
         self.last_id = 0
@@ -174,7 +188,7 @@ class Call:
             head, buffers, _ = _codec.dumps(_codec.wrap_call(self.args, self.kwargs))
         deadline = None if self.deadline_at is None else max(0.0, self.deadline_at - time.monotonic())
         self.future = self.calls.native.submit(self.name, PICKLE if self.pickled else JSON, head, buffers,
-                                               self.timeout, deadline)
+                                               self.timeout, deadline, self.priority)
 
     def outcome(self):
         """(True, value) or (False, exception), once the native future is done; or None if the

@@ -78,21 +78,22 @@ class Client:
         """The pool's configured number of workers."""
         return max(1, self._native.worker_slots // 2)
 
-    def submit(self, fn, /, *args, timeout=None, deadline=None, **kwargs) -> JobFuture:
+    def submit(self, fn, /, *args, timeout=None, deadline=None, priority=0, **kwargs) -> JobFuture:
         """Starts fn(*args, **kwargs) in the pool. fn: an exported job, a job name of the pool (C++
         or Python), or any picklable callable. timeout: run-time limit in seconds; deadline:
-        seconds from now after which a job still queued ends as DeadlineExceeded."""
-        return JobFuture(self._calls.start(fn, args, kwargs, timeout, deadline))
+        seconds from now after which a job still queued ends as DeadlineExceeded; priority: -8 to
+        7, higher runs first (ValueError outside that range)."""
+        return JobFuture(self._calls.start(fn, args, kwargs, timeout, deadline, priority))
 
-    def call(self, fn, /, *args, timeout=None, deadline=None, **kwargs):
+    def call(self, fn, /, *args, timeout=None, deadline=None, priority=0, **kwargs):
         """submit(...).result(): waits (without the GIL) and returns the result or raises."""
-        return self._calls.start(fn, args, kwargs, timeout, deadline).value()
+        return self._calls.start(fn, args, kwargs, timeout, deadline, priority).value()
 
-    def map(self, fn, /, *iterables, timeout=None, chunksize=1):
+    def map(self, fn, /, *iterables, timeout=None, chunksize=1, priority=0):
         """An iterator of fn(*args) for args in zip(*iterables), in input order, computed in
-        batches; the first failed call's exception is raised when reached."""
+        batches; the first failed call's exception is raised when reached. priority: as submit's."""
         return _mapping.map_calls(self._calls, fn, iterables, timeout=timeout, chunksize=chunksize,
-                                  window=self.workers * 4)
+                                  window=self.workers * 4, priority=priority)
 
     def status(self) -> dict:
         """The pool's status (what `warmpool status --json` prints) as a dict."""

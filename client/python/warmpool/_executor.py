@@ -87,9 +87,13 @@ class _WorkItem:
 
 
 class Executor(concurrent.futures.Executor):
-    def __init__(self, pool: str | None = None, runtime_dir: str | None = None, *, max_workers: int | None = None):
+    def __init__(self, pool: str | None = None, runtime_dir: str | None = None, *, max_workers: int | None = None,
+                 priority: int = 0):
+        """priority: of every job this executor sends, -8 to 7, higher runs first."""
         if max_workers is not None and max_workers <= 0:
             raise ValueError("max_workers must be greater than 0")
+        _calls.check_priority(priority)
+        self._priority = priority
         self._native = _native.NativeClient(pool, runtime_dir, "python-executor")
         self._calls = _calls.Calls(self._native)
         self._pool_workers = max(1, self._native.worker_slots // 2)
@@ -125,7 +129,8 @@ class Executor(concurrent.futures.Executor):
         if self._shutdown:
             raise RuntimeError("cannot schedule new futures after shutdown")
         window = self._max_workers if self._max_workers < self._pool_workers else self._pool_workers * 4
-        return _mapping.map_calls(self._calls, fn, iterables, timeout=timeout, chunksize=chunksize, window=window)
+        return _mapping.map_calls(self._calls, fn, iterables, timeout=timeout, chunksize=chunksize, window=window,
+                                  priority=self._priority)
 
     def shutdown(self, wait=True, *, cancel_futures=False):
         with self._lock:
@@ -155,7 +160,7 @@ class Executor(concurrent.futures.Executor):
             if not item.future.set_running_or_notify_cancel():
                 continue
             try:
-                call = self._calls.start(item.fn, item.args, item.kwargs)
+                call = self._calls.start(item.fn, item.args, item.kwargs, priority=self._priority)
             except BaseException as exc:  # noqa: BLE001 - the future carries it
                 item.future.set_exception(exc)
                 continue

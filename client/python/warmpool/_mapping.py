@@ -33,9 +33,10 @@ class _Batch:
         self.started = time.monotonic()
 
 
-def map_calls(calls: _calls.Calls, fn, iterables, *, timeout=None, chunksize=1, window=8):
+def map_calls(calls: _calls.Calls, fn, iterables, *, timeout=None, chunksize=1, window=8, priority=0):
     """A generator of fn(*args) for args in zip(*iterables), in order. The first failed call's
     exception is raised when its turn comes; TimeoutError if `timeout` seconds pass first."""
+    _calls.check_priority(priority)
     name, kind = _calls.target_of(fn)
     if chunksize < 1:
         raise ValueError("chunksize must be >= 1")
@@ -44,10 +45,11 @@ def map_calls(calls: _calls.Calls, fn, iterables, *, timeout=None, chunksize=1, 
     inputs = zip(*iterables) if spread else iter(iterables[0])
     end = None if timeout is None else time.monotonic() + timeout
     # Chunk by chunk from the generator; item by item by chain, without a Python frame per item.
-    return itertools.chain.from_iterable(_run(calls, fn, name, kind, inputs, spread, end, chunksize, max(1, window)))
+    return itertools.chain.from_iterable(_run(calls, fn, name, kind, inputs, spread, end, chunksize, max(1, window),
+                                                   priority))
 
 
-def _run(calls, fn, name, kind, inputs, spread, end, chunksize, window):
+def _run(calls, fn, name, kind, inputs, spread, end, chunksize, window, priority):
     """Yields each chunk's results as a list, in order; raises the first failure after the
     results before it."""
     fn_bytes = calls.pickle_function(fn) if kind == "value" else None
@@ -58,10 +60,10 @@ def _run(calls, fn, name, kind, inputs, spread, end, chunksize, window):
     def send(items, as_json):
         if as_json:
             encoded = [_calls.json_args(item if spread else (item,), {}) for item in items]
-            future = calls.native.submit_batch(name, _calls.JSON, encoded)
+            future = calls.native.submit_batch(name, _calls.JSON, encoded, priority=priority)
         else:
             head, buffers, _ = _codec.dumps((fn_bytes, items, spread))
-            future = calls.native.submit_batch(name, _calls.PICKLE, [_codec.join(head, buffers)])
+            future = calls.native.submit_batch(name, _calls.PICKLE, [_codec.join(head, buffers)], priority=priority)
         in_flight.append(_Batch(future, items, as_json))
 
     def fill():

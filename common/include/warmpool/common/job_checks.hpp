@@ -4,6 +4,7 @@
 //   job_refusal()      the supervisor, on each submission (the submit ring, or a lane post it
 //                      took); a worker, on a lane job, which no supervisor saw
 //   lane_may_carry()   the client, before it posts to its lane; a worker, before it runs a post
+//   lane_yields()      the client, before it posts; a worker, before it claims a post
 //   batch_count()      the above for an inline batch; a worker for a batch in a blob, which only
 //                      it reads
 //   batch_item_count() whoever counts a job's calls (the supervisor's counters, a worker's
@@ -32,9 +33,10 @@ struct JobLimits {
 };
 
 // Why the pool refuses `record` with `payload` (the bytes that followed it), or nullopt if it
-// may run: a function name that fits, only known flags and one encoding, a payload of the length
-// the record says, a well-formed blob reference within `limits` or inline arguments within them,
-// and for an inline batch a count its bytes can hold (batch_count()). The reason is the
+// may run: a function name that fits, only known flags and one encoding, a priority in range
+// (priority.hpp), a payload of the length the record says, a well-formed blob reference within
+// `limits` or inline arguments within them, and for an inline batch a count its bytes can hold
+// (batch_count()). The reason is the
 // bad_request message its client gets. Says nothing of the function, its encoding or arguments:
 // those only the worker that runs it knows.
 std::optional<std::string> job_refusal(const JobRecord& record, std::span<const std::byte> payload,
@@ -46,6 +48,14 @@ std::optional<std::string> job_refusal(const JobRecord& record, std::span<const 
 constexpr bool lane_may_carry(const JobRecord& record, std::size_t payload_bytes) {
     return payload_bytes <= kLanePayloadMax && record.payload_bytes == payload_bytes &&
            (record.flags & ~kJobEncodingFlags) == 0 && record.timeout_ns == 0;
+}
+
+// Whether a lane must not carry a job of `priority` because a job of a higher priority is queued:
+// `queued_above` is LaneBoard::queued_above (the highest level queued, plus one; 0: none). The
+// client asks before it posts, a worker before it claims a post (the queue may have changed
+// between the two); a post a worker leaves is queued by the supervisor like any other.
+constexpr bool lane_yields(std::int32_t priority, std::uint32_t queued_above) {
+    return priority_level(priority) + 1 < queued_above;
 }
 
 // Whether a batch of `batch_bytes` (header included, at least the header) may hold `count` items:

@@ -52,13 +52,14 @@
 #include "warmpool/common/byte_ring.hpp"
 #include "warmpool/common/wake_flag.hpp"
 #include "warmpool/encoding.hpp"
+#include "warmpool/priority.hpp"
 
 namespace warmpool {
 
 inline constexpr std::uint64_t kPoolMagic = 0x4c4f4f504d524157ULL;     // "WARMPOOL"
 inline constexpr std::uint64_t kSessionMagic = 0x4e4f53534553504dULL;  // "MPSESSON"
 inline constexpr std::uint64_t kBlobMagic = 0x424f4c424d524157ULL;     // "WARMBLOB"
-inline constexpr std::uint32_t kLayoutVersion = 6;
+inline constexpr std::uint32_t kLayoutVersion = 7;
 inline constexpr std::size_t kFunctionNameMax = 47;  // plus the terminating NUL
 
 constexpr std::size_t align_up(std::size_t n, std::size_t a) { return (n + a - 1) / a * a; }
@@ -319,9 +320,11 @@ struct JobRecord {
     std::uint64_t session_generation;  // filled in by the supervisor
     std::int64_t enqueued_ns;    // filled in by the supervisor (queue-wait measurement)
     char function[kFunctionNameMax + 1];  // NUL-terminated
+    std::int32_t priority;       // the client's; kPriorityMin..kPriorityMax (priority.hpp), higher first
+    std::uint32_t reserved;      // the client's; 0
 };
 static_assert(std::is_trivially_copyable_v<JobRecord>);
-static_assert(sizeof(JobRecord) == 112);
+static_assert(sizeof(JobRecord) == 120);
 
 enum class ReplyStatus : std::uint16_t { ok = 0 };  // anything else is an ErrorKind value
 
@@ -447,6 +450,11 @@ struct alignas(64) LaneBoard {
     std::uint32_t layout_version;
     // Supervisor: 1 while lanes may be used (no run-time limits are configured).
     std::atomic<std::uint32_t> open;
+    // Supervisor: the highest priority level (priority.hpp) of a queued job, plus one; 0 while
+    // nothing is queued. A lane carries no job of a lower level (job_checks.hpp: lane_yields),
+    // so no call overtakes a queued job of higher priority. A line of its own: it changes with
+    // the queue, and `open` and the bits are read by every spinning watcher.
+    alignas(64) std::atomic<std::uint32_t> queued_above;
     alignas(64) std::atomic<std::uint64_t> watching[kMaxWorkerSlots / 64];  // a bit per worker slot
     // Held by workers only: the worker that is the watcher, including while it runs a lane job it
     // claimed (its `watching` bit is clear then), so that no second idle worker spins beside it.

@@ -2,8 +2,9 @@
 //
 // It owns, per worker slot, the supervisor's side of the inbox ring (the producer), the jobs
 // the worker holds in inbox order (InFlightJob; their inbox sequence numbers are consecutive),
-// and the reply-ring room set aside per session for their replies (dispatch_policy.hpp); and a
-// pass's working memory, kept between passes so that a pass allocates nothing.
+// and the reply-ring room set aside per session for their replies (dispatch_policy.hpp); how long
+// each priority level has waited (priority_aging.hpp); and a pass's working memory, kept between
+// passes so that a pass allocates nothing.
 //
 // In shared memory it writes only the inbox rings (as their one producer) and rings a worker's
 // inbox_wake; it reads the worker records and the reply tails. It is the only unit that puts a
@@ -23,6 +24,7 @@
 #include "warmpool/daemon/pending_job.hpp"
 #include "warmpool/daemon/pool_config.hpp"
 #include "warmpool/daemon/pool_counters.hpp"
+#include "warmpool/daemon/priority_aging.hpp"
 #include "warmpool/daemon/session_table.hpp"
 #include "warmpool/daemon/worker_slots.hpp"
 
@@ -69,10 +71,13 @@ private:
     std::vector<WorkerHoldings> workers_;
     unsigned session_cursor_ = 0;
     unsigned worker_cursor_ = 0;
+    PriorityAging aging_;
     // A pass's working memory.
     struct PassSession {
-        unsigned slot;  // in the session table
-        unsigned row;   // its row of pass_room_
+        unsigned slot;           // in the session table
+        unsigned row;            // its row of pass_room_
+        unsigned level = 0;      // the priority level of its next job, this round
+        unsigned effective = 0;  // ... and the level that counts as (aging_)
     };
     std::vector<WorkerCandidate> pass_workers_;
     std::vector<PassSession> pass_sessions_;   // sessions with queued jobs, in turn order

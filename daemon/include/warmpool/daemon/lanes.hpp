@@ -2,10 +2,10 @@
 // hands one job at a time straight to an idle worker.
 //
 // It owns the lane board (created here, inherited by the workers, given read-only to clients) and
-// what it has counted of each worker's lane jobs. It alone writes the board's `open`; it clears a
-// dead worker's `watching` and `watcher_role` bits (the worker sets and clears them while it
-// lives). In a session's Lane it moves a post to `claimed` and back to `free` when it takes the
-// post into the queue, and frees a lane a dead worker claimed.
+// what it has counted of each worker's lane jobs. It alone writes the board's `open` and
+// `queued_above`; it clears a dead worker's `watching` and `watcher_role` bits (the worker sets
+// and clears them while it lives). In a session's Lane it moves a post to `claimed` and back to
+// `free` when it takes the post into the queue, and frees a lane a dead worker claimed.
 //
 // It is not on a lane job's path: it counts what lane jobs came to, settles the lane job of a
 // worker that died, and takes posts no worker is coming for. The supervisor's one thread only.
@@ -47,6 +47,9 @@ public:
     LaneBoard* board() const { return board_; }
 
     void set_open(bool open);
+    // The highest priority level queued plus one, 0 if none (LaneBoard::queued_above); stored
+    // only when it changes.
+    void set_queued_above(std::uint32_t queued_above);
     // A new worker in `slot`: nothing of its lane jobs counted yet.
     void start_worker(unsigned slot);
     // Adds to `counters` what the lane jobs of the worker in `slot` came to since the last look.
@@ -92,6 +95,7 @@ private:
     SharedSegment segment_;
     LaneBoard* board_ = nullptr;
     std::vector<Tally> tallies_;
+    std::uint32_t queued_above_ = 0;  // as last stored on the board
 };
 
 }  // namespace warmpool

@@ -7,12 +7,14 @@
 
 #include <sys/types.h>
 
+#include <array>
 #include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "warmpool/daemon/pool_counters.hpp"
+#include "warmpool/priority.hpp"
 
 namespace warmpool {
 
@@ -55,6 +57,7 @@ struct StatusSnapshot {
     PoolCounters counters;
     std::uint64_t queued = 0;
     std::uint64_t most_queued = 0;
+    std::array<std::uint64_t, kPriorityLevels> queued_by_level{};  // by priority level (priority.hpp)
     std::uint64_t in_flight = 0;  // held by workers, lane jobs included
     unsigned consecutive_failed_inits = 0;
     double respawn_in_seconds = 0;
