@@ -222,6 +222,7 @@ namespace {
 // workers serve, at most kTimedFunctions of them and kOtherFunctions (JobTimings). Coarser than
 // the status's buckets: every other power of two from 1.024 µs, each an exact bound of those.
 void latency_histograms(MetricsWriter& m, const StatusSnapshot& snap) {
+    if (snap.latency.empty()) return;  // a family without samples says nothing
     constexpr unsigned kBounds = 14;  // 2^10 ns .. 2^36 ns (68.7 s), then +Inf
     std::string bounds[kBounds];
     for (unsigned i = 0; i < kBounds; ++i) {
