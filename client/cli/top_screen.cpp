@@ -61,17 +61,19 @@ public:
         struct sigaction action {};
         action.sa_handler = on_signal;
         sigemptyset(&action.sa_mask);
-        for (std::size_t i = 0; i < std::size(kSignals); ++i) ::sigaction(kSignals[i], &action, &saved_[i]);
+        for (std::size_t i = 0; i < std::size(kSignals); ++i)
+            ::sigaction(kSignals[i], &action, &saved_[i]);
     }
     ~StopSignals() {
-        for (std::size_t i = 0; i < std::size(kSignals); ++i) ::sigaction(kSignals[i], &saved_[i], nullptr);
+        for (std::size_t i = 0; i < std::size(kSignals); ++i)
+            ::sigaction(kSignals[i], &saved_[i], nullptr);
     }
     StopSignals(const StopSignals&) = delete;
     StopSignals& operator=(const StopSignals&) = delete;
 
 private:
     static constexpr int kSignals[] = {SIGINT, SIGTERM, SIGHUP};
-    struct sigaction saved_[std::size(kSignals)] {};
+    struct sigaction saved_[std::size(kSignals)]{};
 };
 
 unsigned terminal_width() {
@@ -97,12 +99,14 @@ bool quit_pressed(int ms, bool read_keys) {
 
 }  // namespace
 
-int run_top(const TopOptions& options, const std::function<std::optional<std::string>(std::string& error)>& fetch) {
+int run_top(const TopOptions& options,
+            const std::function<std::optional<std::string>(std::string& error)>& fetch) {
     auto frame = [&](unsigned width, std::string& text) {
         std::string error;
         const std::optional<std::string> answer = fetch(error);
         if (!answer) {
-            std::fprintf(stderr, "warmpool top: cannot read the pool's status: %s\n", error.c_str());
+            std::fprintf(stderr, "warmpool top: cannot read the pool's status: %s\n",
+                         error.c_str());
             return false;
         }
         const auto status = nlohmann::json::parse(*answer, nullptr, false);
@@ -136,9 +140,11 @@ int run_top(const TopOptions& options, const std::function<std::optional<std::st
         }
         std::fputs(text.c_str(), stdout);
         std::fflush(stdout);
-        const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(interval_ms);
+        const auto until =
+            std::chrono::steady_clock::now() + std::chrono::milliseconds(interval_ms);
         for (;;) {
-            const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - std::chrono::steady_clock::now());
+            const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                until - std::chrono::steady_clock::now());
             if (left.count() <= 0 || g_stop != 0) break;
             if (quit_pressed(static_cast<int>(left.count()), keys.active())) return 0;
         }

@@ -12,12 +12,13 @@
 namespace warmpool {
 
 struct TopOptions {
-    bool once = false;          // one frame, then exit
-    double interval_s = 1.0;    // between frames
+    bool once = false;        // one frame, then exit
+    double interval_s = 1.0;  // between frames
 };
 
 // `fetch` returns one status answer (JSON text), or nothing with the reason in `error`.
 // Returns the process's exit code: 0, or 2 when the pool cannot be read (the reason on stderr).
-int run_top(const TopOptions& options, const std::function<std::optional<std::string>(std::string& error)>& fetch);
+int run_top(const TopOptions& options,
+            const std::function<std::optional<std::string>(std::string& error)>& fetch);
 
 }  // namespace warmpool

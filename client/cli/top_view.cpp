@@ -100,7 +100,8 @@ std::string short_duration(double seconds) {
     } else if (seconds < 60) {
         std::snprintf(buf, sizeof buf, "%.1f s", seconds);
     } else {
-        std::snprintf(buf, sizeof buf, "%.0fm%02.0fs", std::floor(seconds / 60), std::fmod(std::floor(seconds), 60));
+        std::snprintf(buf, sizeof buf, "%.0fm%02.0fs", std::floor(seconds / 60),
+                      std::fmod(std::floor(seconds), 60));
     }
     return buf;
 }
@@ -108,61 +109,75 @@ std::string short_duration(double seconds) {
 std::string render_top(const json& s, unsigned width) {
     std::string out;
     const double uptime = number_at(s, {"uptime_seconds"});
-    out += row("warmpool top - pool %s (%s), pid %s, up %s", text_at(s, "pool").c_str(), text_at(s, "state").c_str(),
-               count_text(number_at(s, {"pid"})).c_str(), short_duration(uptime).c_str());
-    out += row("jobs: %s submitted, %s completed, %s failed, %s direct   queue: %s waiting (max %s, capacity %s)",
-               count_text(number_at(s, {"jobs", "submitted"})).c_str(),
-               count_text(number_at(s, {"jobs", "completed"})).c_str(),
-               count_text(number_at(s, {"jobs", "failed"})).c_str(), count_text(number_at(s, {"jobs", "direct"})).c_str(),
-               count_text(number_at(s, {"queue", "depth"})).c_str(), count_text(number_at(s, {"queue", "max"})).c_str(),
-               count_text(number_at(s, {"queue", "capacity"})).c_str());
+    out += row("warmpool top - pool %s (%s), pid %s, up %s", text_at(s, "pool").c_str(),
+               text_at(s, "state").c_str(), count_text(number_at(s, {"pid"})).c_str(),
+               short_duration(uptime).c_str());
+    out +=
+        row("jobs: %s submitted, %s completed, %s failed, %s direct   queue: %s waiting (max %s, "
+            "capacity %s)",
+            count_text(number_at(s, {"jobs", "submitted"})).c_str(),
+            count_text(number_at(s, {"jobs", "completed"})).c_str(),
+            count_text(number_at(s, {"jobs", "failed"})).c_str(),
+            count_text(number_at(s, {"jobs", "direct"})).c_str(),
+            count_text(number_at(s, {"queue", "depth"})).c_str(),
+            count_text(number_at(s, {"queue", "max"})).c_str(),
+            count_text(number_at(s, {"queue", "capacity"})).c_str());
 
     const json workers = s.is_object() ? s.value("workers", json::object()) : json::object();
     out += row("\nWORKERS %s live of %s, %s busy", count_text(number_at(workers, {"live"})).c_str(),
-               count_text(number_at(workers, {"configured"})).c_str(), count_text(number_at(workers, {"busy"})).c_str());
-    out += row("%-4s %-8s %-9s %-20s %-9s %-8s %-8s %-10s %s", "SLOT", "PID", "STATE", "FUNCTION", "BUSY FOR",
-               "BUSY 1m", "BUSY", "RSS", "JOBS");
+               count_text(number_at(workers, {"configured"})).c_str(),
+               count_text(number_at(workers, {"busy"})).c_str());
+    out += row("%-4s %-8s %-9s %-20s %-9s %-8s %-8s %-10s %s", "SLOT", "PID", "STATE", "FUNCTION",
+               "BUSY FOR", "BUSY 1m", "BUSY", "RSS", "JOBS");
     for (const json& w : workers.value("rows", json::array())) {
         std::string function = text_at(w, "current_function");
         if (w.is_object() && w.value("by_lane", false)) function += " (lane)";
-        out += row("%-4s %-8s %-9s %-20s %-9s %-8s %-8s %-10s %s", count_text(number_at(w, {"slot"})).c_str(),
-                   count_text(number_at(w, {"pid"})).c_str(), text_at(w, "state").c_str(), fit(function, 20).c_str(),
-                   short_duration(number_at(w, {"busy_seconds"})).c_str(),
-                   percent_text(number_at(w, {"busy_fraction", "last_minute"})).c_str(),
-                   percent_text(number_at(w, {"busy_fraction", "since_start"})).c_str(),
-                   bytes_text(number_at(w, {"rss_bytes"})).c_str(), count_text(number_at(w, {"jobs_done"})).c_str());
+        out +=
+            row("%-4s %-8s %-9s %-20s %-9s %-8s %-8s %-10s %s",
+                count_text(number_at(w, {"slot"})).c_str(),
+                count_text(number_at(w, {"pid"})).c_str(), text_at(w, "state").c_str(),
+                fit(function, 20).c_str(), short_duration(number_at(w, {"busy_seconds"})).c_str(),
+                percent_text(number_at(w, {"busy_fraction", "last_minute"})).c_str(),
+                percent_text(number_at(w, {"busy_fraction", "since_start"})).c_str(),
+                bytes_text(number_at(w, {"rss_bytes"})).c_str(),
+                count_text(number_at(w, {"jobs_done"})).c_str());
     }
 
     const double window = number_at(s, {"latency", "window_seconds"}, 60);
     // The rate over the last minute, or over the uptime while that is shorter.
     const double span = uptime > 0 && uptime < window ? uptime : window;
     out += row("\nFUNCTIONS (last %.0f s)", window);
-    out += row("%-24s %9s %9s %9s %9s %9s %9s", "FUNCTION", "RATE/s", "WAIT p50", "WAIT p99", "RUN p50", "RUN p99",
-               "RUN max");
+    out += row("%-24s %9s %9s %9s %9s %9s %9s", "FUNCTION", "RATE/s", "WAIT p50", "WAIT p99",
+               "RUN p50", "RUN p99", "RUN max");
     const json latency = s.is_object() ? s.value("latency", json::object()) : json::object();
-    for (const json& f : latency.is_object() ? latency.value("functions", json::array()) : json::array()) {
+    for (const json& f :
+         latency.is_object() ? latency.value("functions", json::array()) : json::array()) {
         const double count = number_at(f, {"run_time", "last_minute", "count"});
         char rate[32] = "-";
         if (count >= 0 && span > 0) std::snprintf(rate, sizeof rate, "%.1f", count / span);
         auto figure = [&](const char* which, const char* p) {
             // Percentiles of an empty minute are 0: nothing ran.
-            return count > 0 ? short_duration(number_at(f, {which, "last_minute", p})) : std::string("-");
+            return count > 0 ? short_duration(number_at(f, {which, "last_minute", p}))
+                             : std::string("-");
         };
         out += row("%-24s %9s %9s %9s %9s %9s %9s", fit(text_at(f, "function"), 24).c_str(), rate,
-                   figure("queue_wait", "p50").c_str(), figure("queue_wait", "p99").c_str(), figure("run_time", "p50").c_str(),
-                   figure("run_time", "p99").c_str(), figure("run_time", "max").c_str());
+                   figure("queue_wait", "p50").c_str(), figure("queue_wait", "p99").c_str(),
+                   figure("run_time", "p50").c_str(), figure("run_time", "p99").c_str(),
+                   figure("run_time", "max").c_str());
     }
 
     const json sessions = s.is_object() ? s.value("sessions", json::object()) : json::object();
     out += row("\nSESSIONS %s active (max %s)", count_text(number_at(sessions, {"active"})).c_str(),
                count_text(number_at(sessions, {"max"})).c_str());
-    out += row("%-4s %-8s %-20s %-8s %10s %10s %8s %9s", "SLOT", "PID", "CLIENT", "STATE", "SUBMITTED", "COMPLETED",
-               "QUEUED", "IN FLIGHT");
+    out += row("%-4s %-8s %-20s %-8s %10s %10s %8s %9s", "SLOT", "PID", "CLIENT", "STATE",
+               "SUBMITTED", "COMPLETED", "QUEUED", "IN FLIGHT");
     for (const json& c : sessions.value("rows", json::array())) {
-        out += row("%-4s %-8s %-20s %-8s %10s %10s %8s %9s", count_text(number_at(c, {"slot"})).c_str(),
+        out += row("%-4s %-8s %-20s %-8s %10s %10s %8s %9s",
+                   count_text(number_at(c, {"slot"})).c_str(),
                    count_text(number_at(c, {"pid"})).c_str(), fit(text_at(c, "client"), 20).c_str(),
                    text_at(c, "state").c_str(), count_text(number_at(c, {"submitted"})).c_str(),
-                   count_text(number_at(c, {"completed"})).c_str(), count_text(number_at(c, {"queued"})).c_str(),
+                   count_text(number_at(c, {"completed"})).c_str(),
+                   count_text(number_at(c, {"queued"})).c_str(),
                    count_text(number_at(c, {"in_flight"})).c_str());
     }
     return clip_lines(out, width);

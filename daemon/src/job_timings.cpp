@@ -24,7 +24,8 @@ LatencyHistogram take_delta(const TimingHistogram& shared, LatencyHistogram& see
 }
 
 bool counted_any(const LatencyHistogram& delta) {
-    return std::any_of(delta.buckets.begin(), delta.buckets.end(), [](std::uint64_t n) { return n != 0; });
+    return std::any_of(delta.buckets.begin(), delta.buckets.end(),
+                       [](std::uint64_t n) { return n != 0; });
 }
 
 }  // namespace
@@ -38,13 +39,15 @@ std::size_t JobTimings::function_index(const std::string& name) {
         if (functions_[i].name == name) return i;
     }
     const std::size_t named = static_cast<std::size_t>(
-        std::count_if(functions_.begin(), functions_.end(), [](const Function& f) { return f.name != kOtherFunctions; }));
+        std::count_if(functions_.begin(), functions_.end(),
+                      [](const Function& f) { return f.name != kOtherFunctions; }));
     if (named >= kTimedFunctions && name != kOtherFunctions) return function_index(kOtherFunctions);
     functions_.push_back(Function{name, {}, {}});
     return functions_.size() - 1;
 }
 
-void JobTimings::fold(Slot& slot, const FunctionTimings& entry, std::size_t e, std::int64_t now_ns) {
+void JobTimings::fold(Slot& slot, const FunctionTimings& entry, std::size_t e,
+                      std::int64_t now_ns) {
     const LatencyHistogram queue = take_delta(entry.queue_wait, slot.queue_seen[e]);
     const LatencyHistogram run = take_delta(entry.run_time, slot.run_seen[e]);
     if (!counted_any(queue) && !counted_any(run)) return;
@@ -57,7 +60,8 @@ void JobTimings::fold(Slot& slot, const FunctionTimings& entry, std::size_t e, s
     f.run_time.add(run);
 }
 
-void JobTimings::sample_busy(Slot& slot, const PoolMemory& pool, std::uint32_t index, std::int64_t now_ns) {
+void JobTimings::sample_busy(Slot& slot, const PoolMemory& pool, std::uint32_t index,
+                             std::int64_t now_ns) {
     const WorkerTimings& timings = pool.worker_timings(index);
     const WorkerRecord& record = pool.worker(index);
     std::uint64_t running = 0;
@@ -76,7 +80,8 @@ void JobTimings::collect(const PoolMemory& pool, std::int64_t now_ns) {
         f.queue_wait.rotate_to(now_ns);
         f.run_time.rotate_to(now_ns);
     }
-    const std::uint32_t slots = std::min<std::uint32_t>(static_cast<std::uint32_t>(slots_.size()), pool.layout.worker_slots);
+    const std::uint32_t slots = std::min<std::uint32_t>(static_cast<std::uint32_t>(slots_.size()),
+                                                        pool.layout.worker_slots);
     for (std::uint32_t index = 0; index < slots; ++index) {
         Slot& slot = slots_[index];
         const WorkerTimings& timings = pool.worker_timings(index);
@@ -84,13 +89,15 @@ void JobTimings::collect(const PoolMemory& pool, std::int64_t now_ns) {
             std::min<std::uint32_t>(timings.named.load(std::memory_order_acquire), kTimedFunctions);
         for (; slot.named < named; ++slot.named) {
             const char* text = timings.functions[slot.named].name;
-            const std::string name = valid_utf8(std::string_view(text, strnlen(text, kFunctionNameMax)));
+            const std::string name =
+                valid_utf8(std::string_view(text, strnlen(text, kFunctionNameMax)));
             slot.function[slot.named] = function_index(name);
         }
         for (std::uint32_t e = 0; e < named; ++e) fold(slot, timings.functions[e], e, now_ns);
         fold(slot, timings.functions[kTimedFunctions], kTimedFunctions, now_ns);
         sample_busy(slot, pool, index, now_ns);
-        if (epoch != epoch_) slot.busy[static_cast<std::size_t>(epoch) % slot.busy.size()] = {now_ns, slot.busy_now};
+        if (epoch != epoch_)
+            slot.busy[static_cast<std::size_t>(epoch) % slot.busy.size()] = {now_ns, slot.busy_now};
     }
     epoch_ = epoch;
 }
@@ -100,17 +107,23 @@ double JobTimings::busy_last_minute(std::uint32_t index, std::int64_t now_ns) co
     const Slot& slot = slots_[index];
     const BusySample* oldest = nullptr;
     for (const BusySample& s : slot.busy) {
-        if (s.at_ns < 0 || now_ns - s.at_ns > static_cast<std::int64_t>(WindowedLatency::kWindows) * WindowedLatency::kWindowNs) continue;
+        const std::int64_t minute =
+            static_cast<std::int64_t>(WindowedLatency::kWindows) * WindowedLatency::kWindowNs;
+        if (s.at_ns < 0 || now_ns - s.at_ns > minute) continue;
         if (oldest == nullptr || s.at_ns < oldest->at_ns) oldest = &s;
     }
     if (oldest == nullptr || slot.busy_at_ns <= oldest->at_ns) return 0;
-    const double share = static_cast<double>(slot.busy_now - oldest->busy_ns) / static_cast<double>(slot.busy_at_ns - oldest->at_ns);
+    // A worker that died under a job takes that job's running time with it: busy can go back.
+    const double busy = static_cast<double>(slot.busy_now) - static_cast<double>(oldest->busy_ns);
+    const double share = busy / static_cast<double>(slot.busy_at_ns - oldest->at_ns);
     return std::clamp(share, 0.0, 1.0);
 }
 
-double JobTimings::busy_since_start(std::uint32_t index, std::int64_t now_ns, std::int64_t worker_started_ns) const {
+double JobTimings::busy_since_start(std::uint32_t index, std::int64_t now_ns,
+                                    std::int64_t worker_started_ns) const {
     if (index >= slots_.size() || now_ns <= worker_started_ns) return 0;
-    const double share = static_cast<double>(slots_[index].life_busy_now) / static_cast<double>(now_ns - worker_started_ns);
+    const double share = static_cast<double>(slots_[index].life_busy_now) /
+                         static_cast<double>(now_ns - worker_started_ns);
     return std::clamp(share, 0.0, 1.0);
 }
 

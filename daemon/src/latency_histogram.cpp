@@ -15,7 +15,8 @@ std::int64_t LatencyHistogram::quantile_ns(double q) const {
     for (std::size_t i = 0; i < kLatencyBuckets; ++i) {
         seen += buckets[i];
         if (seen >= rank) {
-            return i == kLatencyBuckets - 1 ? latency_bucket_upper_ns(i - 1) : latency_bucket_upper_ns(i);
+            return i == kLatencyBuckets - 1 ? latency_bucket_upper_ns(i - 1)
+                                            : latency_bucket_upper_ns(i);
         }
     }
     return latency_bucket_upper_ns(kLatencyBuckets - 2);  // not reached

@@ -31,7 +31,8 @@ TimingsRecorder::TimingsRecorder(WorkerTimings& timings, Serves serves)
 
 FunctionTimings* TimingsRecorder::entry_for(const char (&function)[kFunctionNameMax + 1]) {
     const std::uint32_t named = timings_->named.load(std::memory_order_relaxed);
-    if (last_ < named && same_name(timings_->functions[last_].name, function)) return &timings_->functions[last_];
+    if (last_ < named && same_name(timings_->functions[last_].name, function))
+        return &timings_->functions[last_];
     for (std::uint32_t i = 0; i < named; ++i) {
         if (same_name(timings_->functions[i].name, function)) {
             last_ = i;

@@ -42,19 +42,23 @@ TEST(Latency, EveryJobIsTimedOnceByLaneOrByQueue) {
     Client client = pool.connect();
     constexpr int kOneAtATime = 3000;
     constexpr int kBurst = 500;
-    for (int i = 1; i <= kOneAtATime; ++i) ASSERT_EQ(client.call<std::int64_t>("gcd", Pair{6 * i, 4 * i}), 2 * i);
+    for (int i = 1; i <= kOneAtATime; ++i)
+        ASSERT_EQ(client.call<std::int64_t>("gcd", Pair{6 * i, 4 * i}), 2 * i);
     std::vector<Future<std::int64_t>> burst;
-    for (int i = 1; i <= kBurst; ++i) burst.push_back(client.submit<std::int64_t>("gcd", Pair{3 * i, 2 * i}));
+    for (int i = 1; i <= kBurst; ++i)
+        burst.push_back(client.submit<std::int64_t>("gcd", Pair{3 * i, 2 * i}));
     for (int i = 1; i <= kBurst; ++i) ASSERT_EQ(burst[static_cast<std::size_t>(i - 1)].get(), i);
 
     const json status = pool.status();
     const json gcd = latency_of(status, "gcd");
     ASSERT_TRUE(gcd.is_object()) << status["latency"].dump();
-    EXPECT_GT(status["jobs"]["direct"].get<std::uint64_t>(), 0u) << "no call went by lane: " << status["jobs"].dump();
+    EXPECT_GT(status["jobs"]["direct"].get<std::uint64_t>(), 0u)
+        << "no call went by lane: " << status["jobs"].dump();
     for (const char* which : {"queue_wait", "run_time"}) {
         for (const char* span : {"since_start", "last_minute"}) {
             const json& figures = gcd[which][span];
-            EXPECT_EQ(figures["count"], kOneAtATime + kBurst) << which << " " << span << ": " << gcd.dump();
+            EXPECT_EQ(figures["count"], kOneAtATime + kBurst)
+                << which << " " << span << ": " << gcd.dump();
             EXPECT_LE(figures["p50"].get<double>(), figures["p90"].get<double>()) << gcd.dump();
             EXPECT_LE(figures["p90"].get<double>(), figures["p99"].get<double>()) << gcd.dump();
             EXPECT_LE(figures["p99"].get<double>(), figures["max"].get<double>()) << gcd.dump();
@@ -97,13 +101,16 @@ TEST(Latency, AWorkerRunningALongJobShowsBusy) {
 TEST(Latency, TopOnceShowsTheWorkersAndTheFunctionWithFigures) {
     TestPool pool(TestPool::Options{.workers = 2});
     Client client = pool.connect();
-    for (int i = 1; i <= 200; ++i) ASSERT_EQ(client.call<std::int64_t>("gcd", Pair{6 * i, 4 * i}), 2 * i);
+    for (int i = 1; i <= 200; ++i)
+        ASSERT_EQ(client.call<std::int64_t>("gcd", Pair{6 * i, 4 * i}), 2 * i);
     CommandResult r = pool.cli({"top", "--once"});
     ASSERT_EQ(r.exit_code, 0) << describe(r);
     EXPECT_EQ(r.out.find("\x1b"), std::string::npos) << "no terminal, no escape sequences";
     EXPECT_NE(r.out.find("pool " + pool.name() + " (running)"), std::string::npos) << r.out;
     for (pid_t pid : pool.ready_worker_pids()) {
-        EXPECT_NE(r.out.find(" " + std::to_string(pid) + " "), std::string::npos) << "worker " << pid << "\n" << r.out;
+        EXPECT_NE(r.out.find(" " + std::to_string(pid) + " "), std::string::npos)
+            << "worker " << pid << "\n"
+            << r.out;
     }
     std::string gcd_line;
     for (std::size_t at = 0; at < r.out.size();) {
@@ -114,11 +121,14 @@ TEST(Latency, TopOnceShowsTheWorkersAndTheFunctionWithFigures) {
         at = end + 1;
     }
     ASSERT_FALSE(gcd_line.empty()) << r.out;
-    EXPECT_TRUE(gcd_line.find("µs") != std::string::npos || gcd_line.find("ms") != std::string::npos) << gcd_line;
+    EXPECT_TRUE(gcd_line.find("µs") != std::string::npos ||
+                gcd_line.find("ms") != std::string::npos)
+        << gcd_line;
     EXPECT_EQ(gcd_line.find(" - "), std::string::npos) << "every figure is there: " << gcd_line;
 
-    CommandResult gone = testing::run_command({testing::warmpool_cli_path(), "--pool", "no-such-pool-here",
-                                               "--runtime-dir", pool.runtime_dir(), "top", "--once"});
+    CommandResult gone =
+        testing::run_command({testing::warmpool_cli_path(), "--pool", "no-such-pool-here",
+                              "--runtime-dir", pool.runtime_dir(), "top", "--once"});
     EXPECT_EQ(gone.exit_code, 2) << describe(gone);
 }
 
@@ -127,15 +137,19 @@ TEST(Latency, TopOnceShowsTheWorkersAndTheFunctionWithFigures) {
 TEST(Latency, PromtoolFindsNothingToSayAboutTheMetrics) {
     TestPool pool(TestPool::Options{.workers = 2});
     Client client = pool.connect();
-    for (int i = 1; i <= 50; ++i) ASSERT_EQ(client.call<std::int64_t>("gcd", Pair{6 * i, 4 * i}), 2 * i);
+    for (int i = 1; i <= 50; ++i)
+        ASSERT_EQ(client.call<std::int64_t>("gcd", Pair{6 * i, 4 * i}), 2 * i);
     EXPECT_THROW(client.call<std::string>("fail", std::string("counted")), std::exception);
     auto text = query_status(pool.status_socket(), "prometheus", 5000);
     ASSERT_TRUE(text) << text.error().message();
-    ASSERT_NE(text.value().find("warmpool_job_run_seconds_bucket{pool=\"" + pool.name() + "\",function=\"gcd\""),
+    ASSERT_NE(text.value().find("warmpool_job_run_seconds_bucket{pool=\"" + pool.name() +
+                                "\",function=\"gcd\""),
               std::string::npos)
         << text.value();
-    CommandResult lint = testing::run_command({"/usr/bin/promtool", "check", "metrics"}, text.value());
-    EXPECT_EQ(lint.exit_code, 0) << describe(lint) << "\n(promtool comes with Debian's prometheus package)";
+    CommandResult lint =
+        testing::run_command({"/usr/bin/promtool", "check", "metrics"}, text.value());
+    EXPECT_EQ(lint.exit_code, 0) << describe(lint)
+                                 << "\n(promtool comes with Debian's prometheus package)";
     EXPECT_EQ(lint.out + lint.err, "") << text.value();
 }
 

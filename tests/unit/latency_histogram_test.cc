@@ -6,10 +6,10 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <random>
 #include <vector>
-#include <algorithm>
 
 namespace warmpool {
 namespace {
@@ -18,9 +18,11 @@ constexpr std::int64_t kSecond = 1'000'000'000;
 
 TEST(LatencyBuckets, EveryValueLiesBelowItsBucketsUpperBoundAndAtOrAboveThePrevious) {
     std::mt19937_64 random(7);
-    std::vector<std::int64_t> values = {0, 1, 1023, 1024, 1025, 1279, 1280, 2047, 2048, 1'000'000, kSecond,
-                                        (std::int64_t{1} << 37) - 1};
-    for (int i = 0; i < 20000; ++i) values.push_back(static_cast<std::int64_t>(random() % (std::uint64_t{1} << 37)));
+    std::vector<std::int64_t> values = {0,    1,         1023,    1024,
+                                        1025, 1279,      1280,    2047,
+                                        2048, 1'000'000, kSecond, (std::int64_t{1} << 37) - 1};
+    for (int i = 0; i < 20000; ++i)
+        values.push_back(static_cast<std::int64_t>(random() % (std::uint64_t{1} << 37)));
     for (std::int64_t v : values) {
         const std::size_t b = latency_bucket(v);
         ASSERT_LT(b, kLatencyBuckets - 1) << v;
@@ -34,7 +36,8 @@ TEST(LatencyBuckets, EveryValueLiesBelowItsBucketsUpperBoundAndAtOrAboveThePrevi
 TEST(LatencyBuckets, BoundsGrowByAtMostAQuarterAndCoverOneMicrosecondToOverAHundredSeconds) {
     EXPECT_EQ(latency_bucket_upper_ns(0), 1024);
     for (std::size_t b = 1; b + 1 < kLatencyBuckets; ++b) {
-        const std::int64_t lower = latency_bucket_upper_ns(b - 1), upper = latency_bucket_upper_ns(b);
+        const std::int64_t lower = latency_bucket_upper_ns(b - 1),
+                           upper = latency_bucket_upper_ns(b);
         EXPECT_GT(upper, lower);
         EXPECT_LE(static_cast<double>(upper), 1.25 * static_cast<double>(lower)) << b;
     }

@@ -77,7 +77,8 @@ TEST(TimingsRecorder, FunctionsBeyondTheNamedOnesShareTheLastEntry) {
     UnitPoolMemory pool(1, 4, 4096);
     WorkerTimings& t = pool.memory.worker_timings(0);
     TimingsRecorder recorder(t, serves_all_but(""));
-    for (std::size_t i = 0; i < kTimedFunctions + 5; ++i) recorder.record(Name("f" + std::to_string(i)).text, 0, 2000);
+    for (std::size_t i = 0; i < kTimedFunctions + 5; ++i)
+        recorder.record(Name("f" + std::to_string(i)).text, 0, 2000);
     recorder.record(Name("f40").text, 0, 2000);
     EXPECT_EQ(t.named.load(), kTimedFunctions);
     EXPECT_EQ(t.functions[kTimedFunctions].run_time.sum_ns.load(), 6u * 2000);
@@ -150,6 +151,11 @@ TEST(JobTimings, BusySharesOverTheMinuteAndTheWorkersLife) {
     timings.collect(pool.memory, t0 + 20 * kSecond);
     EXPECT_DOUBLE_EQ(timings.busy_last_minute(0, t0 + 20 * kSecond), 0.75);
     EXPECT_EQ(timings.busy_last_minute(3, t0), 0.0) << "a slot it does not know";
+    // The worker dies under that job: its running time goes with it, and the share falls back
+    // (to the 5 s it finished in the 30 s since the first look), never past the ends.
+    record.running_seq.store(kNoRunningJob);
+    timings.collect(pool.memory, t0 + 30 * kSecond);
+    EXPECT_NEAR(timings.busy_last_minute(0, t0 + 30 * kSecond), 5.0 / 30, 1e-9);
 }
 
 }  // namespace

@@ -92,7 +92,8 @@ TEST(TopView, LinesAreCutToTheTerminalsWidth) {
     wide["latency"]["functions"][0]["function"] = std::string(60, 'x');
     const std::string frame = render_top(wide, 40);
     std::istringstream in(frame);
-    for (std::string line; std::getline(in, line);) EXPECT_LE(line.size(), 41u) << line;  // µ is two bytes
+    for (std::string line; std::getline(in, line);)
+        EXPECT_LE(line.size(), 41u) << line;  // µ is two bytes
     EXPECT_NE(frame.find("~"), std::string::npos);
 }
 

@@ -17,8 +17,8 @@
 
 namespace warmpool {
 
-inline constexpr unsigned kLatencyFirstOctave = 10;  // 2^10 ns: the first bound
-inline constexpr unsigned kLatencyLastOctave = 36;   // up to 2^37 ns
+inline constexpr unsigned kLatencyFirstOctave = 10;   // 2^10 ns: the first bound
+inline constexpr unsigned kLatencyLastOctave = 36;    // up to 2^37 ns
 inline constexpr std::size_t kLatencySubBuckets = 4;  // per power of two
 inline constexpr std::size_t kLatencyBuckets =
     1 + (kLatencyLastOctave - kLatencyFirstOctave + 1) * kLatencySubBuckets + 1;
@@ -38,7 +38,8 @@ constexpr std::size_t latency_bucket(std::int64_t ns) {
 constexpr std::int64_t latency_bucket_upper_ns(std::size_t i) {
     if (i == 0) return std::int64_t{1} << kLatencyFirstOctave;
     if (i >= kLatencyBuckets - 1) return std::numeric_limits<std::int64_t>::max();
-    const unsigned octave = kLatencyFirstOctave + static_cast<unsigned>((i - 1) / kLatencySubBuckets);
+    const unsigned octave =
+        kLatencyFirstOctave + static_cast<unsigned>((i - 1) / kLatencySubBuckets);
     const auto sub = static_cast<std::int64_t>((i - 1) % kLatencySubBuckets);
     return (5 + sub) << (octave - 2);
 }

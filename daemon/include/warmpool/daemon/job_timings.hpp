@@ -43,7 +43,8 @@ public:
     // 50 and 60 s; since the first collect() if that is shorter), and for the worker now in the
     // slot since it started `worker_started_ns`. A running job counts from its start.
     double busy_last_minute(std::uint32_t slot, std::int64_t now_ns) const;
-    double busy_since_start(std::uint32_t slot, std::int64_t now_ns, std::int64_t worker_started_ns) const;
+    double busy_since_start(std::uint32_t slot, std::int64_t now_ns,
+                            std::int64_t worker_started_ns) const;
 
 private:
     struct BusySample {

@@ -40,7 +40,8 @@ struct LatencyHistogram {
     // holds it, exclusive).
     std::uint64_t count_below(std::int64_t upper_ns) const {
         std::uint64_t n = 0;
-        for (std::size_t i = 0; i < kLatencyBuckets && latency_bucket_upper_ns(i) <= upper_ns; ++i) n += buckets[i];
+        for (std::size_t i = 0; i < kLatencyBuckets && latency_bucket_upper_ns(i) <= upper_ns; ++i)
+            n += buckets[i];
         return n;
     }
     // The q-quantile (0 < q <= 1) in nanoseconds, as the upper bound of its bucket; 0 if empty.

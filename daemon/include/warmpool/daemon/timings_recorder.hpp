@@ -29,7 +29,8 @@ public:
 
     // A job of `function` (a record's NUL-terminated name) waited `queue_ns` before it started
     // and ran `run_ns`. A function the worker does not serve is not timed.
-    void record(const char (&function)[kFunctionNameMax + 1], std::int64_t queue_ns, std::int64_t run_ns);
+    void record(const char (&function)[kFunctionNameMax + 1], std::int64_t queue_ns,
+                std::int64_t run_ns);
 
 private:
     // The entry of `function`, naming a new one if there is room; nullptr if it is not served.
