@@ -13,8 +13,9 @@ packages=(
     # Packaging: man pages made from --help (man reads them in their test); bash completion;
     # the service's tests (tests/packaging) run a pool inside the unit's system-call filter.
     help2man man-db bash-completion strace python3-seccomp
-    # The metrics tests read the metrics texts with Prometheus' own Python parsers.
-    python3-prometheus-client
+    # The metrics tests read the metrics texts with Prometheus' own Python parsers, and lint
+    # them with promtool (integration/latency_test).
+    python3-prometheus-client prometheus
     # Fuzzing (tests/fuzz): clang with libFuzzer, ASan and UBSan.
     clang-14 libfuzzer-14-dev
     # Benchmarks (scripts/bench.sh): the Gearman peer and the results chart.

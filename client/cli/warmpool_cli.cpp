@@ -1,4 +1,4 @@
-// warmpool: the command line for a running pool: status, functions, call, map, stop, reload,
+// warmpool: the command line for a running pool: status, top, functions, call, map, stop, reload,
 // scale, wait-ready, and metrics (the HTTP endpoint for Prometheus, metrics_server.hpp).
 //
 // Exit codes: 0 success; 1 a job failed (the error is on stderr as "error: KIND: message");
@@ -15,12 +15,14 @@
 #include <cstdio>
 #include <iostream>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "map_progress.hpp"
 #include "metrics_server.hpp"
+#include "top_screen.hpp"
 #include "warmpool/client.hpp"
 #include "warmpool/common/clock.hpp"
 #include "warmpool/common/option_hint.hpp"
@@ -211,6 +213,10 @@ int main(int argc, char** argv) {
     status->add_flag("--prometheus", prometheus, "Print Prometheus text metrics");
     status->add_flag("--openmetrics", openmetrics, "Print OpenMetrics text metrics");
 
+    warmpool::TopOptions top_options;
+    auto* top = app.add_subcommand("top", "Show workers, functions, queue and sessions live, once a second (q quits)");
+    top->add_flag("--once", top_options.once, "Print one frame and exit");
+
     bool names_only = false;
     auto* functions = app.add_subcommand("functions", "List the functions the pool serves, with their settings");
     functions->add_flag("--json", json, "Print them as JSON");
@@ -308,6 +314,15 @@ int main(int argc, char** argv) {
                 render_functions(parsed);
             }
             return 0;
+        }
+        if (*top) {
+            return warmpool::run_top(top_options, [&](std::string& error) -> std::optional<std::string> {
+                auto answer = warmpool::query_status(target.status_socket(), "json", 2000);
+                if (!answer) error = answer.error().message();
+                if (answer && answer.value().empty()) error = "empty answer (is it stopping?)";
+                if (!answer || answer.value().empty()) return std::nullopt;
+                return answer.value();
+            });
         }
         if (*metrics) {
             metrics_options.pool = target.resolved_pool();

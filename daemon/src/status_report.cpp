@@ -11,6 +11,15 @@
 
 namespace warmpool {
 
+namespace {
+
+nlohmann::json latency_json(const LatencyHistogram& histogram) {
+    const LatencySummary s = summarize(histogram);
+    return {{"count", s.count}, {"sum", s.sum_seconds}, {"p50", s.p50}, {"p90", s.p90}, {"p99", s.p99}, {"max", s.max}};
+}
+
+}  // namespace
+
 std::string status_json(const StatusSnapshot& snap) {
     using nlohmann::json;
     json rows = json::array();
@@ -34,6 +43,7 @@ std::string status_json(const StatusSnapshot& snap) {
         if (w.current_function) row["current_function"] = *w.current_function;
         if (w.by_lane) row["by_lane"] = true;
         if (w.busy_seconds) row["busy_seconds"] = *w.busy_seconds;
+        row["busy_fraction"] = {{"last_minute", w.busy_last_minute}, {"since_start", w.busy_since_start}};
         rows.push_back(std::move(row));
     }
 
@@ -54,6 +64,7 @@ std::string status_json(const StatusSnapshot& snap) {
                             {"submitted", s.submitted},
                             {"queued", s.queued},
                             {"in_flight", s.in_flight},
+                            {"completed", s.completed},
                             {"connected_seconds", s.connected_seconds}});
     }
     json last_exits = json::array();
@@ -129,6 +140,16 @@ std::string status_json(const StatusSnapshot& snap) {
                              {"settings", f.settings}});
     }
     status["functions"] = {{"total", snap.functions_total}, {"rows", functions}};
+    json latency = json::array();
+    for (const auto& f : snap.latency) {
+        latency.push_back({{"function", f.name},
+                           {"queue_wait", {{"last_minute", latency_json(f.queue_last_minute)},
+                                           {"since_start", latency_json(f.queue_since_start)}}},
+                           {"run_time", {{"last_minute", latency_json(f.run_last_minute)},
+                                         {"since_start", latency_json(f.run_since_start)}}}});
+    }
+    status["latency"] = {{"window_seconds", WindowedLatency::kWindows * WindowedLatency::kWindowNs / 1'000'000'000},
+                         {"functions", latency}};
     // Every peer-chosen text is made valid where it enters; replacing here too means a text
     // that slipped past can never make the report fail.
     return status.dump(-1, ' ', false, json::error_handler_t::replace);
@@ -160,6 +181,17 @@ public:
     // One sample of the family last started, labelled with the pool and `labels`.
     void sample(double value, std::initializer_list<Label> labels = {}) { line(labels, number(value)); }
     void sample(std::uint64_t value, std::initializer_list<Label> labels = {}) { line(labels, std::to_string(value)); }
+    // A histogram's samples: the family's name with `suffix` ("_bucket", "_sum", "_count").
+    void sample(std::string_view suffix, const std::string& value, std::initializer_list<Label> labels) {
+        line(labels, value, suffix);
+    }
+    static std::string number(double value) {
+        if (std::isnan(value)) return "NaN";
+        if (std::isinf(value)) return value > 0 ? "+Inf" : "-Inf";
+        char buf[32];
+        const auto end = std::to_chars(buf, buf + sizeof buf, value).ptr;  // shortest that reads back exactly
+        return std::string(buf, end);
+    }
 
     std::string finish() && {
         if (format_ == MetricsFormat::openmetrics) out_ += "# EOF\n";
@@ -186,16 +218,10 @@ private:
         return out;
     }
 
-    static std::string number(double value) {
-        if (std::isnan(value)) return "NaN";
-        if (std::isinf(value)) return value > 0 ? "+Inf" : "-Inf";
-        char buf[32];
-        const auto end = std::to_chars(buf, buf + sizeof buf, value).ptr;  // shortest that reads back exactly
-        return std::string(buf, end);
-    }
-
-    void line(std::initializer_list<Label> labels, const std::string& value) {
-        out_ += sample_name_ + "{pool=\"" + escaped(pool_, true) + "\"";
+    void line(std::initializer_list<Label> labels, const std::string& value, std::string_view suffix = {}) {
+        out_ += sample_name_;
+        out_ += suffix;
+        out_ += "{pool=\"" + escaped(pool_, true) + "\"";
         for (const auto& [name, label_value] : labels) {
             out_ += ",";
             out_ += name;
@@ -209,6 +235,40 @@ private:
     std::string sample_name_;
     std::string out_;
 };
+
+}  // namespace
+
+namespace {
+
+// The queue-wait and run-time histograms since start, labelled by function: only names the
+// workers serve, at most kTimedFunctions of them and kOtherFunctions (JobTimings). Coarser than
+// the status's buckets: every other power of two from 1.024 µs, each an exact bound of those.
+void latency_histograms(MetricsWriter& m, const StatusSnapshot& snap) {
+    if (snap.latency.empty()) return;  // a family without samples says nothing
+    constexpr unsigned kBounds = 14;  // 2^10 ns .. 2^36 ns (68.7 s), then +Inf
+    std::string bounds[kBounds];
+    for (unsigned i = 0; i < kBounds; ++i) {
+        bounds[i] = MetricsWriter::number(static_cast<double>(std::int64_t{1} << (kLatencyFirstOctave + 2 * i)) / 1e9);
+    }
+    auto histogram = [&](std::string_view name, std::string_view help, auto of) {
+        m.family(name, "histogram", help, "seconds");
+        for (const auto& f : snap.latency) {
+            const LatencyHistogram& h = of(f);
+            for (unsigned i = 0; i < kBounds; ++i) {
+                const std::uint64_t below = h.count_below(std::int64_t{1} << (kLatencyFirstOctave + 2 * i));
+                m.sample("_bucket", std::to_string(below), {{"function", f.name}, {"le", bounds[i]}});
+            }
+            m.sample("_bucket", std::to_string(h.count()), {{"function", f.name}, {"le", "+Inf"}});
+            m.sample("_sum", MetricsWriter::number(static_cast<double>(h.sum_ns) / 1e9), {{"function", f.name}});
+            m.sample("_count", std::to_string(h.count()), {{"function", f.name}});
+        }
+    };
+    using Latency = StatusSnapshot::FunctionLatency;
+    histogram("warmpool_job_queue_wait_seconds", "Time jobs waited from being queued until a worker started them",
+              [](const Latency& f) -> const LatencyHistogram& { return f.queue_since_start; });
+    histogram("warmpool_job_run_seconds", "Time jobs ran in a worker",
+              [](const Latency& f) -> const LatencyHistogram& { return f.run_since_start; });
+}
 
 }  // namespace
 
@@ -322,6 +382,9 @@ std::string status_metrics(const StatusSnapshot& snap, MetricsFormat format) {
     per_worker([](const Row& w) { return w.init_seconds; });
     m.family("warmpool_worker_uptime_seconds", "gauge", "Seconds since the worker was started", "seconds");
     per_worker([](const Row& w) { return w.uptime_seconds; });
+    m.family("warmpool_worker_busy_ratio", "gauge", "Share of the last minute the slot's workers spent running jobs");
+    per_worker([](const Row& w) { return w.busy_last_minute; });
+    latency_histograms(m, snap);
     return std::move(m).finish();
 }
 

@@ -78,6 +78,7 @@ Status Supervisor::start() {
     auto pool = create_pool_segment(config_, generation, pool_segment_);
     if (!pool) return pool.error();
     pool_ = pool.value();
+    timings_ = std::make_unique<JobTimings>(config_.worker_slots());
     if (auto s = lanes_.create(config_.name, config_.worker_slots()); !s) return s;
     update_lanes_open();
 
@@ -356,6 +357,7 @@ void Supervisor::on_timer() {
         lanes_.count(slot, pool_, counters_);
         carry_out(lives_->check_recycling(slot));
     }
+    timings_->collect(pool_, monotonic_ns());
     intake_->take_stale_lane_posts(monotonic_ns());
     broker_->forget_read_results();
     carry_out(lives_->maintain_workers());

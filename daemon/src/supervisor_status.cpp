@@ -91,6 +91,8 @@ StatusSnapshot Supervisor::status_snapshot() const {
             }
             row.busy_seconds = static_cast<double>(now - rec.running_since_ns.load()) / 1e9;
         }
+        row.busy_last_minute = timings_->busy_last_minute(slot, now);
+        row.busy_since_start = timings_->busy_since_start(slot, now, w.started_ns);
         snap.workers.push_back(std::move(row));
     }
     const std::int64_t backoff = workers.next_spawn_ns - now;
@@ -110,6 +112,13 @@ StatusSnapshot Supervisor::status_snapshot() const {
         if (!s.used) continue;
         snap.sessions.push_back({slot, s.peer.pid, s.peer.uid, s.client_name, s.closing, s.submitted, s.queue.size(),
                                  s.jobs_with_workers, static_cast<double>(now - s.connected_ns) / 1e9});
+        // What the workers counted for this session (ReplyTail): lane jobs never reached intake.
+        for (std::uint32_t worker = 0; worker < pool_.layout.worker_slots; ++worker) {
+            const ReplyTail& counted = pool_.reply_tail(worker, slot);
+            if (counted.generation.load(std::memory_order_acquire) != s.generation) continue;
+            snap.sessions.back().completed += counted.replies.load(std::memory_order_relaxed);
+            snap.sessions.back().submitted += counted.lane_jobs.load(std::memory_order_relaxed);
+        }
     }
     const protocol::FunctionList& listed = functions_.listed();
     snap.functions_total = listed.total;
@@ -118,6 +127,10 @@ StatusSnapshot Supervisor::status_snapshot() const {
         snap.functions.push_back({f.name, f.signature, f.python, std::max(settings.timeout_s, 0.0), settings.retries,
                                   functions_.settings_source(f.name)});
     }
+    for (const JobTimings::Function& f : timings_->functions()) {
+        snap.latency.push_back({f.name, f.queue_wait.last_minute(), f.queue_wait.since_start(), f.run_time.last_minute(),
+                                f.run_time.since_start()});
+    }
     return snap;
 }
 
@@ -125,6 +138,7 @@ std::string Supervisor::status_answer(const std::string& request) {
     for (unsigned slot = 0; slot < lives_->slots().size(); ++slot) {
         if (lives_->slots()[slot].live()) lanes_.count(slot, pool_, counters_);
     }
+    timings_->collect(pool_, monotonic_ns());
     if (request.empty() || request == "json") return status_json(status_snapshot()) + "\n";
     if (request == "prometheus" || request == "metrics") {
         return status_metrics(status_snapshot(), MetricsFormat::prometheus);

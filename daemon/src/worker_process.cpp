@@ -23,6 +23,7 @@
 #include "warmpool/daemon/lane_watcher.hpp"
 #include "warmpool/daemon/logging.hpp"
 #include "warmpool/daemon/supervisor_channel.hpp"
+#include "warmpool/daemon/timings_recorder.hpp"
 #include "warmpool/daemon/worker_sessions.hpp"
 
 namespace warmpool {
@@ -51,7 +52,8 @@ constexpr unsigned kTellSupervisorEvery = 16;
 // the JobRunner; the lanes are the LaneWatcher's; the sessions' mappings are WorkerSessions'.
 // Of the worker's record it writes state (announce_ready()), jobs_done, inbox_done, running_seq,
 // running_since_ns, running_reply_tail for an inbox job, init_ns, last_run_ns and rss_bytes; it
-// also writes its JobOutcome entries and its ReplyTail entries.
+// also writes its JobOutcome entries and its ReplyTail entries, and (through its TimingsRecorder)
+// its slot's WorkerTimings.
 class Worker {
 public:
     explicit Worker(const WorkerSetup& setup)
@@ -93,6 +95,8 @@ public:
                                                                            object);
                                          },
                                          [this](const JobRecord& job) { return sessions_.may_unpickle(job); }});
+        timings_.emplace(setup_.pool_memory().worker_timings(setup_.slot),
+                         [this](std::string_view name) { return library_->find(name) != nullptr; });
         // Only workers read blobs a client can shrink under them. Installed after the library's
         // initialisation, which might set a SIGBUS handler of its own: ours must see a fault first.
         if (auto st = install_blob_fault_handler(); !st) fail_init(st.error().message());
@@ -273,7 +277,13 @@ private:
             // Watching again before the reply: the client may post its next call the moment it has it.
             if (inbox_.empty_now() && !exiting()) lanes_.watch();
             const bool published = reply(*session, job, result, 0, run_ns);
-            if (published) counted = result.outcome_slot();
+            if (published) {
+                counted = result.outcome_slot();
+                std::atomic<std::uint64_t>& lane_jobs =
+                    setup_.pool_memory().reply_tail(setup_.slot, job.session_slot).lane_jobs;
+                lane_jobs.store(lane_jobs.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+            }
+            timings_->record(job.function, start - job.enqueued_ns, run_ns);
             // Measured before it is counted, as for an inbox job (max_rss recycling follows it).
             if (monotonic_ns() - last_rss_ns_ >= kRssIntervalNs) measure_rss();
         }
@@ -327,6 +337,7 @@ private:
         // one call at a time finds a watcher for its next call.
         if (inbox_.only_peeked_left() && !exiting()) lanes_.watch();
         const bool published = reply(*session, job, result, start - job.enqueued_ns, run_ns);
+        timings_->record(job.function, start - job.enqueued_ns, run_ns);
         if (!published) {
             entry = JobOutcome{};
             entry.counts[kOutcomeDropped] = batch_item_count(job, payload);
@@ -401,10 +412,13 @@ private:
         if (entry.generation.load(std::memory_order_relaxed) != session.generation) {
             entry.generation.store(0, std::memory_order_release);
             entry.tail.store(session.reply.published_tail(), std::memory_order_release);
+            entry.replies.store(1, std::memory_order_relaxed);
+            entry.lane_jobs.store(0, std::memory_order_relaxed);
             entry.generation.store(session.generation, std::memory_order_release);
             return;
         }
         entry.tail.store(session.reply.published_tail(), std::memory_order_release);
+        entry.replies.store(entry.replies.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
     }
 
     JobOutcome& outcome_entry(std::uint64_t seq) {
@@ -432,6 +446,7 @@ private:
     std::optional<LoadedJobLibrary> library_;
     std::unique_ptr<PythonHost> python_;  // if the pool hosts Python jobs
     std::optional<JobRunner> runner_;     // once the library is loaded
+    std::optional<TimingsRecorder> timings_;  // likewise
     WorkerSessions sessions_;
     LaneWatcher lanes_;
     UniqueFd statm_;

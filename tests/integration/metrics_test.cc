@@ -120,6 +120,24 @@ TEST(Metrics, TheStatusSocketsTwoFormatsPassTheirParsersAndAgree) {
     ASSERT_GE(open.size(), 6u);
     EXPECT_EQ(open.substr(open.size() - 6), "# EOF\n");
 
+    // Queue wait and run time by function: histograms, the same in both.
+    for (const auto* families : {&classic_families, &open_families}) {
+        for (const char* name : {"warmpool_job_run_seconds", "warmpool_job_queue_wait_seconds"}) {
+            ASSERT_TRUE(families->count(name)) << name << "\n" << open;
+            EXPECT_EQ(families->at(name)["type"], "histogram") << name;
+        }
+    }
+    const json gcd = {{"pool", pool.name()}, {"function", "gcd"}};
+    json gcd_all = gcd;
+    gcd_all["le"] = "+Inf";
+    for (const json* parsed : {&from_classic, &from_open}) {
+        EXPECT_EQ(sample_value(*parsed, "warmpool_job_run_seconds_count", gcd), 3);
+        EXPECT_EQ(sample_value(*parsed, "warmpool_job_queue_wait_seconds_count", gcd), 3);
+        EXPECT_EQ(sample_value(*parsed, "warmpool_job_run_seconds_bucket", gcd_all), 3);
+        EXPECT_GT(sample_value(*parsed, "warmpool_job_run_seconds_sum", gcd), 0);
+        EXPECT_EQ(sample_value(*parsed, "warmpool_job_run_seconds_count", {{"pool", pool.name()}, {"function", "fail"}}), 1);
+    }
+
     // The command line prints either.
     CommandResult cli = pool.cli({"status", "--openmetrics"});
     EXPECT_EQ(cli.exit_code, 0) << cli.err;

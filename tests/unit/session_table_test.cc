@@ -324,7 +324,14 @@ TEST(PoolMemory, AccessorsDoNotOverlap) {
             ASSERT_TRUE(inside(&t, sizeof t));
             t.generation = v++;
             t.tail = v++;
+            t.replies = v++;
+            t.lane_jobs = v++;
         }
+        WorkerTimings& timings = m.worker_timings(w);
+        ASSERT_TRUE(inside(&timings, sizeof timings));
+        timings.busy_ns = v++;
+        timings.functions[0].queue_wait.buckets[0] = v++;
+        timings.functions[kTimedFunctions].run_time.sum_ns = v++;
         RingView inbox = m.inbox(w);
         ASSERT_TRUE(inside(inbox.control, ring_bytes_needed(inbox.capacity)));
         EXPECT_EQ(inbox.capacity, kInbox);
@@ -365,7 +372,12 @@ TEST(PoolMemory, AccessorsDoNotOverlap) {
         for (std::uint32_t s = 0; s < kSessions; ++s) {
             ASSERT_EQ(m.reply_tail(w, s).generation.load(), expect++);
             ASSERT_EQ(m.reply_tail(w, s).tail.load(), expect++);
+            ASSERT_EQ(m.reply_tail(w, s).replies.load(), expect++);
+            ASSERT_EQ(m.reply_tail(w, s).lane_jobs.load(), expect++);
         }
+        EXPECT_EQ(m.worker_timings(w).busy_ns.load(), expect++);
+        EXPECT_EQ(m.worker_timings(w).functions[0].queue_wait.buckets[0].load(), expect++);
+        EXPECT_EQ(m.worker_timings(w).functions[kTimedFunctions].run_time.sum_ns.load(), expect++);
         EXPECT_EQ(m.inbox(w).control->head.load(), expect++);
         EXPECT_EQ(m.inbox(w).control->tail.load(), expect++);
         const RingView inbox = m.inbox(w);

@@ -101,8 +101,22 @@ StatusSnapshot snapshot() {
     first.queued = 9;
     first.in_flight = 5;
     first.connected_seconds = 3;
+    first.completed = 51;
     snap.sessions = {first, session(2, "batch", true)};
     snap.max_sessions = 64;
+
+    snap.workers[1].busy_last_minute = 0.25;
+    snap.workers[1].busy_since_start = 0.5;
+    StatusSnapshot::FunctionLatency add;
+    add.name = "add";
+    for (int i = 0; i < 99; ++i) add.run_since_start.add(2000);  // 2 µs
+    add.run_since_start.add(3'000'000'000);                       // 3 s
+    add.run_last_minute.add(2000);
+    add.queue_since_start.add(500);
+    StatusSnapshot::FunctionLatency other;
+    other.name = "quo\"te";
+    other.run_since_start.add(70'000'000'000);  // beyond the last finite Prometheus bound
+    snap.latency = {add, other};
     return snap;
 }
 
@@ -401,11 +415,18 @@ TEST(StatusReport, EveryFamilyIsDescribedOnceAndItsSamplesFollowIt) {
             if (line.rfind("# TYPE ", 0) == 0) {
                 EXPECT_EQ(line.substr(7, family.size() + 1), family + " ") << line;
                 type = line.substr(8 + family.size());
-                EXPECT_TRUE(type == "counter" || type == "gauge") << line;
+                EXPECT_TRUE(type == "counter" || type == "gauge" || type == "histogram") << line;
                 continue;
             }
             if (line.rfind("# UNIT ", 0) == 0) continue;
             const std::string name = line.substr(0, line.find('{'));
+            if (type == "histogram") {
+                const std::string suffix = name.substr(family.size());
+                EXPECT_EQ(name.substr(0, family.size()), family) << line;
+                EXPECT_TRUE(suffix == "_bucket" || suffix == "_sum" || suffix == "_count") << line;
+                ++samples_of_family;
+                continue;
+            }
             const std::string expected =
                 format == MetricsFormat::openmetrics && type == "counter" ? family + "_total" : family;
             EXPECT_EQ(name, expected) << line;
@@ -433,6 +454,56 @@ TEST(StatusReport, LabelValuesAreEscapedAndClientTextIsNoLabel) {
             EXPECT_TRUE(line.rfind("warmpool_", 0) == 0 || line.rfind("# ", 0) == 0) << line;
         }
     }
+}
+
+// Latency by function in the JSON: percentiles from the buckets (never below the true value,
+// at most 25 % above), the busy shares by worker, completed jobs by session.
+TEST(StatusReport, JsonLatencyBusySharesAndCompletedJobs) {
+    const json j = json::parse(status_json(snapshot()));
+    EXPECT_EQ(j["latency"]["window_seconds"], 60);
+    ASSERT_EQ(j["latency"]["functions"].size(), 2u);
+    const json& add = j["latency"]["functions"][0];
+    EXPECT_EQ(add["function"], "add");
+    const json& run = add["run_time"]["since_start"];
+    EXPECT_EQ(run["count"], 100);
+    EXPECT_GE(run["p50"].get<double>(), 2e-6);
+    EXPECT_LE(run["p50"].get<double>(), 2.5e-6);
+    EXPECT_EQ(run["p90"], run["p50"]);
+    EXPECT_EQ(run["p99"], run["p50"]);
+    EXPECT_GE(run["max"].get<double>(), 3.0);
+    EXPECT_LE(run["max"].get<double>(), 3.75);
+    EXPECT_NEAR(run["sum"].get<double>(), 3.000198, 1e-9);
+    EXPECT_EQ(add["run_time"]["last_minute"]["count"], 1);
+    EXPECT_EQ(add["queue_wait"]["since_start"]["count"], 1);
+    EXPECT_EQ(add["queue_wait"]["last_minute"]["count"], 0);
+    EXPECT_EQ(add["queue_wait"]["last_minute"]["p99"], 0.0);
+    EXPECT_EQ(j["workers"]["rows"][1]["busy_fraction"]["last_minute"], 0.25);
+    EXPECT_EQ(j["workers"]["rows"][1]["busy_fraction"]["since_start"], 0.5);
+    EXPECT_EQ(j["sessions"]["rows"][0]["completed"], 51);
+}
+
+// The histograms: cumulative buckets at every other power of two from 1.024 µs, +Inf equal to
+// _count, labelled by function (escaped); none at all without functions.
+TEST(StatusReport, LatencyHistogramsByFunction) {
+    for (MetricsFormat format : {MetricsFormat::prometheus, MetricsFormat::openmetrics}) {
+        const std::string text = status_metrics(snapshot(), format);
+        const std::string add = "{pool=\"web\",function=\"add\"";
+        EXPECT_EQ(prometheus_value(text, "warmpool_job_run_seconds_bucket" + add + ",le=\"1.024e-06\"}"), "0") << text;
+        EXPECT_EQ(prometheus_value(text, "warmpool_job_run_seconds_bucket" + add + ",le=\"4.096e-06\"}"), "99");
+        EXPECT_EQ(prometheus_value(text, "warmpool_job_run_seconds_bucket" + add + ",le=\"4.294967296\"}"), "100");
+        EXPECT_EQ(prometheus_value(text, "warmpool_job_run_seconds_bucket" + add + ",le=\"+Inf\"}"), "100");
+        EXPECT_EQ(prometheus_value(text, "warmpool_job_run_seconds_count" + add + "}"), "100");
+        EXPECT_EQ(prometheus_value(text, "warmpool_job_run_seconds_sum" + add + "}"), "3.000198");
+        EXPECT_EQ(prometheus_value(text, "warmpool_job_queue_wait_seconds_count" + add + "}"), "1");
+        const std::string other = "{pool=\"web\",function=\"quo\\\"te\"";
+        EXPECT_EQ(prometheus_value(text, "warmpool_job_run_seconds_bucket" + other + ",le=\"68.719476736\"}"), "0");
+        EXPECT_EQ(prometheus_value(text, "warmpool_job_run_seconds_bucket" + other + ",le=\"+Inf\"}"), "1");
+        EXPECT_EQ(prometheus_value(text, "warmpool_worker_busy_ratio{pool=\"web\",slot=\"1\"}"), "0.25");
+        EXPECT_NE(text.find("# TYPE warmpool_job_run_seconds histogram\n"), std::string::npos);
+    }
+    StatusSnapshot none = snapshot();
+    none.latency.clear();
+    EXPECT_EQ(status_metrics(none, MetricsFormat::prometheus).find("warmpool_job_run_seconds"), std::string::npos);
 }
 
 }  // namespace

@@ -44,6 +44,9 @@ struct PoolMemory {
     ReplyTail& reply_tail(std::uint32_t worker, std::uint32_t session) const {
         return *reinterpret_cast<ReplyTail*>(base + layout.reply_tail_offset(worker, session));
     }
+    WorkerTimings& worker_timings(std::uint32_t slot) const {
+        return *reinterpret_cast<WorkerTimings*>(base + layout.worker_timings_offset(slot));
+    }
     RingView inbox(std::uint32_t slot) const {
         return RingView::at(base + layout.inbox_offset(slot), layout.inbox_ring_bytes);
     }
@@ -57,6 +60,7 @@ struct PoolMemory {
             for (std::uint32_t session = 0; session < layout.session_slots; ++session) {
                 new (&reply_tail(slot, session)) ReplyTail{};
             }
+            new (&worker_timings(slot)) WorkerTimings{};
             new (base + layout.inbox_offset(slot)) RingControl{};
         }
     }

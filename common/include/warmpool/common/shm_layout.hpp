@@ -7,6 +7,7 @@
 //   pool segment "warmpool.<pool>.pool"              supervisor + workers only
 //     PoolHeader | WorkerRecord[worker_slots] | JobOutcome[worker_slots][kOutcomeEntries]
 //     | LaneOutcome[worker_slots] | active-session bitmap | SessionEntry[session_slots]
+//     | ReplyTail[worker_slots][session_slots] | WorkerTimings[worker_slots]
 //     | inbox ring[worker_slots]
 //
 //   session segment "warmpool.<pool>.session.<slot>"   one per connected client
@@ -50,6 +51,7 @@
 #include <type_traits>
 
 #include "warmpool/common/byte_ring.hpp"
+#include "warmpool/common/latency_buckets.hpp"
 #include "warmpool/common/wake_flag.hpp"
 #include "warmpool/encoding.hpp"
 #include "warmpool/priority.hpp"
@@ -59,7 +61,7 @@ namespace warmpool {
 inline constexpr std::uint64_t kPoolMagic = 0x4c4f4f504d524157ULL;     // "WARMPOOL"
 inline constexpr std::uint64_t kSessionMagic = 0x4e4f53534553504dULL;  // "MPSESSON"
 inline constexpr std::uint64_t kBlobMagic = 0x424f4c424d524157ULL;     // "WARMBLOB"
-inline constexpr std::uint32_t kLayoutVersion = 7;
+inline constexpr std::uint32_t kLayoutVersion = 8;
 inline constexpr std::size_t kFunctionNameMax = 47;  // plus the terminating NUL
 
 constexpr std::size_t align_up(std::size_t n, std::size_t a) { return (n + a - 1) / a * a; }
@@ -211,9 +213,39 @@ struct SessionEntry {
 // the ring's `tail` (which lives in the client's segment). Written only by the worker of that
 // slot, after each reply it publishes: `generation` 0, then `tail`, then the session's
 // generation when it starts writing for a new session of the slot; then only `tail`.
+// `replies` and `lane_jobs` count, likewise, the replies that worker published into that ring
+// (every job of the session it finished) and how many of them were lane jobs: the session's
+// figures in the status. Worker; reset with `tail` for a new session of the slot.
 struct ReplyTail {
     std::atomic<std::uint64_t> generation;
     std::atomic<std::uint64_t> tail;
+    std::atomic<std::uint64_t> replies;
+    std::atomic<std::uint64_t> lane_jobs;
+};
+
+// What the jobs run in one worker slot took, by function: counted by the worker after each job
+// it ran (inbox and lane jobs alike), cumulative over every worker the slot has had (a new worker
+// carries on from what its predecessor left), so that the supervisor reads differences and
+// never needs to reset anything. Buckets as latency_buckets.hpp. All fields: the worker in the
+// slot (one at a time); set up by the supervisor when it creates the segment.
+struct TimingHistogram {
+    std::atomic<std::uint64_t> buckets[kLatencyBuckets];
+    std::atomic<std::uint64_t> sum_ns;
+};
+// Functions a worker slot times by name; the jobs of any function beyond them are counted in
+// the entry after them, named "".
+inline constexpr std::size_t kTimedFunctions = 32;
+struct FunctionTimings {
+    char name[kFunctionNameMax + 1];  // a function the worker's library serves; never changes once named
+    TimingHistogram queue_wait;  // from the supervisor's enqueue stamp (a lane job: its take) to the start
+    TimingHistogram run_time;    // the handler's run, as ReplyRecord::run_ns
+};
+struct alignas(64) WorkerTimings {
+    std::atomic<std::uint64_t> busy_ns;       // run time of every job this slot's workers finished
+    std::atomic<std::uint64_t> life_busy_ns;  // the same, of the worker now in the slot only
+    // Entries [0, named) carry their name: each is written before this count is raised (release).
+    std::atomic<std::uint32_t> named;
+    FunctionTimings functions[kTimedFunctions + 1];
 };
 
 struct PoolLayout {
@@ -242,9 +274,11 @@ struct PoolLayout {
         return align_up(session_table_offset() + session_slots * sizeof(SessionEntry), 64) +
                (std::size_t{worker} * session_slots + session) * sizeof(ReplyTail);
     }
+    std::size_t worker_timings_offset(std::uint32_t slot) const {
+        return align_up(reply_tail_offset(worker_slots, 0), 4096) + slot * align_up(sizeof(WorkerTimings), 4096);
+    }
     std::size_t inbox_offset(std::uint32_t slot) const {
-        return align_up(reply_tail_offset(worker_slots, 0), 4096) +
-               slot * align_up(ring_bytes_needed(inbox_ring_bytes), 4096);
+        return worker_timings_offset(worker_slots) + slot * align_up(ring_bytes_needed(inbox_ring_bytes), 4096);
     }
     std::size_t total_bytes() const { return inbox_offset(worker_slots); }
 };

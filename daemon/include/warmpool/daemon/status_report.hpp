@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "warmpool/daemon/latency_histogram.hpp"
 #include "warmpool/daemon/pool_counters.hpp"
 #include "warmpool/priority.hpp"
 
@@ -51,6 +52,10 @@ struct StatusSnapshot {
         std::optional<std::string> current_function;  // valid UTF-8
         bool by_lane = false;
         std::optional<double> busy_seconds;
+        // Share of time spent running jobs: the slot's workers over the last minute, and this
+        // worker since it started (job_timings.hpp).
+        double busy_last_minute = 0;
+        double busy_since_start = 0;
     };
     std::vector<WorkerRow> workers;
 
@@ -90,6 +95,7 @@ struct StatusSnapshot {
         std::uint64_t queued = 0;
         std::uint64_t in_flight = 0;
         double connected_seconds = 0;
+        std::uint64_t completed = 0;  // jobs whose reply a worker published, lane jobs included
     };
     std::vector<SessionRow> sessions;
     unsigned max_sessions = 0;
@@ -105,6 +111,15 @@ struct StatusSnapshot {
     };
     std::vector<FunctionRow> functions;
     std::uint32_t functions_total = 0;  // may exceed functions.size() (a list is one frame)
+
+    // Queue wait and run time by function (JobTimings): at most kTimedFunctions names and
+    // kOtherFunctions.
+    struct FunctionLatency {
+        std::string name;
+        LatencyHistogram queue_last_minute, queue_since_start;
+        LatencyHistogram run_last_minute, run_since_start;
+    };
+    std::vector<FunctionLatency> latency;
 };
 
 // The two texts Prometheus reads. They name the same families and series; they differ in how a

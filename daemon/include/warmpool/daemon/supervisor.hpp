@@ -49,6 +49,7 @@
 #include "warmpool/daemon/job_intake.hpp"
 #include "warmpool/daemon/job_queue.hpp"
 #include "warmpool/daemon/job_stopper.hpp"
+#include "warmpool/daemon/job_timings.hpp"
 #include "warmpool/daemon/lanes.hpp"
 #include "warmpool/daemon/pool_config.hpp"
 #include "warmpool/daemon/pool_counters.hpp"
@@ -121,6 +122,7 @@ private:
     Lanes lanes_;
     PoolCounters counters_;
     // Made in start(), once the pool's memory exists; destroyed in reverse order.
+    std::unique_ptr<JobTimings> timings_;  // collected in on_timer() and before each status answer
     std::unique_ptr<SessionTable> sessions_;
     std::unique_ptr<Dispatcher> dispatcher_;
     std::unique_ptr<JobIntake> intake_;
