@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
 # Benchmarks warmpool side by side with its peers on this machine: installs what is missing,
 # builds the benchmark programs and the Python package (Release, in their own build directory)
-# and runs two sections:
+# and runs three sections:
 #   * the C++ rows (bench/run_bench.py): warmpool vs ProcessPoolExecutor, multiprocessing.Pool
 #     and Gearman, writing bench/results/latest.md, latest.png and latest.json;
 #   * the Python rows (bench/python_bench.py): warmpool.Executor vs ProcessPoolExecutor,
 #     multiprocessing.Pool and loky running Python jobs, writing bench/results/python.md and
-#     python.json.
+#     python.json;
+#   * the preload rows (bench/preload_bench.py): 8 workers over a job library whose preload takes
+#     2 s and builds 256 MiB of tables, without and with --preload (memory, a killed worker's
+#     replacement, the start, `warmpool scale` from 2 to 8), in 4 KiB pages and in huge pages,
+#     writing bench/results/preload.md. Left out of --smoke runs.
 # Every pool, gearmand and worker it starts is stopped on exit.
 #
 #   scripts/bench.sh [--smoke] [--repeats N] [--only SCENARIO]... [--systems LIST]
@@ -16,6 +20,7 @@
 #   scripts/bench.sh --no-python [options]                      the C++ rows only
 #   scripts/bench.sh --python [options]                         the Python rows only, with
 #                                                               python_bench.py's options
+#   scripts/bench.sh --preload                                  the preload rows only
 #
 # --smoke takes a minute or two and proves only that the harness works. C++ scenarios: floor
 # (the machine itself), roundtrip, inflight, map, clients, payload, classic, warmstart, idle;
@@ -34,6 +39,7 @@ while (($#)); do
     case $1 in
         --python) sections=python ;;
         --no-python) sections=cpp ;;
+        --preload) sections=preload ;;
         --smoke) args+=("$1") python_args+=("$1") ;;
         --repeats | --out)
             (($# >= 2)) || { echo "bench.sh: $1 needs a value" >&2; exit 64; }
@@ -55,10 +61,26 @@ cmake --build "$build_dir" --target bench-programs -j"$(nproc)"
 bin=$(realpath "$build_dir")/bin
 
 status=0
-if [[ $sections != python ]]; then
+if [[ $sections == both || $sections == cpp ]]; then
     "$python" bench/run_bench.py --bin "$bin" ${args[@]+"${args[@]}"} || status=$?
 fi
-if [[ $sections != cpp ]]; then
+if [[ $sections == both || $sections == python ]]; then
     "$python" bench/python_bench.py --bin "$bin" ${python_args[@]+"${python_args[@]}"} || status=$?
+fi
+smoke=false
+for arg in ${args[@]+"${args[@]}"}; do [[ $arg == --smoke ]] && smoke=true; done
+if [[ ($sections == both && $smoke == false) || $sections == preload ]]; then
+    preload_report=bench/results/preload.md
+    {
+        echo "# Preload benchmark (bench/preload_bench.py, from scripts/bench.sh)"
+        echo
+        echo "8 workers over bench/preload_tables.cpp, whose preload hook takes 2 s and builds 256 MiB"
+        echo "of read-only tables; without and with \`--preload\`; $(nproc) cores."
+        echo
+        "$python" bench/preload_bench.py --bin "$bin" --workers 8 --kills 5
+        echo
+        "$python" bench/preload_bench.py --bin "$bin" --workers 8 --kills 5 --huge-pages
+    } >"$preload_report.new" && mv "$preload_report.new" "$preload_report" || status=$?
+    cat "$preload_report"
 fi
 exit "$status"

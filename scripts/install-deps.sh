@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(
     build-essential cmake pkg-config
     libboost-dev libspdlog-dev libcereal-dev nlohmann-json3-dev libtomlplusplus-dev libcli11-dev
-    libsystemd-dev libgtest-dev python3 ccache
+    libgtest-dev python3 ccache
     # Python at both ends: the interpreter the workers embed, the client extension (pybind11),
     # by-value functions (cloudpickle), NumPy buffers, the tests (pytest) and loky for benchmarks.
     python3-dev pybind11-dev python3-cloudpickle python3-numpy python3-pytest python3-joblib
