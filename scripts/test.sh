@@ -24,7 +24,9 @@ asan_tests=(hostile_isolation_test hostile_text_test hostile_peers_test bad_inpu
             job_checks_test job_runner_test dispatcher_test session_table_test lanes_test
             connection_table_test worker_slots_test status_report_test reload_test
             job_intake_test job_stopper_test pool_endpoints_test worker_lives_test metrics_http_test
-            metrics_test payload_test)
+            metrics_test payload_test priority_aging_test scaling_policy_test latency_histogram_test
+            timings_recorder_test service_notifier_test map_progress_test top_view_test
+            worker_image_test latency_test priority_test scaling_test notify_test zygote_test)
 echo
 echo "==================== sanitizer build (ASan + UBSan, $asan_dir): ${asan_tests[*]} ===================="
 WARMPOOL_SANITIZE=1 bash scripts/build.sh "$asan_dir" warmpoold warmpool warmpool_example_jobs "${asan_tests[@]}"
