@@ -37,15 +37,6 @@ std::string count_text(double n) {
     return buf;
 }
 
-std::string bytes_text(double bytes) {
-    if (bytes < 0) return "-";
-    const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-    int u = 0;
-    while (bytes >= 1024 && u < 4) bytes /= 1024, ++u;
-    char buf[32];
-    std::snprintf(buf, sizeof buf, u == 0 ? "%.0f %s" : "%.1f %s", bytes, units[u]);
-    return buf;
-}
 
 std::string percent_text(double share) {
     if (share < 0) return "-";
@@ -87,6 +78,16 @@ std::string clip_lines(const std::string& frame, unsigned width) {
 }
 
 }  // namespace
+
+std::string bytes_text(double bytes) {
+    if (bytes < 0) return "-";
+    const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+    int u = 0;
+    while (bytes >= 1024 && u < 4) bytes /= 1024, ++u;
+    char buf[32];
+    std::snprintf(buf, sizeof buf, u == 0 ? "%.0f %s" : "%.1f %s", bytes, units[u]);
+    return buf;
+}
 
 std::string short_duration(double seconds) {
     if (seconds < 0 || std::isnan(seconds)) return "-";

@@ -18,4 +18,7 @@ std::string render_top(const nlohmann::json& status, unsigned width = 0);
 // none (negative).
 std::string short_duration(double seconds);
 
+// A size in bytes as a short text: "512 B", "3.4 MiB"; "-" for none (negative).
+std::string bytes_text(double bytes);
+
 }  // namespace warmpool

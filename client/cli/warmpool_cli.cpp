@@ -22,6 +22,7 @@
 
 #include "map_progress.hpp"
 #include "metrics_server.hpp"
+#include "top_view.hpp"
 #include "top_screen.hpp"
 #include "warmpool/client.hpp"
 #include "warmpool/common/clock.hpp"
@@ -58,15 +59,6 @@ struct Target {
         return warmpool::Client::connect(resolved_pool(), options);
     }
 };
-
-std::string human_bytes(double bytes) {
-    const char* units[] = {"B", "KiB", "MiB", "GiB"};
-    int u = 0;
-    while (bytes >= 1024 && u < 3) bytes /= 1024, ++u;
-    char buf[32];
-    std::snprintf(buf, sizeof buf, u == 0 ? "%.0f %s" : "%.1f %s", bytes, units[u]);
-    return buf;
-}
 
 std::string seconds_text(double s) {
     char buf[32];
@@ -135,7 +127,7 @@ void render_status(const nlohmann::json& s) {
                                     ? row["current_function"].get<std::string>()
                                     : "-";
         std::string busy = row.contains("busy_seconds") ? seconds_text(row["busy_seconds"].get<double>()) : "-";
-        std::string rss = row.contains("rss_bytes") ? human_bytes(row["rss_bytes"].get<double>()) : "-";
+        std::string rss = row.contains("rss_bytes") ? warmpool::bytes_text(row["rss_bytes"].get<double>()) : "-";
         std::string note;
         if (row.contains("replacing")) note = "being replaced (" + row["replacing"].get<std::string>() + ")";
         if (row.contains("previous_exit")) {
