@@ -37,10 +37,14 @@ def test_priorities_in_range_run(client, pool):
 
 def test_queued_jobs_of_higher_priority_start_first(client, pool):
     client.call("sleep_report", 0)  # the client learns the job takes JSON: no second try below
-    blockers = [client.submit("sleep_report", 0.8) for _ in range(2)]
+    # The blockers hold both workers until all eight jobs wait in the queue, however slow the
+    # machine: were a worker freed while only the low jobs had arrived, it would rightly take one.
+    blockers = [client.submit("sleep_report", 2.5) for _ in range(2)]
     assert wait_until(lambda: pool.status()["jobs"]["in_flight"] == 2)
     low = [client.submit("sleep_report", 0.02, priority=-3) for _ in range(4)]
     high = [client.submit("sleep_report", 0.02, priority=3) for _ in range(4)]
+    assert wait_until(lambda: pool.status()["jobs"]["queued"] == 8)
+    assert not any(f.done() for f in blockers), "a blocker ended before the queue was full"
     last_high = max(started(f.result(timeout=30)) for f in high)
     first_low = min(started(f.result(timeout=30)) for f in low)
     for f in blockers:
