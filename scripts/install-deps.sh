@@ -16,6 +16,9 @@ packages=(
     # The metrics tests read the metrics texts with Prometheus' own Python parsers, and lint
     # them with promtool (integration/latency_test).
     python3-prometheus-client prometheus
+    # Scale-out: hiredis for the client library and warmpool-gateway; the tests start their own
+    # redis-server; the benchmarks compare against Celery on the same Redis.
+    libhiredis-dev redis-server python3-celery python3-redis
     # Fuzzing (tests/fuzz): clang with libFuzzer, ASan and UBSan.
     clang-14 libfuzzer-14-dev
     # Benchmarks (scripts/bench.sh): the Gearman peer and the results chart.

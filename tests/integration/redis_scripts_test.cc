@@ -1,0 +1,174 @@
+// The scale-out scripts (warmpool/redis/redis_layout.hpp) against a real redis-server: the
+// fencing that makes a job's first outcome its only reply, the refresh that keeps a live
+// gateway's entries from being claimed, and the requeue after a crashed delivery.
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "redis_server.hpp"
+#include "warmpool/redis/redis_connection.hpp"
+#include "warmpool/redis/redis_layout.hpp"
+
+namespace warmpool {
+namespace {
+
+namespace layout = redis_layout;
+
+const RedisScript kFinish{layout::kFinishScript};
+const RedisScript kRefresh{layout::kRefreshScript};
+const RedisScript kRequeue{layout::kRequeueScript};
+
+class RedisScripts : public ::testing::Test {
+protected:
+    RedisScripts() : redis_(server_.connect()), keys_("t") {
+        auto group = redis_.command({"XGROUP", "CREATE", keys_.jobs(), layout::kGroup, "0", "MKSTREAM"});
+        EXPECT_TRUE(group && !group->is_error());
+    }
+
+    std::string add_job(const std::string& job) {
+        auto id = redis_.command({"XADD", keys_.jobs(), "*", "job", job, "client", kClient, "fn", "gcd"});
+        EXPECT_TRUE(id && id->value().is_string());
+        return std::string(id->text());
+    }
+    // Reads up to `count` new entries as `consumer`; returns their ids.
+    std::vector<std::string> read(const std::string& consumer, int count) {
+        const std::string n = std::to_string(count);
+        auto reply = redis_.command(
+            {"XREADGROUP", "GROUP", layout::kGroup, consumer, "COUNT", n, "STREAMS", keys_.jobs(), ">"});
+        std::vector<std::string> ids;
+        if (!reply || reply->value().is_nil()) return ids;
+        const RedisValue entries = reply->value()[0][1];
+        for (std::size_t i = 0; i < entries.size(); ++i) ids.emplace_back(entries[i][0].text());
+        return ids;
+    }
+    // Runs the finish script for `job` as `finisher`; returns {won, holder}.
+    std::pair<bool, std::string> finish(const std::string& job, const std::string& entry, const std::string& finisher,
+                                        const std::string& status = "0", const std::string& body = "result") {
+        auto reply = redis_.run(kFinish, {keys_.done(job), keys_.reply(kClient), keys_.jobs(), keys_.stats()},
+                                {layout::kGroup, entry, "60000", "1000", "60", "7", status, "0", body, finisher});
+        EXPECT_TRUE(reply && !reply->is_error()) << (reply ? std::string(reply->text()) : reply.error().message());
+        return {reply->value()[0].integer() == 1, std::string(reply->value()[1].text())};
+    }
+    long long stat(std::string_view name) {
+        auto reply = redis_.command({"HGET", keys_.stats(), name});
+        return reply ? reply->value().as_integer().value_or(0) : -1;
+    }
+    long long integer(const std::vector<std::string_view>& command) {
+        auto reply = redis_.command(command);
+        return reply ? reply->value().integer() : -1;
+    }
+
+    static constexpr const char* kClient = "0123456789abcdef";
+    testing::RedisServer server_;
+    RedisConnection redis_;
+    layout::Keys keys_;
+};
+
+TEST_F(RedisScripts, OnlyTheFirstOutcomeOfAJobIsDelivered) {
+    const std::string entry = add_job("0123456789abcdef-7");
+    ASSERT_EQ(read("host-a", 1).size(), 1U);
+
+    auto [won, holder] = finish("0123456789abcdef-7", entry, "host-a");
+    EXPECT_TRUE(won);
+    auto [won_again, holder_again] = finish("0123456789abcdef-7", entry, "host-b", "2", "late");
+    EXPECT_FALSE(won_again);
+    EXPECT_EQ(holder_again, "host-a 0");
+
+    EXPECT_EQ(integer({"XLEN", keys_.reply(kClient)}), 1) << "one reply, however many finishers";
+    auto reply = redis_.command({"XRANGE", keys_.reply(kClient), "-", "+"});
+    ASSERT_TRUE(reply);
+    const RedisValue fields = reply->value()[0][1];
+    EXPECT_EQ(fields[1].text(), "7");
+    EXPECT_EQ(fields[3].text(), "0");
+    EXPECT_EQ(fields[7].text(), "result");
+    EXPECT_EQ(fields[9].text(), "host-a");
+    EXPECT_GT(integer({"TTL", keys_.reply(kClient)}), 0) << "a reply stream expires";
+    EXPECT_EQ(stat(layout::stat::duplicates_dropped), 1);
+    EXPECT_EQ(integer({"XLEN", keys_.jobs()}), 0) << "the finished entry is deleted";
+    auto pending = redis_.command({"XPENDING", keys_.jobs(), layout::kGroup});
+    ASSERT_TRUE(pending);
+    EXPECT_EQ(pending->value()[0].integer(), 0) << "and acknowledged";
+}
+
+TEST_F(RedisScripts, AClientsCancelFencesOutTheLateResult) {
+    const std::string entry = add_job("0123456789abcdef-8");
+    auto [cancelled, unused] = finish("0123456789abcdef-8", entry, std::string(layout::kClientFinisher), "4", "");
+    EXPECT_TRUE(cancelled);
+    EXPECT_TRUE(read("host-a", 10).empty()) << "a cancelled entry is never delivered";
+    auto [won, holder] = finish("0123456789abcdef-8", entry, "host-a");
+    EXPECT_FALSE(won);
+    EXPECT_EQ(holder, "client 4");
+    EXPECT_EQ(stat(layout::stat::late_after_cancel), 1);
+    EXPECT_EQ(stat(layout::stat::duplicates_dropped), 0);
+}
+
+TEST_F(RedisScripts, RefreshKeepsOnlyTheCallersOwnEntries) {
+    const std::string mine = add_job("0123456789abcdef-1");
+    const std::string theirs = add_job("0123456789abcdef-2");
+    ASSERT_EQ(read("host-a", 2).size(), 2U);
+    // host-b claims one of them (as after a lapse); host-a's refresh must not take it back.
+    auto claimed = redis_.command({"XCLAIM", keys_.jobs(), layout::kGroup, "host-b", "0", theirs, "JUSTID"});
+    ASSERT_TRUE(claimed && claimed->value().size() == 1);
+    std::this_thread::sleep_for(std::chrono::milliseconds(30));
+    auto lost = redis_.run(kRefresh, {keys_.jobs()}, {layout::kGroup, "host-a", mine, theirs});
+    ASSERT_TRUE(lost && !lost->is_error()) << (lost ? std::string(lost->text()) : "");
+    ASSERT_EQ(lost->value().size(), 1U);
+    EXPECT_EQ(lost->value()[0].text(), theirs);
+
+    auto detail = redis_.command({"XPENDING", keys_.jobs(), layout::kGroup, "-", "+", "10"});
+    ASSERT_TRUE(detail && detail->value().size() == 2);
+    for (std::size_t i = 0; i < 2; ++i) {
+        const RedisValue row = detail->value()[i];
+        if (row[0].text() == mine) {
+            EXPECT_EQ(row[1].text(), "host-a");
+            EXPECT_LT(row[2].integer(), 30) << "refreshed: idle time reset";
+            EXPECT_EQ(row[3].integer(), 1) << "a refresh is not a delivery";
+        } else {
+            EXPECT_EQ(row[1].text(), "host-b");
+        }
+    }
+}
+
+TEST_F(RedisScripts, RequeueMovesACrashedDeliveryToANewEntry) {
+    const std::string entry = add_job("0123456789abcdef-3");
+    ASSERT_EQ(read("host-a", 1).size(), 1U);
+    auto moved = redis_.run(kRequeue, {keys_.jobs(), keys_.done("0123456789abcdef-3"), keys_.stats()},
+                            {layout::kGroup, entry, "1", "worker_crashed: killed by signal 9"});
+    ASSERT_TRUE(moved && moved->value().is_string()) << (moved ? std::string(moved->text()) : "");
+    EXPECT_EQ(integer({"XLEN", keys_.jobs()}), 1);
+    auto again = redis_.command(
+        {"XREADGROUP", "GROUP", layout::kGroup, "host-b", "COUNT", "5", "STREAMS", keys_.jobs(), ">"});
+    ASSERT_TRUE(again && !again->value().is_nil());
+    const RedisValue fields = again->value()[0][1][0][1];
+    std::string attempts, job, last_failure;
+    for (std::size_t i = 0; i + 1 < fields.size(); i += 2) {
+        if (fields[i].text() == "attempts") attempts = fields[i + 1].text();
+        if (fields[i].text() == "job") job = fields[i + 1].text();
+        if (fields[i].text() == "last_failure") last_failure = fields[i + 1].text();
+    }
+    EXPECT_EQ(attempts, "1");
+    EXPECT_EQ(job, "0123456789abcdef-3");
+    EXPECT_EQ(last_failure, "worker_crashed: killed by signal 9");
+    EXPECT_EQ(stat(layout::stat::requeued), 1);
+
+    // A finished job is not requeued.
+    const std::string second = std::string(again->value()[0][1][0][0].text());
+    finish("0123456789abcdef-3", "", "host-c");
+    auto none = redis_.run(kRequeue, {keys_.jobs(), keys_.done("0123456789abcdef-3"), keys_.stats()},
+                           {layout::kGroup, second, "2", "x"});
+    ASSERT_TRUE(none);
+    EXPECT_TRUE(none->value().is_nil());
+    EXPECT_EQ(integer({"XLEN", keys_.jobs()}), 0);
+}
+
+TEST_F(RedisScripts, ScriptsSurviveARestartThatForgetsThem) {
+    const std::string entry = add_job("0123456789abcdef-9");
+    EXPECT_TRUE(finish("0123456789abcdef-9", entry, "host-a").first);
+    auto flushed = redis_.command({"SCRIPT", "FLUSH"});
+    ASSERT_TRUE(flushed && !flushed->is_error());
+    EXPECT_FALSE(finish("0123456789abcdef-9", entry, "host-b").first) << "run() loads the script again";
+}
+
+}  // namespace
+}  // namespace warmpool
