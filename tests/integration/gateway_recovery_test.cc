@@ -4,6 +4,9 @@
 // gateway's late outcomes are dropped and counted; consumers that are gone are removed.
 #include <gtest/gtest.h>
 
+#include <signal.h>
+
+#include <algorithm>
 #include <nlohmann/json.hpp>
 #include <string>
 
@@ -147,6 +150,56 @@ TEST(GatewayRecovery, SigtermDrainsRequeuesWhatIsLeftAndLeavesNoHeartbeat) {
         EXPECT_NE(list.at(0).by, leaving);
     }
     EXPECT_EQ(client.stat("claims"), 0) << "requeued, not left to be claimed";
+}
+
+// The local pool dies under its gateway: not the jobs' fault. The gateway requeues them for the
+// other hosts at once and exits 1 (its unit restarts it with the pool).
+TEST(GatewayRecovery, AGatewayWhosePoolDiesRequeuesItsJobsAndExits) {
+    testing::RedisServer redis;
+    ScaleOutHosts hosts(settings_for(redis), 2);
+    WireJobs client(redis, "t");
+    for (int i = 0; i < 4; ++i) client.submit_json("sleep_report", "1.5");
+    const std::string orphan = wait_for_pending(client, hosts[0], 2);
+    hosts[0].pool().signal(SIGKILL);
+    EXPECT_EQ(hosts[0].wait_gateway_exit(20s), 1);
+    EXPECT_EQ(client.stat("requeued"), 2);
+    EXPECT_EQ(client.heartbeat(orphan), "");
+    client.read_all(30s);
+    EXPECT_EQ(client.not_exactly_once(), "");
+    for (const auto& [seq, list] : client.replies()) EXPECT_EQ(list.at(0).status, 0) << list.at(0).body;
+    EXPECT_EQ(client.stat("claims"), 0) << "requeued, not left to be claimed";
+}
+
+// A consumer that read entries and vanished (no heartbeat ever): its entries are claimed; one
+// deleted meanwhile cannot be answered and is counted; then the consumer itself is removed.
+TEST(GatewayRecovery, AVanishedConsumersEntriesAreClaimedAndTheConsumerRemoved) {
+    testing::RedisServer redis;
+    WireJobs client(redis, "t");
+    auto group = client.redis().command({"XGROUP", "CREATE", client.keys().jobs(), "gateways", "0", "MKSTREAM"});
+    ASSERT_TRUE(group && !group->is_error());
+    client.submit_json("gcd", "[12,18]");
+    client.submit_json("gcd", "[20,8]");
+    auto taken = client.redis().command(
+        {"XREADGROUP", "GROUP", "gateways", "ghost", "COUNT", "2", "STREAMS", client.keys().jobs(), ">"});
+    ASSERT_TRUE(taken && taken->value()[0][1].size() == 2);
+    const std::string gone(taken->value()[0][1][1][0].text());
+    auto deleted = client.redis().command({"XDEL", client.keys().jobs(), gone});
+    ASSERT_TRUE(deleted && deleted->value().integer() == 1);
+
+    ScaleOutHosts hosts(settings_for(redis), 1);
+    client.read_until([&](const auto& r) { return r.contains(1); }, kRecovery);
+    EXPECT_EQ(client.replies().at(1).at(0).body, "6");
+    EXPECT_TRUE(wait_until([&] { return client.stat("deleted_entries") == 1; }, kRecovery));
+    EXPECT_EQ(client.stat("claims"), 1);
+    EXPECT_TRUE(wait_until(
+        [&] {
+            const auto names = client.consumers();
+            return std::find(names.begin(), names.end(), "ghost") == names.end();
+        },
+        kRecovery));
+    EXPECT_EQ(client.stat("consumers_removed"), 1);
+    client.read_all(1s, 500ms);
+    EXPECT_FALSE(client.replies().contains(2)) << "a deleted entry has no one to answer it";
 }
 
 }  // namespace
