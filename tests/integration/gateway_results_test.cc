@@ -238,5 +238,24 @@ TEST(GatewayResults, AGatewayAuthenticatesWithAPasswordFileAndStopsOnAWrongOne) 
     EXPECT_EQ(refused[0].gateway_log().find("guess"), std::string::npos) << "the password is never logged";
 }
 
+TEST(GatewayResults, UsageErrorsExit64BeforeAnythingIsTouched) {
+    const std::string gateway = testing::gateway_path();
+    for (const std::vector<std::string>& args : std::vector<std::vector<std::string>>{
+             {"--pool", "p", "--endpoint", "http://127.0.0.1/t"},
+             {"--pool", "p", "--endpoint", "redis://user:secret@127.0.0.1/t"},
+             {"--pool", "p", "--endpoint", "redis://127.0.0.1/t", "--lease-ms", "10"},
+             {"--pool", "p", "--endpoint", "redis://127.0.0.1/t", "--no-such-option"},
+             {"--endpoint", "redis://127.0.0.1/t"}}) {
+        std::vector<std::string> argv{gateway};
+        argv.insert(argv.end(), args.begin(), args.end());
+        const auto r = testing::run_command(argv);
+        EXPECT_EQ(r.exit_code, 64) << testing::describe(r);
+        EXPECT_EQ(r.err.find("secret"), std::string::npos) << "a password in an endpoint is not echoed";
+    }
+    const auto no_pool = testing::run_command({gateway, "--pool", "nowhere-to-be-found", "--runtime-dir", "/nonexistent",
+                                               "--endpoint", "redis://127.0.0.1:1/t"});
+    EXPECT_EQ(no_pool.exit_code, 1) << testing::describe(no_pool);
+}
+
 }  // namespace
 }  // namespace warmpool
