@@ -95,6 +95,24 @@ TEST(GatewayFaults, JobsKeepExactlyOneReplyAcrossARedisRestart) {
     }
 }
 
+// A Redis without persistence comes back empty: the stream, the group and every job in them are
+// gone (the clients' futures of those never resolve; nothing can answer them). The gateways make
+// the group again and serve the jobs submitted after.
+TEST(GatewayFaults, AfterARedisRestartThatLostEverythingTheGatewaysServeNewJobs) {
+    testing::RedisServer redis;
+    ScaleOutHosts hosts(settings_for(redis), 2);
+    WireJobs client(redis, "t");
+    client.submit_json("gcd", "[12,18]");
+    client.read_all(20s);
+    ASSERT_EQ(client.not_exactly_once(), "");
+    redis.restart();
+    client.reconnect();
+    const auto after = client.submit_json("gcd", "[20,8]");
+    client.read_until([&](const auto& r) { return r.contains(after); }, 30s);
+    ASSERT_TRUE(client.replies().contains(after)) << "no gateway made the group again";
+    EXPECT_EQ(client.replies().at(after)[0].body, "4");
+}
+
 TEST(GatewayFaults, AClientsCancelStopsTheRunningJobAndItsLateOutcomeIsDropped) {
     testing::RedisServer redis;
     ScaleOutHosts hosts(settings_for(redis), 1);
