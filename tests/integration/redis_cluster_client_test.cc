@@ -51,8 +51,11 @@ std::vector<std::string> keys_like(RedisConnection& redis, const std::string& pa
 // A cluster "t" of `hosts` hosts with `workers` workers each, its gateways' heartbeats in Redis
 // (so that a client sees their capacity) before it is used.
 struct Cluster {
-    explicit Cluster(unsigned hosts, unsigned workers = 2, unsigned capacity = 0, std::vector<std::string> extra = {})
-        : hosts_(settings(capacity, std::move(extra)), hosts, workers), redis(server.connect()) {
+    explicit Cluster(unsigned hosts, unsigned workers = 2, unsigned capacity = 0, std::vector<std::string> extra = {},
+                     testing::RedisServerOptions redis_options = {})
+        : server(std::move(redis_options)),
+          hosts_(settings(capacity, std::move(extra)), hosts, workers),
+          redis(server.connect()) {
         const bool up = wait_until([&] { return keys_like(redis, keys.gateway("*")).size() == hosts; }, 30s);
         if (!up) ADD_FAILURE() << "the gateways did not come up:\n" << hosts_.logs();
     }
@@ -246,6 +249,21 @@ TEST(RedisClusterClientTest, AClientKilledMidStreamLeavesABoundedExpiringStreamA
     EXPECT_GT(ttl, 0);
     EXPECT_LE(ttl, 3);
     EXPECT_TRUE(wait_until([&] { return keys_like(cluster.redis, cluster.keys.reply("*")).empty(); }, 15s));
+}
+
+TEST(RedisClusterClientTest, FuturesSurviveARedisRestart) {
+    Cluster cluster(1, 2, 0, {}, testing::RedisServerOptions{.append_only = true});
+    Client client = cluster.client();
+    EXPECT_EQ(client.call<std::int64_t>("gcd", Pair{12, 18}), 6);
+    RawFuture slow = client.submit_json("sleep_report", "1.5");
+    ASSERT_TRUE(wait_until([&] { return cluster.pending() == 1; }, 20s));
+    cluster.server.restart();  // killed -9, then started on the same port from its append-only file
+    // The gateway finishes the job once Redis is back; the reader reconnects and reads it.
+    ASSERT_TRUE(slow.wait_for(60s)) << cluster.hosts_.logs();
+    EXPECT_EQ(slow.status(), 0) << slow.reply();
+    EXPECT_NE(std::string(slow.reply()).find("slept"), std::string::npos) << slow.reply();
+    // The submitting connection comes back too.
+    EXPECT_EQ(client.call<std::int64_t>("gcd", Pair{35, 21}), 7);
 }
 
 }  // namespace
