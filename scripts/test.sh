@@ -26,10 +26,12 @@ asan_tests=(hostile_isolation_test hostile_text_test hostile_peers_test bad_inpu
             job_intake_test job_stopper_test pool_endpoints_test worker_lives_test metrics_http_test
             metrics_test payload_test priority_aging_test scaling_policy_test latency_histogram_test
             timings_recorder_test service_notifier_test map_progress_test top_view_test
-            worker_image_test latency_test priority_test scaling_test notify_test zygote_test)
+            worker_image_test latency_test priority_test scaling_test notify_test zygote_test
+            job_entry_test gateway_policy_test heartbeat_status_test gateway_results_test
+            gateway_recovery_test gateway_faults_test)
 echo
 echo "==================== sanitizer build (ASan + UBSan, $asan_dir): ${asan_tests[*]} ===================="
-WARMPOOL_SANITIZE=1 bash scripts/build.sh "$asan_dir" warmpoold warmpool warmpool_example_jobs "${asan_tests[@]}"
+WARMPOOL_SANITIZE=1 bash scripts/build.sh "$asan_dir" warmpoold warmpool warmpool-gateway warmpool_example_jobs "${asan_tests[@]}"
 asan_status=0
 pattern="^($(IFS='|'; echo "${asan_tests[*]}"))\$"
 ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1} \

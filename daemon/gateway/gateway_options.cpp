@@ -35,12 +35,15 @@ std::variant<GatewayOptions, int> parse_gateway_options(int argc, char** argv) {
         ->type_name("URL");
     app.add_option("--lease-ms", o.lease_ms, "Heartbeat lease; entries idle this long are claimed")
         ->check(CLI::Range(std::int64_t{200}, std::int64_t{60'000}))
+        ->type_name("MS")
         ->capture_default_str();
     app.add_option("--poison-after", o.poison_after, "Deliveries without an outcome before a job is poison")
         ->check(CLI::Range(1u, 100u))
+        ->type_name("N")
         ->capture_default_str();
     app.add_option("--capacity", o.capacity, "Jobs in flight at once (0: the pool's worker slots)")
         ->check(CLI::Range(0u, 100'000u))
+        ->type_name("N")
         ->capture_default_str();
     app.add_option("--reply-ttl", o.reply_ttl_s, "Seconds an idle reply stream lives")
         ->check(CLI::Range(std::int64_t{1}, std::int64_t{30 * 86'400}))
@@ -48,12 +51,15 @@ std::variant<GatewayOptions, int> parse_gateway_options(int argc, char** argv) {
         ->capture_default_str();
     app.add_option("--reply-cap", o.reply_cap, "Entries a reply stream keeps at most")
         ->check(CLI::Range(std::int64_t{1}, std::int64_t{100'000'000}))
+        ->type_name("N")
         ->capture_default_str();
     app.add_option("--done-ttl-ms", o.done_ttl_ms, "How long a finished job's fencing key lives")
         ->check(CLI::Range(std::int64_t{1'000}, std::int64_t{30LL * 86'400'000}))
+        ->type_name("MS")
         ->capture_default_str();
     app.add_option("--drain-ms", o.drain_ms, "On SIGTERM, how long running jobs may take before they are requeued")
         ->check(CLI::Range(std::int64_t{0}, std::int64_t{3'600'000}))
+        ->type_name("MS")
         ->capture_default_str();
     app.add_option("--redis-password-file", o.password_file, "File holding the Redis password")->type_name("FILE");
     app.add_flag("--trust-pickle", o.trust_pickle,

@@ -5,11 +5,14 @@
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
+#include <cstring>
 #include <set>
 #include <string>
 
 #include "redis_server.hpp"
 #include "scale_out_hosts.hpp"
+#include "warmpool/client.hpp"
+#include "warmpool/common/shm_layout.hpp"
 #include "warmpool/error_kind.hpp"
 #include "wire_jobs.hpp"
 
@@ -23,7 +26,7 @@ using testing::wait_until;
 using testing::WireJob;
 using testing::WireJobs;
 
-constexpr int kJson = 1;  // kJobJson
+constexpr std::uint32_t kJson = kJobJson;
 
 GatewaySettings settings_for(const testing::RedisServer& redis, int lease_ms = 1000) {
     GatewaySettings s;
@@ -59,7 +62,7 @@ TEST(GatewayResults, RightResultsThroughThreeHostsSpreadOverAllOfThem) {
         ASSERT_EQ(list.size(), 1U) << "job " << seq << " got " << list.size() << " replies";
         const auto& r = list[0];
         ASSERT_EQ(r.status, 0) << r.body;
-        EXPECT_EQ(r.flags & kJson, static_cast<std::uint32_t>(kJson)) << "a JSON job's result is JSON";
+        EXPECT_EQ(r.flags & kJson, kJson) << "a JSON job's result is JSON";
         if (expected.contains(seq)) {
             EXPECT_EQ(nlohmann::json::parse(r.body).get<std::int64_t>(), expected[seq]);
         }
@@ -183,6 +186,75 @@ TEST(GatewayResults, TheHeartbeatCarriesTheGatewaysStatus) {
     ASSERT_TRUE(ttl);
     EXPECT_GT(ttl->value().integer(), 0);
     EXPECT_LE(ttl->value().integer(), 1000) << "it lapses a lease after the gateway stops";
+}
+
+// A batch record (what map() sends) is forwarded as it came and answered with the batch's results.
+TEST(GatewayResults, ABatchRecordIsForwardedAsIs) {
+    testing::RedisServer redis;
+    ScaleOutHosts hosts(settings_for(redis), 1);
+    WireJobs client(redis, "t");
+    const std::vector<std::string> items = {"[12,18]", "[7,21]", "[100,75]"};
+    std::string batch(sizeof(BatchHeader), '\0');
+    const BatchHeader header{static_cast<std::uint32_t>(items.size()), 0};
+    std::memcpy(batch.data(), &header, sizeof header);
+    for (const auto& item : items) {
+        const auto length = static_cast<std::uint32_t>(item.size());
+        batch.append(reinterpret_cast<const char*>(&length), sizeof length);
+        batch += item;
+    }
+    WireJob job{"gcd", batch};
+    job.flags = kJobJson | kJobBatch;
+    const auto seq = client.submit(job);
+    client.read_all(20s);
+    ASSERT_EQ(client.not_exactly_once(), "");
+    const auto& reply = client.replies().at(seq)[0];
+    ASSERT_EQ(reply.status, 0) << reply.body;
+    std::vector<std::string> results(items.size());
+    ASSERT_TRUE(Client::read_batch(reply.body, items.size(), [&](std::size_t i, std::uint16_t status, std::string_view bytes) {
+        EXPECT_EQ(status, 0);
+        results[i] = std::string(bytes);
+    }));
+    EXPECT_EQ(results, (std::vector<std::string>{"6", "7", "25"}));
+}
+
+TEST(GatewayResults, AGatewayAuthenticatesWithAPasswordFileAndStopsOnAWrongOne) {
+    testing::RedisServerOptions options;
+    options.password = "s3cret";
+    testing::RedisServer redis(options);
+    testing::ScratchDir dir("warmpool-gateway-auth");
+    GatewaySettings good = settings_for(redis);
+    good.extra_args = {"--redis-password-file", dir.write("good", "s3cret\n")};
+    ScaleOutHosts hosts(good, 1);
+    WireJobs client(redis, "t", "s3cret");
+    client.submit_json("gcd", "[12,18]");
+    client.read_all(20s);
+    EXPECT_EQ(client.not_exactly_once(), "");
+
+    GatewaySettings wrong = settings_for(redis);
+    wrong.extra_args = {"--redis-password-file", dir.write("wrong", "guess\n")};
+    ScaleOutHosts refused(wrong, 1);
+    EXPECT_EQ(refused[0].wait_gateway_exit(20s), 1) << "refused credentials do not get better by retrying";
+    EXPECT_NE(refused[0].gateway_log().find("refused the credentials"), std::string::npos) << refused[0].gateway_log();
+    EXPECT_EQ(refused[0].gateway_log().find("guess"), std::string::npos) << "the password is never logged";
+}
+
+TEST(GatewayResults, UsageErrorsExit64BeforeAnythingIsTouched) {
+    const std::string gateway = testing::gateway_path();
+    for (const std::vector<std::string>& args : std::vector<std::vector<std::string>>{
+             {"--pool", "p", "--endpoint", "http://127.0.0.1/t"},
+             {"--pool", "p", "--endpoint", "redis://user:secret@127.0.0.1/t"},
+             {"--pool", "p", "--endpoint", "redis://127.0.0.1/t", "--lease-ms", "10"},
+             {"--pool", "p", "--endpoint", "redis://127.0.0.1/t", "--no-such-option"},
+             {"--endpoint", "redis://127.0.0.1/t"}}) {
+        std::vector<std::string> argv{gateway};
+        argv.insert(argv.end(), args.begin(), args.end());
+        const auto r = testing::run_command(argv);
+        EXPECT_EQ(r.exit_code, 64) << testing::describe(r);
+        EXPECT_EQ(r.err.find("secret"), std::string::npos) << "a password in an endpoint is not echoed";
+    }
+    const auto no_pool = testing::run_command({gateway, "--pool", "nowhere-to-be-found", "--runtime-dir", "/nonexistent",
+                                               "--endpoint", "redis://127.0.0.1:1/t"});
+    EXPECT_EQ(no_pool.exit_code, 1) << testing::describe(no_pool);
 }
 
 }  // namespace

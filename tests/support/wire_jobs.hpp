@@ -42,8 +42,8 @@ struct WireJob {
 
 class WireJobs {
 public:
-    WireJobs(const RedisServer& server, const std::string& cluster)
-        : server_(server), cluster_(cluster), keys_(cluster), redis_(server.connect()) {
+    WireJobs(const RedisServer& server, const std::string& cluster, std::string password = {})
+        : server_(server), cluster_(cluster), password_(std::move(password)), keys_(cluster), redis_(connect_once()) {
         std::random_device random;
         const std::uint64_t id = (std::uint64_t{random()} << 32) ^ random();
         char text[17];
@@ -170,7 +170,7 @@ public:
     // A new connection after a Redis restart (retried for a few seconds).
     void reconnect() {
         for (int i = 0; i < 100; ++i) {
-            auto made = RedisConnection::connect(server_.address(cluster_), RedisCredentials{}, 1000);
+            auto made = RedisConnection::connect(server_.address(cluster_), RedisCredentials{"", password_}, 1000);
             if (made) {
                 redis_ = std::move(made.value());
                 return;
@@ -181,6 +181,12 @@ public:
     }
 
 private:
+    RedisConnection connect_once() {
+        auto made = RedisConnection::connect(server_.address(cluster_), RedisCredentials{"", password_}, 2000);
+        if (!made) throw std::runtime_error(made.error().message());
+        return std::move(made.value());
+    }
+
     void read_some(int block_ms) {
         const std::string block = std::to_string(block_ms);
         redis_.set_timeout_ms(block_ms + 2000);
@@ -211,6 +217,7 @@ private:
 
     const RedisServer& server_;
     std::string cluster_;
+    std::string password_;
     redis_layout::Keys keys_;
     RedisConnection redis_;
     std::string client_;
