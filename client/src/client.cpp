@@ -6,11 +6,13 @@
 #include <deque>
 
 #include "session.hpp"
+#include "warmpool/cluster_status.hpp"
 #include "warmpool/common/clock.hpp"
 #include "warmpool/common/runtime_paths.hpp"
 #include "warmpool/common/shm_layout.hpp"
 #include "warmpool/common/status_query.hpp"
 #include "warmpool/common/unix_socket.hpp"
+#include "warmpool/redis/redis_endpoint.hpp"
 
 namespace warmpool {
 
@@ -275,6 +277,7 @@ void Client::map_encoded(std::string_view function, Encoding encoding, std::uint
 
 std::string pool_status(std::string_view pool, const std::string& runtime_dir, int timeout_ms) {
     const std::string name = resolve_pool(pool);
+    if (is_redis_endpoint(name)) return cluster_status(name, {}, timeout_ms);
     if (!valid_pool_name(name)) throw ConnectError("invalid pool name '" + name + "'");
     const std::string socket =
         PoolPaths::in(runtime_dir.empty() ? default_runtime_dir() : runtime_dir, name).status_socket;

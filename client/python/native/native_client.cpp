@@ -8,6 +8,7 @@
 
 #include "payload_copy.hpp"
 #include "warmpool/common/pickle_envelope.hpp"
+#include "warmpool/redis/redis_endpoint.hpp"
 #include "without_gil.hpp"
 
 namespace warmpool::python {
@@ -103,7 +104,7 @@ py::list NativeFuture::batch_results(std::size_t count) const {
 }
 
 NativeClient::NativeClient(const std::string& pool, const std::string& runtime_dir, const std::string& client_name)
-    : runtime_dir_(runtime_dir) {
+    : runtime_dir_(runtime_dir), endpoint_(is_redis_endpoint(pool) ? pool : std::string()) {
     Client::Options options;
     options.runtime_dir = runtime_dir;
     options.client_name = client_name;
@@ -173,7 +174,7 @@ py::list NativeClient::completions(std::optional<double> timeout) {
 void NativeClient::wake() { client_->wake_completions(); }
 
 std::string NativeClient::status(double timeout) const {
-    const std::string pool = client_->pool_name();
+    const std::string pool = endpoint_.empty() ? client_->pool_name() : endpoint_;
     const int timeout_ms = static_cast<int>(std::max(1.0, timeout * 1000));
     return without_gil([&] { return pool_status(pool, runtime_dir_, timeout_ms); });
 }

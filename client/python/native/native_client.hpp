@@ -71,6 +71,7 @@ public:
 private:
     std::shared_ptr<Client> client_;
     std::string runtime_dir_;
+    std::string endpoint_;  // the cluster's endpoint, for a client of a scale-out cluster (status())
 };
 
 // Registers the buffer type that result() wraps large payloads in.
