@@ -20,6 +20,7 @@
 #include <thread>
 #include <vector>
 
+#include "cluster_commands.hpp"
 #include "map_progress.hpp"
 #include "metrics_server.hpp"
 #include "top_view.hpp"
@@ -40,6 +41,8 @@ constexpr int kExitSoftware = 70;  // sysexits EX_SOFTWARE: a fault of the CLI i
 struct Target {
     std::string pool;
     std::string runtime_dir;
+    std::string endpoint;             // a scale-out cluster (cluster_commands.hpp)
+    std::string redis_password_file;
 
     std::string resolved_pool() const {
         if (!pool.empty()) return pool;
@@ -195,12 +198,15 @@ int main(int argc, char** argv) {
     app.set_version_flag("--version", "warmpool " WARMPOOL_VERSION, "Print the version and exit");
     app.add_option("-p,--pool", target.pool, "Pool name (default: $WARMPOOL_POOL or 'default')");
     app.add_option("--runtime-dir", target.runtime_dir, "Runtime directory (default: $WARMPOOL_RUNTIME_DIR, ...)");
+    app.add_option("--endpoint", target.endpoint, "A scale-out cluster, redis://[USER@]HOST[:PORT]/CLUSTER");
+    app.add_option("--redis-password-file", target.redis_password_file,
+                   "File holding the Redis password (default: $WARMPOOL_REDIS_PASSWORD_FILE, $WARMPOOL_REDIS_PASSWORD)");
     app.require_subcommand(1);
     // --pool and --runtime-dir may come after the subcommand too.
     app.fallthrough();
 
     bool json = false, prometheus = false, openmetrics = false;
-    auto* status = app.add_subcommand("status", "Show the pool's state");
+    auto* status = app.add_subcommand("status", "Show the pool's state (with --endpoint, the cluster's)");
     status->add_flag("--json", json, "Print the raw JSON status");
     status->add_flag("--prometheus", prometheus, "Print Prometheus text metrics");
     status->add_flag("--openmetrics", openmetrics, "Print OpenMetrics text metrics");
@@ -272,6 +278,16 @@ int main(int argc, char** argv) {
     }
 
     try {
+        if (const std::string cluster = warmpool::cluster_endpoint(target.endpoint, target.resolved_pool());
+            !cluster.empty() && (*status || *metrics)) {
+            const warmpool::ClusterTarget where{cluster, target.redis_password_file};
+            if (*metrics) return warmpool::serve_cluster_metrics(where, metrics_options);
+            using Output = warmpool::ClusterOutput;
+            return warmpool::print_cluster_status(where, json ? Output::json
+                                                         : prometheus ? Output::prometheus
+                                                         : openmetrics ? Output::openmetrics
+                                                                       : Output::text);
+        }
         if (*status || *functions) {
             const char* request = openmetrics ? "openmetrics" : prometheus ? "prometheus" : "json";
             auto answer = warmpool::query_status(target.status_socket(), request, 5000);
