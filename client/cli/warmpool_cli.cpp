@@ -278,6 +278,14 @@ int main(int argc, char** argv) {
     }
 
     try {
+        // A cluster has no one supervisor to stop, reload, scale or watch: refused, rather than
+        // done to a local pool.
+        if (!target.endpoint.empty() && (*top || *functions || *stop || *reload || *scale || *wait_ready)) {
+            std::fprintf(stderr,
+                         "warmpool: %s works on a local pool; --endpoint is for status, metrics, call and map\n",
+                         app.get_subcommands().front()->get_name().c_str());
+            return 64;
+        }
         if (const std::string cluster = warmpool::cluster_endpoint(target.endpoint, target.resolved_pool());
             !cluster.empty() && (*status || *metrics)) {
             const warmpool::ClusterTarget where{cluster, target.redis_password_file};

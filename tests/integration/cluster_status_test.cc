@@ -292,6 +292,18 @@ TEST(ClusterStatusAccess, APasswordFromAFileAndNoneOrAWrongOneRefused) {
     EXPECT_TRUE(testing::contains(refused.err, "NOAUTH")) << refused.err;
 }
 
+// The commands for one pool's supervisor refuse an endpoint rather than act on a local pool.
+TEST(ClusterStatusAccess, CommandsForOnePoolRefuseAnEndpoint) {
+    for (const std::vector<std::string>& args : std::vector<std::vector<std::string>>{
+             {"stop"}, {"reload"}, {"scale", "3"}, {"top", "--once"}, {"functions"}, {"wait-ready"}}) {
+        std::vector<std::string> argv = {testing::warmpool_cli_path(), "--endpoint", "redis://127.0.0.1:1/c1"};
+        argv.insert(argv.end(), args.begin(), args.end());
+        CommandResult r = testing::run_command(argv);
+        EXPECT_EQ(r.exit_code, 64) << args[0] << ": " << describe(r);
+        EXPECT_TRUE(testing::contains(r.err, "--endpoint is for status, metrics, call and map")) << r.err;
+    }
+}
+
 TEST(ClusterStatusAccess, AnUnreachableRedisOrAMalformedEndpointIsExit2) {
     std::string endpoint;
     {
