@@ -154,6 +154,11 @@ RawFuture Client::submit_encoded(std::string_view function, Encoding encoding, s
                                                 encoding == Encoding::binary ? fingerprint : 0, payload, options));
 }
 
+RawFuture Client::submit_record(std::string_view function, std::uint32_t flags, std::uint64_t fingerprint,
+                                std::string payload, const CallOptions& options) {
+    return RawFuture(session_, session_->submit(function, flags, fingerprint, payload, options));
+}
+
 RawFuture Client::submit_batch(std::string_view function, Encoding encoding,
                                const std::vector<std::string_view>& items, const CallOptions& options) {
     if (items.empty()) throw JobError(ErrorKind::bad_request, "a batch needs at least one item");

@@ -43,10 +43,11 @@ done
 control_files=$(dpkg-deb --ctrl-tarfile "$deb" | tar -t)
 grep -qx './postinst' <<<"$control_files" || fail "the package has no postinst: $control_files"
 files=$(dpkg-deb --contents "$deb" | awk '{print $6}')
-for path in ./usr/bin/warmpoold ./usr/bin/warmpool ./usr/lib/libwarmpool.so.0 ./usr/lib/libwarmpool.a \
+for path in ./usr/bin/warmpoold ./usr/bin/warmpool ./usr/bin/warmpool-gateway ./usr/lib/libwarmpool.so.0 ./usr/lib/libwarmpool.a \
     ./usr/include/warmpool/client.hpp ./usr/include/warmpool/job.hpp \
     ./usr/lib/cmake/warmpool/warmpoolConfig.cmake ./usr/lib/pkgconfig/warmpool.pc \
-    ./usr/lib/systemd/system/warmpoold@.service ./usr/lib/sysusers.d/warmpool.conf \
+    ./usr/lib/systemd/system/warmpoold@.service ./usr/lib/systemd/system/warmpool-gateway@.service \
+    ./usr/lib/sysusers.d/warmpool.conf ./usr/share/man/man8/warmpool-gateway.8.gz \
     ./usr/share/man/man1/warmpool.1.gz ./usr/share/man/man8/warmpoold.8.gz \
     ./usr/share/bash-completion/completions/warmpool ./usr/share/doc/warmpool/examples/warmpool.toml \
     ./usr/lib/python3/dist-packages/warmpool/__init__.py ./usr/lib/warmpool/warmpool_example_jobs.so; do
@@ -62,6 +63,8 @@ dpkg -x "$deb" "$root"
 grep -qx 'ExecStart=/usr/bin/warmpoold .*' "$root/usr/lib/systemd/system/warmpoold@.service" ||
     fail "the packaged unit does not run /usr/bin/warmpoold: $(grep ExecStart= "$root/usr/lib/systemd/system/warmpoold@.service")"
 [[ $("$root/usr/bin/warmpoold" --version) == "warmpoold $version" ]] || fail "the staged warmpoold --version is wrong"
+grep -qx 'ExecStart=/usr/bin/warmpool-gateway .*' "$root/usr/lib/systemd/system/warmpool-gateway@.service" ||
+    fail "the packaged gateway unit does not run /usr/bin/warmpool-gateway"
 
 # 3. Outside projects against the staged root.
 outside=$source_dir/tests/packaging/outside

@@ -14,7 +14,7 @@ prefix=$scratch/prefix
 cmake --install "$build_dir" --prefix "$prefix" >/dev/null
 
 # --version: the project's version, exit 0.
-for program in warmpoold warmpool; do
+for program in warmpoold warmpool warmpool-gateway; do
     out=$("$prefix/bin/$program" --version) || fail "$program --version exited $?"
     [[ $out == "$program $version" ]] || fail "$program --version printed '$out', not '$program $version'"
 done
@@ -38,7 +38,8 @@ check_man_page() {
 }
 check_man_page "$prefix/share/man/man8/warmpoold.8.gz" warmpoold '^ *64 ' '^ *2 ' '--config-if-exists' '--max-sessions'
 check_man_page "$prefix/share/man/man1/warmpool.1.gz" warmpool '^ *64 ' '^ *70 ' '^ *warmpool wait-ready' '--deadline'
-echo "ok: man pages warmpoold(8) and warmpool(1)"
+check_man_page "$prefix/share/man/man8/warmpool-gateway.8.gz" warmpool-gateway '^ *64 ' '--lease-ms' '--redis-password-file'
+echo "ok: man pages warmpoold(8), warmpool(1) and warmpool-gateway(8)"
 
 # A pool started from the installed warmpoold (it finds the installed example jobs next to it),
 # for the pkg-config client and the completion's pool names. Stopped by its pid on exit.

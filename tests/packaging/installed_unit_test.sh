@@ -55,6 +55,28 @@ grep -q '^warmpool:x:[0-9]*:[0-9]*:.*:/usr/sbin/nologin$' "$scratch/root/etc/pas
 grep -q '^warmpool:x:' "$scratch/root/etc/group" || fail "$sysusers made no group warmpool"
 echo "ok: the unit runs as warmpool, which $sysusers creates"
 
+# The gateway's unit: it names the installed warmpool-gateway, verifies, is sandboxed as well,
+# runs as the pools' user, and is bound to its pool's unit.
+gateway_unit=$prefix/lib/systemd/system/warmpool-gateway@.service
+[[ -f $gateway_unit ]] || fail "no unit at $gateway_unit"
+[[ -x $prefix/bin/warmpool-gateway ]] || fail "no warmpool-gateway at $prefix/bin"
+grep -q "^ExecStart=$prefix/bin/warmpool-gateway " "$gateway_unit" ||
+    fail "ExecStart does not name $prefix/bin/warmpool-gateway: $(grep '^ExecStart=' "$gateway_unit")"
+# verify loads the units it names (BindsTo=warmpoold@): the pool's unit is installed beside it.
+verify_unit "$gateway_unit"
+if ! security=$(systemd-analyze security --offline=yes --threshold=25 --no-pager "$gateway_unit" 2>&1); then
+    fail "systemd-analyze security rates the gateway's unit above 2.5:
+$security"
+fi
+for setting in User=warmpool Group=warmpool DynamicUser=yes CapabilityBoundingSet= NoNewPrivileges=yes \
+    'BindsTo=warmpoold@%i.service' 'LoadCredential=redis-password:/etc/warmpool/gateway-%i.password'; do
+    grep -qx -- "$setting" "$gateway_unit" || fail "the gateway's unit does not say $setting"
+done
+grep -q '^After=warmpoold@%i.service' "$gateway_unit" || fail "the gateway's unit does not start after its pool"
+grep -q -- '--redis-password-file ${CREDENTIALS_DIRECTORY}/redis-password' "$gateway_unit" ||
+    fail "the gateway's unit does not read the password from its credential"
+echo "ok: $gateway_unit verifies, $(grep 'Overall exposure level' <<<"$security")"
+
 # 2. Staged with DESTDIR: the unit names $staged_prefix/bin/warmpoold, without the staging root.
 stage=$scratch/stage
 staged_prefix=$scratch/run-from

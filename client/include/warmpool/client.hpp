@@ -116,6 +116,10 @@ public:
     // Low level: an already-encoded argument. fingerprint 0 skips the type check.
     RawFuture submit_encoded(std::string_view function, Encoding encoding, std::uint64_t fingerprint,
                              std::string payload, const CallOptions& options = {});
+    // Lowest level: forwards a job record as received (warmpool-gateway): `flags` are its JobFlags
+    // (encoding, kJobBatch) and `payload` its bytes, passed on unchanged; the pool checks them.
+    RawFuture submit_record(std::string_view function, std::uint32_t flags, std::uint64_t fingerprint,
+                            std::string payload, const CallOptions& options = {});
     // Low level: a binary argument of `bytes` bytes that `write` encodes into `out` (which has
     // exactly that room: shared memory the job reads it from), before this returns.
     using PayloadWriter = std::function<void(std::byte* out)>;
