@@ -41,7 +41,8 @@ constexpr int kExitSoftware = 70;  // sysexits EX_SOFTWARE: a fault of the CLI i
 struct Target {
     std::string pool;
     std::string runtime_dir;
-    std::string endpoint;             // a scale-out cluster (cluster_commands.hpp)
+    // A scale-out cluster (redis://[USER@]HOST[:PORT]/CLUSTER) instead of a local pool.
+    std::string endpoint;
     std::string redis_password_file;
 
     std::string resolved_pool() const {
@@ -59,6 +60,10 @@ struct Target {
         warmpool::Client::Options options;
         options.runtime_dir = resolved_dir();
         options.client_name = "warmpool-cli";
+        if (!endpoint.empty()) {
+            options.redis_password_file = redis_password_file;
+            return warmpool::Client::connect(endpoint, options);
+        }
         return warmpool::Client::connect(resolved_pool(), options);
     }
 };
@@ -198,11 +203,13 @@ int main(int argc, char** argv) {
     app.set_version_flag("--version", "warmpool " WARMPOOL_VERSION, "Print the version and exit");
     app.add_option("-p,--pool", target.pool, "Pool name (default: $WARMPOOL_POOL or 'default')");
     app.add_option("--runtime-dir", target.runtime_dir, "Runtime directory (default: $WARMPOOL_RUNTIME_DIR, ...)");
-    app.add_option("--endpoint", target.endpoint, "A scale-out cluster, redis://[USER@]HOST[:PORT]/CLUSTER");
+    app.add_option("--endpoint", target.endpoint,
+                   "A scale-out cluster, redis://[USER@]HOST[:PORT]/CLUSTER, instead of a local pool (call, map, "
+                   "status, metrics)");
     app.add_option("--redis-password-file", target.redis_password_file,
                    "File holding the Redis password (default: $WARMPOOL_REDIS_PASSWORD_FILE, $WARMPOOL_REDIS_PASSWORD)");
     app.require_subcommand(1);
-    // --pool and --runtime-dir may come after the subcommand too.
+    // --pool, --runtime-dir and --endpoint may come after the subcommand too.
     app.fallthrough();
 
     bool json = false, prometheus = false, openmetrics = false;
@@ -277,15 +284,20 @@ int main(int argc, char** argv) {
         return rc == 0 ? 0 : 64;
     }
 
-    try {
-        // A cluster has no one supervisor to stop, reload, scale or watch: refused, rather than
-        // done to a local pool.
-        if (!target.endpoint.empty() && (*top || *functions || *stop || *reload || *scale || *wait_ready)) {
-            std::fprintf(stderr,
-                         "warmpool: %s works on a local pool; --endpoint is for status, metrics, call and map\n",
-                         app.get_subcommands().front()->get_name().c_str());
-            return 64;
+    if (!target.endpoint.empty()) {
+        // These act on one local pool's sockets; a cluster has no such thing.
+        for (const auto* local_only : {top, functions, stop, reload, scale, wait_ready}) {
+            if (*local_only) {
+                std::fprintf(stderr,
+                             "warmpool: '%s' acts on a local pool and does not take --endpoint; run it on the "
+                             "host of each pool (warmpool --pool NAME %s)\n",
+                             local_only->get_name().c_str(), local_only->get_name().c_str());
+                return 64;
+            }
         }
+    }
+
+    try {
         if (const std::string cluster = warmpool::cluster_endpoint(target.endpoint, target.resolved_pool());
             !cluster.empty() && (*status || *metrics)) {
             const warmpool::ClusterTarget where{cluster, target.redis_password_file};

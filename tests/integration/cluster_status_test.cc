@@ -300,7 +300,7 @@ TEST(ClusterStatusAccess, CommandsForOnePoolRefuseAnEndpoint) {
         argv.insert(argv.end(), args.begin(), args.end());
         CommandResult r = testing::run_command(argv);
         EXPECT_EQ(r.exit_code, 64) << args[0] << ": " << describe(r);
-        EXPECT_TRUE(testing::contains(r.err, "--endpoint is for status, metrics, call and map")) << r.err;
+        EXPECT_TRUE(testing::contains(r.err, "acts on a local pool and does not take --endpoint")) << r.err;
     }
 }
 
