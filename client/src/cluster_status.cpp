@@ -3,6 +3,7 @@
 // but how a reply reads; a missing stream or group is a cluster with no jobs yet, not an error.
 #include "warmpool/cluster_status.hpp"
 
+#include <optional>
 #include <string>
 #include <vector>
 
