@@ -267,7 +267,8 @@ int main(int argc, char** argv) {
     scale->add_option("workers", scale_workers, "Worker count")->required();
 
     warmpool::MetricsServerOptions metrics_options;
-    auto* metrics = app.add_subcommand("metrics", "Serve the pool's metrics over HTTP for Prometheus (GET /metrics)");
+    auto* metrics = app.add_subcommand(
+        "metrics", "Serve the pool's metrics (with --endpoint, the cluster's) over HTTP for Prometheus (GET /metrics)");
     metrics->add_option("--listen", metrics_options.listen, "Numeric ADDRESS:PORT to listen on")->capture_default_str();
 
     double wait_s = 30;
