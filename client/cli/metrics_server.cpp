@@ -187,7 +187,8 @@ private:
 
     Result<std::string> scrape(metrics_http::Format format) {
         const char* request = format == metrics_http::Format::openmetrics ? "openmetrics" : "prometheus";
-        Result<std::string> text = query_status(options_.status_socket, request, kStatusTimeoutMs);
+        Result<std::string> text =
+            options_.scrape ? options_.scrape(format) : query_status(options_.status_socket, request, kStatusTimeoutMs);
         const bool reachable = text && !text.value().empty();
         if (!reachable && pool_was_reachable_) {
             std::fprintf(stderr, "warmpool metrics: pool '%s' is unreachable: %s\n", options_.pool.c_str(),

@@ -20,6 +20,7 @@
 #include <thread>
 #include <vector>
 
+#include "cluster_commands.hpp"
 #include "map_progress.hpp"
 #include "metrics_server.hpp"
 #include "top_view.hpp"
@@ -203,7 +204,8 @@ int main(int argc, char** argv) {
     app.add_option("-p,--pool", target.pool, "Pool name (default: $WARMPOOL_POOL or 'default')");
     app.add_option("--runtime-dir", target.runtime_dir, "Runtime directory (default: $WARMPOOL_RUNTIME_DIR, ...)");
     app.add_option("--endpoint", target.endpoint,
-                   "Send jobs to a scale-out cluster, redis://[USER@]HOST[:PORT]/CLUSTER, instead of a local pool");
+                   "A scale-out cluster, redis://[USER@]HOST[:PORT]/CLUSTER, instead of a local pool (call, map, "
+                   "status, metrics)");
     app.add_option("--redis-password-file", target.redis_password_file,
                    "File holding the Redis password (default: $WARMPOOL_REDIS_PASSWORD_FILE, $WARMPOOL_REDIS_PASSWORD)");
     app.require_subcommand(1);
@@ -211,7 +213,7 @@ int main(int argc, char** argv) {
     app.fallthrough();
 
     bool json = false, prometheus = false, openmetrics = false;
-    auto* status = app.add_subcommand("status", "Show the pool's state");
+    auto* status = app.add_subcommand("status", "Show the pool's state (with --endpoint, the cluster's)");
     status->add_flag("--json", json, "Print the raw JSON status");
     status->add_flag("--prometheus", prometheus, "Print Prometheus text metrics");
     status->add_flag("--openmetrics", openmetrics, "Print OpenMetrics text metrics");
@@ -265,7 +267,8 @@ int main(int argc, char** argv) {
     scale->add_option("workers", scale_workers, "Worker count")->required();
 
     warmpool::MetricsServerOptions metrics_options;
-    auto* metrics = app.add_subcommand("metrics", "Serve the pool's metrics over HTTP for Prometheus (GET /metrics)");
+    auto* metrics = app.add_subcommand(
+        "metrics", "Serve the pool's metrics (with --endpoint, the cluster's) over HTTP for Prometheus (GET /metrics)");
     metrics->add_option("--listen", metrics_options.listen, "Numeric ADDRESS:PORT to listen on")->capture_default_str();
 
     double wait_s = 30;
@@ -296,6 +299,16 @@ int main(int argc, char** argv) {
     }
 
     try {
+        if (const std::string cluster = warmpool::cluster_endpoint(target.endpoint, target.resolved_pool());
+            !cluster.empty() && (*status || *metrics)) {
+            const warmpool::ClusterTarget where{cluster, target.redis_password_file};
+            if (*metrics) return warmpool::serve_cluster_metrics(where, metrics_options);
+            using Output = warmpool::ClusterOutput;
+            return warmpool::print_cluster_status(where, json ? Output::json
+                                                         : prometheus ? Output::prometheus
+                                                         : openmetrics ? Output::openmetrics
+                                                                       : Output::text);
+        }
         if (*status || *functions) {
             const char* request = openmetrics ? "openmetrics" : prometheus ? "prometheus" : "json";
             auto answer = warmpool::query_status(target.status_socket(), request, 5000);

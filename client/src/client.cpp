@@ -8,6 +8,7 @@
 #include "local_session.hpp"
 #include "redis_session.hpp"
 #include "session.hpp"
+#include "warmpool/cluster_status.hpp"
 #include "warmpool/common/clock.hpp"
 #include "warmpool/common/runtime_paths.hpp"
 #include "warmpool/common/shm_layout.hpp"
@@ -285,6 +286,7 @@ void Client::map_encoded(std::string_view function, Encoding encoding, std::uint
 
 std::string pool_status(std::string_view pool, const std::string& runtime_dir, int timeout_ms) {
     const std::string name = resolve_pool(pool);
+    if (is_redis_endpoint(name)) return cluster_status(name, {}, timeout_ms);
     if (!valid_pool_name(name)) throw ConnectError("invalid pool name '" + name + "'");
     const std::string socket =
         PoolPaths::in(runtime_dir.empty() ? default_runtime_dir() : runtime_dir, name).status_socket;

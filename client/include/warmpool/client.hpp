@@ -174,8 +174,9 @@ private:
     std::shared_ptr<detail::Session> session_;
 };
 
-// The pool's status as its status socket's JSON text (docs/PROTOCOL.md). Throws ConnectError if
-// the pool cannot be reached or sends nothing.
+// The pool's status as its status socket's JSON text (docs/PROTOCOL.md); for a scale-out
+// cluster's endpoint (redis://...), cluster_status()'s JSON. Throws ConnectError if the pool
+// cannot be reached or sends nothing.
 std::string pool_status(std::string_view pool = {}, const std::string& runtime_dir = {}, int timeout_ms = 5000);
 
 // Sends an admin command ("stop") over a fresh connection; returns the pool's answer.

@@ -7,7 +7,9 @@
 #include <vector>
 
 #include "payload_copy.hpp"
+#include "warmpool/cluster_status.hpp"
 #include "warmpool/common/pickle_envelope.hpp"
+#include "warmpool/redis/redis_endpoint.hpp"
 #include "without_gil.hpp"
 
 namespace warmpool::python {
@@ -104,7 +106,9 @@ py::list NativeFuture::batch_results(std::size_t count) const {
 
 NativeClient::NativeClient(const std::string& pool, const std::string& runtime_dir, const std::string& client_name,
                            const std::string& redis_password_file)
-    : runtime_dir_(runtime_dir) {
+    : runtime_dir_(runtime_dir),
+      endpoint_(is_redis_endpoint(pool) ? pool : std::string()),
+      redis_password_file_(redis_password_file) {
     Client::Options options;
     options.runtime_dir = runtime_dir;
     options.client_name = client_name;
@@ -175,8 +179,11 @@ py::list NativeClient::completions(std::optional<double> timeout) {
 void NativeClient::wake() { client_->wake_completions(); }
 
 std::string NativeClient::status(double timeout) const {
-    const std::string pool = client_->pool_name();
     const int timeout_ms = static_cast<int>(std::max(1.0, timeout * 1000));
+    if (!endpoint_.empty()) {
+        return without_gil([&] { return cluster_status(endpoint_, redis_password_file_, timeout_ms); });
+    }
+    const std::string pool = client_->pool_name();
     return without_gil([&] { return pool_status(pool, runtime_dir_, timeout_ms); });
 }
 

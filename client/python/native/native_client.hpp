@@ -72,6 +72,8 @@ public:
 private:
     std::shared_ptr<Client> client_;
     std::string runtime_dir_;
+    std::string endpoint_;  // the cluster's endpoint, for a client of a scale-out cluster (status())
+    std::string redis_password_file_;
 };
 
 // Registers the buffer type that result() wraps large payloads in.

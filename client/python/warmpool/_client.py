@@ -101,7 +101,8 @@ class Client:
                                   window=self.workers * 4, priority=priority)
 
     def status(self) -> dict:
-        """The pool's status (what `warmpool status --json` prints) as a dict."""
+        """The pool's status (what `warmpool status --json` prints) as a dict; for a client of a
+        scale-out cluster (redis://...), the cluster's (`warmpool status --endpoint ... --json`)."""
         import json
         return json.loads(self._native.status())
 
