@@ -93,6 +93,11 @@ constexpr std::int64_t next_backoff_ms(std::int64_t current_ms) {
     return current_ms <= 0 ? kFirstBackoffMs : std::min(current_ms * 2, kMaxBackoffMs);
 }
 
+// A gateway that has just (re)connected to Redis claims nothing for a lease plus the longest
+// back-off: after a Redis outage every entry looks idle, and the gateways still waiting out their
+// back-off must get to refresh their own entries before anyone claims them.
+constexpr std::int64_t claim_pause_after_connect_ms(std::int64_t lease_ms) { return lease_ms + kMaxBackoffMs; }
+
 // How often the housekeeper heartbeats, refreshes and claims: five times a lease, so a live
 // gateway's entries never idle near the lease and a lapsed one's are claimed soon after it.
 constexpr std::int64_t housekeeping_period_ms(std::int64_t lease_ms) { return std::max<std::int64_t>(lease_ms / 5, 20); }

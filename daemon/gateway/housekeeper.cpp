@@ -37,6 +37,10 @@ public:
                 continue;
             }
             const auto now = std::chrono::steady_clock::now();
+            if (connected_ != link_.generation()) {
+                connected_ = link_.generation();
+                claim_from_ = now + std::chrono::milliseconds(gateway_policy::claim_pause_after_connect_ms(ctx_.options.lease_ms));
+            }
             if (now >= next_round) {
                 if (!round(*redis)) {
                     link_.lost(redis->error_text());
@@ -100,6 +104,7 @@ private:
 
     bool claim(RedisConnection& redis) {
         if (ctx_.stop_reading.load() || ctx_.pool_lost.load()) return true;
+        if (std::chrono::steady_clock::now() < claim_from_) return true;
         const unsigned room = gateway_policy::read_room(ctx_.capacity, ctx_.state.busy());
         if (room == 0) return true;
         const std::string lease = std::to_string(ctx_.options.lease_ms);
@@ -216,6 +221,8 @@ private:
     GatewayContext& ctx_;
     RedisLink link_;
     std::int64_t period_;
+    std::uint64_t connected_ = 0;  // the link generation claim_from_ was set for
+    std::chrono::steady_clock::time_point claim_from_{};
     std::string claim_cursor_ = "0-0";
     std::string cancel_cursor_;
 };

@@ -85,6 +85,11 @@ TEST(GatewayPolicy, BackoffDoublesFromATenthOfASecondToTwoSeconds) {
     EXPECT_EQ(housekeeping_period_ms(50), 20);
 }
 
+TEST(GatewayPolicy, AfterConnectingAGatewayWaitsOutEveryOthersBackoffBeforeClaiming) {
+    EXPECT_EQ(claim_pause_after_connect_ms(1000), 1000 + kMaxBackoffMs);
+    EXPECT_GT(claim_pause_after_connect_ms(200), kMaxBackoffMs);
+}
+
 TEST(GatewayPolicy, ThePoisonMessageSaysHowOftenAndWhy) {
     EXPECT_EQ(poison_message(3, "worker_crashed: killed by signal 6"),
               "the job was delivered 3 times and none ended with an outcome; the last: worker_crashed: killed by signal 6");
