@@ -162,6 +162,14 @@ class WarmpoolHost:
                 "--runtime-dir", self.runtime_dir] + list(args)
 
     def __enter__(self):
+        try:
+            self.start()
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
+        return self
+
+    def start(self):
         os.makedirs(self.runtime_dir, mode=0o700)
         self.daemon = self.procs.start(
             [os.path.join(self.bin, "warmpoold"), "--name", self.pool, "--runtime-dir",
@@ -175,7 +183,6 @@ class WarmpoolHost:
             [os.path.join(self.bin, "warmpool-gateway"), "--pool", self.pool, "--runtime-dir",
              self.runtime_dir, "--endpoint", self.redis.endpoint(), "--log-level", "warn"],
             self.gateway_log)
-        return self
 
     def __exit__(self, *exc):
         if self.gateway is not None:
@@ -580,6 +587,7 @@ def main():
                 celery_phase(p, tmp, procs, redis, results)
     except (HarnessError, OSError, subprocess.SubprocessError) as e:
         print("scale_out_bench: %s" % e, file=sys.stderr)
+        results.errors["harness"] = str(e)
         failed = True
     except KeyboardInterrupt:
         failed = True
