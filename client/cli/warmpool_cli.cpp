@@ -40,6 +40,9 @@ constexpr int kExitSoftware = 70;  // sysexits EX_SOFTWARE: a fault of the CLI i
 struct Target {
     std::string pool;
     std::string runtime_dir;
+    // A scale-out cluster (redis://[USER@]HOST[:PORT]/CLUSTER) instead of a local pool.
+    std::string endpoint;
+    std::string redis_password_file;
 
     std::string resolved_pool() const {
         if (!pool.empty()) return pool;
@@ -56,6 +59,10 @@ struct Target {
         warmpool::Client::Options options;
         options.runtime_dir = resolved_dir();
         options.client_name = "warmpool-cli";
+        if (!endpoint.empty()) {
+            options.redis_password_file = redis_password_file;
+            return warmpool::Client::connect(endpoint, options);
+        }
         return warmpool::Client::connect(resolved_pool(), options);
     }
 };
@@ -195,8 +202,12 @@ int main(int argc, char** argv) {
     app.set_version_flag("--version", "warmpool " WARMPOOL_VERSION, "Print the version and exit");
     app.add_option("-p,--pool", target.pool, "Pool name (default: $WARMPOOL_POOL or 'default')");
     app.add_option("--runtime-dir", target.runtime_dir, "Runtime directory (default: $WARMPOOL_RUNTIME_DIR, ...)");
+    app.add_option("--endpoint", target.endpoint,
+                   "Send jobs to a scale-out cluster, redis://[USER@]HOST[:PORT]/CLUSTER, instead of a local pool");
+    app.add_option("--redis-password-file", target.redis_password_file,
+                   "File holding the Redis password (default: $WARMPOOL_REDIS_PASSWORD_FILE, $WARMPOOL_REDIS_PASSWORD)");
     app.require_subcommand(1);
-    // --pool and --runtime-dir may come after the subcommand too.
+    // --pool, --runtime-dir and --endpoint may come after the subcommand too.
     app.fallthrough();
 
     bool json = false, prometheus = false, openmetrics = false;
@@ -269,6 +280,19 @@ int main(int argc, char** argv) {
             std::fprintf(stderr, "%s\n", hint.c_str());
         }
         return rc == 0 ? 0 : 64;
+    }
+
+    if (!target.endpoint.empty()) {
+        // These act on one local pool's sockets; a cluster has no such thing.
+        for (const auto* local_only : {top, functions, stop, reload, scale, wait_ready}) {
+            if (*local_only) {
+                std::fprintf(stderr,
+                             "warmpool: '%s' acts on a local pool and does not take --endpoint; run it on the "
+                             "host of each pool (warmpool --pool NAME %s)\n",
+                             local_only->get_name().c_str(), local_only->get_name().c_str());
+                return 64;
+            }
+        }
     }
 
     try {

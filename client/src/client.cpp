@@ -5,12 +5,15 @@
 #include <cstring>
 #include <deque>
 
+#include "local_session.hpp"
+#include "redis_session.hpp"
 #include "session.hpp"
 #include "warmpool/common/clock.hpp"
 #include "warmpool/common/runtime_paths.hpp"
 #include "warmpool/common/shm_layout.hpp"
 #include "warmpool/common/status_query.hpp"
 #include "warmpool/common/unix_socket.hpp"
+#include "warmpool/redis/redis_endpoint.hpp"
 
 namespace warmpool {
 
@@ -121,18 +124,20 @@ Client& Client::operator=(Client&&) noexcept = default;
 Client::~Client() = default;
 
 Client Client::connect(std::string_view pool, const Options& options) {
-    return connect_socket(control_socket_of(pool, options.runtime_dir), options);
+    const std::string name = resolve_pool(pool);
+    if (is_redis_endpoint(name)) return Client(detail::RedisSession::connect(name, options));
+    return connect_socket(control_socket_of(name, options.runtime_dir), options);
 }
 
 Client Client::connect_socket(const std::string& socket_path, const Options& options) {
     std::string name = options.client_name.empty() ? std::string(program_invocation_short_name) : options.client_name;
-    return Client(detail::Session::connect(socket_path, name, options.connect_timeout_ms));
+    return Client(detail::LocalSession::connect(socket_path, name, options.connect_timeout_ms));
 }
 
-const std::string& Client::pool_name() const { return session_->welcome().pool_name; }
-pid_t Client::supervisor_pid() const { return session_->welcome().supervisor_pid; }
-unsigned Client::worker_slots() const { return session_->welcome().worker_slots; }
-std::size_t Client::inline_max() const { return session_->welcome().inline_max; }
+const std::string& Client::pool_name() const { return session_->info().pool_name; }
+pid_t Client::supervisor_pid() const { return session_->info().supervisor_pid; }
+unsigned Client::worker_slots() const { return session_->info().worker_slots; }
+std::size_t Client::inline_max() const { return session_->info().inline_max; }
 
 RawFuture Client::submit_in_place(std::string_view function, std::uint64_t fingerprint, std::size_t bytes,
                                   const PayloadWriter& write, const CallOptions& options) {
@@ -150,6 +155,11 @@ RawFuture Client::submit_encoded(std::string_view function, Encoding encoding, s
                                  std::string payload, const CallOptions& options) {
     return RawFuture(session_, session_->submit(function, encoding_flags(encoding),
                                                 encoding == Encoding::binary ? fingerprint : 0, payload, options));
+}
+
+RawFuture Client::submit_record(std::string_view function, std::uint32_t flags, std::uint64_t fingerprint,
+                                std::string payload, const CallOptions& options) {
+    return RawFuture(session_, session_->submit(function, flags, fingerprint, payload, options));
 }
 
 RawFuture Client::submit_batch(std::string_view function, Encoding encoding,
@@ -213,15 +223,15 @@ std::vector<ItemResult> Client::map_json(std::string_view function, const std::v
 void Client::map_encoded(std::string_view function, Encoding encoding, std::uint64_t fingerprint, std::size_t count,
                          const ItemWriter& write_item, const ItemReader& read_item, const MapOptions& options) {
     if (count == 0) return;
-    const auto& welcome = session_->welcome();
-    const std::size_t workers = std::max<std::size_t>(1, welcome.worker_slots / 2);
+    const detail::SessionInfo& info = session_->info();
+    const std::size_t workers = std::max<std::size_t>(1, info.worker_slots / 2);
     // Enough batches that every worker gets several (so none idles at the end), few enough that
     // the per-batch costs vanish.
     std::size_t chunk = options.chunk_size;
     if (chunk == 0) chunk = std::clamp<std::size_t>(count / (workers * 8), 1, 4096);
     // A batch's result must fit inline too, or it travels as a blob (a new shared-memory object
     // each time): results usually take about what their arguments take, plus 4 bytes an item.
-    const std::size_t byte_budget = welcome.inline_max / 2;
+    const std::size_t byte_budget = info.inline_max / 2;
     // Batches in flight: enough to keep every worker's prefetch queue fed while the oldest one's
     // results are read, few enough that their buffers are reused rather than piling up.
     const std::size_t window = workers * 8;

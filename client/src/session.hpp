@@ -1,102 +1,67 @@
-// detail::Session: the client side of one pool session. Private to libwarmpool.
+// detail::Session: what a Client and its futures need of a session, whatever carries its jobs.
+// Private to libwarmpool.
 //
-// Owns the session's connection (the control socket and the doorbell), its shared memory, and
-// the parts that do the work, each with a contract of its own:
-//   Submitter        job ids, the submit ring and the lane (the single producer of both)
-//   ArgumentBlobs    the blobs large arguments are written into
-//   JobTable         the jobs awaiting their reply
-//   CompletionQueue  the ids of watched jobs that are done
-//   ReplyWaits       the session's mutex, the threads waiting for replies and whose turn it is
-//                    to drain them (DrainerTurns)
-//   ReplyDrainer     the reply rings: reads each reply into its job's slot
-// and the background thread, which drains for jobs nobody waits for. Session composes them;
-// they call each other only downwards (the drainer delivers into the table, the queue and the
-// argument blobs), never back into Session.
-//
-// Thread-safe. Replies are consumed by one thread at a time, "the drainer", which is whichever
-// thread is waiting for a result (or the background thread when nobody waits), so the common
-// request/response path runs on the caller's own thread with no hand-off.
+// Two kinds: LocalSession (local_session.hpp), a session with one pool on this machine through
+// shared memory, and RedisSession (redis_session.hpp), a session with a scale-out cluster through
+// Redis streams. Client::connect picks one by the name it is given; RawFuture and Client call
+// only what is declared here. Every implementation is thread-safe and resolves each JobSlot
+// exactly once (done set with release order, after its status, flags and result).
 #pragma once
 
+#include <sys/types.h>
+
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
-#include <thread>
 #include <vector>
 
-#include "argument_blobs.hpp"
-#include "completion_queue.hpp"
-#include "control_socket.hpp"
 #include "job_slot.hpp"
-#include "job_table.hpp"
-#include "reply_drainer.hpp"
-#include "reply_waits.hpp"
-#include "submitter.hpp"
 #include "warmpool/call_options.hpp"
-#include "warmpool/common/pool_memory.hpp"
-#include "warmpool/common/protocol.hpp"
-#include "warmpool/common/shared_segment.hpp"
-#include "warmpool/common/unique_fd.hpp"
 
 namespace warmpool::detail {
 
+// What Client reports of its session (pool_name(), worker_slots()...) and what map() sizes its
+// batches by.
+struct SessionInfo {
+    std::string pool_name;         // the pool's name, or the cluster's
+    pid_t supervisor_pid = 0;      // 0 for a cluster: no one process serves it
+    unsigned worker_slots = 0;     // workers it may run at once (at least 2)
+    std::size_t inline_max = 0;    // a payload budget: map() keeps its batches to half of it
+};
+
 class Session {
 public:
-    static std::shared_ptr<Session> connect(const std::string& socket_path, const std::string& client_name,
-                                            int timeout_ms);
-    ~Session();
+    virtual ~Session() = default;
 
-    // Registers a job and writes it to the submit ring. Throws JobError (bad_request,
-    // overloaded, shutting_down) if it cannot be submitted.
-    std::shared_ptr<JobSlot> submit(std::string_view function, std::uint32_t flags, std::uint64_t fingerprint,
-                                    std::string_view payload, const CallOptions& options);
-    // As submit, for a payload of `bytes` bytes that `write` puts straight into its blob (so a
-    // large argument is encoded once, into memory that is reused from call to call).
+    // Submits a job. Throws JobError (bad_request, overloaded, shutting_down) if it cannot be.
+    virtual std::shared_ptr<JobSlot> submit(std::string_view function, std::uint32_t flags,
+                                            std::uint64_t fingerprint, std::string_view payload,
+                                            const CallOptions& options) = 0;
+    // As submit, for a payload of `bytes` bytes that `write` puts into place itself.
     using PayloadWriter = std::function<void(std::byte* out)>;
-    std::shared_ptr<JobSlot> submit_in_place(std::string_view function, std::uint32_t flags,
-                                             std::uint64_t fingerprint, std::size_t bytes,
-                                             const PayloadWriter& write, const CallOptions& options);
-    // A finished slot's payload buffer, for a later reply to reuse (kept only if large enough).
-    void give_back_payload(std::string&& buffer);
+    virtual std::shared_ptr<JobSlot> submit_in_place(std::string_view function, std::uint32_t flags,
+                                                     std::uint64_t fingerprint, std::size_t bytes,
+                                                     const PayloadWriter& write, const CallOptions& options) = 0;
+    // A finished slot's payload buffer, for a later reply to reuse (an implementation may drop it).
+    virtual void give_back_payload(std::string&& buffer) = 0;
     // Waits for the slot's reply until deadline_ns (monotonic; -1: no limit). True if done.
-    bool wait(JobSlot& slot, std::int64_t deadline_ns);
-    void cancel(JobSlot& slot, bool force);
+    virtual bool wait(JobSlot& slot, std::int64_t deadline_ns) = 0;
+    // Asks for the job to be dropped (with force: stopped if it runs). Its one reply still comes.
+    virtual void cancel(JobSlot& slot, bool force) = 0;
 
-    // The completion queue (CompletionQueue): watch() queues a slot that is done already at
-    // once; unwatch() is true if the slot was watched and not yet done (then its id will never
-    // be queued).
-    void watch(JobSlot& slot);
-    bool unwatch(JobSlot& slot);
-    // Moves the queued ids into `out`, waiting (and draining replies meanwhile) until there is
-    // at least one, wake_completions() was called, or deadline_ns passes. Returns how many.
-    std::size_t wait_completions(std::vector<std::uint64_t>& out, std::int64_t deadline_ns);
-    void wake_completions();
+    // The completion queue: watch() queues a slot that is done already at once; unwatch() is
+    // true if the slot was watched and not yet done (then its id will never be queued).
+    virtual void watch(JobSlot& slot) = 0;
+    virtual bool unwatch(JobSlot& slot) = 0;
+    // Moves the queued ids into `out`, waiting until there is at least one, wake_completions()
+    // was called, or deadline_ns passes. Returns how many.
+    virtual std::size_t wait_completions(std::vector<std::uint64_t>& out, std::int64_t deadline_ns) = 0;
+    virtual void wake_completions() = 0;
 
-    const protocol::Welcome& welcome() const { return welcome_; }
-
-private:
-    Session(const protocol::Welcome& welcome, UniqueFd control, UniqueFd doorbell, SharedSegment segment,
-            const SessionMemory& memory, SharedSegment board);
-
-    // Registers the slot and writes its record (and payload) to the lane or the submit ring.
-    std::shared_ptr<JobSlot> publish_job(std::shared_ptr<JobSlot> slot, JobRecord& record,
-                                         std::string_view payload, const CallOptions& options);
-
-    // Declared in the order they are built; destroyed in reverse, the control socket last
-    // (closing it tells the supervisor we left; the argument blobs retired before that).
-    protocol::Welcome welcome_;
-    ControlSocket control_;
-    UniqueFd doorbell_;
-    SharedSegment segment_;
-    ArgumentBlobs arguments_;
-    Submitter submitter_;
-    ReplyWaits waits_;
-    JobTable jobs_;
-    CompletionQueue completions_;
-    ReplyDrainer drainer_;
-    std::thread background_;
+    virtual const SessionInfo& info() const = 0;
 };
 
 }  // namespace warmpool::detail

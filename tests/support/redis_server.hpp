@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -107,7 +108,13 @@ private:
             args.insert(args.end(), {"--appendonly", "no"});
         }
         if (!options_.password.empty()) args.insert(args.end(), {"--requirepass", options_.password});
-        for (const auto& rule : options_.acl) args.insert(args.end(), {"--user", rule});
+        // "--user" then the rule's words, each its own argument: redis-server takes one argument
+        // with spaces in it for a user name, and refuses it.
+        for (const auto& rule : options_.acl) {
+            args.emplace_back("--user");
+            std::istringstream words(rule);
+            for (std::string word; words >> word;) args.push_back(word);
+        }
         const pid_t parent = ::getpid();
         pid_ = ::fork();
         if (pid_ == 0) {

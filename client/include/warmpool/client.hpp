@@ -42,14 +42,19 @@ struct ClientOptions {
     std::string runtime_dir;  // empty: $WARMPOOL_RUNTIME_DIR, $XDG_RUNTIME_DIR/warmpool, /tmp/warmpool-$UID
     std::string client_name;  // shown in the pool's status; empty: this program's name
     int connect_timeout_ms = 5000;
+    // For a cluster endpoint (redis://...): the file holding the Redis password. Empty:
+    // $WARMPOOL_REDIS_PASSWORD_FILE, else $WARMPOOL_REDIS_PASSWORD, else no password.
+    std::string redis_password_file;
 };
 
 class Client {
 public:
     using Options = ClientOptions;
 
-    // Connects to the pool named `pool` (empty: $WARMPOOL_POOL, else "default"). Throws
-    // ConnectError if there is no such pool or it refuses us.
+    // Connects to the pool named `pool` (empty: $WARMPOOL_POOL, else "default"), or to a
+    // scale-out cluster when `pool` is an endpoint "redis://[USER@]HOST[:PORT]/CLUSTER" (jobs
+    // then go through Redis to the cluster's gateways; docs/ARCHITECTURE.md, "Scale-out").
+    // Throws ConnectError if there is no such pool, Redis cannot be reached, or either refuses us.
     static Client connect(std::string_view pool = {}, const Options& options = {});
     // Connects through an explicit control-socket path.
     static Client connect_socket(const std::string& socket_path, const Options& options = {});
@@ -116,6 +121,10 @@ public:
     // Low level: an already-encoded argument. fingerprint 0 skips the type check.
     RawFuture submit_encoded(std::string_view function, Encoding encoding, std::uint64_t fingerprint,
                              std::string payload, const CallOptions& options = {});
+    // Lowest level: forwards a job record as received (warmpool-gateway): `flags` are its JobFlags
+    // (encoding, kJobBatch) and `payload` its bytes, passed on unchanged; the pool checks them.
+    RawFuture submit_record(std::string_view function, std::uint32_t flags, std::uint64_t fingerprint,
+                            std::string payload, const CallOptions& options = {});
     // Low level: a binary argument of `bytes` bytes that `write` encodes into `out` (which has
     // exactly that room: shared memory the job reads it from), before this returns.
     using PayloadWriter = std::function<void(std::byte* out)>;

@@ -70,12 +70,15 @@ PYBIND11_MODULE(_native, m) {
 
     py::class_<NativeClient>(m, "NativeClient")
         .def(py::init([](const std::optional<std::string>& pool, const std::optional<std::string>& runtime_dir,
-                         const std::string& client_name) {
-                 // Empty strings: $WARMPOOL_POOL and $WARMPOOL_RUNTIME_DIR, as the C++ client.
+                         const std::string& client_name, const std::optional<std::string>& redis_password_file) {
+                 // Empty strings: $WARMPOOL_POOL and $WARMPOOL_RUNTIME_DIR, as the C++ client. A pool
+                 // "redis://..." is a scale-out cluster (Client::connect).
                  return new NativeClient(pool.value_or(env_or("WARMPOOL_POOL", "")),
-                                         runtime_dir.value_or(env_or("WARMPOOL_RUNTIME_DIR", "")), client_name);
+                                         runtime_dir.value_or(env_or("WARMPOOL_RUNTIME_DIR", "")), client_name,
+                                         redis_password_file.value_or(""));
              }),
-             py::arg("pool") = py::none(), py::arg("runtime_dir") = py::none(), py::arg("client_name") = "python")
+             py::arg("pool") = py::none(), py::arg("runtime_dir") = py::none(), py::arg("client_name") = "python",
+             py::arg("redis_password_file") = py::none())
         .def("submit", &NativeClient::submit, py::arg("name"), py::arg("encoding"), py::arg("head"),
              py::arg("buffers"), py::arg("timeout_s") = py::none(), py::arg("deadline_s") = py::none(),
              py::arg("priority") = warmpool::kPriorityDefault)

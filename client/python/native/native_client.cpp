@@ -102,11 +102,13 @@ py::list NativeFuture::batch_results(std::size_t count) const {
     return items;
 }
 
-NativeClient::NativeClient(const std::string& pool, const std::string& runtime_dir, const std::string& client_name)
+NativeClient::NativeClient(const std::string& pool, const std::string& runtime_dir, const std::string& client_name,
+                           const std::string& redis_password_file)
     : runtime_dir_(runtime_dir) {
     Client::Options options;
     options.runtime_dir = runtime_dir;
     options.client_name = client_name;
+    options.redis_password_file = redis_password_file;
     client_ = without_gil([&] { return std::make_shared<Client>(Client::connect(pool, options)); });
 }
 

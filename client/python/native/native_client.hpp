@@ -45,7 +45,8 @@ private:
 
 class NativeClient {
 public:
-    NativeClient(const std::string& pool, const std::string& runtime_dir, const std::string& client_name);
+    NativeClient(const std::string& pool, const std::string& runtime_dir, const std::string& client_name,
+                 const std::string& redis_password_file = {});
 
     // One call. encoding: 0 binary, 1 JSON, 2 pickle (warmpool::Encoding); head and buffers as
     // _codec.dumps returns them. timeout_s: run-time limit; deadline_s: from now;

@@ -124,6 +124,19 @@ PRIORITY_MIN = _native.PRIORITY_MIN
 PRIORITY_MAX = _native.PRIORITY_MAX
 
 
+def connect(pool, runtime_dir, endpoint, redis_password_file, client_name):
+    """The native session of a Client or Executor: a local pool by name, or a scale-out cluster
+    when endpoint (or pool) is "redis://[USER@]HOST[:PORT]/CLUSTER". The Redis password comes from
+    redis_password_file, else $WARMPOOL_REDIS_PASSWORD_FILE or $WARMPOOL_REDIS_PASSWORD."""
+    if endpoint is not None:
+        if pool is not None:
+            raise ValueError("give a pool or an endpoint, not both")
+        if not endpoint.startswith("redis://"):
+            raise ValueError(f"an endpoint is redis://[USER@]HOST[:PORT]/CLUSTER, not {endpoint!r}")
+        pool = endpoint
+    return _native.NativeClient(pool, runtime_dir, client_name, redis_password_file)
+
+
 def check_priority(priority) -> None:
     """A job's priority: an int from PRIORITY_MIN (-8) to PRIORITY_MAX (7); higher runs first."""
     if isinstance(priority, bool) or not isinstance(priority, int):

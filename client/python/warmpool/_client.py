@@ -1,6 +1,7 @@
 """warmpool.Client: the lower-level client. One pool session, shareable between threads.
 
     client = warmpool.Client()                       # $WARMPOOL_POOL or "default"
+    client = warmpool.Client("redis://redis-host:6379/jobs")   # a scale-out cluster
     client.call("gcd", [12, 18])                     # a C++ job by name: 6
     client.call(my_module.gcd, (12, 18))             # an exported Python job
     f = client.submit(lambda x: x * 2, 21)           # by value; f.result() == 42
@@ -12,7 +13,7 @@ from __future__ import annotations
 
 import time
 
-from . import _calls, _mapping, _native
+from . import _calls, _mapping
 
 
 class JobFuture:
@@ -62,10 +63,14 @@ class JobFuture:
 
 class Client:
     """A connection to one pool. pool and runtime_dir default to $WARMPOOL_POOL and
-    $WARMPOOL_RUNTIME_DIR as for the C++ client; raises ConnectError if the pool is not there."""
+    $WARMPOOL_RUNTIME_DIR as for the C++ client; raises ConnectError if the pool is not there.
+    A scale-out cluster is named by an endpoint, as pool or endpoint:
+    "redis://[USER@]HOST[:PORT]/CLUSTER"; its password comes from redis_password_file, else
+    $WARMPOOL_REDIS_PASSWORD_FILE or $WARMPOOL_REDIS_PASSWORD (never from the endpoint)."""
 
-    def __init__(self, pool: str | None = None, runtime_dir: str | None = None):
-        self._native = _native.NativeClient(pool, runtime_dir, "python")
+    def __init__(self, pool: str | None = None, runtime_dir: str | None = None, *, endpoint: str | None = None,
+                 redis_password_file: str | None = None):
+        self._native = _calls.connect(pool, runtime_dir, endpoint, redis_password_file, "python")
         self._calls = _calls.Calls(self._native)
         self._runtime_dir = runtime_dir
 
@@ -75,7 +80,7 @@ class Client:
 
     @property
     def workers(self) -> int:
-        """The pool's configured number of workers."""
+        """The pool's configured number of workers (of a cluster: about its gateways' capacity)."""
         return max(1, self._native.worker_slots // 2)
 
     def submit(self, fn, /, *args, timeout=None, deadline=None, priority=0, **kwargs) -> JobFuture:

@@ -25,7 +25,7 @@ import threading
 import time
 import weakref
 
-from . import _calls, _mapping, _native
+from . import _calls, _mapping
 
 
 class _Waiters(list):
@@ -88,13 +88,14 @@ class _WorkItem:
 
 class Executor(concurrent.futures.Executor):
     def __init__(self, pool: str | None = None, runtime_dir: str | None = None, *, max_workers: int | None = None,
-                 priority: int = 0):
-        """priority: of every job this executor sends, -8 to 7, higher runs first."""
+                 priority: int = 0, endpoint: str | None = None, redis_password_file: str | None = None):
+        """priority: of every job this executor sends, -8 to 7, higher runs first. pool, endpoint and
+        redis_password_file name a local pool or a scale-out cluster, as for Client."""
         if max_workers is not None and max_workers <= 0:
             raise ValueError("max_workers must be greater than 0")
         _calls.check_priority(priority)
         self._priority = priority
-        self._native = _native.NativeClient(pool, runtime_dir, "python-executor")
+        self._native = _calls.connect(pool, runtime_dir, endpoint, redis_password_file, "python-executor")
         self._calls = _calls.Calls(self._native)
         self._pool_workers = max(1, self._native.worker_slots // 2)
         self._max_workers = max_workers if max_workers is not None else self._pool_workers

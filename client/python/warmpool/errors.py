@@ -70,6 +70,13 @@ class PermissionDenied(JobError):
     kind = "permission"
 
 
+class Poison(JobError):
+    """A scale-out job whose deliveries ended without an outcome (a crashed worker, say) more
+    times than the gateways' poison threshold allows."""
+
+    kind = "poison"
+
+
 class RemoteTraceback(Exception):
     """The traceback of an exception raised inside a worker; attached as __cause__."""
 
@@ -88,7 +95,7 @@ HANDLER_ERROR, UNKNOWN_FUNCTION, BAD_REQUEST, TYPE_MISMATCH = 1, 6, 7, 10
 KINDS = {
     HANDLER_ERROR: HandlerError, 2: WorkerCrashed, 3: Timeout, 4: Cancelled, 5: DeadlineExceeded,
     UNKNOWN_FUNCTION: UnknownFunction, BAD_REQUEST: BadRequest, 8: Overloaded, 9: ShuttingDown,
-    TYPE_MISMATCH: TypeMismatch, 11: PermissionDenied,
+    TYPE_MISMATCH: TypeMismatch, 11: PermissionDenied, 12: Poison,
 }
 
 

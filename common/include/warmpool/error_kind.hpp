@@ -22,6 +22,8 @@ enum class ErrorKind : std::uint16_t {
     shutting_down = 9,      // the pool is stopping (or went away) and cannot run the job
     type_mismatch = 10,     // the client's argument/result types differ from the function's
     permission = 11,        // the pool does not take this kind of call from this peer (pickle)
+    poison = 12,            // scale-out: the job's deliveries ended without an outcome more times
+                            // than the poison threshold allows (each crashed its worker, say)
 };
 
 constexpr std::string_view to_string(ErrorKind kind) {
@@ -37,6 +39,7 @@ constexpr std::string_view to_string(ErrorKind kind) {
         case ErrorKind::shutting_down: return "shutting_down";
         case ErrorKind::type_mismatch: return "type_mismatch";
         case ErrorKind::permission: return "permission";
+        case ErrorKind::poison: return "poison";
     }
     return "unknown_error";
 }
@@ -45,7 +48,7 @@ inline constexpr ErrorKind kAllErrorKinds[] = {
     ErrorKind::handler_error,  ErrorKind::worker_crashed,    ErrorKind::timeout,
     ErrorKind::cancelled,      ErrorKind::deadline_exceeded, ErrorKind::unknown_function,
     ErrorKind::bad_request,    ErrorKind::overloaded,        ErrorKind::shutting_down,
-    ErrorKind::type_mismatch,  ErrorKind::permission,
+    ErrorKind::type_mismatch,  ErrorKind::permission,        ErrorKind::poison,
 };
 
 // Values read from shared memory are untrusted: map them back only if they are real kinds.

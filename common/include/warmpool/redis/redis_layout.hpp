@@ -74,6 +74,7 @@ inline constexpr std::string_view requeued = "requeued";                      //
 inline constexpr std::string_view poisoned = "poisoned";
 inline constexpr std::string_view deleted_entries = "deleted_entries";        // pending entries found deleted
 inline constexpr std::string_view consumers_removed = "consumers_removed";
+inline constexpr std::string_view dropped_entries = "dropped_entries";  // entries no reply could be sent for (bad client or job id)
 }  // namespace stat
 
 // The finisher a client's own cancel is recorded as.

@@ -1,4 +1,4 @@
-#include "session.hpp"
+#include "local_session.hpp"
 
 #include <cstring>
 #include <utility>
@@ -17,7 +17,7 @@ bool power_of_two_in_range(std::uint64_t n) {
 
 }  // namespace
 
-std::shared_ptr<Session> Session::connect(const std::string& socket_path, const std::string& client_name,
+std::shared_ptr<LocalSession> LocalSession::connect(const std::string& socket_path, const std::string& client_name,
                                           int timeout_ms) {
     auto fd = connect_unix(socket_path);
     if (!fd) {
@@ -56,14 +56,15 @@ std::shared_ptr<Session> Session::connect(const std::string& socket_path, const 
     // Without the board (it could not be mapped) every job goes through the submit ring.
     auto board = SharedSegment::adopt(std::move(passed[2]), sizeof(LaneBoard), SharedSegment::Access::read_only,
                                       "lane board");
-    return std::shared_ptr<Session>(new Session(w, std::move(fd.value()), std::move(passed[1]),
+    return std::shared_ptr<LocalSession>(new LocalSession(w, std::move(fd.value()), std::move(passed[1]),
                                                 std::move(segment.value()), memory,
                                                 board ? std::move(board.value()) : SharedSegment()));
 }
 
-Session::Session(const protocol::Welcome& welcome, UniqueFd control, UniqueFd doorbell, SharedSegment segment,
+LocalSession::LocalSession(const protocol::Welcome& welcome, UniqueFd control, UniqueFd doorbell, SharedSegment segment,
                  const SessionMemory& memory, SharedSegment board)
     : welcome_(welcome),
+      info_{welcome.pool_name, welcome.supervisor_pid, welcome.worker_slots, welcome.inline_max},
       control_(std::move(control)),
       doorbell_(std::move(doorbell)),
       segment_(std::move(segment)),
@@ -74,13 +75,13 @@ Session::Session(const protocol::Welcome& welcome, UniqueFd control, UniqueFd do
                ReplyDrainer::Peers{waits_, jobs_, completions_, arguments_}),
       background_([this] { drainer_.run_background(); }) {}
 
-Session::~Session() {
+LocalSession::~LocalSession() {
     waits_.stop();
     if (background_.joinable()) background_.join();
     drainer_.fail_all("the client closed its session");
 }
 
-std::shared_ptr<JobSlot> Session::submit(std::string_view function, std::uint32_t flags, std::uint64_t fingerprint,
+std::shared_ptr<JobSlot> LocalSession::submit(std::string_view function, std::uint32_t flags, std::uint64_t fingerprint,
                                          std::string_view payload, const CallOptions& options) {
     // Large arguments are written once into shared memory of their own, never into the ring.
     if (payload.size() > welcome_.inline_max) {
@@ -94,7 +95,7 @@ std::shared_ptr<JobSlot> Session::submit(std::string_view function, std::uint32_
     return publish_job(std::move(slot), record, payload, options);
 }
 
-std::shared_ptr<JobSlot> Session::submit_in_place(std::string_view function, std::uint32_t flags,
+std::shared_ptr<JobSlot> LocalSession::submit_in_place(std::string_view function, std::uint32_t flags,
                                                   std::uint64_t fingerprint, std::size_t bytes,
                                                   const PayloadWriter& write, const CallOptions& options) {
     auto slot = std::make_shared<JobSlot>();
@@ -116,7 +117,7 @@ std::shared_ptr<JobSlot> Session::submit_in_place(std::string_view function, std
                        options);
 }
 
-std::shared_ptr<JobSlot> Session::publish_job(std::shared_ptr<JobSlot> slot, JobRecord& record,
+std::shared_ptr<JobSlot> LocalSession::publish_job(std::shared_ptr<JobSlot> slot, JobRecord& record,
                                               std::string_view payload, const CallOptions& options) {
     record.payload_bytes = static_cast<std::uint32_t>(payload.size());
     const auto size = static_cast<std::uint32_t>(sizeof record + payload.size());
@@ -163,15 +164,15 @@ std::shared_ptr<JobSlot> Session::publish_job(std::shared_ptr<JobSlot> slot, Job
     return slot;
 }
 
-void Session::give_back_payload(std::string&& buffer) {
+void LocalSession::give_back_payload(std::string&& buffer) {
     if (buffer.capacity() < JobTable::kReusedPayloadMin) return;
     auto lock = waits_.lock();
     jobs_.keep_spare(std::move(buffer));
 }
 
-bool Session::wait(JobSlot& slot, std::int64_t deadline_ns) { return drainer_.wait_for(slot.done, deadline_ns); }
+bool LocalSession::wait(JobSlot& slot, std::int64_t deadline_ns) { return drainer_.wait_for(slot.done, deadline_ns); }
 
-void Session::cancel(JobSlot& slot, bool force) {
+void LocalSession::cancel(JobSlot& slot, bool force) {
     {
         auto lock = waits_.lock();
         if (slot.done.load(std::memory_order_acquire) || !jobs_.holds(slot.id)) return;
@@ -180,23 +181,23 @@ void Session::cancel(JobSlot& slot, bool force) {
     [[maybe_unused]] auto st = control_.send(protocol::Cancel{slot.id, force});
 }
 
-void Session::watch(JobSlot& slot) {
+void LocalSession::watch(JobSlot& slot) {
     auto lock = waits_.lock();
     if (completions_.watch(slot)) waits_.wake_blocked();
 }
 
-bool Session::unwatch(JobSlot& slot) {
+bool LocalSession::unwatch(JobSlot& slot) {
     auto lock = waits_.lock();
     return completions_.unwatch(slot);
 }
 
-std::size_t Session::wait_completions(std::vector<std::uint64_t>& out, std::int64_t deadline_ns) {
+std::size_t LocalSession::wait_completions(std::vector<std::uint64_t>& out, std::int64_t deadline_ns) {
     drainer_.wait_for(completions_.ready(), deadline_ns, /*yields=*/true);
     auto lock = waits_.lock();
     return completions_.take(out);
 }
 
-void Session::wake_completions() {
+void LocalSession::wake_completions() {
     auto lock = waits_.lock();
     completions_.wake();
     waits_.wake_all();
