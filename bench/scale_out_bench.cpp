@@ -8,6 +8,10 @@
 // Scenarios (--scenario):
 //   ping       no pool: sequential PING round trips to the endpoint's Redis, what Redis itself
 //              costs per round trip (latency percentiles)
+//   relay      no pool: the least a job's trip through Redis streams costs here: this process
+//              XADDs to one stream, a forked child blocked in XREAD on it wakes and XADDs to a
+//              second stream, on which this process waits in XREAD (latency percentiles). A
+//              remote call makes at least this trip, plus the pool and the finish script.
 //   floor      no pool: the machine's floor, a futex ping-pong between two processes, without
 //              and with a short spin before sleeping (machine_floor.hpp)
 //   roundtrip  sequential call<int64_t>("echo"), one at a time: latency percentiles
@@ -18,6 +22,10 @@
 // Each figure set is printed as "<scenario> key=value ..." plus the command that repeats it, or
 // with --json as one JSON object per line (bench_support.hpp's Result).
 // Exit codes: 0 all verified, 1 a job failed or a result was wrong, 2 no pool or no Redis.
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <chrono>
@@ -79,16 +87,21 @@ GcdPair tiny_pair(std::int64_t i) { return {2 + i % 61, 2 + (i * 37) % 89}; }
 
 // ---------------------------------------------------------------------------------------------
 
+warmpool::RedisConnection connect_redis(const Settings& s) {
+    auto endpoint = warmpool::parse_redis_endpoint(s.endpoint);
+    if (!endpoint) throw Failure(endpoint.error().message());
+    auto credentials = warmpool::resolve_redis_credentials(*endpoint);
+    if (!credentials) throw Failure(credentials.error().message());
+    auto connection = warmpool::RedisConnection::connect(*endpoint, *credentials, 5000);
+    if (!connection) throw Failure(connection.error().message());
+    return std::move(*connection);
+}
+
 void ping(const Settings& s) {
     const std::int64_t n = s.count > 0 ? s.count : 20'000;
-    auto endpoint = warmpool::parse_redis_endpoint(s.endpoint);
-    if (!endpoint) throw Failure("ping: " + endpoint.error().message());
-    auto credentials = warmpool::resolve_redis_credentials(*endpoint);
-    if (!credentials) throw Failure("ping: " + credentials.error().message());
-    auto connection = warmpool::RedisConnection::connect(*endpoint, *credentials, 5000);
-    if (!connection) throw Failure("ping: " + connection.error().message());
+    auto connection = connect_redis(s);
     auto once = [&] {
-        auto reply = connection->command({"PING"});
+        auto reply = connection.command({"PING"});
         if (!reply || reply->text() != "PONG") throw Failure("ping: no PONG from " + s.endpoint);
     };
     for (std::int64_t i = 0; i < s.warmup; ++i) once();
@@ -99,6 +112,73 @@ void ping(const Settings& s) {
         once();
         us.push_back(micros_since(start));
     }
+    Result r = make_result(s, " --count " + std::to_string(n) + " --warmup " + std::to_string(s.warmup));
+    r.metrics = latency_metrics(us);
+    r.params["count"] = std::to_string(n);
+    print_result(r, s.json);
+}
+
+// XREAD of one entry after `last` from `stream`, blocking; returns the entry's id.
+std::string read_next(warmpool::RedisConnection& redis, const std::string& stream, const std::string& last) {
+    auto reply = redis.command({"XREAD", "COUNT", "1", "BLOCK", "5000", "STREAMS", stream, last});
+    if (!reply || !reply->value().is_array()) throw Failure("relay: no entry on " + stream + " within 5 s");
+    return std::string(reply->value()[0][1][0][0].text());
+}
+
+void relay(const Settings& s) {
+    const std::int64_t n = s.count > 0 ? s.count : 20'000;
+    const std::int64_t total = n + s.warmup;
+    const std::string prefix = "warmpool-bench:relay:" + std::to_string(::getpid());
+    const std::string out = prefix + ":out", back = prefix + ":back";
+    const pid_t child = ::fork();
+    if (child < 0) throw Failure("relay: fork failed");
+    if (child == 0) {
+        int rc = 0;
+        try {
+            auto redis = connect_redis(s);
+            redis.set_timeout_ms(10'000);
+            std::string last = "0-0";
+            for (std::int64_t i = 0; i < total; ++i) {
+                last = read_next(redis, out, last);
+                if (!redis.command({"XADD", back, "*", "v", "1"})) throw Failure("relay: XADD failed");
+            }
+        } catch (const std::exception& e) {
+            std::fprintf(stderr, "relay child: %s\n", e.what());
+            rc = 1;
+        }
+        std::_Exit(rc);
+    }
+    // The child is ended and reaped on every path out of here.
+    struct Reap {
+        pid_t pid;
+        bool done = false;
+        int wait() {
+            int status = 0;
+            ::waitpid(pid, &status, 0);
+            done = true;
+            return status;
+        }
+        ~Reap() {
+            if (!done) {
+                ::kill(pid, SIGKILL);
+                ::waitpid(pid, nullptr, 0);
+            }
+        }
+    } reap{child};
+    auto redis = connect_redis(s);
+    redis.set_timeout_ms(10'000);
+    std::string last = "0-0";
+    std::vector<double> us;
+    us.reserve(static_cast<std::size_t>(n));
+    for (std::int64_t i = 0; i < total; ++i) {
+        const auto start = Clock::now();
+        if (!redis.command({"XADD", out, "*", "v", "1"})) throw Failure("relay: XADD failed");
+        last = read_next(redis, back, last);
+        if (i >= s.warmup) us.push_back(micros_since(start));
+    }
+    const int status = reap.wait();
+    (void)redis.command({"DEL", out, back});
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) throw Failure("relay: the child failed");
     Result r = make_result(s, " --count " + std::to_string(n) + " --warmup " + std::to_string(s.warmup));
     r.metrics = latency_metrics(us);
     r.params["count"] = std::to_string(n);
@@ -214,9 +294,9 @@ int main(int argc, char** argv) {
     CLI::App app{"warmpool-scale-out-bench: measure a scale-out cluster (or one local pool) with the example jobs"};
     app.add_option("--endpoint", s.endpoint, "redis://HOST:PORT/CLUSTER, or a local pool's name");
     app.add_option("--runtime-dir", s.runtime_dir, "A local pool's runtime directory");
-    app.add_option("--scenario", s.scenario, "ping, floor, roundtrip, map or sleep")
+    app.add_option("--scenario", s.scenario, "ping, relay, floor, roundtrip, map or sleep")
         ->required()
-        ->check(CLI::IsMember({"ping", "floor", "roundtrip", "map", "sleep"}));
+        ->check(CLI::IsMember({"ping", "relay", "floor", "roundtrip", "map", "sleep"}));
     app.add_option("--system", s.system, "The label of the printed rows")->capture_default_str();
     app.add_option("--count", s.count, "Calls, map inputs or sleep jobs (default 10000 / 1000000 / 400)")
         ->check(CLI::Range(std::int64_t{1}, std::int64_t{1} << 32));
@@ -237,8 +317,8 @@ int main(int argc, char** argv) {
             std::fprintf(stderr, "warmpool-scale-out-bench: --endpoint is needed for %s\n", s.scenario.c_str());
             return 2;
         }
-        if (s.scenario == "ping") {
-            ping(s);
+        if (s.scenario == "ping" || s.scenario == "relay") {
+            s.scenario == "ping" ? ping(s) : relay(s);
             return 0;
         }
     } catch (const std::exception& e) {

@@ -11,7 +11,9 @@ warmpool-gateway, each pair in its own runtime directory; for Celery, one worker
              best of a few chunk sizes), and, for reference, a Celery group of single tasks
   sleep      jobs that sleep 10 ms, all sent at once: jobs/s with 1 host, then with 2
 and, so that a reader sees what the parts cost: the machine's floor (a futex ping-pong),
-a raw Redis PING round trip (hiredis and redis-py), and warmpool's round trip and map against
+a raw Redis PING round trip (hiredis and redis-py), a two-process relay through two Redis
+streams (the least a job's trip through streams costs: XADD, a blocked XREAD wakes, XADD back,
+a blocked XREAD wakes), and warmpool's round trip and map against
 one local pool directly (no Redis). Each figure is the median of --repeats runs (min-max
 beside it). Systems run one after the other, never at once: while warmpool is measured no
 Celery worker exists, and the other way round.
@@ -441,9 +443,10 @@ def write_report(out_dir, results, p, info, args, command):
         "# Scale-out benchmark: warmpool through Redis vs Celery",
         "",
         "%s; %s cores (%s), kernel %s, %s; load average %s at the start, %s at the end; "
-        "redis-server %s; Celery %s. Commit %s." % (
+        "redis-server %s; Celery %s. Commit %s, %s build." % (
             info["date"], info["cores"], info["cpu"], info["kernel"], info["python"],
-            info["load_start"], info["load_end"], info["redis"], info["celery"], info["commit"]),
+            info["load_start"], info["load_end"], info["redis"], info["celery"], info["commit"],
+            info["build_type"]),
         "",
         "One loopback redis-server (no persistence) for both systems, which run one after the "
         "other. A host: for warmpool one warmpoold (%d workers, the example jobs) plus one "
@@ -489,6 +492,8 @@ def write_report(out_dir, results, p, info, args, command):
             cell(v("redis/ping", "p50_us")), cell(v("redis/ping", "p99_us"))),
         "| Redis PING round trip, redis-py (what Celery uses) (us) | %s | %s | |" % (
             cell(v("redis-py/ping", "p50_us")), cell(v("redis-py/ping", "p99_us"))),
+        "| stream relay: XADD, a process blocked in XREAD wakes and XADDs back, XREAD (us) | %s | %s | |" % (
+            cell(v("redis/relay", "p50_us")), cell(v("redis/relay", "p99_us"))),
         "| warmpool, one local pool directly, no Redis: round trip (us), map of the same gcd jobs | %s | %s | %s |" % (
             cell(v("warmpool-local/roundtrip", "p50_us")), cell(v("warmpool-local/roundtrip", "p99_us")),
             cell(v("warmpool-local/map", "jobs_per_s"))),
@@ -535,6 +540,18 @@ def versions():
     return redis, celery
 
 
+def build_type(bin_dir):
+    """CMAKE_BUILD_TYPE of the build whose bin/ is measured, from its CMakeCache.txt."""
+    try:
+        with open(os.path.join(os.path.dirname(bin_dir), "CMakeCache.txt")) as f:
+            for line in f:
+                if line.startswith("CMAKE_BUILD_TYPE:"):
+                    return line.split("=", 1)[1].strip() or "?"
+    except OSError:
+        pass
+    return "?"
+
+
 def parse_args():
     parser = argparse.ArgumentParser(
         description="warmpool through Redis side by side with Celery", epilog=__doc__,
@@ -564,6 +581,7 @@ def main():
     command = shlex.join([sys.executable, os.path.relpath(__file__)] + sys.argv[1:])
     info = machine_info()
     info["redis"], info["celery"] = versions()
+    info["build_type"] = build_type(args.bin)
     results = Results()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     tmp = tempfile.mkdtemp(prefix="warmpool-scale-out-")
@@ -578,6 +596,9 @@ def main():
             measure(results, "redis/ping", [bench, "--json", "--endpoint", redis.endpoint(),
                                             "--scenario", "ping", "--system", "redis", "--count",
                                             str(p["ping_count"])], p, p["repeats"])
+            measure(results, "redis/relay", [bench, "--json", "--endpoint", redis.endpoint(),
+                                             "--scenario", "relay", "--system", "redis",
+                                             "--count", str(p["ping_count"])], p, p["repeats"])
             measure(results, "redis-py/ping", [sys.executable, CELERY_TASKS, "--scenario", "ping",
                                                "--count", str(p["ping_count"])], p, p["repeats"],
                     {"SCALE_OUT_CELERY_URL": "redis://127.0.0.1:%d/1" % redis.port})
