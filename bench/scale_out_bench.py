@@ -114,11 +114,37 @@ def wait_until(what, ready, timeout, log=None):
 
 def redis_command(port, *args):
     """One command to the loopback Redis, in RESP, without a client library; returns the reply's
-    first line (enough for PING and counts)."""
+    first line (enough for PING and counts), or the text of a bulk string reply."""
     request = "*%d\r\n" % len(args) + "".join("$%d\r\n%s\r\n" % (len(a.encode()), a) for a in args)
     with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
         s.sendall(request.encode())
-        return s.makefile("rb").readline().decode().strip()
+        reply = s.makefile("rb")
+        first = reply.readline().decode().strip()
+        if first.startswith("$") and int(first[1:]) >= 0:
+            return reply.read(int(first[1:])).decode()
+        return first
+
+
+def command_stats(port):
+    """INFO commandstats: {command: (calls, microseconds)}, Redis's own time running them."""
+    stats = {}
+    for line in redis_command(port, "INFO", "commandstats").splitlines():
+        if line.startswith("cmdstat_"):
+            name, fields = line[len("cmdstat_"):].split(":", 1)
+            f = dict(kv.split("=") for kv in fields.split(","))
+            stats[name] = (int(f["calls"]), int(f["usec"]))
+    return stats
+
+
+def measure_redis_use(results, key, port, jobs, run):
+    """Runs `run` (a measurement of `jobs` calls in all) and files what Redis did meanwhile:
+    commands per call and Redis's own microseconds per call, by command. Heartbeats and other
+    background commands of the same seconds are included (few, next to the calls)."""
+    redis_command(port, "CONFIG", "RESETSTAT")
+    run()
+    per_call = {name: (calls / jobs, usec / jobs) for name, (calls, usec) in command_stats(port).items()
+                if name not in ("config", "info")}
+    results.redis_use[key] = per_call
 
 
 class RedisServer:
@@ -242,6 +268,7 @@ class Results:
     def __init__(self):
         self.rows = []    # every JSON row, with the key it was filed under and its repeat
         self.errors = {}
+        self.redis_use = {}  # key: {command: (calls per job, Redis's usec per job)}
 
     def add(self, key, repeat, row):
         self.rows.append(dict(row, key=key, repeat=repeat))
@@ -299,8 +326,12 @@ def warmpool_phase(args, p, tmp, procs, redis, results):
         wait_until("the first gateway's heartbeat", lambda: live_gateways(redis) >= 1, 30,
                    host_a.gateway_log)
         print("warmpool, 1 host (pool %s):" % host_a.pool, flush=True)
-        measure(results, "warmpool/roundtrip", argv("roundtrip", "--count", p["roundtrip_count"],
-                                                    "--warmup", p["roundtrip_warmup"]), p, r)
+        measure_redis_use(
+            results, "warmpool/roundtrip", redis.port,
+            r * (p["roundtrip_count"] + p["roundtrip_warmup"]),
+            lambda: measure(results, "warmpool/roundtrip",
+                            argv("roundtrip", "--count", p["roundtrip_count"], "--warmup",
+                                 p["roundtrip_warmup"]), p, r))
         measure(results, "warmpool/map", argv("map", "--count", p["map_count"]), p, r)
         measure(results, "warmpool/sleep_1host",
                 argv("sleep", "--count", p["sleep_count"], "--sleep-ms", p["sleep_ms"]), p, r)
@@ -330,8 +361,12 @@ def celery_phase(p, tmp, procs, redis, results):
     with CeleryWorker(tmp, procs, url, "a") as worker_a:
         measure_one(results, "celery/ready", argv("wait_workers", "--count", 1), p, env, worker_a.log)
         print("Celery, 1 worker process:", flush=True)
-        measure(results, "celery/roundtrip", argv("roundtrip", "--count", p["celery_roundtrip_count"],
-                                                  "--warmup", p["celery_roundtrip_warmup"]), p, r, env)
+        measure_redis_use(
+            results, "celery/roundtrip", redis.port,
+            r * (p["celery_roundtrip_count"] + p["celery_roundtrip_warmup"]),
+            lambda: measure(results, "celery/roundtrip",
+                            argv("roundtrip", "--count", p["celery_roundtrip_count"], "--warmup",
+                                 p["celery_roundtrip_warmup"]), p, r, env))
         for chunk in p["celery_chunks"]:
             measure(results, "celery/map_chunks_%d" % chunk,
                     argv("map", "--count", p["celery_map_count"], "--chunk", chunk), p, r, env)
@@ -503,6 +538,21 @@ def write_report(out_dir, results, p, info, args, command):
             c, cell(v("celery/map_chunks_%d" % c, "jobs_per_s"))))
     lines.append("| Celery map as a group of single tasks (%d jobs, one run) | | | %s |" % (
         p["celery_group_count"], cell(v("celery/map_group", "jobs_per_s"))))
+    if results.redis_use:
+        lines += ["", "What Redis did per round trip (INFO commandstats over the round-trip runs, "
+                  "divided by the calls; Redis's own time, not the network's or the wake-ups'; the "
+                  "commands a script runs are counted both on their own and in the script's "
+                  "time):",
+                  "", "| system | commands per call | Redis us per call | the commands: calls per call (us per call) |",
+                  "|---|---|---|---|"]
+    for key, label in (("warmpool/roundtrip", "warmpool"), ("celery/roundtrip", "Celery")):
+        use = results.redis_use.get(key)
+        if not use:
+            continue
+        top = sorted(use.items(), key=lambda kv: -kv[1][0])
+        lines.append("| %s | %.2f | %.1f | %s |" % (
+            label, sum(c for c, _ in use.values()), sum(u for _, u in use.values()),
+            ", ".join("%s %.2f (%.1f us)" % (name, c, u) for name, (c, u) in top if c >= 0.01)))
     lines += ["", "Repeat the whole run:", "", "    " + command, "",
               "The program behind each row (it needs the redis-server, hosts and workers that "
               "the driver starts, on the port of that run):", ""]
@@ -521,7 +571,8 @@ def write_report(out_dir, results, p, info, args, command):
             f.write(text)
         with open(os.path.join(out_dir, "scale_out.json"), "w") as f:
             json.dump({"info": info, "params": p, "summary": s, "results": results.rows,
-                       "errors": results.errors, "command": command}, f, indent=1)
+                       "redis_use": results.redis_use, "errors": results.errors,
+                       "command": command}, f, indent=1)
     return text
 
 
