@@ -40,6 +40,7 @@ import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
 PEERS = os.path.join(HERE, "peers")
 CELERY_TASKS = os.path.join(PEERS, "celery_tasks.py")
 sys.path.insert(0, HERE)
@@ -271,7 +272,9 @@ class Results:
         self.redis_use = {}  # key: {command: (calls per job, Redis's usec per job)}
 
     def add(self, key, repeat, row):
-        self.rows.append(dict(row, key=key, repeat=repeat))
+        # Paths inside the checkout are shown relative to it, as the commands are run from there.
+        command = row["command"].replace(REPO + os.sep, "")
+        self.rows.append(dict(row, key=key, repeat=repeat, command=command))
 
     def values(self, key, metric):
         return [r["metrics"][metric] for r in self.rows if r["key"] == key and metric in r["metrics"]]
@@ -629,7 +632,7 @@ def main():
     p = dict(SMOKE if args.smoke else FULL)
     if args.repeats:
         p["repeats"] = args.repeats
-    command = shlex.join([sys.executable, os.path.relpath(__file__)] + sys.argv[1:])
+    command = shlex.join([sys.executable, os.path.relpath(__file__, REPO)] + sys.argv[1:])
     info = machine_info()
     info["redis"], info["celery"] = versions()
     info["build_type"] = build_type(args.bin)
