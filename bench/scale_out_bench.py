@@ -556,7 +556,8 @@ def write_report(out_dir, results, p, info, args, command):
         lines.append("| %s | %.2f | %.1f | %s |" % (
             label, sum(c for c, _ in use.values()), sum(u for _, u in use.values()),
             ", ".join("%s %.2f (%.1f us)" % (name, c, u) for name, (c, u) in top if c >= 0.01)))
-    lines += ["", "Repeat the whole run:", "", "    " + command, "",
+    lines += ["", "Repeat the whole run (from the checkout; `bash scripts/bench.sh --scale-out` "
+              "builds the programs and runs this):", "", "    " + command, "",
               "The program behind each row (it needs the redis-server, hosts and workers that "
               "the driver starts, on the port of that run):", ""]
     seen = set()
@@ -632,7 +633,8 @@ def main():
     p = dict(SMOKE if args.smoke else FULL)
     if args.repeats:
         p["repeats"] = args.repeats
-    command = shlex.join([sys.executable, os.path.relpath(__file__, REPO)] + sys.argv[1:])
+    command = shlex.join([sys.executable, os.path.relpath(__file__, REPO)] + sys.argv[1:]).replace(
+        REPO + os.sep, "")
     info = machine_info()
     info["redis"], info["celery"] = versions()
     info["build_type"] = build_type(args.bin)
