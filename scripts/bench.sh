@@ -11,7 +11,12 @@
 #     2 s and builds 256 MiB of tables, without and with --preload (memory, a killed worker's
 #     replacement, the start, `warmpool scale` from 2 to 8), in 4 KiB pages and in huge pages,
 #     writing bench/results/preload.md. Left out of --smoke runs.
-# Every pool, gearmand and worker it starts is stopped on exit.
+#   * the scale-out rows (bench/scale_out_bench.py): warmpool hosts (warmpoold + warmpool-gateway)
+#     behind one loopback redis-server vs Celery 5.2 workers on the same Redis (round trip, a map
+#     of tiny jobs, 1 host vs 2 on 10 ms jobs), writing bench/results/scale_out.md and
+#     scale_out.json. Only with --scale-out (about 5 minutes; with --smoke, a tiny run that
+#     writes nothing unless --out is given).
+# Every pool, gateway, redis-server, gearmand and worker it starts is stopped on exit.
 #
 #   scripts/bench.sh [--smoke] [--repeats N] [--only SCENARIO]... [--systems LIST]
 #                    [--param NAME=VALUE]... [--out DIR]        both sections (the options
@@ -21,6 +26,7 @@
 #   scripts/bench.sh --python [options]                         the Python rows only, with
 #                                                               python_bench.py's options
 #   scripts/bench.sh --preload                                  the preload rows only
+#   scripts/bench.sh --scale-out [--smoke] [--repeats N] [--out DIR]  the scale-out rows only
 #
 # --smoke takes a minute or two and proves only that the harness works. C++ scenarios: floor
 # (the machine itself), roundtrip, inflight, map, clients, payload, classic, warmstart, idle;
@@ -40,6 +46,7 @@ while (($#)); do
         --python) sections=python ;;
         --no-python) sections=cpp ;;
         --preload) sections=preload ;;
+        --scale-out) sections=scale_out ;;
         --smoke) args+=("$1") python_args+=("$1") ;;
         --repeats | --out)
             (($# >= 2)) || { echo "bench.sh: $1 needs a value" >&2; exit 64; }
@@ -82,5 +89,8 @@ if [[ ($sections == both && $smoke == false) || $sections == preload ]]; then
         "$python" bench/preload_bench.py --bin "$bin" --workers 8 --kills 5 --huge-pages
     } >"$preload_report.new" && mv "$preload_report.new" "$preload_report" || status=$?
     cat "$preload_report"
+fi
+if [[ $sections == scale_out ]]; then
+    "$python" bench/scale_out_bench.py --bin "$bin" ${args[@]+"${args[@]}"} || status=$?
 fi
 exit "$status"
