@@ -28,14 +28,14 @@ void RedisReplyReader::run() {
     std::vector<ReplyEntry> replies;
     while (!stopping_.load()) {
         replies.clear();
-        const bool read = read_batch(replies);
+        read_since_trim_ += read_batch(replies);
         if (!replies.empty()) deliver_(replies);
-        keep_stream(read);
+        keep_stream();
         reconnects_.store(link_.reconnects(), std::memory_order_relaxed);
     }
 }
 
-bool RedisReplyReader::read_batch(std::vector<ReplyEntry>& out) {
+std::size_t RedisReplyReader::read_batch(std::vector<ReplyEntry>& out) {
     const std::string block = std::to_string(kBlockMs);
     auto reply = link_.run(
         [&](RedisConnection& c) {
@@ -46,10 +46,10 @@ bool RedisReplyReader::read_batch(std::vector<ReplyEntry>& out) {
         // Not a lost connection (that is retried inside): a refusal such as an ACL that does not
         // let us read. Nothing would change by asking at once again.
         if (reply && !stopping_.load()) std::this_thread::sleep_for(std::chrono::milliseconds(kBlockMs));
-        return false;
+        return 0;
     }
     const RedisValue streams = reply->value();
-    if (streams.is_nil() || streams.size() == 0) return false;  // BLOCK ran out
+    if (streams.is_nil() || streams.size() == 0) return 0;  // BLOCK ran out
     const RedisValue entries = streams[0][1];
     std::vector<std::pair<std::string_view, std::string_view>> fields;
     for (std::size_t i = 0; i < entries.size(); ++i) {
@@ -60,11 +60,13 @@ bool RedisReplyReader::read_batch(std::vector<ReplyEntry>& out) {
         for (std::size_t k = 0; k + 1 < pairs.size(); k += 2) fields.emplace_back(pairs[k].text(), pairs[k + 1].text());
         if (auto parsed = parse_reply_entry(fields)) out.push_back(std::move(*parsed));
     }
-    return entries.size() > 0;
+    return entries.size();
 }
 
-void RedisReplyReader::keep_stream(bool trim) {
+void RedisReplyReader::keep_stream() {
     const std::int64_t now = monotonic_ns();
+    const bool trim = read_since_trim_ >= kTrimAfterEntries ||
+                      (read_since_trim_ > 0 && now - last_trim_ns_ >= kTrimAfterMs * 1'000'000);
     const bool expire = now >= next_expire_ns_;
     if (!trim && !expire) return;
     // Best effort, one attempt: the next read reconnects if the connection is gone.
@@ -77,6 +79,10 @@ void RedisReplyReader::keep_stream(bool trim) {
         return last;
     });
     if (expire) next_expire_ns_ = now + kExpireEveryMs * 1'000'000;
+    if (trim) {
+        read_since_trim_ = 0;
+        last_trim_ns_ = now;
+    }
 }
 
 }  // namespace warmpool::detail

@@ -31,6 +31,10 @@ public:
     static constexpr int kBlockMs = 1000;
     // How often the stream's EXPIRE is refreshed.
     static constexpr std::int64_t kExpireEveryMs = 2000;
+    // What has been read is trimmed once this many entries have been read since the last trim,
+    // or this long after it: not after every read, which would cost a command per call.
+    static constexpr std::size_t kTrimAfterEntries = 256;
+    static constexpr std::int64_t kTrimAfterMs = 250;
 
     using Deliver = std::function<void(std::vector<ReplyEntry>& replies)>;
     RedisReplyReader(RedisLink link, std::string reply_key, std::int64_t reply_ttl_s, Deliver deliver);
@@ -45,9 +49,9 @@ public:
 
 private:
     void run();
-    // Reads one batch; false if there was nothing to read or the read failed.
-    bool read_batch(std::vector<ReplyEntry>& out);
-    void keep_stream(bool trim);
+    // Reads one batch; returns how many entries it read (0 if none, or the read failed).
+    std::size_t read_batch(std::vector<ReplyEntry>& out);
+    void keep_stream();
 
     RedisLink link_;
     std::string reply_key_;
@@ -55,6 +59,8 @@ private:
     Deliver deliver_;
     std::string last_id_ = "0-0";
     std::int64_t next_expire_ns_ = 0;
+    std::size_t read_since_trim_ = 0;
+    std::int64_t last_trim_ns_ = 0;
     std::atomic<bool> stopping_{false};
     std::atomic<std::uint64_t> reconnects_{0};
     std::thread thread_;
