@@ -11,14 +11,14 @@ importing this package for @job loads nothing it does not need.
 
 from ._jobs import JobContext, context, job
 from .errors import (BadRequest, Cancelled, ConnectError, DeadlineExceeded, HandlerError, JobError,
-                     Overloaded, PermissionDenied, RemoteTraceback, ShuttingDown, Timeout,
+                     Overloaded, PermissionDenied, Poison, RemoteTraceback, ShuttingDown, Timeout,
                      TypeMismatch, UnknownFunction, WarmpoolError, WorkerCrashed)
 
 __all__ = [
     "job", "context", "JobContext", "Executor", "Client",
     "WarmpoolError", "ConnectError", "JobError", "HandlerError", "WorkerCrashed", "Timeout",
     "Cancelled", "DeadlineExceeded", "UnknownFunction", "BadRequest", "Overloaded",
-    "ShuttingDown", "TypeMismatch", "PermissionDenied", "RemoteTraceback",
+    "ShuttingDown", "TypeMismatch", "PermissionDenied", "Poison", "RemoteTraceback",
 ]
 
 
