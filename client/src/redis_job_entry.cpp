@@ -111,7 +111,6 @@ unsigned cluster_worker_slots(const std::vector<std::string>& heartbeats) {
     return std::max(2u, std::min(total, 65536u));
 }
 
-int next_backoff_ms(int previous_ms) { return previous_ms <= 0 ? 100 : std::min(previous_ms * 2, 2000); }
 
 std::size_t in_flight_cap(unsigned worker_slots) {
     return std::clamp<std::size_t>(std::size_t{64} * worker_slots, 1024, 65536);

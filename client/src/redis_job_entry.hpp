@@ -57,10 +57,6 @@ std::optional<ReplyEntry> parse_reply_entry(const std::vector<std::pair<std::str
 // and at least 2, so that map() always has batches for two workers to take.
 unsigned cluster_worker_slots(const std::vector<std::string>& heartbeats);
 
-// How long to wait before the next reconnect after waiting `previous_ms` (0: the first):
-// 100 ms, doubling to 2 s.
-int next_backoff_ms(int previous_ms);
-
 // The cap on a Redis session's jobs awaiting their reply: the room wait_if_full waits for.
 std::size_t in_flight_cap(unsigned worker_slots);
 

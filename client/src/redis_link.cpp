@@ -43,7 +43,7 @@ Result<RedisReply> RedisLink::run(const Work& work, const std::function<bool()>&
             if (result || !connection_->broken()) return result;
         }
         // Broken (or never made again): wait, then try a new connection.
-        backoff_ms = next_backoff_ms(backoff_ms);
+        backoff_ms = static_cast<int>(next_redis_backoff_ms(backoff_ms));
         for (int waited = 0; waited < backoff_ms; waited += 50) {
             if (!keep_trying()) return make_error(SysError::Code::io, "gave up on Redis at " + endpoint_.text());
             std::this_thread::sleep_for(std::chrono::milliseconds(std::min(50, backoff_ms - waited)));

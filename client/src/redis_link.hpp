@@ -2,7 +2,7 @@
 //
 // Owns the connection and what it takes to make it again (endpoint, credentials, timeouts).
 // run() hands the live connection to a piece of work; if the connection breaks during it (or
-// cannot be made), it reconnects with back-off (100 ms doubling to 2 s, next_backoff_ms) and runs
+// cannot be made), it reconnects with back-off (100 ms doubling to 2 s, next_redis_backoff_ms) and runs
 // the work again, while `keep_trying` says so. Work that is run again must be harmless to repeat
 // (a job entry added twice is: only one outcome is ever delivered). Not thread-safe: one thread
 // at a time, its owner's (RedisSession's submitting threads take turns under its own mutex).

@@ -12,6 +12,7 @@
 #include <string>
 
 #include "warmpool/error_kind.hpp"
+#include "warmpool/redis/redis_connection.hpp"
 
 namespace warmpool::gateway_policy {
 
@@ -85,13 +86,8 @@ constexpr bool consumer_removable(const ConsumerFacts& c, std::int64_t lease_ms)
     return !c.is_self && !c.heartbeat_alive && c.pending == 0 && c.idle_ms > lease_ms;
 }
 
-// Reconnection back-off: 100 ms, doubling, at most 2 s.
-inline constexpr std::int64_t kFirstBackoffMs = 100;
-inline constexpr std::int64_t kMaxBackoffMs = 2'000;
-
-constexpr std::int64_t next_backoff_ms(std::int64_t current_ms) {
-    return current_ms <= 0 ? kFirstBackoffMs : std::min(current_ms * 2, kMaxBackoffMs);
-}
+// Reconnection back-off: the one every Redis connection uses (redis_connection.hpp).
+inline constexpr std::int64_t kMaxBackoffMs = kRedisMaxBackoffMs;
 
 // A gateway that has just (re)connected to Redis claims nothing for a lease plus the longest
 // back-off: after a Redis outage every entry looks idle, and the gateways still waiting out their

@@ -21,7 +21,7 @@ RedisConnection* RedisLink::get() {
     if (now < next_try_) return nullptr;
     auto made = RedisConnection::connect(endpoint_, credentials_, timeout_ms_);
     if (!made) {
-        backoff_ms_ = gateway_policy::next_backoff_ms(backoff_ms_);
+        backoff_ms_ = next_redis_backoff_ms(backoff_ms_);
         next_try_ = now + std::chrono::milliseconds(backoff_ms_);
         if (!logged_down_) spdlog::warn("{}: {}; retrying", role_, made.error().message());
         logged_down_ = true;
@@ -42,7 +42,7 @@ void RedisLink::lost(const std::string& why) {
     if (!connection_) return;
     spdlog::warn("{}: lost Redis at {}: {}", role_, endpoint_.text(), why);
     connection_.reset();
-    backoff_ms_ = gateway_policy::next_backoff_ms(backoff_ms_);
+    backoff_ms_ = next_redis_backoff_ms(backoff_ms_);
     next_try_ = std::chrono::steady_clock::now() + std::chrono::milliseconds(backoff_ms_);
 }
 

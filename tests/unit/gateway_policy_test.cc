@@ -77,10 +77,10 @@ TEST(GatewayPolicy, OnlyDeadIdleEmptyConsumersOfOthersAreRemoved) {
 }
 
 TEST(GatewayPolicy, BackoffDoublesFromATenthOfASecondToTwoSeconds) {
-    EXPECT_EQ(next_backoff_ms(0), 100);
-    EXPECT_EQ(next_backoff_ms(100), 200);
-    EXPECT_EQ(next_backoff_ms(1600), 2000);
-    EXPECT_EQ(next_backoff_ms(2000), 2000);
+    EXPECT_EQ(next_redis_backoff_ms(0), 100);
+    EXPECT_EQ(next_redis_backoff_ms(100), 200);
+    EXPECT_EQ(next_redis_backoff_ms(1600), 2000);
+    EXPECT_EQ(next_redis_backoff_ms(2000), 2000);
     EXPECT_EQ(housekeeping_period_ms(5000), 1000);
     EXPECT_EQ(housekeeping_period_ms(50), 20);
 }

@@ -11,6 +11,7 @@
 
 #include "warmpool/error_kind.hpp"
 #include "warmpool/job_error.hpp"
+#include "warmpool/redis/redis_connection.hpp"
 #include "warmpool/redis/redis_layout.hpp"
 
 namespace warmpool::detail {
@@ -126,7 +127,7 @@ TEST(RedisJobEntryTest, WorkerSlotsAreTheLiveGatewaysCapacity) {
 TEST(RedisJobEntryTest, BackOffDoublesFromATenthOfASecondToTwoSeconds) {
     std::vector<int> steps;
     int ms = 0;
-    for (int i = 0; i < 7; ++i) steps.push_back(ms = next_backoff_ms(ms));
+    for (int i = 0; i < 7; ++i) steps.push_back(ms = static_cast<int>(next_redis_backoff_ms(ms)));
     EXPECT_EQ(steps, (std::vector<int>{100, 200, 400, 800, 1600, 2000, 2000}));
 }
 

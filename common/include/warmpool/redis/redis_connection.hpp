@@ -24,6 +24,16 @@ struct redisReply;
 
 namespace warmpool {
 
+// Reconnection back-off of every long-lived Redis connection (clients' and gateways'): 100 ms,
+// doubling, at most 2 s, so a Redis that is down is not hammered and one that is back is found
+// soon.
+inline constexpr std::int64_t kRedisFirstBackoffMs = 100;
+inline constexpr std::int64_t kRedisMaxBackoffMs = 2'000;
+constexpr std::int64_t next_redis_backoff_ms(std::int64_t previous_ms) {
+    return previous_ms <= 0 ? kRedisFirstBackoffMs
+                            : (previous_ms * 2 < kRedisMaxBackoffMs ? previous_ms * 2 : kRedisMaxBackoffMs);
+}
+
 // A view of one reply element; valid while its RedisReply lives.
 class RedisValue {
 public:
