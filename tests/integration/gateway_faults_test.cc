@@ -61,6 +61,9 @@ TEST(GatewayFaults, JobsKeepExactlyOneReplyAcrossARedisRestart) {
     testing::RedisServer redis(options);
     ScaleOutHosts hosts(settings_for(redis), 2);
     WireJobs client(redis, "t");
+    // Both gateways are connected before Redis goes (else one first connects after the restart,
+    // with nothing to reconnect).
+    ASSERT_TRUE(client.wait_serving({hosts[0].gateway_pid(), hosts[1].gateway_pid()}, 20s));
     for (int i = 0; i < 4; ++i) client.submit_json("sleep_report", "1.0");
     for (int i = 0; i < 4; ++i) client.submit_json("gcd", "[12,18]");
     // Both gateways hold running jobs when Redis goes.

@@ -48,6 +48,7 @@ TEST(GatewayResults, RightResultsThroughThreeHostsSpreadOverAllOfThem) {
     testing::RedisServer redis;
     ScaleOutHosts hosts(settings_for(redis), 3);
     WireJobs client(redis, "t");
+    ASSERT_TRUE(client.wait_serving({hosts[0].gateway_pid(), hosts[1].gateway_pid(), hosts[2].gateway_pid()}, 20s));
     // Sleeping jobs so every host gets some: each has two workers and reads only what fits.
     for (int i = 0; i < 18; ++i) client.submit_json("sleep_report", "0.2");
     std::map<std::uint64_t, std::int64_t> expected;

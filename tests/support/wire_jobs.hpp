@@ -156,6 +156,21 @@ public:
         auto reply = redis_.command({"GET", keys_.gateway(consumer)});
         return reply && reply->value().is_string() ? std::string(reply->text()) : std::string();
     }
+    // True once every gateway of `pids` has joined the cluster and written its heartbeat: a test
+    // that needs every host serving waits for this (a host counts as started before its gateway
+    // has reached Redis).
+    bool wait_serving(const std::vector<pid_t>& pids, std::chrono::milliseconds timeout) {
+        const auto deadline = std::chrono::steady_clock::now() + timeout;
+        for (pid_t pid : pids) {
+            for (;;) {
+                const std::string consumer = consumer_of(pid);
+                if (!consumer.empty() && !heartbeat(consumer).empty()) break;
+                if (std::chrono::steady_clock::now() >= deadline) return false;
+                std::this_thread::sleep_for(std::chrono::milliseconds(10));
+            }
+        }
+        return true;
+    }
     // The jobs that have a number of replies other than one, as "seq:count" (empty: all good).
     std::string not_exactly_once() const {
         std::string out;
