@@ -159,18 +159,6 @@ def test_exceptions_come_back_with_their_type(cluster):
         client.call("hang", 0, timeout=0.3)
 
 
-def test_cancel_before_it_runs(cluster):
-    client = warmpool.Client(cluster.endpoint)
-    blockers = [client.submit("hang", 0, timeout=3) for _ in range(8)]
-    queued = client.submit(pow, 2, 3)
-    queued.cancel()
-    with pytest.raises(warmpool.Cancelled):
-        queued.result(timeout=30)
-    for b in blockers:
-        with pytest.raises(warmpool.Timeout):
-            b.result(timeout=60)
-
-
 def test_executor_on_a_cluster(cluster):
     with warmpool.Executor(cluster.endpoint) as ex:
         futures = [ex.submit(pow, 3, k) for k in range(40)]
