@@ -6,6 +6,8 @@
 #include <string_view>
 #include <vector>
 
+#include "warmpool/common/metrics_text.hpp"
+
 namespace warmpool {
 
 namespace {
@@ -161,18 +163,18 @@ public:
         const bool counter = type == "counter";
         sample_name_ = std::string(name) + (counter ? "_total" : "");
         const std::string described = openmetrics_ ? std::string(name) : sample_name_;
-        pending_head_ = "# HELP " + described + " " + escaped(help, openmetrics_) + "\n# TYPE " + described + " " +
+        pending_head_ = "# HELP " + described + " " + metrics_escaped(help, openmetrics_) + "\n# TYPE " + described + " " +
                         std::string(type) + "\n";
     }
 
     void sample(long long value, const std::vector<Label>& labels = {}) {
         out_ += pending_head_;
         pending_head_.clear();
-        out_ += sample_name_ + "{cluster=\"" + escaped(cluster_, true) + "\"";
+        out_ += sample_name_ + "{cluster=\"" + metrics_escaped(cluster_, true) + "\"";
         for (const auto& [name, label_value] : labels) {
             out_ += ",";
             out_ += name;
-            out_ += "=\"" + escaped(label_value, true) + "\"";
+            out_ += "=\"" + metrics_escaped(label_value, true) + "\"";
         }
         out_ += "} " + std::to_string(value) + "\n";
     }
@@ -183,22 +185,6 @@ public:
     }
 
 private:
-    static std::string escaped(std::string_view text, bool quotes) {
-        std::string out;
-        for (char c : text) {
-            if (c == '\\') {
-                out += "\\\\";
-            } else if (c == '\n') {
-                out += "\\n";
-            } else if (c == '"' && quotes) {
-                out += "\\\"";
-            } else {
-                out += c;
-            }
-        }
-        return out;
-    }
-
     bool openmetrics_;
     std::string cluster_;
     std::string sample_name_;

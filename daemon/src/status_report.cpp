@@ -7,6 +7,7 @@
 #include <string_view>
 #include <utility>
 
+#include "warmpool/common/metrics_text.hpp"
 #include "warmpool/error_kind.hpp"
 
 namespace warmpool {
@@ -173,7 +174,7 @@ public:
         const bool counter = type == "counter";
         sample_name_ = std::string(name) + (counter ? "_total" : "");
         const std::string described = format_ == MetricsFormat::openmetrics ? std::string(name) : sample_name_;
-        out_ += "# HELP " + described + " " + escaped(help, format_ == MetricsFormat::openmetrics) + "\n";
+        out_ += "# HELP " + described + " " + metrics_escaped(help, format_ == MetricsFormat::openmetrics) + "\n";
         out_ += "# TYPE " + described + " " + std::string(type) + "\n";
         if (format_ == MetricsFormat::openmetrics && !unit.empty()) out_ += "# UNIT " + described + " " + std::string(unit) + "\n";
     }
@@ -199,33 +200,15 @@ public:
     }
 
 private:
-    // Backslash and newline are escaped in every text; a double quote in label values, and in
-    // OpenMetrics in HELP too.
-    static std::string escaped(std::string_view text, bool quotes) {
-        std::string out;
-        out.reserve(text.size());
-        for (char c : text) {
-            if (c == '\\') {
-                out += "\\\\";
-            } else if (c == '\n') {
-                out += "\\n";
-            } else if (c == '"' && quotes) {
-                out += "\\\"";
-            } else {
-                out += c;
-            }
-        }
-        return out;
-    }
 
     void line(std::initializer_list<Label> labels, const std::string& value, std::string_view suffix = {}) {
         out_ += sample_name_;
         out_ += suffix;
-        out_ += "{pool=\"" + escaped(pool_, true) + "\"";
+        out_ += "{pool=\"" + metrics_escaped(pool_, true) + "\"";
         for (const auto& [name, label_value] : labels) {
             out_ += ",";
             out_ += name;
-            out_ += "=\"" + escaped(label_value, true) + "\"";
+            out_ += "=\"" + metrics_escaped(label_value, true) + "\"";
         }
         out_ += "} " + value + "\n";
     }
