@@ -159,6 +159,27 @@ def test_exceptions_come_back_with_their_type(cluster):
         client.call("hang", 0, timeout=0.3)
 
 
+def test_cancel_before_it_runs(cluster):
+    client = warmpool.Client(cluster.endpoint)
+    # "hang" is a C++ job: this call teaches the client to send it JSON at once. Without it each
+    # blocker would first be answered "takes JSON" and sent again only when its result is read,
+    # leaving the gateways free to run the job below before it is cancelled.
+    with pytest.raises(warmpool.Timeout):
+        client.call("hang", 0, timeout=0.2)
+    blockers = [client.submit("hang", 0, timeout=3) for _ in range(8)]
+    # Each gateway takes as many jobs as its pool has worker slots (4): with all 8 held, no
+    # gateway reads another entry until a blocker ends.
+    jobs = f"warmpool:{{{cluster.name}}}:jobs"
+    assert wait_until(lambda: cluster.redis.db.xpending(jobs, "gateways")["pending"] == 8, timeout=10), cluster.logs()
+    queued = client.submit(pow, 2, 3)
+    queued.cancel()
+    with pytest.raises(warmpool.Cancelled):
+        queued.result(timeout=30)
+    for b in blockers:
+        with pytest.raises(warmpool.Timeout):
+            b.result(timeout=60)
+
+
 def test_executor_on_a_cluster(cluster):
     with warmpool.Executor(cluster.endpoint) as ex:
         futures = [ex.submit(pow, 3, k) for k in range(40)]
