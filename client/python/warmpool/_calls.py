@@ -11,6 +11,12 @@ Shared by Client and Executor. The wire format is in docs/PROTOCOL.md ("Python c
   module uses its own (warm) copy; if the worker answers that it cannot import that module (a
   test module, a helper beside a script), the module is remembered and the call sent again with
   that module's functions pickled by value.
+
+A call sent before its encoding is known (a name neither known to take JSON nor yet run with
+pickle; a function by value of a module none of whose functions has yet run) is *unsettled*: the
+client that submitted it watches it and sends it again as soon as the answer says so
+(_resender.py), so that the job runs whether or not anyone reads its result. Whoever reads the
+result first sends it again otherwise; Calls.lock makes one of them do it, once.
 """
 
 from __future__ import annotations
@@ -35,7 +41,7 @@ _MISSING_MODULE = rb"ModuleNotFoundError: No module named '([^']+)'"
 _registry_lock = threading.Lock()
 
 
-def _pickle_function(fn, by_value_modules=()) -> bytes:
+def pickle_function(fn, by_value_modules=()) -> bytes:
     """fn's cloudpickle; the functions of `by_value_modules` (the workers cannot import them)
     are pickled by value rather than by name."""
     import cloudpickle
@@ -145,19 +151,25 @@ def check_priority(priority) -> None:
         raise ValueError(f"priority {priority} is outside {PRIORITY_MIN}..{PRIORITY_MAX}")
 
 
+def module_of(fn) -> str | None:
+    return getattr(fn, "__module__", None)
+
+
 class Calls:
     """One pool session's calls: encodes, submits, and remembers which names take JSON."""
 
     def __init__(self, native):
         self.native = native
         self.json_names = set()
+        self.pickle_names = set()            # names whose jobs have run with pickle
         self.by_value_modules = frozenset()  # modules the pool's workers cannot import
+        self.ran_modules = set()             # modules of functions that have run sent by value
+        # Held to send a call again, and to cancel one: one thread sends it again, and a cancel
+        # either comes first (and prevents it) or cancels the call sent again.
+        self.lock = threading.Lock()
 
     def lacks_module(self, name: str) -> None:
         self.by_value_modules = self.by_value_modules | {name}  # replaced whole: threads read it
-
-    def pickle_function(self, fn) -> bytes:
-        return _pickle_function(fn, self.by_value_modules)
 
     def start(self, fn, args, kwargs, timeout=None, deadline=None, priority=0):
         check_priority(priority)
@@ -169,7 +181,7 @@ class Call:
     """One submitted call; resubmitted once with JSON if the job turns out to take JSON."""
 
     __slots__ = ("calls", "name", "kind", "fn", "args", "kwargs", "timeout", "deadline_at", "priority", "pickled",
-                 "future", "cancelled", "last_id")
+                 "sent_modules", "unsettled", "future", "cancelled", "last_id")
 
     def __init__(self, calls, name, kind, fn, args, kwargs, timeout, deadline, priority=0):
         self.calls = calls
@@ -191,62 +203,119 @@ class Call:
         return self.future.id if self.future is not None else self.last_id
 
     def send(self, as_json: bool):
-        self.pickled = not as_json
+        """Sends the call; what describes the call sent changes only once it has gone out (were
+        it to fail, the answer to the previous one is read as it was meant)."""
+        calls = self.calls
+        sent_modules = calls.by_value_modules
         if as_json:
             head, buffers = json_args(self.args, self.kwargs), []
+            unsettled = False
         elif self.kind == "value":
-            fn_bytes = self.calls.pickle_function(self.fn)
+            fn_bytes = pickle_function(self.fn, sent_modules)
             head, buffers, _ = _codec.dumps((fn_bytes,) + _codec.wrap_call(self.args, self.kwargs))
+            unsettled = module_of(self.fn) not in calls.ran_modules
         else:
             head, buffers, _ = _codec.dumps(_codec.wrap_call(self.args, self.kwargs))
+            unsettled = self.kind == "name" and self.name not in calls.pickle_names
         deadline = None if self.deadline_at is None else max(0.0, self.deadline_at - time.monotonic())
-        self.future = self.calls.native.submit(self.name, PICKLE if self.pickled else JSON, head, buffers,
-                                               self.timeout, deadline, self.priority)
+        future = calls.native.submit(self.name, JSON if as_json else PICKLE, head, buffers, self.timeout, deadline,
+                                     self.priority)
+        self.pickled = not as_json
+        self.sent_modules = sent_modules
+        self.unsettled = unsettled
+        self.future = future
 
-    def outcome(self):
-        """(True, value) or (False, exception), once the native future is done; or None if the
-        call was sent again (with JSON, or with more of the function by value) and is pending
-        once more. The native future is let go once the outcome is known: a result read in place
-        holds its worker's shared memory (which the worker reuses for later results) for as long
-        as it lives, and the outcome is a copy."""
-        out = self._outcome()
+    def learn(self, status: int, payload):
+        """What the answer to this call teaches its session, and whether to send the call again:
+        True with JSON (the job takes JSON), False with more of the function by value (the
+        workers lack a module), None if the answer is the call's outcome. The same answer gives
+        the same reply however often it is asked."""
+        calls = self.calls
+        if self.kind == "name" and self.pickled:
+            if takes_json(status, payload):
+                calls.json_names.add(self.name)
+                return True
+            if self.unsettled and status in (0, HANDLER_ERROR):  # the job ran with pickle
+                calls.pickle_names.add(self.name)
+        elif self.kind == "value":
+            missing = module_the_pool_lacks(status, payload, self.sent_modules)
+            if missing is not None:
+                calls.lacks_module(missing)
+                return False
+            if self.unsettled and status in (0, HANDLER_ERROR):
+                calls.ran_modules.add(module_of(self.fn))
+        return None
+
+    def outcome(self, native):
+        """(True, value) or (False, exception), once `native` (this call's future) is done; or
+        None if the call was sent again (with JSON, or with more of the function by value; here
+        or by the session's resender) and is pending once more. The native future is let go once
+        the outcome is known: a result read in place holds its worker's shared memory (which the
+        worker reuses for later results) for as long as it lives, and the outcome is a copy."""
+        out = self._outcome(native)
         if out is not None:
-            self.last_id = self.future.id
+            self.last_id = native.id
             self.future = None
         return out
 
-    def _outcome(self):
-        status, flags, payload = self.future.result()
+    def _outcome(self, native):
+        status, flags, payload = native.result()
+        again = self.learn(status, payload) if status or self.unsettled else None  # a success teaches only those
+        if again is not None:
+            return self._send_again(native, again)
         if status == 0:
             try:
                 return True, decode_value(flags, payload)
             except BaseException as exc:  # noqa: BLE001 - a result that cannot be decoded
                 return False, exc
-        again = None
-        if self.pickled and self.kind == "name" and takes_json(status, payload):
-            self.calls.json_names.add(self.name)
-            again = True
-        elif self.kind == "value":
-            missing = module_the_pool_lacks(status, payload, self.calls.by_value_modules)
-            if missing is not None:
-                self.calls.lacks_module(missing)
-                again = False
-        if again is not None:
-            if self.cancelled:  # before the call that would have run it
-                return False, Cancelled("cancelled before it ran")
-            try:
-                self.send(again)
-            except BaseException as exc:  # noqa: BLE001
-                return False, exc
-            return None
+        with self.calls.lock:
+            if self.future is not native:  # sent again by the resender, with what learn() reads
+                return None
         try:
             raise_failure(status, payload, self.pickled)
         except BaseException as exc:  # noqa: BLE001
             return False, exc
 
+    def _send_again(self, native, as_json):
+        """Sends the call again after `native` answered that it must be: None once it is pending
+        again, here or by the resender already; else its outcome (Cancelled, or why it could
+        not be sent)."""
+        with self.calls.lock:
+            if self.future is not native:  # the resender has sent it again
+                return None
+            if self.cancelled:  # before the call that would have run it
+                return False, Cancelled("cancelled before it ran")
+            try:
+                self.send(as_json)
+            except BaseException as exc:  # noqa: BLE001
+                return False, exc
+            return None
+
+    def send_again_now(self, native):
+        """The resender's part, once `native` (sent while the call was unsettled) has finished:
+        sends the call again now if the answer says so, rather than when its result is read.
+        A call cancelled meanwhile, or that cannot be sent again, is left as it is: the reader
+        of its result gets the outcome that says so. Returns the new native future if the call
+        went out again and is still unsettled (to be watched in turn), else None."""
+        if self.future is not native:  # read, and sent again or not, by the result's reader
+            return None
+        status, _, payload = native.result()
+        again = self.learn(status, payload)
+        if again is None:
+            return None
+        with self.calls.lock:
+            if self.future is not native or self.cancelled:
+                return None
+            try:
+                self.send(again)
+            except Exception:  # noqa: BLE001 - the reader's own attempt raises it
+                return None
+            return self.future if self.unsettled else None
+
     def cancel(self, force=False):
-        self.cancelled = True
-        future = self.future
+        with self.calls.lock:
+            self.cancelled = True
+            future = self.future
         if future is not None:  # else it has ended
             future.cancel(force)
 
@@ -254,9 +323,10 @@ class Call:
         """Waits and returns the result or raises (TimeoutError if not done within timeout)."""
         end = None if timeout is None else time.monotonic() + timeout
         while True:
-            if not self.future.wait(None if end is None else max(0.0, end - time.monotonic())):
+            native = self.future
+            if not native.wait(None if end is None else max(0.0, end - time.monotonic())):
                 raise TimeoutError()
-            out = self.outcome()
+            out = self.outcome(native)
             if out is None:
                 continue
             ok, value = out

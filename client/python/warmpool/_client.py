@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 
-from . import _calls, _mapping
+from . import _calls, _mapping, _resender
 
 
 class JobFuture:
@@ -41,10 +41,11 @@ class JobFuture:
         if self._outcome is None:
             end = None if timeout is None else time.monotonic() + timeout
             while True:
+                native = self._call.future
                 remaining = None if end is None else max(0.0, end - time.monotonic())
-                if not self._call.future.wait(remaining):
+                if not native.wait(remaining):
                     raise TimeoutError()
-                out = self._call.outcome()
+                out = self._call.outcome(native)
                 if out is not None:
                     self._outcome = out
                     break
@@ -72,6 +73,7 @@ class Client:
                  redis_password_file: str | None = None):
         self._native = _calls.connect(pool, runtime_dir, endpoint, redis_password_file, "python")
         self._calls = _calls.Calls(self._native)
+        self._resender = _resender.Resender(self._native)
         self._runtime_dir = runtime_dir
 
     @property
@@ -88,7 +90,10 @@ class Client:
         or Python), or any picklable callable. timeout: run-time limit in seconds; deadline:
         seconds from now after which a job still queued ends as DeadlineExceeded; priority: -8 to
         7, higher runs first (ValueError outside that range)."""
-        return JobFuture(self._calls.start(fn, args, kwargs, timeout, deadline, priority))
+        call = self._calls.start(fn, args, kwargs, timeout, deadline, priority)
+        if call.unsettled:  # it may have to go out again, whether or not its result is read
+            self._resender.watch(call, call.future)
+        return JobFuture(call)
 
     def call(self, fn, /, *args, timeout=None, deadline=None, priority=0, **kwargs):
         """submit(...).result(): waits (without the GIL) and returns the result or raises."""
@@ -110,6 +115,7 @@ class Client:
         """Ends the session once its pending futures are gone."""
         self._native = None
         self._calls = None
+        self._resender = None
 
     def __enter__(self):
         return self

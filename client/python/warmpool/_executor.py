@@ -11,7 +11,9 @@ Who completes a future. A thread calling result() (or exception()) waits for the
 itself and completes the future: the common submit-then-result path has no hand-over between
 threads. A job is *watched* only when someone waits for it another way: concurrent.futures.wait
 or as_completed (they add a waiter to the future), add_done_callback, jobs held back by
-max_workers (their turn comes when a running one ends), and shutdown(wait=True). For watched
+max_workers (their turn comes when a running one ends), shutdown(wait=True), and calls sent
+before their encoding is known (_calls.py: the job must run even if nobody waits, and the
+collector sends the call again as soon as the answer says so). For watched
 jobs the session's completion queue names each finished job, and the executor's one thread (the
 collector, started when the first job is watched and gone when none is) completes its future.
 Whichever thread claims a finished job first (_claim) completes it, exactly once.
@@ -176,7 +178,7 @@ class Executor(concurrent.futures.Executor):
         """A job now in the pool. Under _lock."""
         future._wp_call = call
         self._running[call.future.id] = future
-        if future._wp_wanted or self._shutdown:
+        if future._wp_wanted or self._shutdown or call.unsettled:
             self._watch_call(future)
 
     def _watch(self, future):
@@ -210,7 +212,7 @@ class Executor(concurrent.futures.Executor):
         """Completes a claimed future from its finished job; False if the job was sent again
         (with JSON) and is pending once more, tracked under its new id."""
         call = future._wp_call
-        out = call.outcome()
+        out = call.outcome(call.future)
         if out is None:
             with self._lock:
                 self._track(future, call)

@@ -52,7 +52,8 @@ def map_calls(calls: _calls.Calls, fn, iterables, *, timeout=None, chunksize=1, 
 def _run(calls, fn, name, kind, inputs, spread, end, chunksize, window, priority):
     """Yields each chunk's results as a list, in order; raises the first failure after the
     results before it."""
-    fn_bytes = calls.pickle_function(fn) if kind == "value" else None
+    fn_modules = calls.by_value_modules  # the modules fn_bytes has by value
+    fn_bytes = _calls.pickle_function(fn, fn_modules) if kind == "value" else None
     adaptive = chunksize == 1
     chunk = 1
     in_flight = collections.deque()
@@ -81,16 +82,21 @@ def _run(calls, fn, name, kind, inputs, spread, end, chunksize, window, priority
             if not batch.future.wait(remaining):
                 raise TimeoutError()
             in_flight.popleft()
-            results = _read(calls, name, kind, batch)
+            results = _read(calls, name, kind, batch, fn_modules)
             if results is None:
                 # The job takes JSON, or the function needs more of itself sent by value: send
-                # this batch and those in flight again.
+                # this batch and those in flight again, but for batches sent with JSON already
+                # (another thread had learnt it), which stay in flight in their place.
                 if kind == "value":
-                    fn_bytes = calls.pickle_function(fn)
+                    fn_modules = calls.by_value_modules
+                    fn_bytes = _calls.pickle_function(fn, fn_modules)
                 again = [batch] + list(in_flight)
                 in_flight.clear()
                 for b in again:
-                    send(b.args, kind == "name" and name in calls.json_names)
+                    if b.as_json:
+                        in_flight.append(b)
+                    else:
+                        send(b.args, kind == "name" and name in calls.json_names)
                 continue
             if adaptive:
                 took = time.monotonic() - batch.started
@@ -106,26 +112,26 @@ def _run(calls, fn, name, kind, inputs, spread, end, chunksize, window, priority
             b.future.cancel()
 
 
-def _resend(calls, kind, name, status, payload) -> bool:
+def _resend(calls, kind, name, status, payload, fn_modules) -> bool:
     """True if the batch is to be sent again: the job takes JSON, or the workers lack a module
     of the function sent by value (now to be pickled by value too)."""
     if kind == "name" and _calls.takes_json(status, payload):
         calls.json_names.add(name)
         return True
     if kind == "value":
-        missing = _calls.module_the_pool_lacks(status, payload, calls.by_value_modules)
+        missing = _calls.module_the_pool_lacks(status, payload, fn_modules)
         if missing is not None:
             calls.lacks_module(missing)
             return True
     return False
 
 
-def _read(calls, name, kind, batch):
+def _read(calls, name, kind, batch, fn_modules):
     """The batch's (results, failure): the results before the first failed call, and None or a
     function raising that call's exception. None if it is to be sent again (_resend)."""
     status, flags, payload = batch.future.result()
     if status != 0:
-        if not batch.as_json and _resend(calls, kind, name, status, payload):
+        if not batch.as_json and _resend(calls, kind, name, status, payload, fn_modules):
             return None
         _calls.raise_failure(status, payload, not batch.as_json)
     items = batch.future.batch_results(1 if not batch.as_json else len(batch.args))
@@ -133,7 +139,7 @@ def _read(calls, name, kind, batch):
         return _json_results(items)
     item_status, item_payload = items[0]
     if item_status != 0:
-        if _resend(calls, kind, name, item_status, item_payload):
+        if _resend(calls, kind, name, item_status, item_payload, fn_modules):
             return None
         _calls.raise_failure(item_status, item_payload, True)
     values, failure = _codec.loads(item_payload)
