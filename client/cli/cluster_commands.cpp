@@ -2,6 +2,7 @@
 
 #include <cstdio>
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "cluster_view.hpp"
 #include "warmpool/cluster_status.hpp"
@@ -37,6 +38,21 @@ int print_cluster_status(const ClusterTarget& target, ClusterOutput output) {
                                                            : metrics_http::Format::prometheus);
     std::fputs(text.c_str(), stdout);
     return 0;
+}
+
+int run_cluster_top(const ClusterTarget& target, const TopOptions& options) {
+    TopSource source;
+    source.what = "cluster";
+    source.fetch = [&target](std::string& error) -> std::optional<std::string> {
+        try {
+            return cluster_status(target.endpoint, target.password_file, kStatusTimeoutMs);
+        } catch (const ConnectError& e) {
+            error = e.what();
+            return std::nullopt;
+        }
+    };
+    source.render = [](const nlohmann::json& report, unsigned width) { return render_cluster_top(report, width); };
+    return run_top(options, source);
 }
 
 int serve_cluster_metrics(const ClusterTarget& target, MetricsServerOptions options) {

@@ -1,5 +1,5 @@
-// `warmpool status` and `warmpool metrics` for a scale-out cluster (--endpoint redis://...):
-// they read warmpool::cluster_status() and show it through cluster_view.hpp. The command line
+// `warmpool status`, `warmpool top` and `warmpool metrics` for a scale-out cluster (--endpoint
+// redis://...): they read warmpool::cluster_status() and show it through cluster_view.hpp. The command line
 // (warmpool_cli.cpp) calls them; they throw ConnectError as the library does, which it turns
 // into exit 2.
 #pragma once
@@ -7,6 +7,7 @@
 #include <string>
 
 #include "metrics_server.hpp"
+#include "top_screen.hpp"
 
 namespace warmpool {
 
@@ -23,6 +24,10 @@ enum class ClusterOutput { text, json, prometheus, openmetrics };
 
 // Prints the cluster's status to stdout; returns the exit code (0).
 int print_cluster_status(const ClusterTarget& target, ClusterOutput output);
+
+// `warmpool top`: the cluster's status, read again for each frame (top_screen.hpp); exit 2 when
+// it cannot be read.
+int run_cluster_top(const ClusterTarget& target, const TopOptions& options);
 
 // `warmpool metrics`: serves the cluster's metrics over HTTP, read afresh for each scrape.
 int serve_cluster_metrics(const ClusterTarget& target, MetricsServerOptions options);

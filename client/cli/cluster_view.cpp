@@ -2,10 +2,12 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstdio>
 #include <optional>
 #include <string_view>
 #include <vector>
 
+#include "top_view.hpp"
 #include "warmpool/common/metrics_text.hpp"
 
 namespace warmpool {
@@ -144,6 +146,18 @@ std::string render_cluster_status(const json& report) {
     }
     out += "counters  " + (counters.empty() ? std::string("-") : counters) + "\n";
     return out;
+}
+
+std::string render_cluster_top(const json& report, unsigned width) {
+    std::string read_at = "-";
+    if (const auto now_ms = integer(field(report, "now_ms")); now_ms && *now_ms >= 0) {
+        const long long day_s = (*now_ms / 1000) % 86400;
+        char clock[16];
+        std::snprintf(clock, sizeof clock, "%02lld:%02lld:%02lld", day_s / 3600, day_s / 60 % 60, day_s % 60);
+        read_at = std::string(clock) + " UTC";
+    }
+    const std::string title = "warmpool top - cluster " + text_of(field(report, "cluster")) + ", read at " + read_at;
+    return clip_lines(title + "\n\n" + render_cluster_status(report), width);
 }
 
 namespace {

@@ -1,5 +1,5 @@
 // The views of a scale-out cluster's status (warmpool/cluster_status.hpp's JSON): the text
-// `warmpool status --endpoint` prints, and the Prometheus and OpenMetrics texts of
+// `warmpool status --endpoint` prints, the frame `warmpool top --endpoint` redraws, and the Prometheus and OpenMetrics texts of
 // `warmpool status --endpoint --prometheus|--openmetrics` and `warmpool metrics --endpoint`.
 // Pure: no I/O, no clock; the same JSON always gives the same text, so both are unit-tested from
 // JSON made by hand (tests/unit/cluster_view_test.cc). A field the JSON lacks shows as "-" in
@@ -33,6 +33,11 @@ namespace warmpool {
 // One line per gateway (name, host, pool, live or lapsed, workers idle/busy/total, in flight,
 // pending, claims, duplicates, and a note), then the totals, the stream and the counters.
 std::string render_cluster_status(const nlohmann::json& report);
+
+// `warmpool top --endpoint`'s frame: that text under a title naming the cluster and the time
+// (UTC) the report was read at, each line cut to the terminal's `width` (0: no limit), as
+// top's frame for a pool is.
+std::string render_cluster_top(const nlohmann::json& report, unsigned width = 0);
 
 std::string cluster_metrics(const nlohmann::json& report, metrics_http::Format format);
 

@@ -101,20 +101,26 @@ bool quit_pressed(int ms, bool read_keys) {
 
 int run_top(const TopOptions& options,
             const std::function<std::optional<std::string>(std::string& error)>& fetch) {
+    return run_top(options, TopSource{"pool", fetch, [](const nlohmann::json& status, unsigned width) {
+                                          return render_top(status, width);
+                                      }});
+}
+
+int run_top(const TopOptions& options, const TopSource& source) {
     auto frame = [&](unsigned width, std::string& text) {
         std::string error;
-        const std::optional<std::string> answer = fetch(error);
+        const std::optional<std::string> answer = source.fetch(error);
         if (!answer) {
-            std::fprintf(stderr, "warmpool top: cannot read the pool's status: %s\n",
+            std::fprintf(stderr, "warmpool top: cannot read the %s's status: %s\n", source.what.c_str(),
                          error.c_str());
             return false;
         }
         const auto status = nlohmann::json::parse(*answer, nullptr, false);
         if (status.is_discarded() || !status.is_object()) {
-            std::fprintf(stderr, "warmpool top: the pool's status is not a JSON object\n");
+            std::fprintf(stderr, "warmpool top: the %s's status is not a JSON object\n", source.what.c_str());
             return false;
         }
-        text = render_top(status, width);
+        text = source.render(status, width);
         return true;
     };
     std::string text;
@@ -130,6 +136,7 @@ int run_top(const TopOptions& options,
     std::optional<HiddenCursor> cursor;
     if (tty) cursor.emplace();
     const int interval_ms = static_cast<int>(options.interval_s * 1000);
+    unsigned shown = 0;
     while (g_stop == 0) {
         if (!frame(tty ? terminal_width() : 0, text)) return 2;
         if (tty) {
@@ -140,6 +147,7 @@ int run_top(const TopOptions& options,
         }
         std::fputs(text.c_str(), stdout);
         std::fflush(stdout);
+        if (options.frames != 0 && ++shown == options.frames) return 0;
         const auto until =
             std::chrono::steady_clock::now() + std::chrono::milliseconds(interval_ms);
         for (;;) {

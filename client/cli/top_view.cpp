@@ -64,6 +64,8 @@ std::string row(const char* format, ...) {
     return std::string(buf) + "\n";
 }
 
+}  // namespace
+
 std::string clip_lines(const std::string& frame, unsigned width) {
     if (width == 0) return frame;
     std::string out;
@@ -76,8 +78,6 @@ std::string clip_lines(const std::string& frame, unsigned width) {
     }
     return out;
 }
-
-}  // namespace
 
 std::string bytes_text(double bytes) {
     if (bytes < 0) return "-";

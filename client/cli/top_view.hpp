@@ -14,6 +14,10 @@ namespace warmpool {
 // fit; 0: no limit).
 std::string render_top(const nlohmann::json& status, unsigned width = 0);
 
+// Each line of `frame` cut to `width` columns (a cut line ends in "~"; 0: no limit), so that a
+// frame never wraps on the terminal.
+std::string clip_lines(const std::string& frame, unsigned width);
+
 // A duration in seconds as a short text: "850 ns", "12 µs", "3.4 ms", "1.2 s", "5m03s"; "-" for
 // none (negative).
 std::string short_duration(double seconds);

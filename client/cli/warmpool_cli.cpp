@@ -219,8 +219,11 @@ int main(int argc, char** argv) {
     status->add_flag("--openmetrics", openmetrics, "Print OpenMetrics text metrics");
 
     warmpool::TopOptions top_options;
-    auto* top = app.add_subcommand("top", "Show workers, functions, queue and sessions live, once a second (q quits)");
+    auto* top = app.add_subcommand(
+        "top", "Show workers, functions, queue and sessions live, once a second (q quits); with --endpoint, the "
+               "cluster's gateways, stream and counters");
     top->add_flag("--once", top_options.once, "Print one frame and exit");
+    top->add_option("--frames", top_options.frames, "Show N frames, once a second, then exit")->excludes("--once");
 
     bool names_only = false;
     auto* functions = app.add_subcommand("functions", "List the functions the pool serves, with their settings");
@@ -287,7 +290,7 @@ int main(int argc, char** argv) {
 
     if (!target.endpoint.empty()) {
         // These act on one local pool's sockets; a cluster has no such thing.
-        for (const auto* local_only : {top, functions, stop, reload, scale, wait_ready}) {
+        for (const auto* local_only : {functions, stop, reload, scale, wait_ready}) {
             if (*local_only) {
                 std::fprintf(stderr,
                              "warmpool: '%s' acts on a local pool and does not take --endpoint; run it on the "
@@ -300,9 +303,10 @@ int main(int argc, char** argv) {
 
     try {
         if (const std::string cluster = warmpool::cluster_endpoint(target.endpoint, target.resolved_pool());
-            !cluster.empty() && (*status || *metrics)) {
+            !cluster.empty() && (*status || *metrics || *top)) {
             const warmpool::ClusterTarget where{cluster, target.redis_password_file};
             if (*metrics) return warmpool::serve_cluster_metrics(where, metrics_options);
+            if (*top) return warmpool::run_cluster_top(where, top_options);
             using Output = warmpool::ClusterOutput;
             return warmpool::print_cluster_status(where, json ? Output::json
                                                          : prometheus ? Output::prometheus

@@ -74,7 +74,9 @@ inline std::string poison_message(std::uint64_t deliveries, const std::string& l
 }
 
 // A consumer of the group may be removed when nothing of it is left: it is not us, its heartbeat
-// has lapsed, it holds no pending entries and it has been idle longer than a lease.
+// has lapsed, it holds no pending entries and it has been idle longer than a lease. The sweep
+// script (redis_layout::kSweepScript) applies this rule inside Redis, where the check and the
+// removal are one step; integration/redis_scripts_test checks that the two agree.
 struct ConsumerFacts {
     bool is_self = false;
     bool heartbeat_alive = false;

@@ -17,6 +17,7 @@ namespace {
 namespace layout = redis_layout;
 
 const RedisScript kRefresh{layout::kRefreshScript};
+const RedisScript kSweep{layout::kSweepScript};
 constexpr int kCancelBlockMs = 100;
 constexpr std::size_t kRefreshChunk = 500;
 
@@ -144,31 +145,36 @@ private:
         return true;
     }
 
+    // The sweep script decides and removes in one step; we only name the consumers there are.
     bool sweep(RedisConnection& redis) {
         auto consumers = redis.command({"XINFO", "CONSUMERS", ctx_.keys.jobs(), layout::kGroup});
         if (!consumers) return false;
         if (consumers->is_error()) return true;  // no stream or group yet
+        std::vector<std::string> names;
+        std::vector<std::string> heartbeats;
         for (std::size_t i = 0; i < consumers->value().size(); ++i) {
             const RedisValue row = consumers->value()[i];
-            std::string name;
-            gateway_policy::ConsumerFacts facts;
             for (std::size_t k = 0; k + 1 < row.size(); k += 2) {
-                const std::string_view key = row[k].text();
-                if (key == "name") name = std::string(row[k + 1].text());
-                if (key == "pending") facts.pending = row[k + 1].integer();
-                if (key == "idle") facts.idle_ms = row[k + 1].integer();
+                if (row[k].text() != "name" || row[k + 1].text() == ctx_.name) continue;
+                names.emplace_back(row[k + 1].text());
+                heartbeats.push_back(ctx_.keys.gateway(names.back()));
             }
-            facts.is_self = name == ctx_.name;
-            if (facts.is_self || facts.pending != 0 || facts.idle_ms <= ctx_.options.lease_ms) continue;
-            auto alive = redis.command({"EXISTS", ctx_.keys.gateway(name)});
-            if (!alive) return false;
-            facts.heartbeat_alive = alive->value().integer() == 1;
-            if (!gateway_policy::consumer_removable(facts, ctx_.options.lease_ms)) continue;
-            redis.append({"XGROUP", "DELCONSUMER", ctx_.keys.jobs(), layout::kGroup, name});
-            redis.append({"SREM", ctx_.keys.gateways(), name});
-            redis.append({"HINCRBY", ctx_.keys.stats(), layout::stat::consumers_removed, "1"});
-            if (!redis.read_reply() || !redis.read_reply() || !redis.read_reply()) return false;
-            spdlog::info("removed consumer {}: no heartbeat, nothing pending", name);
+        }
+        if (names.empty()) return true;
+        const std::string jobs = ctx_.keys.jobs(), gateways = ctx_.keys.gateways(), stats = ctx_.keys.stats();
+        const std::string lease = std::to_string(ctx_.options.lease_ms);
+        std::vector<std::string_view> keys{jobs, gateways, stats};
+        std::vector<std::string_view> args{layout::kGroup, lease, ctx_.name};
+        keys.insert(keys.end(), heartbeats.begin(), heartbeats.end());
+        args.insert(args.end(), names.begin(), names.end());
+        auto removed = redis.run(kSweep, keys, args);
+        if (!removed) return false;
+        if (removed->is_error()) {
+            spdlog::error("sweep: {}", removed->text());
+            return true;
+        }
+        for (std::size_t i = 0; i < removed->value().size(); ++i) {
+            spdlog::info("removed consumer {}: no heartbeat, nothing pending", removed->value()[i].text());
         }
         return true;
     }

@@ -7,7 +7,8 @@
 //   claim      XAUTOCLAIM of entries idle longer than the lease (their gateway stopped
 //              refreshing), as many as we have room for; each is admitted like a new one, with
 //              its delivery count. Ids Redis 7 reports as deleted are counted (deleted_entries).
-//   sweep      removes consumers that are gone (gateway_policy::consumer_removable)
+//   sweep      the sweep script over the group's other consumers: removes, in one atomic step,
+//              those that are gone (gateway_policy::consumer_removable)
 // and, between rounds, tails the cancels stream, cancelling the local futures it names.
 // On stop_housekeeper it deletes our heartbeat and, if we hold nothing, our consumer.
 #pragma once

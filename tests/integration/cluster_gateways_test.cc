@@ -1,6 +1,6 @@
-// A cluster's status (warmpool::cluster_status, `warmpool status --endpoint`, its metrics) with
-// real hosts (warmpoold + warmpool-gateway) and a real redis-server: two hosts show live with
-// their pools' workers; a gateway killed with -9 while it holds jobs shows lapsed once its lease
+// A cluster's status (warmpool::cluster_status, `warmpool status --endpoint`, `warmpool top
+// --endpoint`, its metrics) with real hosts (warmpoold + warmpool-gateway) and a real
+// redis-server: two hosts show live with their pools' workers; a gateway killed with -9 while it holds jobs shows lapsed once its lease
 // has run out, with the entries still pending on it; the metrics pass both parsers and promtool.
 #include <gtest/gtest.h>
 
@@ -111,6 +111,31 @@ TEST(ClusterGateways, LiveHostsThenAKilledGatewayShowsLapsedWithTheEntriesPendin
         EXPECT_NE(line.find(" live "), std::string::npos) << text.out;
         EXPECT_NE(line.find(" " + hosts[i].pool().name() + " "), std::string::npos) << text.out;
     }
+    // top shows the same gateways, under its title; -p takes the endpoint as --endpoint does.
+    for (const std::vector<std::string>& where :
+         {std::vector<std::string>{"--endpoint", endpoint}, std::vector<std::string>{"-p", endpoint}}) {
+        std::vector<std::string> argv = {testing::warmpool_cli_path()};
+        argv.insert(argv.end(), where.begin(), where.end());
+        argv.insert(argv.end(), {"top", "--once"});
+        CommandResult top = testing::run_command(argv);
+        ASSERT_EQ(top.exit_code, 0) << describe(top);
+        EXPECT_TRUE(top.out.starts_with("warmpool top - cluster t, read at ")) << top.out;
+        EXPECT_TRUE(testing::contains(top.out, "2 gateways, 2 live, 0 lapsed")) << top.out;
+        for (int i = 0; i < 2; ++i) {
+            const std::string line = line_starting(top.out, names[i] + " ");
+            EXPECT_NE(line.find(" live "), std::string::npos) << top.out;
+            EXPECT_NE(line.find(" " + hosts[i].pool().name() + " "), std::string::npos) << top.out;
+        }
+    }
+    // Without a terminal, frame after frame: the cluster read again for each.
+    CommandResult frames =
+        testing::run_command({testing::warmpool_cli_path(), "--endpoint", endpoint, "top", "--frames", "2"});
+    ASSERT_EQ(frames.exit_code, 0) << describe(frames);
+    std::size_t titles = 0;
+    for (std::size_t at = 0; (at = frames.out.find("warmpool top - cluster t, read at ", at)) != std::string::npos; ++at)
+        ++titles;
+    EXPECT_EQ(titles, 2U) << frames.out;
+    EXPECT_NE(line_starting(frames.out, names[1] + " ").find(" live "), std::string::npos) << frames.out;
 
     // Killed: its heartbeat lapses after the lease; its two entries stay pending on it, since
     // the other gateway is full.

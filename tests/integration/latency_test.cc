@@ -126,6 +126,13 @@ TEST(Latency, TopOnceShowsTheWorkersAndTheFunctionWithFigures) {
         << gcd_line;
     EXPECT_EQ(gcd_line.find(" - "), std::string::npos) << "every figure is there: " << gcd_line;
 
+    CommandResult frames = pool.cli({"top", "--frames", "2"});
+    ASSERT_EQ(frames.exit_code, 0) << describe(frames);
+    std::size_t titles = 0;
+    for (std::size_t at = 0; (at = frames.out.find("warmpool top - pool " + pool.name(), at)) != std::string::npos; ++at)
+        ++titles;
+    EXPECT_EQ(titles, 2U) << frames.out;
+
     CommandResult gone =
         testing::run_command({testing::warmpool_cli_path(), "--pool", "no-such-pool-here",
                               "--runtime-dir", pool.runtime_dir(), "top", "--once"});

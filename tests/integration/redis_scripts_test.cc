@@ -1,10 +1,15 @@
 // The scale-out scripts (warmpool/redis/redis_layout.hpp) against a real redis-server: the
 // fencing that makes a job's first outcome its only reply, the refresh that keeps a live
-// gateway's entries from being claimed, and the requeue after a crashed delivery.
+// gateway's entries from being claimed, the requeue after a crashed delivery, and the sweep of
+// dead consumers (checked against gateway_policy::consumer_removable, the rule it applies).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <string>
+#include <thread>
 #include <vector>
+
+#include "gateway_policy.hpp"
 
 #include "redis_server.hpp"
 #include "warmpool/redis/redis_connection.hpp"
@@ -18,6 +23,7 @@ namespace layout = redis_layout;
 const RedisScript kFinish{layout::kFinishScript};
 const RedisScript kRefresh{layout::kRefreshScript};
 const RedisScript kRequeue{layout::kRequeueScript};
+const RedisScript kSweep{layout::kSweepScript};
 
 class RedisScripts : public ::testing::Test {
 protected:
@@ -59,6 +65,63 @@ protected:
         return reply ? reply->value().integer() : -1;
     }
 
+    // Runs the sweep script as `caller` over `candidates`; returns the names removed, sorted.
+    std::vector<std::string> sweep(long long lease_ms, const std::string& caller,
+                                   const std::vector<std::string>& candidates) {
+        const std::string jobs = keys_.jobs(), gateways = keys_.gateways(), stats = keys_.stats();
+        const std::string lease = std::to_string(lease_ms);
+        std::vector<std::string> heartbeats;
+        for (const std::string& name : candidates) heartbeats.push_back(keys_.gateway(name));
+        std::vector<std::string_view> keys{jobs, gateways, stats};
+        std::vector<std::string_view> args{layout::kGroup, lease, caller};
+        keys.insert(keys.end(), heartbeats.begin(), heartbeats.end());
+        args.insert(args.end(), candidates.begin(), candidates.end());
+        auto reply = redis_.run(kSweep, keys, args);
+        std::vector<std::string> removed;
+        EXPECT_TRUE(reply && !reply->is_error()) << (reply ? std::string(reply->text()) : reply.error().message());
+        if (!reply || reply->is_error()) return removed;
+        for (std::size_t i = 0; i < reply->value().size(); ++i) removed.emplace_back(reply->value()[i].text());
+        std::sort(removed.begin(), removed.end());
+        return removed;
+    }
+    // A consumer of the group, listed in the gateways set as a gateway's is.
+    void add_consumer(const std::string& name) {
+        auto made = redis_.command({"XGROUP", "CREATECONSUMER", keys_.jobs(), layout::kGroup, name});
+        EXPECT_TRUE(made && !made->is_error());
+        EXPECT_TRUE(redis_.command({"SADD", keys_.gateways(), name}));
+    }
+    void set_heartbeat(const std::string& name) {
+        EXPECT_TRUE(redis_.command({"SET", keys_.gateway(name), "{}", "PX", "600000"}));
+    }
+    // The facts the sweep decides on, as XINFO CONSUMERS and EXISTS report them now.
+    gateway_policy::ConsumerFacts facts_of(const std::string& name, const std::string& caller) {
+        gateway_policy::ConsumerFacts facts;
+        facts.is_self = name == caller;
+        facts.heartbeat_alive = integer({"EXISTS", keys_.gateway(name)}) == 1;
+        auto consumers = redis_.command({"XINFO", "CONSUMERS", keys_.jobs(), layout::kGroup});
+        EXPECT_TRUE(consumers && !consumers->is_error());
+        for (std::size_t i = 0; consumers && i < consumers->value().size(); ++i) {
+            const RedisValue row = consumers->value()[i];
+            if (row[1].text() != name) continue;
+            for (std::size_t k = 0; k + 1 < row.size(); k += 2) {
+                if (row[k].text() == "pending") facts.pending = row[k + 1].integer();
+                if (row[k].text() == "idle") facts.idle_ms = row[k + 1].integer();
+            }
+        }
+        return facts;
+    }
+    bool is_consumer(const std::string& name) {
+        auto consumers = redis_.command({"XINFO", "CONSUMERS", keys_.jobs(), layout::kGroup});
+        for (std::size_t i = 0; consumers && i < consumers->value().size(); ++i) {
+            if (consumers->value()[i][1].text() == name) return true;
+        }
+        return false;
+    }
+    // Long enough for every consumer made so far to be idle past kShortLease.
+    static void age() { std::this_thread::sleep_for(std::chrono::milliseconds(3 * kShortLease)); }
+
+    static constexpr long long kShortLease = 20;
+    static constexpr long long kLongLease = 3'600'000;
     static constexpr const char* kClient = "0123456789abcdef";
     testing::RedisServer server_;
     RedisConnection redis_;
@@ -160,6 +223,104 @@ TEST_F(RedisScripts, RequeueMovesACrashedDeliveryToANewEntry) {
     ASSERT_TRUE(none);
     EXPECT_TRUE(none->value().is_nil());
     EXPECT_EQ(integer({"XLEN", keys_.jobs()}), 0);
+}
+
+TEST_F(RedisScripts, SweepRemovesADeadConsumer) {
+    add_consumer("host-dead");
+    add_consumer("host-a");
+    age();
+    EXPECT_EQ(sweep(kShortLease, "host-a", {"host-dead"}), std::vector<std::string>{"host-dead"});
+    EXPECT_FALSE(is_consumer("host-dead"));
+    EXPECT_EQ(integer({"SISMEMBER", keys_.gateways(), "host-dead"}), 0);
+    EXPECT_EQ(stat(layout::stat::consumers_removed), 1);
+    EXPECT_TRUE(is_consumer("host-a")) << "only the candidates are removed";
+    EXPECT_TRUE(sweep(kShortLease, "host-a", {"host-dead"}).empty()) << "removed once, counted once";
+    EXPECT_EQ(stat(layout::stat::consumers_removed), 1);
+}
+
+TEST_F(RedisScripts, SweepKeepsAConsumerWithPendingEntries) {
+    add_consumer("host-b");
+    add_job("0123456789abcdef-4");
+    ASSERT_EQ(read("host-b", 1).size(), 1U);
+    age();
+    EXPECT_TRUE(sweep(kShortLease, "host-a", {"host-b"}).empty()) << "its entries must be claimed first";
+    EXPECT_TRUE(is_consumer("host-b"));
+    auto pending = redis_.command({"XPENDING", keys_.jobs(), layout::kGroup});
+    ASSERT_TRUE(pending);
+    EXPECT_EQ(pending->value()[0].integer(), 1) << "its entry is still pending";
+    EXPECT_EQ(stat(layout::stat::consumers_removed), 0);
+}
+
+TEST_F(RedisScripts, SweepKeepsAConsumerWithALiveHeartbeat) {
+    add_consumer("host-b");
+    set_heartbeat("host-b");
+    age();
+    EXPECT_TRUE(sweep(kShortLease, "host-a", {"host-b"}).empty());
+    EXPECT_TRUE(is_consumer("host-b"));
+    EXPECT_EQ(integer({"SISMEMBER", keys_.gateways(), "host-b"}), 1);
+}
+
+TEST_F(RedisScripts, SweepKeepsAConsumerIdleForLessThanTheLease) {
+    add_consumer("host-b");
+    age();
+    EXPECT_TRUE(sweep(kLongLease, "host-a", {"host-b"}).empty());
+    EXPECT_TRUE(is_consumer("host-b"));
+    EXPECT_EQ(sweep(kShortLease, "host-a", {"host-b"}), std::vector<std::string>{"host-b"})
+        << "the same consumer, idle past a shorter lease";
+}
+
+TEST_F(RedisScripts, SweepKeepsTheCaller) {
+    add_consumer("host-a");
+    age();
+    EXPECT_TRUE(sweep(kShortLease, "host-a", {"host-a"}).empty());
+    EXPECT_TRUE(is_consumer("host-a"));
+}
+
+TEST_F(RedisScripts, SweepRefusesAKeyThatIsNotTheCandidatesHeartbeat) {
+    add_consumer("host-b");
+    age();
+    auto reply = redis_.run(kSweep, {keys_.jobs(), keys_.gateways(), keys_.stats(), keys_.gateway("host-c")},
+                            {layout::kGroup, "20", "host-a", "host-b"});
+    ASSERT_TRUE(reply);
+    EXPECT_TRUE(reply->is_error());
+    EXPECT_TRUE(is_consumer("host-b"));
+}
+
+// Every combination of the facts, each consumer swept on its own, under a lease it has outlived
+// and one it has not: the script removes exactly those consumer_removable names.
+TEST_F(RedisScripts, SweepAgreesWithConsumerRemovable) {
+    struct Case {
+        std::string name;
+        bool self, heartbeat, pending;
+    };
+    std::vector<Case> cases;
+    for (int bits = 0; bits < 8; ++bits) {
+        Case c{"host-" + std::to_string(bits), (bits & 1) != 0, (bits & 2) != 0, (bits & 4) != 0};
+        add_consumer(c.name);
+        if (c.heartbeat) set_heartbeat(c.name);
+        if (c.pending) {
+            add_job("0123456789abcdef-" + std::to_string(100 + bits));
+            ASSERT_EQ(read(c.name, 1).size(), 1U);
+        }
+        cases.push_back(c);
+    }
+    age();
+    int removable = 0;
+    for (long long lease : {kLongLease, kShortLease}) {
+        for (const Case& c : cases) {
+            const std::string caller = c.self ? c.name : "host-x";
+            const gateway_policy::ConsumerFacts facts = facts_of(c.name, caller);
+            ASSERT_EQ(facts.pending, c.pending ? 1 : 0);
+            ASSERT_EQ(facts.heartbeat_alive, c.heartbeat);
+            const bool expected = gateway_policy::consumer_removable(facts, lease);
+            removable += expected ? 1 : 0;
+            const std::vector<std::string> removed = sweep(lease, caller, {c.name});
+            EXPECT_EQ(removed.size() == 1, expected) << c.name << " under a lease of " << lease << " ms";
+            EXPECT_EQ(is_consumer(c.name), !expected) << c.name;
+        }
+    }
+    EXPECT_EQ(removable, 1) << "one case in sixteen is a dead consumer";
+    EXPECT_EQ(stat(layout::stat::consumers_removed), 1);
 }
 
 TEST_F(RedisScripts, ScriptsSurviveARestartThatForgetsThem) {

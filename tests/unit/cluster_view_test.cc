@@ -1,6 +1,7 @@
 // Tests for the views of a cluster's status (client/cli/cluster_view.hpp): the text of
-// `warmpool status --endpoint` and the Prometheus and OpenMetrics texts, from reports assembled
-// by cluster_report() out of hand-made readings, and from JSON made by hand with fields missing.
+// `warmpool status --endpoint`, the frame of `warmpool top --endpoint`, and the Prometheus and
+// OpenMetrics texts, from reports assembled by cluster_report() out of hand-made readings, and
+// from JSON made by hand with fields missing.
 // The texts' syntax is checked by real parsers in integration/cluster_status_test.
 
 #include "cluster_view.hpp"
@@ -84,6 +85,24 @@ TEST(ClusterView, TextHasALinePerGatewayThenTotalsStreamAndCounters) {
     EXPECT_EQ(line_starting(text, "counters"),
               "counters  claims 6, consumers_removed 0, deleted_entries 0, duplicates_dropped 5, late_after_cancel 0, "
               "poisoned 0, requeued 0");
+}
+
+TEST(ClusterView, TopFrameIsTheTextUnderATitleCutToTheTerminalsWidth) {
+    json r = report();
+    r["now_ms"] = 20'000LL * 86'400'000 + ((13 * 60 + 5) * 60 + 9) * 1000 + 999;
+    const std::string frame = render_cluster_top(r);
+    const std::string title = "warmpool top - cluster c1, read at 13:05:09 UTC\n\n";
+    ASSERT_TRUE(frame.starts_with(title)) << frame;
+    EXPECT_EQ(frame.substr(title.size()), render_cluster_status(r)) << "the same text as status";
+
+    const std::string narrow = render_cluster_top(r, 40);
+    EXPECT_EQ(lines_of(narrow).size(), lines_of(frame).size()) << narrow;
+    for (const auto& line : lines_of(narrow)) EXPECT_LE(line.size(), 40U) << line;
+    EXPECT_EQ(line_starting(narrow, "alpha"), "alpha:default:11:1000  alpha  default  ~");
+    EXPECT_EQ(line_starting(narrow, "warmpool top"), "warmpool top - cluster c1, read at 13:0~");
+
+    r.erase("now_ms");
+    EXPECT_TRUE(render_cluster_top(r).starts_with("warmpool top - cluster c1, read at -\n")) << "no time, no error";
 }
 
 TEST(ClusterView, TextNotesWhatIsWrongWithAGateway) {

@@ -156,6 +156,54 @@ end
 return lost
 )lua";
 
+// sweep: removes the group's dead consumers, those gateway_policy::consumer_removable names:
+// not the caller, no heartbeat, nothing pending and idle longer than the lease. The check and
+// the removal are one step, so a consumer that comes back meanwhile (its heartbeat set again, or
+// an entry delivered to it) is never removed: XGROUP DELCONSUMER would drop its pending entries.
+// The caller names the candidates (XINFO CONSUMERS) with their heartbeat keys, and the script
+// checks each against the group as it is now. The heartbeat keys are declared in KEYS, not built
+// here from the cluster's prefix: every script here declares each key it touches, as Redis
+// requires of scripts (a cluster routes a script by its declared keys and may refuse one that
+// touches others); that all our keys share one hash slot would make building them work, not
+// make it allowed. A consumer created after the caller's listing is not a candidate: it is new,
+// so not removable yet; the next sweep sees it.
+//   KEYS: jobs, gateways, stats, heartbeat of each candidate (gateway:<name>)...
+//   ARGV: group, lease_ms, caller, name of each candidate... (from the 4th on, ARGV[i] is the
+//         consumer whose heartbeat is KEYS[i])
+// Returns the names of the consumers removed.
+inline constexpr std::string_view kSweepScript = R"lua(
+if #ARGV ~= #KEYS then return redis.error_reply('sweep: one name per heartbeat key') end
+for i = 4, #KEYS do
+  local heartbeat = ':gateway:' .. ARGV[i]
+  if string.sub(KEYS[i], -#heartbeat) ~= heartbeat then
+    return redis.error_reply('sweep: ' .. KEYS[i] .. ' is not the heartbeat of ' .. ARGV[i])
+  end
+end
+local rows = redis.pcall('XINFO', 'CONSUMERS', KEYS[1], ARGV[1])
+if rows['err'] then return {} end
+local consumers = {}
+for _, row in ipairs(rows) do
+  local c = {}
+  for k = 1, #row, 2 do c[row[k]] = row[k + 1] end
+  consumers[c['name']] = c
+end
+local lease = tonumber(ARGV[2])
+local removed = {}
+for i = 4, #KEYS do
+  local name = ARGV[i]
+  local c = consumers[name]
+  if c and name ~= ARGV[3] and c['pending'] == 0 and c['idle'] > lease
+     and redis.call('EXISTS', KEYS[i]) == 0 then
+    redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], name)
+    redis.call('SREM', KEYS[2], name)
+    redis.call('HINCRBY', KEYS[3], 'consumers_removed', 1)
+    consumers[name] = nil
+    removed[#removed + 1] = name
+  end
+end
+return removed
+)lua";
+
 // requeue: the delivery of an entry ended without an outcome (its worker crashed): the job
 // goes back to the stream as a new entry with `attempts` raised, for any gateway to take, and
 // the old entry is acknowledged and deleted. Nothing happens if the job was finished meanwhile.
