@@ -163,6 +163,7 @@ void RedisSession::server_seen(const std::string& run_id) {
 }
 
 void RedisSession::check_jobs(RedisLink& link) {
+    if (!check_wanted_.load()) return;  // after every read: no lock taken for nothing
     std::vector<InFlightEntry> jobs;
     {
         std::lock_guard lock(mu_);

@@ -104,7 +104,7 @@ private:
     std::uint64_t next_seq_ = 0;
     bool closing_ = false;
     std::string server_run_id_;
-    bool check_wanted_ = false;
+    std::atomic<bool> check_wanted_{false};  // written under mu_; read without it by the reader's loop
     std::uint64_t checks_ = 0;  // checks started
 
     RedisReplyReader reader_;  // last: its thread calls deliver(), so it stops first
