@@ -5,7 +5,8 @@
 // persistence) are sent again by the client and answered once each; with appendonly and
 // appendfsync always, the client's check after the restart finds every job and sends none
 // again; jobs running on gateways when Redis lost everything are answered once each even though
-// they run twice; a Redis that stays away fails the jobs in flight and new submits with a typed
+// they run twice; a job requeued before the restart is followed to its new entry, not sent
+// again; a Redis that stays away fails the jobs in flight and new submits with a typed
 // error within the client's limit, and the session serves again once Redis is back; a cancel
 // writes with the settings the gateways publish. It says nothing of a failover (a replica's new
 // run_id is handled as a restart's) nor of appendfsync everysec's lost second, which is the
@@ -47,6 +48,10 @@ public:
     long long pending() {
         auto reply = command_again({"XPENDING", keys.jobs(), redis_layout::kGroup});
         return reply && reply->value().is_array() ? reply->value()[0].integer() : -1;
+    }
+    std::string text(const std::vector<std::string_view>& command) {
+        auto reply = command_again(command);
+        return reply && reply->value().is_string() ? std::string(reply->text()) : std::string();
     }
     std::string run_id() {
         auto reply = command_again({"INFO", "server"});
@@ -178,6 +183,47 @@ TEST(RedisRecoveryTest, ARestartThatKeptEverythingNeedsNoResend) {
     // a check that had failed would have sent them again, and a gateway's second outcome would
     // have been dropped.
     EXPECT_EQ(probe.stat(redis_layout::stat::resent), 0);
+    EXPECT_EQ(probe.stat(redis_layout::stat::duplicates_dropped), 0);
+}
+
+// True once a client's reader has read for longer than one BLOCK on the server now running: it
+// has passed the read after its reconnection, and so the check of its jobs that follows it.
+bool reader_checked(Probe& probe) {
+    auto lines = probe.text({"CLIENT", "LIST"});
+    std::size_t at = 0;
+    while ((at = lines.find("age=", at)) != std::string::npos) {
+        const std::size_t end = lines.find('\n', at);
+        const std::string line = lines.substr(at, end == std::string::npos ? std::string::npos : end - at);
+        at += 4;
+        if (line.find("cmd=xread ") != std::string::npos && std::stol(line.substr(4)) >= 2) return true;
+    }
+    return false;
+}
+
+TEST(RedisRecoveryTest, ARequeuedJobIsFoundWhereItWentAndNotSentAgain) {
+    RedisServer redis(testing::RedisServerOptions{.append_only = true});
+    Probe probe(redis);
+    Client client = Client::connect(redis.endpoint("t"));
+    RawFuture future = client.submit_json("gcd", "[12, 18]");
+    // A gateway read it and its worker crashed: the requeue script moved it to a new entry.
+    RedisConnection gateway = redis.connect();
+    ASSERT_TRUE(gateway.command({"XGROUP", "CREATE", probe.keys.jobs(), redis_layout::kGroup, "0", "MKSTREAM"}));
+    auto read = gateway.command(
+        {"XREADGROUP", "GROUP", redis_layout::kGroup, "host-x", "COUNT", "1", "STREAMS", probe.keys.jobs(), ">"});
+    ASSERT_TRUE(read && read->value().is_array());
+    const std::string entry(read->value()[0][1][0][0].text());
+    const std::string job(read->value()[0][1][0][1][1].text());
+    auto moved = gateway.run(RedisScript{redis_layout::kRequeueScript},
+                             {probe.keys.jobs(), probe.keys.done(job), probe.keys.stats(), probe.keys.requeued(job)},
+                             {redis_layout::kGroup, entry, "1", "worker_crashed: killed by signal 9", "60000"});
+    ASSERT_TRUE(moved && moved->value().is_string());
+    redis.restart();  // a new run_id: the client checks its job, at the entry it knows no more
+    ASSERT_TRUE(wait_until([&] { return reader_checked(probe); }, 30s));
+    EXPECT_EQ(probe.stat(redis_layout::stat::resent), 0) << "followed to its requeued entry";
+    EXPECT_EQ(probe.stream_length(), 1);
+    ScaleOutHosts hosts(settings_for(redis), 1);
+    ASSERT_TRUE(future.wait_for(60s)) << hosts.logs();
+    EXPECT_EQ(future.get(), "6");
     EXPECT_EQ(probe.stat(redis_layout::stat::duplicates_dropped), 0);
 }
 
