@@ -111,9 +111,29 @@ unsigned cluster_worker_slots(const std::vector<std::string>& heartbeats) {
     return std::max(2u, std::min(total, 65536u));
 }
 
-
 std::size_t in_flight_cap(unsigned worker_slots) {
     return std::clamp<std::size_t>(std::size_t{64} * worker_slots, 1024, 65536);
+}
+
+ReplySettings cluster_reply_settings(const std::vector<std::string>& heartbeats) {
+    ReplySettings found;
+    const auto largest = [](const nlohmann::json& json, const char* key, std::int64_t& into) {
+        const auto it = json.find(key);
+        if (it != json.end() && it->is_number_integer() && it->get<std::int64_t>() > 0) {
+            into = std::max(into, it->get<std::int64_t>());
+        }
+    };
+    for (const auto& text : heartbeats) {
+        const auto json = nlohmann::json::parse(text, nullptr, false);
+        if (json.is_discarded() || !json.is_object()) continue;
+        largest(json, "done_ttl_ms", found.done_ttl_ms);
+        largest(json, "reply_cap", found.reply_cap);
+        largest(json, "reply_ttl_s", found.reply_ttl_s);
+    }
+    if (found.done_ttl_ms == 0) found.done_ttl_ms = redis_layout::kDefaultDoneTtlMs;
+    if (found.reply_cap == 0) found.reply_cap = redis_layout::kDefaultReplyCap;
+    if (found.reply_ttl_s == 0) found.reply_ttl_s = redis_layout::kDefaultReplyTtlS;
+    return found;
 }
 
 }  // namespace warmpool::detail

@@ -60,4 +60,16 @@ unsigned cluster_worker_slots(const std::vector<std::string>& heartbeats);
 // The cap on a Redis session's jobs awaiting their reply: the room wait_if_full waits for.
 std::size_t in_flight_cap(unsigned worker_slots);
 
+// The settings a client writes with as the gateways do: a cancel's fence (done_ttl) and reply
+// (reply_cap, reply_ttl), and the reply stream's refreshed time to live.
+struct ReplySettings {
+    std::int64_t done_ttl_ms = 0;
+    std::int64_t reply_cap = 0;
+    std::int64_t reply_ttl_s = 0;
+};
+// The largest of each setting the gateways' heartbeat JSON texts publish ("done_ttl_ms",
+// "reply_cap", "reply_ttl_s"; a missing or unreadable one is not counted), or redis_layout's
+// default for a setting no heartbeat has.
+ReplySettings cluster_reply_settings(const std::vector<std::string>& heartbeats);
+
 }  // namespace warmpool::detail

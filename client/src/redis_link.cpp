@@ -5,6 +5,8 @@
 #include <thread>
 
 #include "redis_job_entry.hpp"
+#include "redis_reconcile.hpp"
+#include "warmpool/common/clock.hpp"
 
 namespace warmpool::detail {
 
@@ -15,7 +17,14 @@ RedisLink::RedisLink(RedisEndpoint endpoint, RedisCredentials credentials, int c
       connect_timeout_ms_(connect_timeout_ms),
       read_timeout_ms_(read_timeout_ms),
       connection_(std::move(connection)) {
+    connected();
+}
+
+void RedisLink::connected() {
     connection_->set_timeout_ms(read_timeout_ms_);
+    auto info = connection_->command({"INFO", "server"});
+    server_id_ = info && !info->is_error() ? run_id_from_info(info->text()) : std::string();
+    reached_ns_ = monotonic_ns();
 }
 
 bool RedisLink::reconnect() {
@@ -23,7 +32,8 @@ bool RedisLink::reconnect() {
     auto fresh = RedisConnection::connect(endpoint_, credentials_, connect_timeout_ms_);
     if (!fresh) return false;
     connection_.emplace(std::move(fresh.value()));
-    connection_->set_timeout_ms(read_timeout_ms_);
+    connected();
+    if (connection_->broken()) return false;
     ++reconnects_;
     return true;
 }
@@ -32,7 +42,18 @@ Result<RedisReply> RedisLink::run_once(const Work& work) {
     if ((!connection_ || connection_->broken()) && !reconnect()) {
         return make_error(SysError::Code::io, "cannot reach Redis at " + endpoint_.text());
     }
-    return work(*connection_);
+    auto result = work(*connection_);
+    if (!connection_->broken()) reached_ns_ = monotonic_ns();
+    return result;
+}
+
+Status RedisLink::use(const std::function<Status(RedisConnection&)>& work) {
+    if ((!connection_ || connection_->broken()) && !reconnect()) {
+        return make_error(SysError::Code::io, "cannot reach Redis at " + endpoint_.text());
+    }
+    Status status = work(*connection_);
+    if (!connection_->broken()) reached_ns_ = monotonic_ns();
+    return status;
 }
 
 Result<RedisReply> RedisLink::run(const Work& work, const std::function<bool()>& keep_trying) {
@@ -40,7 +61,10 @@ Result<RedisReply> RedisLink::run(const Work& work, const std::function<bool()>&
     while (true) {
         if (connection_ && !connection_->broken()) {
             auto result = work(*connection_);
-            if (result || !connection_->broken()) return result;
+            if (result || !connection_->broken()) {
+                reached_ns_ = monotonic_ns();
+                return result;
+            }
         }
         // Broken (or never made again): wait, then try a new connection.
         backoff_ms = static_cast<int>(next_redis_backoff_ms(backoff_ms));

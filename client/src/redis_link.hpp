@@ -6,6 +6,8 @@
 // the work again, while `keep_trying` says so. Work that is run again must be harmless to repeat
 // (a job entry added twice is: only one outcome is ever delivered). Not thread-safe: one thread
 // at a time, its owner's (RedisSession's submitting threads take turns under its own mutex).
+// After every connection it reads the server's run_id (INFO server), so that its owner can tell
+// a reconnection to the same server from one to a server that may have lost data.
 #pragma once
 
 #include <atomic>
@@ -35,10 +37,20 @@ public:
     // As run(), one attempt only (what a closing session does: it waits for nobody).
     Result<RedisReply> run_once(const Work& work);
 
+    // As run_once(), for work that reads several replies (a pipeline) and reports only whether
+    // it went through.
+    Status use(const std::function<Status(RedisConnection&)>& work);
+
     std::uint64_t reconnects() const { return reconnects_; }
+    // The run_id of the server the last connection reached; empty if INFO was refused.
+    const std::string& server_id() const { return server_id_; }
+    // monotonic_ns() when Redis last answered on this link (a connection made, or work that left
+    // it unbroken).
+    std::int64_t reached_ns() const { return reached_ns_; }
 
 private:
     bool reconnect();
+    void connected();
 
     RedisEndpoint endpoint_;
     RedisCredentials credentials_;
@@ -46,6 +58,8 @@ private:
     int read_timeout_ms_;
     std::optional<RedisConnection> connection_;  // empty while it cannot be made
     std::uint64_t reconnects_ = 0;
+    std::string server_id_;
+    std::int64_t reached_ns_ = 0;
 };
 
 }  // namespace warmpool::detail

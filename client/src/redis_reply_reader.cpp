@@ -8,11 +8,11 @@
 
 namespace warmpool::detail {
 
-RedisReplyReader::RedisReplyReader(RedisLink link, std::string reply_key, std::int64_t reply_ttl_s, Deliver deliver)
+RedisReplyReader::RedisReplyReader(RedisLink link, std::string reply_key, std::int64_t reply_ttl_s, Hooks hooks)
     : link_(std::move(link)),
       reply_key_(std::move(reply_key)),
       reply_ttl_s_(std::to_string(reply_ttl_s)),
-      deliver_(std::move(deliver)) {}
+      hooks_(std::move(hooks)) {}
 
 RedisReplyReader::~RedisReplyReader() { stop(); }
 
@@ -29,7 +29,12 @@ void RedisReplyReader::run() {
     while (!stopping_.load()) {
         replies.clear();
         read_since_trim_ += read_batch(replies);
-        if (!replies.empty()) deliver_(replies);
+        if (link_.reconnects() != seen_reconnects_) {
+            seen_reconnects_ = link_.reconnects();
+            hooks_.connected(link_.server_id());
+        }
+        if (!replies.empty()) hooks_.deliver(replies);
+        if (!stopping_.load()) hooks_.between_reads(link_);
         keep_stream();
         reconnects_.store(link_.reconnects(), std::memory_order_relaxed);
     }
@@ -41,7 +46,11 @@ std::size_t RedisReplyReader::read_batch(std::vector<ReplyEntry>& out) {
         [&](RedisConnection& c) {
             return c.command({"XREAD", "COUNT", "1024", "BLOCK", block, "STREAMS", reply_key_, last_id_});
         },
-        [&] { return !stopping_.load(); });
+        [&] {
+            if (stopping_.load()) return false;
+            hooks_.unreachable(monotonic_ns() - link_.reached_ns());
+            return true;
+        });
     if (!reply || reply->is_error()) {
         // Not a lost connection (that is retried inside): a refusal such as an ACL that does not
         // let us read. Nothing would change by asking at once again.

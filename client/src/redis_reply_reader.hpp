@@ -8,8 +8,13 @@
 // no reply is missed or delivered twice. Entries that are not replies (the wake-up a closing
 // session adds) are skipped.
 //
-// The session starts it and calls stop() (any thread) before it goes away; `deliver` runs on the
-// reader's thread.
+// The reader's link is also the session's watch on Redis: after every reconnection it tells the
+// session which server it reached (`connected`), between reads it lets the session use the link
+// (`between_reads`: the check of the jobs in flight after Redis lost data), and while Redis
+// cannot be reached it tells the session for how long (`unreachable`).
+//
+// The session starts it and calls stop() (any thread) before it goes away; every hook runs on
+// the reader's thread.
 #pragma once
 
 #include <atomic>
@@ -36,8 +41,16 @@ public:
     static constexpr std::size_t kTrimAfterEntries = 256;
     static constexpr std::int64_t kTrimAfterMs = 250;
 
-    using Deliver = std::function<void(std::vector<ReplyEntry>& replies)>;
-    RedisReplyReader(RedisLink link, std::string reply_key, std::int64_t reply_ttl_s, Deliver deliver);
+    struct Hooks {
+        std::function<void(std::vector<ReplyEntry>& replies)> deliver;
+        // After the link reconnected: the run_id of the server it reached (empty if unknown).
+        std::function<void(const std::string& run_id)> connected;
+        // After each read (and its deliveries), with the link's live connection to use.
+        std::function<void(RedisLink& link)> between_reads;
+        // While the link reconnects (every 50 ms of its back-off): how long Redis has not answered.
+        std::function<void(std::int64_t unreachable_ns)> unreachable;
+    };
+    RedisReplyReader(RedisLink link, std::string reply_key, std::int64_t reply_ttl_s, Hooks hooks);
     ~RedisReplyReader();
 
     void start();
@@ -56,7 +69,8 @@ private:
     RedisLink link_;
     std::string reply_key_;
     std::string reply_ttl_s_;
-    Deliver deliver_;
+    Hooks hooks_;
+    std::uint64_t seen_reconnects_ = 0;
     std::string last_id_ = "0-0";
     std::int64_t next_expire_ns_ = 0;
     std::size_t read_since_trim_ = 0;

@@ -5,15 +5,13 @@
 #include <utility>
 
 #include "redis_job_entry.hpp"
+#include "redis_reconcile.hpp"
 #include "warmpool/common/clock.hpp"
 #include "warmpool/job_error.hpp"
 
 namespace warmpool::detail {
 
 namespace {
-
-// How long a submit or cancel keeps trying to reach a Redis that went away before it fails.
-constexpr std::int64_t kSendRetryNs = 30'000'000'000;
 
 // A Redis error answered to a job's XADD, as the JobError the caller sees.
 JobError refused_job(std::string_view text) {
@@ -23,7 +21,8 @@ JobError refused_job(std::string_view text) {
     return JobError(ErrorKind::bad_request, why);
 }
 
-// The heartbeats of the gateways that are alive now, for the cluster's worker slots.
+// The heartbeats of the gateways that are alive now, for the cluster's worker slots and the
+// settings they write replies with.
 std::vector<std::string> live_heartbeats(RedisConnection& c, const redis_layout::Keys& keys) {
     std::vector<std::string> out;
     auto names = c.command({"SMEMBERS", keys.gateways()});
@@ -54,26 +53,40 @@ std::shared_ptr<RedisSession> RedisSession::connect(std::string_view text, const
     RedisConnection submit_connection = open();
     RedisConnection read_connection = open();
     const redis_layout::Keys keys(endpoint->cluster);
-    const unsigned slots = cluster_worker_slots(live_heartbeats(submit_connection, keys));
+    const std::vector<std::string> heartbeats = live_heartbeats(submit_connection, keys);
+    const std::int64_t unreachable_ms = options.redis_unreachable_ms > 0 ? options.redis_unreachable_ms : 30'000;
     // A reply read may take as long as its BLOCK, and then as long as a submit's answer.
     RedisLink submit_link(*endpoint, *credentials, timeout_ms, timeout_ms, std::move(submit_connection));
     RedisLink read_link(*endpoint, *credentials, timeout_ms, RedisReplyReader::kBlockMs + timeout_ms,
                         std::move(read_connection));
-    std::shared_ptr<RedisSession> session(
-        new RedisSession(*endpoint, new_client_id(), slots, std::move(submit_link), std::move(read_link)));
+    std::shared_ptr<RedisSession> session(new RedisSession(
+        *endpoint, new_client_id(), cluster_worker_slots(heartbeats), cluster_reply_settings(heartbeats),
+        unreachable_ms, std::move(submit_link), std::move(read_link)));
     return session;
 }
 
 RedisSession::RedisSession(const RedisEndpoint& endpoint, std::string client_id, unsigned worker_slots,
-                           RedisLink submit_link, RedisLink read_link)
+                           ReplySettings settings, std::int64_t unreachable_ms, RedisLink submit_link,
+                           RedisLink read_link)
     : info_{endpoint.cluster, 0, worker_slots, kRedisInlineBudget},
       keys_(endpoint.cluster),
       endpoint_text_(endpoint.text()),
       client_id_(std::move(client_id)),
       cap_(in_flight_cap(worker_slots)),
+      settings_(settings),
+      unreachable_ms_(unreachable_ms),
       link_(std::move(submit_link)),
-      reader_(std::move(read_link), keys_.reply(client_id_), redis_layout::kDefaultReplyTtlS,
-              [this](std::vector<ReplyEntry>& replies) { deliver(replies); }) {
+      server_run_id_(link_.server_id()),
+      reader_(std::move(read_link), keys_.reply(client_id_), settings.reply_ttl_s,
+              RedisReplyReader::Hooks{
+                  [this](std::vector<ReplyEntry>& replies) { deliver(replies); },
+                  [this](const std::string& run_id) {
+                      outage_.store(false);
+                      server_seen(run_id);
+                  },
+                  [this](RedisLink& link) { check_jobs(link); },
+                  [this](std::int64_t ns) { unreachable_for(ns); },
+              }) {
     reader_.start();
 }
 
@@ -118,9 +131,10 @@ std::shared_ptr<JobSlot> RedisSession::reserve(const CallOptions& options) {
         }
     }
     if (closing_) throw JobError(ErrorKind::shutting_down, "the client is closing its session");
+    if (outage_.load()) throw JobError(ErrorKind::shutting_down, unreachable_message(endpoint_text_, unreachable_ms_));
     auto slot = std::make_shared<JobSlot>();
     slot->id = ++next_seq_;
-    jobs_.emplace(slot->id, Pending{slot, {}});
+    jobs_.emplace(slot->id, Pending{slot, {}, {}, checks_});
     return slot;
 }
 
@@ -133,8 +147,89 @@ void RedisSession::forget(std::uint64_t seq) {
 }
 
 Result<RedisReply> RedisSession::send(const RedisLink::Work& work) {
-    const std::int64_t give_up = monotonic_ns() + kSendRetryNs;
-    return link_.run(work, [&] { return monotonic_ns() < give_up; });
+    const std::int64_t give_up = monotonic_ns() + unreachable_ms_ * 1'000'000;
+    auto result = link_.run(work, [&] { return monotonic_ns() < give_up && !outage_.load(); });
+    if (link_.reconnects() != link_reconnects_) {
+        link_reconnects_ = link_.reconnects();
+        server_seen(link_.server_id());
+    }
+    return result;
+}
+
+void RedisSession::server_seen(const std::string& run_id) {
+    std::lock_guard lock(mu_);
+    if (server_changed(server_run_id_, run_id)) check_wanted_ = true;
+    server_run_id_ = run_id;
+}
+
+void RedisSession::check_jobs(RedisLink& link) {
+    if (!check_wanted_.load()) return;  // after every read: no lock taken for nothing
+    std::vector<InFlightEntry> jobs;
+    {
+        std::lock_guard lock(mu_);
+        if (!check_wanted_ || closing_) return;
+        check_wanted_ = false;
+        ++checks_;
+        jobs.reserve(jobs_.size());
+        for (const auto& [seq, pending] : jobs_) {
+            // A job whose XADD has not answered yet is checked next time (see submit()).
+            if (!pending.entry_id.empty()) jobs.push_back({seq, job_id(client_id_, seq), pending.entry_id});
+        }
+    }
+    const auto again = [&] {
+        std::lock_guard lock(mu_);
+        check_wanted_ = true;
+    };
+    if (jobs.empty()) return;
+    if (!link.use([&](RedisConnection& c) { return check_in_flight(c, keys_, jobs); })) return again();
+    // Copies of the lost entries' fields: the table's may go (a reply, a failure) while they are sent.
+    std::vector<std::uint64_t> lost;
+    std::vector<std::vector<std::string>> fields;
+    {
+        std::lock_guard lock(mu_);
+        for (const InFlightEntry& job : jobs) {
+            auto it = jobs_.find(job.seq);
+            if (it == jobs_.end()) continue;
+            if (!job.lost) {
+                it->second.entry_id = job.entry_id;
+            } else {
+                lost.push_back(job.seq);
+                fields.push_back(it->second.fields);
+            }
+        }
+    }
+    if (lost.empty()) return;
+    std::vector<const std::vector<std::string>*> entries;
+    for (const auto& f : fields) entries.push_back(&f);
+    std::vector<std::string> ids;
+    const Status sent = link.use([&](RedisConnection& c) -> Status {
+        auto added = resend_entries(c, keys_, entries);
+        if (!added) return added.error();
+        ids = std::move(added.value());
+        return {};
+    });
+    if (!sent) return again();
+    std::lock_guard lock(mu_);
+    for (std::size_t i = 0; i < lost.size(); ++i) {
+        auto it = jobs_.find(lost[i]);
+        if (it != jobs_.end() && !ids[i].empty()) it->second.entry_id = ids[i];
+    }
+}
+
+void RedisSession::unreachable_for(std::int64_t ns) {
+    if (ns < unreachable_ms_ * 1'000'000 || outage_.exchange(true)) return;
+    const std::string why = unreachable_message(endpoint_text_, unreachable_ms_);
+    {
+        std::lock_guard lock(mu_);
+        for (auto& [seq, pending] : jobs_) {
+            JobSlot& slot = *pending.slot;
+            slot.status = static_cast<std::uint16_t>(ErrorKind::shutting_down);
+            slot.payload = why;
+            completions_.complete(slot);
+        }
+        jobs_.clear();
+    }
+    cv_.notify_all();
 }
 
 std::shared_ptr<JobSlot> RedisSession::submit(std::string_view function, std::uint32_t flags,
@@ -163,14 +258,16 @@ std::shared_ptr<JobSlot> RedisSession::submit(std::string_view function, std::ui
     }
     if (!added || added->is_error()) {
         forget(slot->id);
-        if (!added) {
-            throw JobError(ErrorKind::shutting_down, "cannot send the job to " + endpoint_text_ + ": " +
-                                                         added.error().message());
-        }
+        if (!added) throw JobError(ErrorKind::shutting_down, unreachable_message(endpoint_text_, unreachable_ms_));
         throw refused_job(added->text());
     }
     std::lock_guard lock(mu_);
-    if (auto it = jobs_.find(slot->id); it != jobs_.end()) it->second.entry_id = std::string(added->text());
+    if (auto it = jobs_.find(slot->id); it != jobs_.end()) {
+        it->second.entry_id = std::string(added->text());
+        it->second.fields = std::move(fields);  // the views of `command` are not used again
+        // A check that began while the entry was being added did not see it: check again.
+        if (it->second.checks_at_send != checks_) check_wanted_ = true;
+    }
     return slot;
 }
 
@@ -234,9 +331,9 @@ void RedisSession::cancel(JobSlot& slot, bool force) {
     const std::string job = job_id(client_id_, slot.id);
     const std::string seq = std::to_string(slot.id);
     const std::string status = std::to_string(static_cast<unsigned>(ErrorKind::cancelled));
-    const std::string done_ttl = std::to_string(redis_layout::kDefaultDoneTtlMs);
-    const std::string reply_cap = std::to_string(redis_layout::kDefaultReplyCap);
-    const std::string reply_ttl = std::to_string(redis_layout::kDefaultReplyTtlS);
+    const std::string done_ttl = std::to_string(settings_.done_ttl_ms);
+    const std::string reply_cap = std::to_string(settings_.reply_cap);
+    const std::string reply_ttl = std::to_string(settings_.reply_ttl_s);
     const std::string done_key = keys_.done(job), reply_key = keys_.reply(client_id_), jobs_key = keys_.jobs(),
                       stats_key = keys_.stats(), cancels_key = keys_.cancels();
     const std::string cancel_cap = std::to_string(redis_layout::kCancelStreamCap);

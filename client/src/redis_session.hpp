@@ -8,11 +8,19 @@
 // its one reply entry, so it is resolved exactly once whoever finished the job (a gateway, or
 // this client's own cancel run through the finish script).
 //
-// mu_ guards the job table, the completion queue and closing_; cv_ wakes the threads waiting for
-// a reply, for the completion queue or for room under the in-flight cap. Lock order: link_mu_
-// before mu_, never the other way round.
+// Each job in flight keeps its entry's fields until its reply: if Redis loses data (the server's
+// run_id changes on a reconnection of either link), the reader's thread checks every job in
+// flight (redis_reconcile.hpp) and adds the lost ones again. If Redis cannot be reached for
+// ClientOptions::redis_unreachable_ms, every job in flight fails with shutting_down and submits
+// fail the same way until the reader reaches Redis again.
+//
+// mu_ guards the job table, the completion queue, closing_ and the recovery state (the server's
+// run_id, whether a check is wanted); cv_ wakes the threads waiting for a reply, for the
+// completion queue or for room under the in-flight cap. Lock order: link_mu_ before mu_, never
+// the other way round.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <memory>
@@ -21,6 +29,7 @@
 #include <unordered_map>
 
 #include "completion_queue.hpp"
+#include "redis_job_entry.hpp"
 #include "redis_link.hpp"
 #include "redis_reply_reader.hpp"
 #include "session.hpp"
@@ -52,29 +61,41 @@ public:
     const SessionInfo& info() const override { return info_; }
 
 private:
-    RedisSession(const RedisEndpoint& endpoint, std::string client_id, unsigned worker_slots, RedisLink submit_link,
-                 RedisLink read_link);
+    RedisSession(const RedisEndpoint& endpoint, std::string client_id, unsigned worker_slots, ReplySettings settings,
+                 std::int64_t unreachable_ms, RedisLink submit_link, RedisLink read_link);
 
     struct Pending {
         std::shared_ptr<JobSlot> slot;
-        std::string entry_id;  // in the job stream, once XADD answered
+        std::string entry_id;             // in the job stream, once XADD answered
+        std::vector<std::string> fields;  // the entry's, once XADD answered: to add it again
+        std::uint64_t checks_at_send = 0;  // checks_ when it was sent
     };
     // Takes a seq and a place in the table, waiting for room as `options` allow.
     std::shared_ptr<JobSlot> reserve(const CallOptions& options);
     void forget(std::uint64_t seq);
     // The reader's delivery: resolves each reply's slot.
     void deliver(std::vector<ReplyEntry>& replies);
-    // Runs `work` on the submit connection, retrying over reconnects for a while.
+    // Runs `work` on the submit connection, retrying over reconnects for up to unreachable_ms_.
     Result<RedisReply> send(const RedisLink::Work& work);
+    // A link reached the server `run_id`: if it is another than before, the jobs in flight are checked.
+    void server_seen(const std::string& run_id);
+    // On the reader's thread, when a check is wanted: the jobs lost with Redis's data are sent again.
+    void check_jobs(RedisLink& link);
+    // On the reader's thread: Redis has not answered for `ns`.
+    void unreachable_for(std::int64_t ns);
 
     SessionInfo info_;
     redis_layout::Keys keys_;
     std::string endpoint_text_;
     std::string client_id_;
     std::size_t cap_;
+    ReplySettings settings_;
+    std::int64_t unreachable_ms_;
+    std::atomic<bool> outage_{false};  // Redis unreachable past unreachable_ms_ (the reader says)
 
     std::mutex link_mu_;
     RedisLink link_;
+    std::uint64_t link_reconnects_ = 0;  // under link_mu_: the submit link's, last seen
 
     std::mutex mu_;
     std::condition_variable cv_;
@@ -82,6 +103,9 @@ private:
     CompletionQueue completions_;
     std::uint64_t next_seq_ = 0;
     bool closing_ = false;
+    std::string server_run_id_;
+    std::atomic<bool> check_wanted_{false};  // written under mu_; read without it by the reader's loop
+    std::uint64_t checks_ = 0;  // checks started
 
     RedisReplyReader reader_;  // last: its thread calls deliver(), so it stops first
 };

@@ -61,7 +61,7 @@ public:
 
 private:
     struct Args {  // the strings a command's views point into
-        std::string done, reply, ttl, cap, reply_ttl, seq, status, flags, attempts;
+        std::string done, reply, ttl, cap, reply_ttl, seq, status, flags, attempts, requeued;
     };
 
     void append(RedisConnection& redis, const GatewayOp& op) {
@@ -82,8 +82,10 @@ private:
         } else if (const auto* r = std::get_if<RequeueOp>(&op)) {
             a.done = keys.done(r->job);
             a.attempts = std::to_string(r->attempts);
-            redis.append_run(kRequeue, {keys.jobs(), a.done, keys.stats()},
-                             {layout::kGroup, r->entry_id, a.attempts, r->last_failure});
+            a.requeued = keys.requeued(r->job);
+            a.ttl = std::to_string(ctx_.options.done_ttl_ms);
+            redis.append_run(kRequeue, {keys.jobs(), a.done, keys.stats(), a.requeued},
+                             {layout::kGroup, r->entry_id, a.attempts, r->last_failure, a.ttl});
         } else {
             // A drop: one MULTI so its three commands are one reply.
             const auto& d = std::get<DropOp>(op);

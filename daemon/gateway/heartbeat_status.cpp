@@ -41,6 +41,9 @@ nlohmann::json heartbeat_json(const HeartbeatFacts& f, const GatewayCounters& c,
             {"late_after_cancel", c.late_after_cancel.load()},
             {"lost", c.lost.load()},
             {"redis_reconnects", c.redis_reconnects.load()},
+            {"done_ttl_ms", f.done_ttl_ms},
+            {"reply_cap", f.reply_cap},
+            {"reply_ttl_s", f.reply_ttl_s},
             {"pool_reachable", pool_status.has_value()},
             {"workers", workers}};
 }

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "gateway_state.hpp"
+#include "warmpool/redis/redis_layout.hpp"
 
 namespace warmpool {
 
@@ -22,6 +23,11 @@ struct HeartbeatFacts {
     unsigned capacity = 0;
     std::size_t in_flight = 0;
     unsigned worker_slots = 0;
+    // The settings clients need to write as this gateway does (a cancel's fence and reply, the
+    // reply stream's time to live): its --done-ttl-ms, --reply-cap and --reply-ttl.
+    std::int64_t done_ttl_ms = redis_layout::kDefaultDoneTtlMs;
+    std::int64_t reply_cap = redis_layout::kDefaultReplyCap;
+    std::int64_t reply_ttl_s = redis_layout::kDefaultReplyTtlS;
 };
 
 // `pool_status`: the local pool's status JSON, or nullopt if it could not be read.

@@ -74,6 +74,9 @@ private:
                              ctx_.capacity,
                              ctx_.state.busy(),
                              ctx_.client.worker_slots()};
+        facts.done_ttl_ms = ctx_.options.done_ttl_ms;
+        facts.reply_cap = ctx_.options.reply_cap;
+        facts.reply_ttl_s = ctx_.options.reply_ttl_s;
         const std::string status = heartbeat_json(facts, ctx_.state.counters, pool).dump();
         const std::string lease = std::to_string(ctx_.options.lease_ms);
         redis.append({"SET", ctx_.keys.gateway(ctx_.name), status, "PX", lease});

@@ -196,10 +196,17 @@ TEST_F(RedisScripts, RefreshKeepsOnlyTheCallersOwnEntries) {
 TEST_F(RedisScripts, RequeueMovesACrashedDeliveryToANewEntry) {
     const std::string entry = add_job("0123456789abcdef-3");
     ASSERT_EQ(read("host-a", 1).size(), 1U);
-    auto moved = redis_.run(kRequeue, {keys_.jobs(), keys_.done("0123456789abcdef-3"), keys_.stats()},
-                            {layout::kGroup, entry, "1", "worker_crashed: killed by signal 9"});
+    const std::string requeued_key = keys_.requeued("0123456789abcdef-3");
+    auto moved = redis_.run(kRequeue, {keys_.jobs(), keys_.done("0123456789abcdef-3"), keys_.stats(), requeued_key},
+                            {layout::kGroup, entry, "1", "worker_crashed: killed by signal 9", "60000"});
     ASSERT_TRUE(moved && moved->value().is_string()) << (moved ? std::string(moved->text()) : "");
     EXPECT_EQ(integer({"XLEN", keys_.jobs()}), 1);
+    // Where the job went is kept, for as long as its fence would be.
+    auto went = redis_.command({"GET", requeued_key});
+    ASSERT_TRUE(went && went->value().is_string());
+    EXPECT_EQ(went->text(), moved->text());
+    EXPECT_GT(integer({"PTTL", requeued_key}), 0);
+    EXPECT_LE(integer({"PTTL", requeued_key}), 60000);
     auto again = redis_.command(
         {"XREADGROUP", "GROUP", layout::kGroup, "host-b", "COUNT", "5", "STREAMS", keys_.jobs(), ">"});
     ASSERT_TRUE(again && !again->value().is_nil());
@@ -218,8 +225,8 @@ TEST_F(RedisScripts, RequeueMovesACrashedDeliveryToANewEntry) {
     // A finished job is not requeued.
     const std::string second = std::string(again->value()[0][1][0][0].text());
     finish("0123456789abcdef-3", "", "host-c");
-    auto none = redis_.run(kRequeue, {keys_.jobs(), keys_.done("0123456789abcdef-3"), keys_.stats()},
-                           {layout::kGroup, second, "2", "x"});
+    auto none = redis_.run(kRequeue, {keys_.jobs(), keys_.done("0123456789abcdef-3"), keys_.stats(), requeued_key},
+                           {layout::kGroup, second, "2", "x", "60000"});
     ASSERT_TRUE(none);
     EXPECT_TRUE(none->value().is_nil());
     EXPECT_EQ(integer({"XLEN", keys_.jobs()}), 0);

@@ -26,7 +26,8 @@ TEST(HeartbeatStatus, CarriesEveryFieldWithThePoolsWorkers) {
     const nlohmann::json j = heartbeat_json(facts(), c, pool);
     for (const char* key : {"name", "host", "pool", "pid", "started_ms", "now_ms", "lease_ms", "capacity", "in_flight",
                             "received", "finished", "claims", "requeued", "poisoned", "duplicates_dropped",
-                            "late_after_cancel", "lost", "redis_reconnects", "pool_reachable", "workers"}) {
+                            "late_after_cancel", "lost", "redis_reconnects", "done_ttl_ms", "reply_cap",
+                            "reply_ttl_s", "pool_reachable", "workers"}) {
         EXPECT_TRUE(j.contains(key)) << key;
     }
     EXPECT_EQ(j["name"], "h:p:7:1000");
@@ -35,6 +36,15 @@ TEST(HeartbeatStatus, CarriesEveryFieldWithThePoolsWorkers) {
     EXPECT_EQ(j["duplicates_dropped"], 3);
     EXPECT_EQ(j["redis_reconnects"], 6);
     EXPECT_EQ(j["pool_reachable"], true);
+    EXPECT_EQ(j["done_ttl_ms"], redis_layout::kDefaultDoneTtlMs);
+    HeartbeatFacts tuned = facts();
+    tuned.done_ttl_ms = 60'000;
+    tuned.reply_cap = 20;
+    tuned.reply_ttl_s = 3;
+    const nlohmann::json t = heartbeat_json(tuned, c, pool);
+    EXPECT_EQ(t["done_ttl_ms"], 60'000);
+    EXPECT_EQ(t["reply_cap"], 20);
+    EXPECT_EQ(t["reply_ttl_s"], 3);
     EXPECT_EQ(j["workers"], (nlohmann::json{{"total", 2}, {"idle", 1}, {"busy", 1}, {"starting", 0}, {"slots", 4}}));
 }
 

@@ -137,5 +137,23 @@ TEST(RedisJobEntryTest, TheInFlightCapGrowsWithTheClusterWithinBounds) {
     EXPECT_EQ(in_flight_cap(100000), 65536u);
 }
 
+TEST(RedisJobEntryTest, ReplySettingsAreTheGatewaysLargestOrTheDefaults) {
+    const ReplySettings none = cluster_reply_settings({});
+    EXPECT_EQ(none.done_ttl_ms, redis_layout::kDefaultDoneTtlMs);
+    EXPECT_EQ(none.reply_cap, redis_layout::kDefaultReplyCap);
+    EXPECT_EQ(none.reply_ttl_s, redis_layout::kDefaultReplyTtlS);
+    const ReplySettings two = cluster_reply_settings({R"({"done_ttl_ms": 60000, "reply_cap": 20, "reply_ttl_s": 3})",
+                                                      R"({"done_ttl_ms": 5000, "reply_cap": 50, "reply_ttl_s": 2})"});
+    EXPECT_EQ(two.done_ttl_ms, 60000);
+    EXPECT_EQ(two.reply_cap, 50);
+    EXPECT_EQ(two.reply_ttl_s, 3);
+    // An older gateway's heartbeat (no settings) or a nonsense value leaves a setting to the default.
+    const ReplySettings odd = cluster_reply_settings({"not json", R"({"capacity": 4})",
+                                                      R"({"done_ttl_ms": "9", "reply_cap": -1, "reply_ttl_s": 7})"});
+    EXPECT_EQ(odd.done_ttl_ms, redis_layout::kDefaultDoneTtlMs);
+    EXPECT_EQ(odd.reply_cap, redis_layout::kDefaultReplyCap);
+    EXPECT_EQ(odd.reply_ttl_s, 7);
+}
+
 }  // namespace
 }  // namespace warmpool::detail

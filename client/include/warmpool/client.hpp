@@ -45,6 +45,10 @@ struct ClientOptions {
     // For a cluster endpoint (redis://...): the file holding the Redis password. Empty:
     // $WARMPOOL_REDIS_PASSWORD_FILE, else $WARMPOOL_REDIS_PASSWORD, else no password.
     std::string redis_password_file;
+    // For a cluster endpoint: how long Redis may be unreachable before every job in flight fails
+    // with shutting_down (its outcome unknown) and submits fail the same way until Redis is back;
+    // also how long a submit or cancel keeps trying to reach it. 0 or less: the default.
+    int redis_unreachable_ms = 30'000;
 };
 
 class Client {

@@ -5,6 +5,7 @@
 //
 //   warmpool:{C}:jobs             stream of jobs, consumed by the group "gateways"
 //   warmpool:{C}:done:<job>       fencing key: set NX by the job's one finisher; expires after done_ttl
+//   warmpool:{C}:requeued:<job>   the entry id a requeued job went to (the requeue script); expires after done_ttl
 //   warmpool:{C}:reply:<client>   a client's reply stream, capped (MAXLEN ~) and expiring
 //   warmpool:{C}:cancels          stream of cancel requests every gateway tails (capped)
 //   warmpool:{C}:gateway:<name>   a gateway's heartbeat: its status JSON, expiring after the lease
@@ -75,6 +76,7 @@ inline constexpr std::string_view poisoned = "poisoned";
 inline constexpr std::string_view deleted_entries = "deleted_entries";        // pending entries found deleted
 inline constexpr std::string_view consumers_removed = "consumers_removed";
 inline constexpr std::string_view dropped_entries = "dropped_entries";  // entries no reply could be sent for (bad client or job id)
+inline constexpr std::string_view resent = "resent";  // entries clients added again after Redis lost them
 }  // namespace stat
 
 // The finisher a client's own cancel is recorded as.
@@ -86,6 +88,7 @@ public:
 
     std::string jobs() const { return prefix_ + "jobs"; }
     std::string done(std::string_view job) const { return prefix_ + "done:" + std::string(job); }
+    std::string requeued(std::string_view job) const { return prefix_ + "requeued:" + std::string(job); }
     std::string reply(std::string_view client) const { return prefix_ + "reply:" + std::string(client); }
     std::string cancels() const { return prefix_ + "cancels"; }
     std::string gateway(std::string_view name) const { return prefix_ + "gateway:" + std::string(name); }
@@ -207,8 +210,10 @@ return removed
 // requeue: the delivery of an entry ended without an outcome (its worker crashed): the job
 // goes back to the stream as a new entry with `attempts` raised, for any gateway to take, and
 // the old entry is acknowledged and deleted. Nothing happens if the job was finished meanwhile.
-//   KEYS: jobs, done, stats
-//   ARGV: group, entry id, attempts, last_failure
+// The new entry's id is kept under requeued:<job> (for done_ttl), so that a client checking its
+// jobs after Redis lost data finds the job where it went rather than sending it again.
+//   KEYS: jobs, done, stats, requeued
+//   ARGV: group, entry id, attempts, last_failure, done_ttl_ms
 // Returns the new entry's id, or false if the job was finished or the entry is gone.
 inline constexpr std::string_view kRequeueScript = R"lua(
 local e = redis.call('XRANGE', KEYS[1], ARGV[2], ARGV[2])
@@ -228,7 +233,9 @@ out[#out + 1] = ARGV[3]
 out[#out + 1] = 'last_failure'
 out[#out + 1] = ARGV[4]
 redis.call('HINCRBY', KEYS[3], 'requeued', 1)
-return redis.call('XADD', KEYS[1], '*', unpack(out))
+local id = redis.call('XADD', KEYS[1], '*', unpack(out))
+redis.call('SET', KEYS[4], id, 'PX', ARGV[5])
+return id
 )lua";
 
 }  // namespace warmpool::redis_layout
