@@ -162,56 +162,15 @@ std::string render_cluster_top(const json& report, unsigned width) {
 
 namespace {
 
-// Writes metric families in the Prometheus text format or OpenMetrics. They differ as the
-// pool's own metrics do (status_report.cpp): a counter's HELP and TYPE lines name it with
-// "_total" in the Prometheus format and without it in OpenMetrics, OpenMetrics escapes quotes
-// in HELP, and ends with "# EOF". A family with no samples is left out.
-class ClusterMetricsWriter {
-public:
-    using Label = std::pair<std::string_view, std::string>;
-
-    ClusterMetricsWriter(metrics_http::Format format, std::string cluster)
-        : openmetrics_(format == metrics_http::Format::openmetrics), cluster_(std::move(cluster)) {}
-
-    void family(std::string_view name, std::string_view type, std::string_view help) {
-        const bool counter = type == "counter";
-        sample_name_ = std::string(name) + (counter ? "_total" : "");
-        const std::string described = openmetrics_ ? std::string(name) : sample_name_;
-        pending_head_ = "# HELP " + described + " " + metrics_escaped(help, openmetrics_) + "\n# TYPE " + described + " " +
-                        std::string(type) + "\n";
-    }
-
-    void sample(long long value, const std::vector<Label>& labels = {}) {
-        out_ += pending_head_;
-        pending_head_.clear();
-        out_ += sample_name_ + "{cluster=\"" + metrics_escaped(cluster_, true) + "\"";
-        for (const auto& [name, label_value] : labels) {
-            out_ += ",";
-            out_ += name;
-            out_ += "=\"" + metrics_escaped(label_value, true) + "\"";
-        }
-        out_ += "} " + std::to_string(value) + "\n";
-    }
-
-    std::string finish() && {
-        if (openmetrics_) out_ += "# EOF\n";
-        return std::move(out_);
-    }
-
-private:
-    bool openmetrics_;
-    std::string cluster_;
-    std::string sample_name_;
-    std::string pending_head_;  // written with the family's first sample
-    std::string out_;
-};
-
 std::string string_of(const json& value) { return value.is_string() ? value.get<std::string>() : std::string(); }
 
 }  // namespace
 
 std::string cluster_metrics(const json& report, metrics_http::Format format) {
-    ClusterMetricsWriter m(format, string_of(field(report, "cluster")));
+    // A family with no samples is left out: a figure no gateway reported is not said to be there.
+    const std::string cluster = string_of(field(report, "cluster"));
+    MetricsTextWriter m(format == metrics_http::Format::openmetrics, {"cluster", cluster},
+                        MetricsTextWriter::EmptyFamilies::left_out);
     const json& totals = field(report, "totals");
     const json& gateways_field = field(report, "gateways");
     const json gateways = gateways_field.is_array() ? gateways_field : json::array();

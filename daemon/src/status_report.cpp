@@ -1,8 +1,5 @@
 #include "warmpool/daemon/status_report.hpp"
 
-#include <charconv>
-#include <cmath>
-#include <initializer_list>
 #include <nlohmann/json.hpp>
 #include <string_view>
 #include <utility>
@@ -158,66 +155,11 @@ std::string status_json(const StatusSnapshot& snap) {
 
 namespace {
 
-using Label = std::pair<std::string_view, std::string_view>;
-
-// Writes metric families in one of the two formats. They differ in three places: a counter's
-// HELP and TYPE lines name it with "_total" in the Prometheus format and without it in
-// OpenMetrics (its samples carry "_total" in both); OpenMetrics has UNIT lines, escapes quotes in
-// HELP, and ends with "# EOF".
-class MetricsWriter {
-public:
-    MetricsWriter(MetricsFormat format, std::string_view pool) : format_(format), pool_(pool) {}
-
-    // Starts the family `name` (as OpenMetrics names it); `unit` is the name's last word
-    // ("seconds", "bytes") or empty.
-    void family(std::string_view name, std::string_view type, std::string_view help, std::string_view unit = {}) {
-        const bool counter = type == "counter";
-        sample_name_ = std::string(name) + (counter ? "_total" : "");
-        const std::string described = format_ == MetricsFormat::openmetrics ? std::string(name) : sample_name_;
-        out_ += "# HELP " + described + " " + metrics_escaped(help, format_ == MetricsFormat::openmetrics) + "\n";
-        out_ += "# TYPE " + described + " " + std::string(type) + "\n";
-        if (format_ == MetricsFormat::openmetrics && !unit.empty()) out_ += "# UNIT " + described + " " + std::string(unit) + "\n";
-    }
-
-    // One sample of the family last started, labelled with the pool and `labels`.
-    void sample(double value, std::initializer_list<Label> labels = {}) { line(labels, number(value)); }
-    void sample(std::uint64_t value, std::initializer_list<Label> labels = {}) { line(labels, std::to_string(value)); }
-    // A histogram's samples: the family's name with `suffix` ("_bucket", "_sum", "_count").
-    void sample(std::string_view suffix, const std::string& value, std::initializer_list<Label> labels) {
-        line(labels, value, suffix);
-    }
-    static std::string number(double value) {
-        if (std::isnan(value)) return "NaN";
-        if (std::isinf(value)) return value > 0 ? "+Inf" : "-Inf";
-        char buf[32];
-        const auto end = std::to_chars(buf, buf + sizeof buf, value).ptr;  // shortest that reads back exactly
-        return std::string(buf, end);
-    }
-
-    std::string finish() && {
-        if (format_ == MetricsFormat::openmetrics) out_ += "# EOF\n";
-        return std::move(out_);
-    }
-
-private:
-
-    void line(std::initializer_list<Label> labels, const std::string& value, std::string_view suffix = {}) {
-        out_ += sample_name_;
-        out_ += suffix;
-        out_ += "{pool=\"" + metrics_escaped(pool_, true) + "\"";
-        for (const auto& [name, label_value] : labels) {
-            out_ += ",";
-            out_ += name;
-            out_ += "=\"" + metrics_escaped(label_value, true) + "\"";
-        }
-        out_ += "} " + value + "\n";
-    }
-
-    MetricsFormat format_;
-    std::string_view pool_;
-    std::string sample_name_;
-    std::string out_;
-};
+// The pool's families, each sample labelled with the pool's name; a family without samples (no
+// worker, no per-worker series) keeps its HELP and TYPE lines.
+MetricsTextWriter metrics_writer(MetricsFormat format, std::string_view pool) {
+    return MetricsTextWriter(format == MetricsFormat::openmetrics, {"pool", pool});
+}
 
 }  // namespace
 
@@ -226,12 +168,12 @@ namespace {
 // The queue-wait and run-time histograms since start, labelled by function: only names the
 // workers serve, at most kTimedFunctions of them and kOtherFunctions (JobTimings). Coarser than
 // the status's buckets: every other power of two from 1.024 µs, each an exact bound of those.
-void latency_histograms(MetricsWriter& m, const StatusSnapshot& snap) {
+void latency_histograms(MetricsTextWriter& m, const StatusSnapshot& snap) {
     if (snap.latency.empty()) return;  // a family without samples says nothing
     constexpr unsigned kBounds = 14;  // 2^10 ns .. 2^36 ns (68.7 s), then +Inf
     std::string bounds[kBounds];
     for (unsigned i = 0; i < kBounds; ++i) {
-        bounds[i] = MetricsWriter::number(static_cast<double>(std::int64_t{1} << (kLatencyFirstOctave + 2 * i)) / 1e9);
+        bounds[i] = MetricsTextWriter::number(static_cast<double>(std::int64_t{1} << (kLatencyFirstOctave + 2 * i)) / 1e9);
     }
     auto histogram = [&](std::string_view name, std::string_view help, auto of) {
         m.family(name, "histogram", help, "seconds");
@@ -242,7 +184,7 @@ void latency_histograms(MetricsWriter& m, const StatusSnapshot& snap) {
                 m.sample("_bucket", std::to_string(below), {{"function", f.name}, {"le", bounds[i]}});
             }
             m.sample("_bucket", std::to_string(h.count()), {{"function", f.name}, {"le", "+Inf"}});
-            m.sample("_sum", MetricsWriter::number(static_cast<double>(h.sum_ns) / 1e9), {{"function", f.name}});
+            m.sample("_sum", MetricsTextWriter::number(static_cast<double>(h.sum_ns) / 1e9), {{"function", f.name}});
             m.sample("_count", std::to_string(h.count()), {{"function", f.name}});
         }
     };
@@ -259,7 +201,7 @@ void latency_histograms(MetricsWriter& m, const StatusSnapshot& snap) {
 // (bounded by the configuration); sessions and function names (chosen by clients) are counted,
 // never used as labels.
 std::string status_metrics(const StatusSnapshot& snap, MetricsFormat format) {
-    MetricsWriter m(format, snap.pool);
+    MetricsTextWriter m = metrics_writer(format, snap.pool);
     const PoolCounters& c = snap.counters;
     auto count = [](auto n) { return static_cast<std::uint64_t>(n); };
 

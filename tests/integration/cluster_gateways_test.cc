@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "parsed_metrics.hpp"
 #include "redis_server.hpp"
 #include "scale_out_hosts.hpp"
 #include "test_pool.hpp"
@@ -19,22 +20,9 @@ namespace {
 using nlohmann::json;
 using testing::CommandResult;
 using testing::describe;
+using testing::parse_metrics;
+using testing::sample_value;
 using namespace std::chrono_literals;
-
-json parse_metrics(const std::string& format, const std::string& text) {
-    CommandResult r = testing::run_command({WARMPOOL_PYTHON, WARMPOOL_PARSE_METRICS, format}, text);
-    EXPECT_EQ(r.exit_code, 0) << r.err << "\nthe text:\n" << text;
-    return r.exit_code == 0 ? json::parse(r.out) : json::array();
-}
-
-double sample_value(const json& families, const std::string& sample, const json& labels) {
-    for (const json& f : families) {
-        for (const json& s : f["samples"]) {
-            if (s["name"] == sample && s["labels"] == labels) return s["value"].get<double>();
-        }
-    }
-    return -1;
-}
 
 // The report's entry for the gateway `name`, or null.
 json gateway_in(const json& report, const std::string& name) {
@@ -54,11 +42,8 @@ std::string line_starting(const std::string& text, const std::string& prefix) {
 
 TEST(ClusterGateways, LiveHostsThenAKilledGatewayShowsLapsedWithTheEntriesPendingOnIt) {
     testing::RedisServer redis;
-    testing::GatewaySettings settings;
-    settings.endpoint = redis.endpoint("t");
-    settings.lease_ms = 1000;
-    settings.capacity = 2;  // each takes two jobs, so the other cannot claim the dead one's at once
-    testing::ScaleOutHosts hosts(settings, 2, 2);
+    // Each takes two jobs, so the other cannot claim the dead one's at once.
+    testing::ScaleOutHosts hosts(testing::gateway_settings(redis, 2), 2, 2);
     testing::WireJobs client(redis, "t");
     const std::string endpoint = redis.endpoint("t");
 

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "child_process.hpp"
+#include "parsed_metrics.hpp"
 #include "redis_server.hpp"
 #include "scratch_dir.hpp"
 #include "test_pool.hpp"
@@ -30,27 +31,12 @@ namespace {
 using nlohmann::json;
 using testing::CommandResult;
 using testing::describe;
+using testing::parse_metrics;
+using testing::sample_value;
 using namespace std::chrono_literals;
 
 namespace layout = redis_layout;
 const std::string kGroup(layout::kGroup);
-
-// What the parser for `format` makes of `text` (tests/support/parse_metrics.py).
-json parse_metrics(const std::string& format, const std::string& text) {
-    CommandResult r = testing::run_command({WARMPOOL_PYTHON, WARMPOOL_PARSE_METRICS, format}, text);
-    EXPECT_EQ(r.exit_code, 0) << r.err << "\nthe text:\n" << text;
-    return r.exit_code == 0 ? json::parse(r.out) : json::array();
-}
-
-// The value of the sample `sample` with `labels`, or -1.
-double sample_value(const json& families, const std::string& sample, const json& labels) {
-    for (const json& f : families) {
-        for (const json& s : f["samples"]) {
-            if (s["name"] == sample && s["labels"] == labels) return s["value"].get<double>();
-        }
-    }
-    return -1;
-}
 
 void expect_promtool_quiet(const std::string& text) {
     CommandResult lint = testing::run_command({"/usr/bin/promtool", "check", "metrics"}, text);

@@ -19,7 +19,6 @@ namespace warmpool {
 namespace {
 
 using namespace std::chrono_literals;
-using testing::GatewaySettings;
 using testing::ScaleOutHosts;
 using testing::WireJobs;
 
@@ -35,11 +34,7 @@ TEST(GatewayChaos, EveryJobGetsExactlyOneRightReplyWhileGatewaysAndHostsFail) {
     auto chance = [&](int percent) { return static_cast<int>(random() % 100) < percent; };
 
     testing::RedisServer redis;
-    GatewaySettings settings;
-    settings.endpoint = redis.endpoint("t");
-    settings.lease_ms = 1000;
-    settings.capacity = 2;
-    ScaleOutHosts hosts(settings, 3);
+    ScaleOutHosts hosts(testing::gateway_settings(redis, 2), 3);
     WireJobs client(redis, "t");
     std::map<std::uint64_t, std::string> expected;  // seq -> the result's JSON ("" for sleeps)
     std::vector<bool> dead(hosts.size(), false);

@@ -15,21 +15,14 @@ namespace warmpool {
 namespace {
 
 using namespace std::chrono_literals;
-using testing::GatewaySettings;
+using testing::gateway_settings;
 using testing::ScaleOutHosts;
 using testing::wait_until;
 using testing::WireJobs;
 
-GatewaySettings settings_for(const testing::RedisServer& redis) {
-    GatewaySettings s;
-    s.endpoint = redis.endpoint("t");
-    s.lease_ms = 1000;
-    return s;
-}
-
 TEST(GatewayFaults, AJobThatKillsEveryWorkerEndsAsPoisonAndThePoolsServeOn) {
     testing::RedisServer redis;
-    ScaleOutHosts hosts(settings_for(redis), 3);
+    ScaleOutHosts hosts(gateway_settings(redis), 3);
     WireJobs client(redis, "t");
     const auto poison = client.submit_json("crash", "1");
     client.read_until([&](const auto& r) { return r.contains(poison); }, 60s);
@@ -59,7 +52,7 @@ TEST(GatewayFaults, JobsKeepExactlyOneReplyAcrossARedisRestart) {
     testing::RedisServerOptions options;
     options.append_only = true;
     testing::RedisServer redis(options);
-    ScaleOutHosts hosts(settings_for(redis), 2);
+    ScaleOutHosts hosts(gateway_settings(redis), 2);
     WireJobs client(redis, "t");
     // Both gateways are connected before Redis goes (else one first connects after the restart,
     // with nothing to reconnect).
@@ -105,7 +98,7 @@ TEST(GatewayFaults, JobsKeepExactlyOneReplyAcrossARedisRestart) {
 // the group again and serve the jobs submitted after.
 TEST(GatewayFaults, AfterARedisRestartThatLostEverythingTheGatewaysServeNewJobs) {
     testing::RedisServer redis;
-    ScaleOutHosts hosts(settings_for(redis), 2);
+    ScaleOutHosts hosts(gateway_settings(redis), 2);
     WireJobs client(redis, "t");
     client.submit_json("gcd", "[12,18]");
     client.read_all(20s);
@@ -120,7 +113,7 @@ TEST(GatewayFaults, AfterARedisRestartThatLostEverythingTheGatewaysServeNewJobs)
 
 TEST(GatewayFaults, AClientsCancelStopsTheRunningJobAndItsLateOutcomeIsDropped) {
     testing::RedisServer redis;
-    ScaleOutHosts hosts(settings_for(redis), 1);
+    ScaleOutHosts hosts(gateway_settings(redis), 1);
     WireJobs client(redis, "t");
     const auto seq = client.submit_json("hang", "1");
     // The entry is taken (it runs) before the client cancels it.

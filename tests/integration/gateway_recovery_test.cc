@@ -18,24 +18,16 @@ namespace warmpool {
 namespace {
 
 using namespace std::chrono_literals;
-using testing::GatewaySettings;
+using testing::gateway_settings;
 using testing::ScaleOutHosts;
 using testing::wait_until;
 using testing::WireJobs;
 
-constexpr int kLeaseMs = 1000;
 // Claims happen a lease after the last refresh, at the claimer's next round (a fifth of a lease);
 // the margin covers a loaded machine.
-constexpr auto kRecovery = std::chrono::milliseconds(kLeaseMs) + 20s;
-
-GatewaySettings settings_for(const testing::RedisServer& redis, std::vector<std::string> extra = {}) {
-    GatewaySettings s;
-    s.endpoint = redis.endpoint("t");
-    s.lease_ms = kLeaseMs;
-    s.capacity = 2;  // as many jobs as workers: what a host holds is what it runs
-    s.extra_args = std::move(extra);
-    return s;
-}
+constexpr auto kRecovery = std::chrono::milliseconds(testing::kGatewayLeaseMs) + 20s;
+// As many jobs as workers: what a host holds is what it runs.
+constexpr unsigned kCapacity = 2;
 
 // Waits until the gateway of `host` holds at least `count` entries; returns its consumer name.
 std::string wait_for_pending(WireJobs& client, testing::ScaleOutHost& host, long long count) {
@@ -52,7 +44,7 @@ std::string wait_for_pending(WireJobs& client, testing::ScaleOutHost& host, long
 
 TEST(GatewayRecovery, AKilledGatewaysJobsFinishOnTheOtherHostsExactlyOnce) {
     testing::RedisServer redis;
-    ScaleOutHosts hosts(settings_for(redis), 3);
+    ScaleOutHosts hosts(gateway_settings(redis, kCapacity), 3);
     WireJobs client(redis, "t");
     for (int i = 0; i < 24; ++i) client.submit_json("sleep_report", "0.4");
     const std::string victim = wait_for_pending(client, hosts[0], 2);
@@ -82,7 +74,7 @@ TEST(GatewayRecovery, AKilledGatewaysJobsFinishOnTheOtherHostsExactlyOnce) {
 
 TEST(GatewayRecovery, AStalledGatewaysLateOutcomesAreDroppedAndCounted) {
     testing::RedisServer redis;
-    ScaleOutHosts hosts(settings_for(redis), 2);
+    ScaleOutHosts hosts(gateway_settings(redis, kCapacity), 2);
     WireJobs client(redis, "t");
     // Two workers a host and two jobs each: host 0 holds two when it stalls.
     for (int i = 0; i < 4; ++i) client.submit_json("sleep_report", "1.0");
@@ -115,7 +107,7 @@ TEST(GatewayRecovery, AStalledGatewaysLateOutcomesAreDroppedAndCounted) {
 
 TEST(GatewayRecovery, AKilledHostsJobsFinishElsewhere) {
     testing::RedisServer redis;
-    ScaleOutHosts hosts(settings_for(redis), 3);
+    ScaleOutHosts hosts(gateway_settings(redis, kCapacity), 3);
     WireJobs client(redis, "t");
     for (int i = 0; i < 18; ++i) client.submit_json("sleep_report", "0.3");
     const std::string victim = wait_for_pending(client, hosts[1], 1);
@@ -133,7 +125,7 @@ TEST(GatewayRecovery, AKilledHostsJobsFinishElsewhere) {
 
 TEST(GatewayRecovery, SigtermDrainsRequeuesWhatIsLeftAndLeavesNoHeartbeat) {
     testing::RedisServer redis;
-    ScaleOutHosts hosts(settings_for(redis, {"--drain-ms", "300"}), 2);
+    ScaleOutHosts hosts(gateway_settings(redis, kCapacity, {"--drain-ms", "300"}), 2);
     WireJobs client(redis, "t");
     for (int i = 0; i < 4; ++i) client.submit_json("sleep_report", "2.0");
     const std::string leaving = wait_for_pending(client, hosts[0], 2);
@@ -156,7 +148,7 @@ TEST(GatewayRecovery, SigtermDrainsRequeuesWhatIsLeftAndLeavesNoHeartbeat) {
 // other hosts at once and exits 1 (its unit restarts it with the pool).
 TEST(GatewayRecovery, AGatewayWhosePoolDiesRequeuesItsJobsAndExits) {
     testing::RedisServer redis;
-    ScaleOutHosts hosts(settings_for(redis), 2);
+    ScaleOutHosts hosts(gateway_settings(redis, kCapacity), 2);
     WireJobs client(redis, "t");
     for (int i = 0; i < 4; ++i) client.submit_json("sleep_report", "1.5");
     const std::string orphan = wait_for_pending(client, hosts[0], 2);
@@ -186,7 +178,7 @@ TEST(GatewayRecovery, AVanishedConsumersEntriesAreClaimedAndTheConsumerRemoved) 
     auto deleted = client.redis().command({"XDEL", client.keys().jobs(), gone});
     ASSERT_TRUE(deleted && deleted->value().integer() == 1);
 
-    ScaleOutHosts hosts(settings_for(redis), 1);
+    ScaleOutHosts hosts(gateway_settings(redis, kCapacity), 1);
     client.read_until([&](const auto& r) { return r.contains(1); }, kRecovery);
     EXPECT_EQ(client.replies().at(1).at(0).body, "6");
     EXPECT_TRUE(wait_until([&] { return client.stat("deleted_entries") == 1; }, kRecovery));

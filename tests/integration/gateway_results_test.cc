@@ -20,6 +20,7 @@ namespace warmpool {
 namespace {
 
 using namespace std::chrono_literals;
+using testing::gateway_settings;
 using testing::GatewaySettings;
 using testing::ScaleOutHosts;
 using testing::wait_until;
@@ -27,13 +28,6 @@ using testing::WireJob;
 using testing::WireJobs;
 
 constexpr std::uint32_t kJson = kJobJson;
-
-GatewaySettings settings_for(const testing::RedisServer& redis, int lease_ms = 1000) {
-    GatewaySettings s;
-    s.endpoint = redis.endpoint("t");
-    s.lease_ms = lease_ms;
-    return s;
-}
 
 // The gateway pid a reply's "by" names ("<host>:<pool>:<pid>:<start ms>").
 std::string gateway_pid_of(const std::string& by) {
@@ -46,7 +40,7 @@ std::int64_t brute_gcd(std::int64_t a, std::int64_t b) { return b == 0 ? a : bru
 
 TEST(GatewayResults, RightResultsThroughThreeHostsSpreadOverAllOfThem) {
     testing::RedisServer redis;
-    ScaleOutHosts hosts(settings_for(redis), 3);
+    ScaleOutHosts hosts(gateway_settings(redis), 3);
     WireJobs client(redis, "t");
     ASSERT_TRUE(client.wait_serving({hosts[0].gateway_pid(), hosts[1].gateway_pid(), hosts[2].gateway_pid()}, 20s));
     // Sleeping jobs so every host gets some: each has two workers and reads only what fits.
@@ -79,7 +73,7 @@ TEST(GatewayResults, RightResultsThroughThreeHostsSpreadOverAllOfThem) {
 
 TEST(GatewayResults, WhatCannotRunIsAnsweredWithItsTypedError) {
     testing::RedisServer redis;
-    ScaleOutHosts hosts(settings_for(redis), 1);
+    ScaleOutHosts hosts(gateway_settings(redis), 1);
     WireJobs client(redis, "t");
     const auto unknown = client.submit_json("no_such_function", "1");
     const auto failing = client.submit_json("fail", "\"boom\"");
@@ -105,7 +99,7 @@ TEST(GatewayResults, WhatCannotRunIsAnsweredWithItsTypedError) {
 
 TEST(GatewayResults, HostileEntriesAreAnsweredOrDroppedAndCountedWhileTheGatewayServes) {
     testing::RedisServer redis;
-    ScaleOutHosts hosts(settings_for(redis), 2);
+    ScaleOutHosts hosts(gateway_settings(redis), 2);
     WireJobs client(redis, "t");
     const std::string c = client.client();
     auto entry = [&](std::uint64_t seq) {
@@ -154,7 +148,7 @@ TEST(GatewayResults, HostileEntriesAreAnsweredOrDroppedAndCountedWhileTheGateway
 
 TEST(GatewayResults, TheHeartbeatCarriesTheGatewaysStatus) {
     testing::RedisServer redis;
-    ScaleOutHosts hosts(settings_for(redis), 1);
+    ScaleOutHosts hosts(gateway_settings(redis), 1);
     WireJobs client(redis, "t");
     client.submit_json("gcd", "[12,18]");
     client.read_all(20s);
@@ -192,7 +186,7 @@ TEST(GatewayResults, TheHeartbeatCarriesTheGatewaysStatus) {
 // A batch record (what map() sends) is forwarded as it came and answered with the batch's results.
 TEST(GatewayResults, ABatchRecordIsForwardedAsIs) {
     testing::RedisServer redis;
-    ScaleOutHosts hosts(settings_for(redis), 1);
+    ScaleOutHosts hosts(gateway_settings(redis), 1);
     WireJobs client(redis, "t");
     const std::vector<std::string> items = {"[12,18]", "[7,21]", "[100,75]"};
     std::string batch(sizeof(BatchHeader), '\0');
@@ -223,7 +217,7 @@ TEST(GatewayResults, AGatewayAuthenticatesWithAPasswordFileAndStopsOnAWrongOne) 
     options.password = "s3cret";
     testing::RedisServer redis(options);
     testing::ScratchDir dir("warmpool-gateway-auth");
-    GatewaySettings good = settings_for(redis);
+    GatewaySettings good = gateway_settings(redis);
     good.extra_args = {"--redis-password-file", dir.write("good", "s3cret\n")};
     ScaleOutHosts hosts(good, 1);
     WireJobs client(redis, "t", "s3cret");
@@ -231,7 +225,7 @@ TEST(GatewayResults, AGatewayAuthenticatesWithAPasswordFileAndStopsOnAWrongOne) 
     client.read_all(20s);
     EXPECT_EQ(client.not_exactly_once(), "");
 
-    GatewaySettings wrong = settings_for(redis);
+    GatewaySettings wrong = gateway_settings(redis);
     wrong.extra_args = {"--redis-password-file", dir.write("wrong", "guess\n")};
     ScaleOutHosts refused(wrong, 1);
     EXPECT_EQ(refused[0].wait_gateway_exit(20s), 1) << "refused credentials do not get better by retrying";

@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "child_process.hpp"
+#include "parsed_metrics.hpp"
 #include "scratch_dir.hpp"
 #include "test_pool.hpp"
 #include "warmpool/common/status_query.hpp"
@@ -33,32 +34,15 @@ namespace {
 
 using nlohmann::json;
 using testing::CommandResult;
+using testing::parse_metrics;
+using testing::sample_value;
 using testing::TestPool;
 using namespace std::chrono_literals;
-
-// What the parser for `format` ("prometheus" or "openmetrics") makes of `text`: its families as
-// parse_metrics.py prints them. A text the parser refuses fails the test with the parser's words.
-json parse_metrics(const std::string& format, const std::string& text) {
-    CommandResult r = testing::run_command({WARMPOOL_PYTHON, WARMPOOL_PARSE_METRICS, format}, text);
-    EXPECT_EQ(r.exit_code, 0) << r.err << "\nthe text:\n" << text;
-    if (r.exit_code != 0) return json::array();
-    return json::parse(r.out);
-}
 
 std::map<std::string, json> by_name(const json& families) {
     std::map<std::string, json> named;
     for (const json& f : families) named[f["name"].get<std::string>()] = f;
     return named;
-}
-
-// The value of the sample `sample` with `labels` in the parsed families, or -1.
-double sample_value(const json& families, const std::string& sample, const json& labels) {
-    for (const json& f : families) {
-        for (const json& s : f["samples"]) {
-            if (s["name"] == sample && s["labels"] == labels) return s["value"].get<double>();
-        }
-    }
-    return -1;
 }
 
 std::string status_text(const TestPool& pool, const std::string& request) {

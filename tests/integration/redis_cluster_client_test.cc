@@ -28,7 +28,6 @@ namespace {
 using namespace std::chrono_literals;
 using Pair = std::pair<std::int64_t, std::int64_t>;
 using testing::expect_job_error;
-using testing::GatewaySettings;
 using testing::ScaleOutHosts;
 using testing::wait_until;
 
@@ -54,18 +53,10 @@ struct Cluster {
     explicit Cluster(unsigned hosts, unsigned workers = 2, unsigned capacity = 0, std::vector<std::string> extra = {},
                      testing::RedisServerOptions redis_options = {})
         : server(std::move(redis_options)),
-          hosts_(settings(capacity, std::move(extra)), hosts, workers),
+          hosts_(testing::gateway_settings(server, capacity, std::move(extra)), hosts, workers),
           redis(server.connect()) {
         const bool up = wait_until([&] { return keys_like(redis, keys.gateway("*")).size() == hosts; }, 30s);
         if (!up) ADD_FAILURE() << "the gateways did not come up:\n" << hosts_.logs();
-    }
-    GatewaySettings settings(unsigned capacity, std::vector<std::string> extra) {
-        GatewaySettings s;
-        s.endpoint = server.endpoint("t");
-        s.lease_ms = 1000;
-        s.capacity = capacity;
-        s.extra_args = std::move(extra);
-        return s;
     }
     Client client() const { return Client::connect(server.endpoint("t")); }
     long long stat(std::string_view name) {

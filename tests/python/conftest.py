@@ -31,6 +31,22 @@ def _die_with_the_tests():
     ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
+def kill_and_reap(proc):
+    """SIGKILL to `proc` (a Popen this process started; by its own pid, nothing else) and waits for it."""
+    if proc is not None and proc.poll() is None:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+
+
+def read_log(path):
+    """The text of the log file `path`, or "" if there is none (yet)."""
+    try:
+        with open(path, errors="replace") as f:
+            return f.read()
+    except OSError:
+        return ""
+
+
 def wait_until(predicate, timeout=20.0, interval=0.02):
     end = time.monotonic() + timeout
     while True:
@@ -87,17 +103,11 @@ class Pool:
         return sorted(row["pid"] for row in self.status()["workers"]["rows"] if row["state"] in ("idle", "busy"))
 
     def log(self):
-        try:
-            with open(self.log_path, errors="replace") as f:
-                return f.read()
-        except OSError:
-            return ""
+        return read_log(self.log_path)
 
     def kill(self):
         """Kills this pool's daemon (its own pid, nothing else) and reaps it."""
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait(10)
+        kill_and_reap(self.proc)
 
     def stop(self):
         self.kill()

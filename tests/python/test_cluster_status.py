@@ -1,6 +1,6 @@
 """Client.status() for a client of a scale-out cluster: the cluster's status (what
 `warmpool status --endpoint ... --json` prints), from a real redis-server and two real hosts
-(warmpoold + warmpool-gateway, as test_scale_out starts them), with the Redis password from the
+(warmpoold + warmpool-gateway, as scale_out_cluster starts them), with the Redis password from the
 client's redis_password_file."""
 
 import os
@@ -10,7 +10,7 @@ import pytest
 
 import warmpool
 from conftest import wait_until
-from test_scale_out import Cluster
+from scale_out_cluster import Cluster
 
 
 def test_status_of_a_cluster_client_is_the_clusters():

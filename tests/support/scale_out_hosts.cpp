@@ -13,9 +13,19 @@
 #include <stdexcept>
 #include <thread>
 
+#include "redis_server.hpp"
+
 namespace warmpool::testing {
 
 std::string gateway_path() { return WARMPOOL_GATEWAY_PATH; }
+
+GatewaySettings gateway_settings(const RedisServer& redis, unsigned capacity, std::vector<std::string> extra_args) {
+    GatewaySettings settings;
+    settings.endpoint = redis.endpoint("t");
+    settings.capacity = capacity;
+    settings.extra_args = std::move(extra_args);
+    return settings;
+}
 
 namespace {
 

@@ -19,13 +19,23 @@
 
 namespace warmpool::testing {
 
+class RedisServer;
+
+// The lease the gateway tests give their gateways unless a test says otherwise.
+constexpr int kGatewayLeaseMs = 1000;
+
 struct GatewaySettings {
     std::string endpoint;  // redis://127.0.0.1:PORT/CLUSTER
-    int lease_ms = 1000;
+    int lease_ms = kGatewayLeaseMs;
     unsigned poison_after = 3;
     unsigned capacity = 0;  // 0: the pool's worker slots
     std::vector<std::string> extra_args;
 };
+
+// Gateways serving the cluster "t" of `redis`, with the default lease; `capacity` 0 is the pool's
+// worker slots, `extra_args` are added to warmpool-gateway's options.
+GatewaySettings gateway_settings(const RedisServer& redis, unsigned capacity = 0,
+                                 std::vector<std::string> extra_args = {});
 
 class ScaleOutHost {
 public:
