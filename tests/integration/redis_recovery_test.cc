@@ -89,14 +89,6 @@ private:
     std::optional<RedisConnection> redis_;
 };
 
-GatewaySettings settings_for(const RedisServer& redis, std::vector<std::string> extra = {}) {
-    GatewaySettings s;
-    s.endpoint = redis.endpoint("t");
-    s.lease_ms = 1000;
-    s.extra_args = std::move(extra);
-    return s;
-}
-
 std::string pair_json(int i) { return "[" + std::to_string(6 * i) + ", " + std::to_string(4 * i) + "]"; }
 
 // Every future resolves once, with gcd(6i, 4i) = 2i.
@@ -123,7 +115,7 @@ TEST(RedisRecoveryTest, JobsLostWithARedisWithoutPersistenceAreSentAgainAndAnswe
                            30s))
         << "stream " << probe.stream_length() << ", resent " << probe.stat(redis_layout::stat::resent);
     // Gateways come up only now: they serve what the client sent again.
-    ScaleOutHosts hosts(settings_for(redis), 2);
+    ScaleOutHosts hosts(gateway_settings(redis), 2);
     expect_gcds(futures, 60s);
     EXPECT_EQ(probe.stat(redis_layout::stat::duplicates_dropped), 0);
     // Served on: the session works as before.
@@ -133,7 +125,7 @@ TEST(RedisRecoveryTest, JobsLostWithARedisWithoutPersistenceAreSentAgainAndAnswe
 TEST(RedisRecoveryTest, JobsRunningWhenRedisLostEverythingAreAnsweredOnceEach) {
     RedisServer redis;
     Probe probe(redis);
-    GatewaySettings settings = settings_for(redis);
+    GatewaySettings settings = gateway_settings(redis);
     settings.capacity = 2;  // two sleeping jobs fill a host: it reads no more
     ScaleOutHosts hosts(settings, 2);
     ASSERT_TRUE(wait_until([&] { return probe.integer({"SCARD", probe.keys.gateways()}) == 2; }, 30s));
@@ -163,7 +155,7 @@ TEST(RedisRecoveryTest, JobsRunningWhenRedisLostEverythingAreAnsweredOnceEach) {
 TEST(RedisRecoveryTest, ARestartThatKeptEverythingNeedsNoResend) {
     RedisServer redis(testing::RedisServerOptions{.append_only = true});  // appendfsync always
     Probe probe(redis);
-    ScaleOutHosts hosts(settings_for(redis), 1);
+    ScaleOutHosts hosts(gateway_settings(redis), 1);
     ASSERT_TRUE(wait_until([&] { return probe.integer({"SCARD", probe.keys.gateways()}) == 1; }, 30s));
     Client client = Client::connect(redis.endpoint("t"));
     std::vector<RawFuture> running;
@@ -221,7 +213,7 @@ TEST(RedisRecoveryTest, ARequeuedJobIsFoundWhereItWentAndNotSentAgain) {
     ASSERT_TRUE(wait_until([&] { return reader_checked(probe); }, 30s));
     EXPECT_EQ(probe.stat(redis_layout::stat::resent), 0) << "followed to its requeued entry";
     EXPECT_EQ(probe.stream_length(), 1);
-    ScaleOutHosts hosts(settings_for(redis), 1);
+    ScaleOutHosts hosts(gateway_settings(redis), 1);
     ASSERT_TRUE(future.wait_for(60s)) << hosts.logs();
     EXPECT_EQ(future.get(), "6");
     EXPECT_EQ(probe.stat(redis_layout::stat::duplicates_dropped), 0);
@@ -249,7 +241,7 @@ TEST(RedisRecoveryTest, ARedisThatStaysAwayFailsTheJobsInFlightWithinTheLimit) {
 
     // Redis back (empty), and a host: the same session serves new jobs again.
     redis.restart();
-    ScaleOutHosts hosts(settings_for(redis), 1);
+    ScaleOutHosts hosts(gateway_settings(redis), 1);
     std::optional<RawFuture> again;
     ASSERT_TRUE(wait_until(
         [&] {
@@ -268,7 +260,7 @@ TEST(RedisRecoveryTest, ARedisThatStaysAwayFailsTheJobsInFlightWithinTheLimit) {
 TEST(RedisRecoveryTest, ACancelWritesWithTheSettingsTheGatewaysPublish) {
     RedisServer redis;
     Probe probe(redis);
-    GatewaySettings settings = settings_for(redis, {"--done-ttl-ms", "60000", "--reply-ttl", "3", "--reply-cap", "20"});
+    GatewaySettings settings = gateway_settings(redis, 0, {"--done-ttl-ms", "60000", "--reply-ttl", "3", "--reply-cap", "20"});
     settings.capacity = 1;  // one job at a time: a second one waits in the stream
     ScaleOutHosts hosts(settings, 1);
     // The heartbeat is written before the gateway joins the set.
