@@ -29,7 +29,8 @@ asan_tests=(hostile_isolation_test hostile_text_test hostile_peers_test bad_inpu
             worker_image_test latency_test priority_test scaling_test notify_test zygote_test
             job_entry_test gateway_policy_test heartbeat_status_test gateway_results_test
             gateway_recovery_test gateway_faults_test redis_endpoint_test redis_scripts_test
-            redis_job_entry_test redis_cluster_client_test cluster_report_test cluster_view_test)
+            redis_job_entry_test redis_cluster_client_test cluster_report_test cluster_view_test
+            redis_recovery_test redis_reconcile_test metrics_text_test)
 echo
 echo "==================== sanitizer build (ASan + UBSan, $asan_dir): ${asan_tests[*]} ===================="
 WARMPOOL_SANITIZE=1 bash scripts/build.sh "$asan_dir" warmpoold warmpool warmpool-gateway warmpool_example_jobs "${asan_tests[@]}"
