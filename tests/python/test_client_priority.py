@@ -36,7 +36,11 @@ def test_priorities_in_range_run(client, pool):
 
 
 def test_queued_jobs_of_higher_priority_start_first(client, pool):
-    client.call("sleep_report", 0)  # the client learns the job takes JSON: no second try below
+    # The client learns the job takes JSON (no second try below), and the pool learns it is not
+    # short: after a call of 0 s the dispatcher took it for a short job and, when the blockers
+    # came in two passes, queued the second behind the first on one worker (it had run less than
+    # 200 us), leaving the other worker free to run the jobs below at once.
+    client.call("sleep_report", 0.3)
     # The blockers hold both workers until all eight jobs wait in the queue, however slow the
     # machine: were a worker freed while only the low jobs had arrived, it would rightly take one.
     blockers = [client.submit("sleep_report", 2.5) for _ in range(2)]
