@@ -38,23 +38,19 @@ bool RedisLink::reconnect() {
     return true;
 }
 
-Result<RedisReply> RedisLink::run_once(const Work& work) {
+template <class Outcome, class AnyWork>
+Outcome RedisLink::once(const AnyWork& work) {
     if ((!connection_ || connection_->broken()) && !reconnect()) {
         return make_error(SysError::Code::io, "cannot reach Redis at " + endpoint_.text());
     }
-    auto result = work(*connection_);
+    Outcome outcome = work(*connection_);
     if (!connection_->broken()) reached_ns_ = monotonic_ns();
-    return result;
+    return outcome;
 }
 
-Status RedisLink::use(const std::function<Status(RedisConnection&)>& work) {
-    if ((!connection_ || connection_->broken()) && !reconnect()) {
-        return make_error(SysError::Code::io, "cannot reach Redis at " + endpoint_.text());
-    }
-    Status status = work(*connection_);
-    if (!connection_->broken()) reached_ns_ = monotonic_ns();
-    return status;
-}
+Result<RedisReply> RedisLink::run_once(const Work& work) { return once<Result<RedisReply>>(work); }
+
+Status RedisLink::use(const std::function<Status(RedisConnection&)>& work) { return once<Status>(work); }
 
 Result<RedisReply> RedisLink::run(const Work& work, const std::function<bool()>& keep_trying) {
     int backoff_ms = 0;

@@ -51,6 +51,9 @@ public:
 private:
     bool reconnect();
     void connected();
+    // One attempt of `work` (run_once, use), on a connection made again if it broke.
+    template <class Outcome, class AnyWork>
+    Outcome once(const AnyWork& work);
 
     RedisEndpoint endpoint_;
     RedisCredentials credentials_;

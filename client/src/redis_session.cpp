@@ -54,7 +54,7 @@ std::shared_ptr<RedisSession> RedisSession::connect(std::string_view text, const
     RedisConnection read_connection = open();
     const redis_layout::Keys keys(endpoint->cluster);
     const std::vector<std::string> heartbeats = live_heartbeats(submit_connection, keys);
-    const std::int64_t unreachable_ms = options.redis_unreachable_ms > 0 ? options.redis_unreachable_ms : 30'000;
+    const std::int64_t unreachable_ms = options.redis_unreachable_ms > 0 ? options.redis_unreachable_ms : kDefaultRedisUnreachableMs;
     // A reply read may take as long as its BLOCK, and then as long as a submit's answer.
     RedisLink submit_link(*endpoint, *credentials, timeout_ms, timeout_ms, std::move(submit_connection));
     RedisLink read_link(*endpoint, *credentials, timeout_ms, RedisReplyReader::kBlockMs + timeout_ms,
@@ -108,10 +108,14 @@ RedisSession::~RedisSession() {
         [[maybe_unused]] auto gone = link_.run_once([&](RedisConnection& c) { return c.command({"DEL", reply_key}); });
     }
     std::lock_guard lock(mu_);
+    fail_all_locked("the client closed its session");
+}
+
+void RedisSession::fail_all_locked(const std::string& why) {
     for (auto& [seq, pending] : jobs_) {
         JobSlot& slot = *pending.slot;
         slot.status = static_cast<std::uint16_t>(ErrorKind::shutting_down);
-        slot.payload = "the client closed its session";
+        slot.payload = why;
         completions_.complete(slot);
     }
     jobs_.clear();
@@ -218,16 +222,9 @@ void RedisSession::check_jobs(RedisLink& link) {
 
 void RedisSession::unreachable_for(std::int64_t ns) {
     if (ns < unreachable_ms_ * 1'000'000 || outage_.exchange(true)) return;
-    const std::string why = unreachable_message(endpoint_text_, unreachable_ms_);
     {
         std::lock_guard lock(mu_);
-        for (auto& [seq, pending] : jobs_) {
-            JobSlot& slot = *pending.slot;
-            slot.status = static_cast<std::uint16_t>(ErrorKind::shutting_down);
-            slot.payload = why;
-            completions_.complete(slot);
-        }
-        jobs_.clear();
+        fail_all_locked(unreachable_message(endpoint_text_, unreachable_ms_));
     }
     cv_.notify_all();
 }

@@ -83,6 +83,8 @@ private:
     void check_jobs(RedisLink& link);
     // On the reader's thread: Redis has not answered for `ns`.
     void unreachable_for(std::int64_t ns);
+    // Every job in flight ends with shutting_down and `why`; the caller holds mu_.
+    void fail_all_locked(const std::string& why);
 
     SessionInfo info_;
     redis_layout::Keys keys_;

@@ -38,6 +38,9 @@ struct ItemResult {
     std::string value;      // the encoded result, or the error message when !ok
 };
 
+// How long a cluster client waits out an unreachable Redis by default (ClientOptions).
+inline constexpr int kDefaultRedisUnreachableMs = 30'000;
+
 struct ClientOptions {
     std::string runtime_dir;  // empty: $WARMPOOL_RUNTIME_DIR, $XDG_RUNTIME_DIR/warmpool, /tmp/warmpool-$UID
     std::string client_name;  // shown in the pool's status; empty: this program's name
@@ -48,7 +51,7 @@ struct ClientOptions {
     // For a cluster endpoint: how long Redis may be unreachable before every job in flight fails
     // with shutting_down (its outcome unknown) and submits fail the same way until Redis is back;
     // also how long a submit or cancel keeps trying to reach it. 0 or less: the default.
-    int redis_unreachable_ms = 30'000;
+    int redis_unreachable_ms = kDefaultRedisUnreachableMs;
 };
 
 class Client {
